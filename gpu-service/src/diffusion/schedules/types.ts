@@ -1,0 +1,18 @@
+/**
+ * The model's discrete noise table, built from scheduler/scheduler_config.json (samplers.md §1.1).
+ * `sigmas[t]` for t = 0..numTrainTimesteps−1, ascending, each rounded to float32 as ComfyUI does.
+ */
+export interface ModelSchedule {
+  /** float64 copy of ᾱ_t (alphas_cumprod), length numTrainTimesteps. */
+  alphasCumprod: Float64Array;
+  /** sqrt((1 − ᾱ_t)/ᾱ_t) rounded through Math.fround, ascending, length numTrainTimesteps. */
+  sigmas: Float64Array;
+  sigmaMin: number;
+  sigmaMax: number;
+  numTrainTimesteps: number;
+  predictionType: 'epsilon' | 'v_prediction';
+}
+
+/** A schedule: pure function of (model schedule, steps) → N+1 sigmas, strictly decreasing, ending in 0
+ * (exceptions documented per schedule). Throws RangeError for a step count it cannot serve. */
+export type ScheduleFn = (model: ModelSchedule, steps: number) => Float64Array;

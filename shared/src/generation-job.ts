@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/**
+ * The one internal job every public API style is translated into (ARCHITECTURE.md, "One internal
+ * job"). The edge builds it; the GPU service validates it again on POST /v1/jobs.
+ * Sizes are in pixels, strength is the img2img denoise strength in [0, 1].
+ * Image i of a batch uses seed `seed + i`, so one image of a batch can be reproduced alone.
+ */
+export const MAX_SEED = 2 ** 53 - 1;
+
+export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp']);
+export const PreviewModeSchema = z.enum(['none', 'fast', 'full']);
+export const NoiseGeneratorSchema = z.enum(['cpu', 'philox']);
+
+export const GenerationJobSchema = z.object({
+  id: z.string().min(1).max(128),
+  tenant: z.string().min(1).max(128).default('local'),
+  model: z.string().min(1).max(256),
+  mode: z.enum(['txt2img', 'img2img', 'inpaint']).default('txt2img'),
+  prompt: z.string().max(20_000),
+  negative_prompt: z.string().max(20_000).default(''),
+  width: z.number().int().min(64).max(4096).multipleOf(8),
+  height: z.number().int().min(64).max(4096).multipleOf(8),
+  batch_size: z.number().int().min(1).max(16).default(1),
+  seed: z.number().int().min(0).max(MAX_SEED),
+  steps: z.number().int().min(1).max(200),
+  /** Canonical sampler id (shared/src/sampler-names.ts), e.g. "euler_ancestral". */
+  sampler: z.string().min(1).default('euler'),
+  /** Canonical schedule id, e.g. "normal", "karras". */
+  scheduler: z.string().min(1).default('normal'),
+  /** Per-style sampler options resolved by the name table (eta, s_noise, variant flags). */
+  sampler_options: z
+    .object({
+      eta: z.number().min(0).max(10).optional(),
+      s_noise: z.number().min(0).max(10).optional(),
+      variant: z.record(z.string(), z.string()).optional(),
+    })
+    .default({}),
+  /** Build the schedule for steps+1 and drop its penultimate sigma (samplers.md §1.3). */
+  discard_penultimate_sigma: z.boolean().default(false),
+  cfg_scale: z.number().min(0).max(50).default(7),
+  guidance: z.number().min(0).max(50).optional(),
+  clip_skip: z.number().int().min(1).max(12).optional(),
+  /** Source image (base64 of PNG/JPEG/WebP bytes) for img2img / inpaint. */
+  init_image: z.string().optional(),
+  /** Mask image (base64) for inpaint; see mask_mode. */
+  mask: z.string().optional(),
+  /** alpha: transparent pixels are repainted (OpenAI); white: white pixels are repainted. */
+  mask_mode: z.enum(['alpha', 'white']).default('white'),
+  strength: z.number().min(0).max(1).default(0.75),
+  hires_fix: z
+    .object({
+      target_width: z.number().int().min(64).max(4096).multipleOf(8),
+      target_height: z.number().int().min(64).max(4096).multipleOf(8),
+      strength: z.number().min(0).max(1).default(0.5),
+      steps: z.number().int().min(1).max(200).optional(),
+      upscaler: z.enum(['latent', 'latent-nearest', 'lanczos']).default('latent'),
+    })
+    .optional(),
+  output: z
+    .object({
+      format: OutputFormatSchema.default('png'),
+      quality: z.number().int().min(1).max(100).default(90),
+    })
+    .default({ format: 'png', quality: 90 }),
+  preview: PreviewModeSchema.default('none'),
+  /** Where the initial noise comes from: 'cpu' reproduces torch.randn on the CPU for the seed. */
+  rng: NoiseGeneratorSchema.default('cpu'),
+});
+
+/** A GenerationJob after defaults are applied. */
+export type GenerationJob = z.infer<typeof GenerationJobSchema>;
+/** A GenerationJob as sent (defaults may be omitted). */
+export type GenerationJobInput = z.input<typeof GenerationJobSchema>;
+
+/** One generated image as the GPU service returns it. `b64` is the encoded file (png/jpeg/webp). */
+export const GeneratedImageSchema = z.object({
+  index: z.number().int(),
+  seed: z.number().int(),
+  mime_type: z.string(),
+  b64: z.string(),
+});
+
+/** The reproducibility receipt: every value that decides the pixels. */
+export const GenerationParamsSchema = z.object({
+  model: z.string(),
+  model_hash: z.string().optional(),
+  mode: z.string(),
+  prompt: z.string(),
+  negative_prompt: z.string(),
+  width: z.number().int(),
+  height: z.number().int(),
+  batch_size: z.number().int(),
+  seed: z.number().int(),
+  seeds: z.array(z.number().int()),
+  steps: z.number().int(),
+  sampler: z.string(),
+  scheduler: z.string(),
+  cfg_scale: z.number(),
+  strength: z.number().optional(),
+  rng: z.string(),
+  engine_version: z.string(),
+  onnxruntime_version: z.string(),
+});
+
+export const GenerationResultSchema = z.object({
+  id: z.string(),
+  images: z.array(GeneratedImageSchema),
+  params: GenerationParamsSchema,
+  timings: z.object({ total_ms: z.number(), queue_ms: z.number().optional() }),
+});
+export type GenerationResult = z.infer<typeof GenerationResultSchema>;
+export type GenerationParams = z.infer<typeof GenerationParamsSchema>;
