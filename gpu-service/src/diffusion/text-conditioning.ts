@@ -1,0 +1,77 @@
+/**
+ * Prompt → text-encoder hidden states, AUTOMATIC1111-style: weighted prompt syntax, 75-token chunks
+ * (each encoded as bos + 75 + eos and concatenated along the token axis), emphasis, and prompt and
+ * negative prompt padded to the same number of chunks.
+ */
+import type { DiffusionModel } from '../models/diffusion-model';
+import { tokenizeWeightedPrompt } from './prompt/chunk-prompt';
+import { applyEmphasis } from './prompt/apply-emphasis';
+
+/** Hidden states for one prompt: float32 [tokens, hiddenSize], tokens = 77 × chunks. */
+export interface Conditioning {
+  hidden: Float32Array;
+  tokens: number;
+  hiddenSize: number;
+}
+
+/** Error for a clip_skip the model cannot serve (no hidden_states outputs in its text encoder export). */
+export class ClipSkipUnsupportedError extends Error {
+  readonly param = 'clip_skip';
+}
+
+type Chunk = { ids: number[]; weights: number[] };
+
+async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: number | undefined): Promise<Conditioning> {
+  const enc = model.textEncoder;
+  const idsInput = enc.findInput('input_ids') ?? enc.inputs[0];
+  const len = chunks[0].ids.length;
+  let outputName = (enc.findOutput('last_hidden_state') ?? enc.outputs[0]).name;
+  if (clipSkip && clipSkip > 1) {
+    // Diffusers convention: hidden_states.0 = embeddings, hidden_states.L = last layer; clip_skip k
+    // takes hidden_states.(L − k + 1).
+    const layers = enc.outputs.map((o) => /^hidden_states\.(\d+)$/.exec(o.name)).filter((m) => m).map((m) => Number(m![1]));
+    if (layers.length === 0) {
+      throw new ClipSkipUnsupportedError(`clip_skip ${clipSkip} needs a text encoder export with hidden_states outputs; model ${model.name} has none`);
+    }
+    const last = Math.max(...layers);
+    const layer = last - clipSkip + 1;
+    if (layer < 1) throw new ClipSkipUnsupportedError(`clip_skip must be at most ${last} for model ${model.name}`);
+    outputName = `hidden_states.${layer}`;
+  }
+  const fixedBatch = idsInput.shape[0] === 1;
+  const H = model.hiddenSize;
+  const hidden = new Float32Array(chunks.length * len * H);
+  const groups = fixedBatch ? chunks.map((c) => [c]) : [chunks];
+  let offset = 0;
+  for (const group of groups) {
+    const ids = group.flatMap((c) => c.ids);
+    const out = await enc.run({ [idsInput.name]: { data: ids, dims: [group.length, len] } }, [outputName]);
+    const data = out[outputName].data;
+    for (let k = 0; k < group.length; k++) {
+      const chunkHidden = data.subarray(k * len * H, (k + 1) * len * H);
+      hidden.set(applyEmphasis(chunkHidden, group[k].weights, len, H), offset);
+      offset += len * H;
+    }
+  }
+  return { hidden, tokens: chunks.length * len, hiddenSize: H };
+}
+
+/**
+ * Encode prompt and negative prompt with the model's own tokenizer and text encoder.
+ * @returns cond and uncond hidden states with the same token count (77 × max(chunks)).
+ * @throws ClipSkipUnsupportedError when clip_skip > 1 and the export has no hidden states.
+ */
+export async function encodePromptPair(
+  model: DiffusionModel,
+  prompt: string,
+  negativePrompt: string,
+  clipSkip?: number,
+): Promise<{ cond: Conditioning; uncond: Conditioning }> {
+  const pos = tokenizeWeightedPrompt(model.tokenizer, prompt).chunks;
+  const neg = tokenizeWeightedPrompt(model.tokenizer, negativePrompt).chunks;
+  const empty = tokenizeWeightedPrompt(model.tokenizer, '').chunks[0];
+  while (pos.length < neg.length) pos.push(empty);
+  while (neg.length < pos.length) neg.push(empty);
+  const [cond, uncond] = await Promise.all([encodeChunks(model, pos, clipSkip), encodeChunks(model, neg, clipSkip)]);
+  return { cond, uncond };
+}

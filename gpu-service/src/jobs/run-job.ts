@@ -1,0 +1,49 @@
+/**
+ * One GenerationJob from start to encoded files: load the model, run the pipeline, encode each image
+ * with its reproducibility receipt.
+ */
+import type { GenerationJob, GenerationParams, GenerationResult } from '../../../shared/src/generation-job';
+import { generate, type GenerateHooks } from '../diffusion/pipelines/generate';
+import { encodeImage, mimeTypeOf } from '../images/encode-image';
+import type { DiffusionModel } from '../models/diffusion-model';
+import { ONNXRUNTIME_VERSION } from '../onnx/session';
+import { ENGINE_VERSION } from '../version';
+
+/** The receipt: every value that decides the pixels (the same receipt reproduces the same image). */
+export function receiptOf(model: DiffusionModel, job: GenerationJob): GenerationParams {
+  return {
+    model: model.name,
+    model_hash: model.contentHash,
+    mode: job.mode,
+    prompt: job.prompt,
+    negative_prompt: job.negative_prompt,
+    width: job.width,
+    height: job.height,
+    batch_size: job.batch_size,
+    seed: job.seed,
+    seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
+    steps: job.steps,
+    sampler: job.sampler,
+    scheduler: job.scheduler,
+    cfg_scale: job.cfg_scale,
+    ...(job.mode !== 'txt2img' ? { strength: job.strength } : {}),
+    rng: job.rng,
+    engine_version: ENGINE_VERSION,
+    onnxruntime_version: ONNXRUNTIME_VERSION,
+  };
+}
+
+/** Run `job` on `model` and encode the results. */
+export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+  const started = performance.now();
+  const images = await generate(model, job, hooks);
+  const params = receiptOf(model, job);
+  const encoded = await Promise.all(
+    images.map(async (img) => {
+      const receipt = JSON.stringify({ ...params, seed: img.seed, index: img.index });
+      const bytes = await encodeImage(img.rgb, img.width, img.height, job.output.format, job.output.quality, receipt);
+      return { index: img.index, seed: img.seed, mime_type: mimeTypeOf(job.output.format), b64: bytes.toString('base64') };
+    }),
+  );
+  return { id: job.id, images: encoded, params, timings: { total_ms: performance.now() - started } };
+}

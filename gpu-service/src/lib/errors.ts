@@ -1,0 +1,39 @@
+/**
+ * The GPU service's error catalogue (Fastify habit: one catalogue, one error handler). Each error has a
+ * stable code, an HTTP status, an error type and a message; 4xx are the caller's fault, 5xx ours.
+ */
+import type { ErrorType } from '../../../shared/src/errors';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+
+  get type(): ErrorType {
+    if (this.status === 401) return 'authentication_error';
+    if (this.status === 403) return 'permission_error';
+    if (this.status === 404) return 'not_found_error';
+    if (this.status === 429) return 'rate_limit_error';
+    return this.status < 500 ? 'invalid_request_error' : 'server_error';
+  }
+}
+
+export const errors = {
+  unauthorized: () => new ServiceError(401, 'invalid_service_token', 'A valid service token is required (Authorization: Bearer <GPU_SERVICE_TOKEN>).'),
+  invalidRequest: (param: string | null, message: string) => new ServiceError(400, 'invalid_request', message, param),
+  modelNotFound: (model: string, available: string[]) =>
+    new ServiceError(404, 'model_not_found', `Model "${model}" is not served here. Available: ${available.join(', ') || 'none'}.`, 'model'),
+  modelBroken: (model: string, reason: string) => new ServiceError(503, 'model_unavailable', `Model "${model}" cannot be loaded: ${reason}`, 'model'),
+  jobNotFound: (id: string) => new ServiceError(404, 'job_not_found', `No job with id "${id}".`, 'id'),
+  queueFull: (retryAfterSeconds: number) =>
+    new ServiceError(503, 'queue_full', 'The job queue is full; retry later.', null, { 'retry-after': String(retryAfterSeconds) }),
+  cancelled: (reason: string) => new ServiceError(499, 'job_cancelled', `The job was cancelled: ${reason}`),
+  internal: (message: string) => new ServiceError(500, 'internal_error', message),
+};

@@ -1,0 +1,164 @@
+/**
+ * A diffusion model folder in the diffusers/Optimum ONNX layout (ARCHITECTURE.md "Models"), opened with
+ * onnxruntime. Every constant the pipeline needs (VAE scaling factor, latent channels, prediction type,
+ * noise table, native size) is read from the folder's own files and session metadata, never assumed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { OnnxModel, type SessionOptions, type ValueInfo } from '../onnx/session';
+import { modelScheduleFromConfig } from '../diffusion/schedules';
+import type { ModelSchedule } from '../diffusion/schedules/types';
+import { loadClipTokenizer, type ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer';
+
+/** Parsed facts about a model, available without loading its sessions. */
+export interface ModelInfo {
+  name: string;
+  dir: string;
+  /** [width, height] in pixels the model was trained at. */
+  nativeSize: [number, number];
+  /** Largest width × height (pixels) we accept for this model. */
+  maxPixels: number;
+  /** Factor applied to VAE latents before the UNet (diffusers `scaling_factor`). */
+  scalingFactor: number;
+  /** Added after dividing by the scaling factor before decoding (diffusers `shift_factor`, 0 for SD). */
+  shiftFactor: number;
+  hasVaeEncoder: boolean;
+}
+
+/** A loaded model: sessions, tokenizer and schedule. */
+export interface DiffusionModel extends ModelInfo {
+  schedule: ModelSchedule;
+  tokenizer: ClipTokenizer;
+  textEncoder: OnnxModel;
+  unet: OnnxModel;
+  vaeDecoder: OnnxModel;
+  vaeEncoder?: OnnxModel;
+  /** UNet input channels: 4 for ordinary UNets, 9 for inpainting UNets. */
+  unetInChannels: number;
+  /** Latent channels produced by the UNet / consumed by the VAE decoder (4 for SD 1.x/2.x). */
+  latentChannels: number;
+  /** Hidden size of the text encoder output (768 for SD 1.x). */
+  hiddenSize: number;
+  /** sha256 (hex) over the folder's config and ONNX files, for the reproducibility receipt. */
+  contentHash: string;
+  release(): Promise<void>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  if (!(await exists(path))) return undefined;
+  return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+}
+
+/** The first of the listed VAE config files that exists and names scaling_factor (default SD's 0.18215). */
+async function readVaeConfig(dir: string): Promise<{ scalingFactor: number; shiftFactor: number }> {
+  for (const rel of ['vae_decoder/config.json', 'vae/config.json', 'vae_encoder/config.json']) {
+    const cfg = await readJson(join(dir, rel));
+    if (cfg && typeof cfg.scaling_factor === 'number') {
+      return { scalingFactor: cfg.scaling_factor, shiftFactor: typeof cfg.shift_factor === 'number' ? cfg.shift_factor : 0 };
+    }
+  }
+  return { scalingFactor: 0.18215, shiftFactor: 0 };
+}
+
+/**
+ * Read a model folder's facts without opening sessions.
+ * @throws Error when model_index.json or the scheduler config is missing or unreadable.
+ */
+export async function readModelInfo(dir: string): Promise<ModelInfo> {
+  const index = await readJson(join(dir, 'model_index.json'));
+  if (!index) throw new Error(`${dir}: model_index.json is missing`);
+  const vae = await readVaeConfig(dir);
+  let nativeSize: [number, number] | undefined;
+  const ns = index.native_size;
+  if (Array.isArray(ns) && ns.length === 2) nativeSize = [Number(ns[0]), Number(ns[1])];
+  if (!nativeSize) {
+    const unetCfg = await readJson(join(dir, 'unet/config.json'));
+    const sample = typeof unetCfg?.sample_size === 'number' ? unetCfg.sample_size * 8 : 512;
+    nativeSize = [sample, sample];
+  }
+  const maxPixels = typeof index.max_pixels === 'number' ? index.max_pixels : Math.max(nativeSize[0] * nativeSize[1] * 4, 1024 * 1024);
+  return {
+    name: basename(dir),
+    dir,
+    nativeSize,
+    maxPixels,
+    scalingFactor: vae.scalingFactor,
+    shiftFactor: vae.shiftFactor,
+    hasVaeEncoder: await exists(join(dir, 'vae_encoder/model.onnx')),
+  };
+}
+
+async function hashFolder(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const files: string[] = [];
+  async function walk(rel: string): Promise<void> {
+    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (/\.(json|txt|onnx|onnx_data|pb)$/.test(e.name) || e.name.endsWith('_data')) files.push(r);
+    }
+  }
+  await walk('');
+  for (const f of files) {
+    hash.update(`${f}\0${(await stat(join(dir, f))).size}\0`);
+    await new Promise<void>((resolve, reject) => {
+      createReadStream(join(dir, f))
+        .on('data', (chunk) => hash.update(chunk))
+        .on('end', () => resolve())
+        .on('error', reject);
+    });
+  }
+  return hash.digest('hex');
+}
+
+function channelsOf(info: ValueInfo | undefined, fallback: number): number {
+  const c = info?.shape[1];
+  return typeof c === 'number' && c > 0 ? c : fallback;
+}
+
+/**
+ * Open every session of a model folder.
+ * @throws Error naming the folder and the missing/broken part.
+ */
+export async function loadDiffusionModel(dir: string, sessionOptions: SessionOptions = {}): Promise<DiffusionModel> {
+  const info = await readModelInfo(dir);
+  const schedulerConfig = await readJson(join(dir, 'scheduler/scheduler_config.json'));
+  if (!schedulerConfig) throw new Error(`${dir}: scheduler/scheduler_config.json is missing`);
+  const schedule = modelScheduleFromConfig(schedulerConfig);
+  const tokenizer = await loadClipTokenizer(join(dir, 'tokenizer'));
+  const open = (rel: string) => OnnxModel.open(join(dir, rel, 'model.onnx'), sessionOptions);
+  const [textEncoder, unet, vaeDecoder] = await Promise.all([open('text_encoder'), open('unet'), open('vae_decoder')]);
+  const vaeEncoder = info.hasVaeEncoder ? await open('vae_encoder') : undefined;
+  const hidden = textEncoder.findOutput('last_hidden_state') ?? textEncoder.outputs[0];
+  const hiddenSize = typeof hidden?.shape[2] === 'number' ? (hidden.shape[2] as number) : 768;
+  const unetInChannels = channelsOf(unet.findInput('sample') ?? unet.inputs[0], 4);
+  const latentChannels = channelsOf(vaeDecoder.findInput('latent_sample') ?? vaeDecoder.inputs[0], 4);
+  return {
+    ...info,
+    schedule,
+    tokenizer,
+    textEncoder,
+    unet,
+    vaeDecoder,
+    vaeEncoder,
+    unetInChannels,
+    latentChannels,
+    hiddenSize,
+    contentHash: await hashFolder(dir),
+    async release() {
+      await Promise.all([textEncoder.release(), unet.release(), vaeDecoder.release(), vaeEncoder?.release()]);
+    },
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The one module that touches onnxruntime (transformers.js habit): it opens sessions, reads input and
+ * output element types and shapes from the session's metadata, converts feeds to those types
+ * (float32 ↔ float16, int32 ↔ int64), and when a run fails reports every input's name, type and shape.
+ */
+import * as ort from 'onnxruntime-node';
+import { float16ToFloat32, float32ToFloat16 } from './float16';
+
+/** Execution provider names accepted in ORT_EXECUTION_PROVIDERS (onnxruntime-node's own names). */
+export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | 'dml' | 'coreml';
+
+export interface SessionOptions {
+  /** Ordered preference list; onnxruntime falls back along it. Default ['cpu']. */
+  executionProviders?: ExecutionProvider[];
+  /** Threads for one operator; 0 = onnxruntime's default. */
+  intraOpNumThreads?: number;
+}
+
+/** Element type and shape of one graph input/output, from the session metadata. */
+export interface ValueInfo {
+  name: string;
+  /** 'float32' | 'float16' | 'int64' | 'int32' | ... (onnxruntime's Tensor.Type). */
+  type: string;
+  /** Dimensions; symbolic dims are strings, unknown are -1. */
+  shape: ReadonlyArray<number | string>;
+}
+
+/** One value to feed: numbers in row-major order plus dims. Converted to the input's element type. */
+export interface Feed {
+  data: ArrayLike<number> | BigInt64Array;
+  dims: readonly number[];
+}
+
+/** Outputs of a run, always converted to float32 (integer outputs are not used by the pipeline). */
+export type Fetches = Record<string, { data: Float32Array; dims: readonly number[] }>;
+
+/** An error from onnxruntime with the feed described, so a wrong export is easy to diagnose. */
+export class OnnxRunError extends Error {
+  constructor(modelPath: string, feeds: Record<string, Feed>, inputs: ValueInfo[], cause: unknown) {
+    const described = Object.entries(feeds)
+      .map(([name, f]) => {
+        const info = inputs.find((i) => i.name === name);
+        return `${name}: fed [${f.dims.join(', ')}] → expects ${info?.type ?? '?'} [${info?.shape.join(', ') ?? '?'}]`;
+      })
+      .join('; ');
+    super(`onnxruntime run failed for ${modelPath}: ${(cause as Error)?.message ?? cause} (${described})`, { cause });
+    this.name = 'OnnxRunError';
+  }
+}
+
+/** A loaded ONNX graph with typed feeds. */
+export class OnnxModel {
+  private constructor(
+    readonly path: string,
+    private readonly session: ort.InferenceSession,
+    readonly inputs: ValueInfo[],
+    readonly outputs: ValueInfo[],
+  ) {}
+
+  /**
+   * Open `path` (a model.onnx; external data such as model.onnx_data beside it is found by onnxruntime).
+   * @throws Error when the file is missing or not a loadable ONNX model.
+   */
+  static async open(path: string, options: SessionOptions = {}): Promise<OnnxModel> {
+    const session = await ort.InferenceSession.create(path, {
+      executionProviders: options.executionProviders ?? ['cpu'],
+      intraOpNumThreads: options.intraOpNumThreads || undefined,
+      graphOptimizationLevel: 'all',
+    });
+    const describe = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>
+      meta.map((m) => ({
+        name: m.name,
+        type: m.isTensor ? m.type : 'non-tensor',
+        shape: m.isTensor ? m.shape : [],
+      }));
+    return new OnnxModel(path, session, describe(session.inputMetadata), describe(session.outputMetadata));
+  }
+
+  /** The input whose name is one of `candidates` (first match), or undefined. */
+  findInput(...candidates: string[]): ValueInfo | undefined {
+    for (const c of candidates) {
+      const hit = this.inputs.find((i) => i.name === c);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /** The output whose name is one of `candidates` (first match), or undefined. */
+  findOutput(...candidates: string[]): ValueInfo | undefined {
+    for (const c of candidates) {
+      const hit = this.outputs.find((o) => o.name === c);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /**
+   * Run the graph. Feeds are converted to each input's element type from the metadata; only the
+   * requested outputs (default: all) are fetched and returned as float32.
+   * @throws OnnxRunError naming every fed input's dims and the expected type/shape.
+   */
+  async run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Fetches> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, feed] of Object.entries(feeds)) {
+      const info = this.inputs.find((i) => i.name === name);
+      if (!info) throw new OnnxRunError(this.path, feeds, this.inputs, new Error(`the graph has no input "${name}"`));
+      ortFeeds[name] = toOrtTensor(info.type, feed);
+    }
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = outputNames ? await this.session.run(ortFeeds, outputNames) : await this.session.run(ortFeeds);
+    } catch (err) {
+      throw new OnnxRunError(this.path, feeds, this.inputs, err);
+    }
+    const out: Fetches = {};
+    for (const [name, value] of Object.entries(result)) {
+      const t = value as ort.Tensor;
+      out[name] = { data: fromOrtTensor(t), dims: t.dims };
+    }
+    return out;
+  }
+
+  /** Free the native session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toOrtTensor(type: string, feed: Feed): ort.Tensor {
+  const { data, dims } = feed;
+  switch (type) {
+    case 'float32':
+      return new ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>), dims);
+    case 'float16':
+      return new ort.Tensor('float16', float32ToFloat16(data as ArrayLike<number>), dims);
+    case 'float64':
+      return new ort.Tensor('float64', Float64Array.from(data as ArrayLike<number>), dims);
+    case 'int64':
+      return new ort.Tensor(
+        'int64',
+        data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data as ArrayLike<number>, (v) => BigInt(Math.round(v)))),
+        dims,
+      );
+    case 'int32':
+      return new ort.Tensor('int32', Int32Array.from(data as ArrayLike<number>, (v) => Math.round(Number(v))), dims);
+    default:
+      throw new Error(`unsupported input element type ${type}`);
+  }
+}
+
+function fromOrtTensor(t: ort.Tensor): Float32Array {
+  switch (t.type) {
+    case 'float32':
+      return t.data as Float32Array;
+    case 'float16': {
+      const d = t.data as unknown;
+      // onnxruntime-node returns raw bits as Uint16Array (or Float16Array where the runtime has it).
+      return d instanceof Uint16Array ? float16ToFloat32(d) : Float32Array.from(d as ArrayLike<number>);
+    }
+    default:
+      return Float32Array.from(t.data as ArrayLike<number>, Number);
+  }
+}
+
+/** onnxruntime's version string (for the reproducibility receipt). */
+export const ONNXRUNTIME_VERSION: string = ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown';
+
+/** Execution providers this onnxruntime-node build can use ('cpu', 'webgpu', and 'cuda'/'tensorrt' when installed). */
+export function availableExecutionProviders(): string[] {
+  return ort.listSupportedBackends().map((b) => b.name);
+}
