@@ -1,0 +1,46 @@
+import { Hono } from 'hono';
+import type { AppEnv } from './env';
+import { ModelCatalog } from './gpu/model-catalog';
+import { auth } from './middleware/auth';
+import { errorHandler, notFoundHandler } from './middleware/error-handler';
+import { filesRoutes } from './routes/files';
+import { modelsRoutes } from './routes/models';
+import { openAiImagesRoutes } from './routes/openai-images';
+
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions {
+  /** Clock in unix milliseconds for link signing/expiry and R2 dates (default Date.now). */
+  now?: () => number;
+  /** Model-list cache; one per app instance by default. */
+  catalog?: ModelCatalog;
+}
+
+/**
+ * The edge Hono app. Routes:
+ * - GET  /healthz                         (no auth)
+ * - GET  /v1/files/*                      (signed links, no Bearer)
+ * - POST /v1/images/generations, /api/images/generations   (Bearer)
+ * - GET  /v1/models                       (Bearer)
+ * Every error is rendered by middleware/error-handler.ts in the shared error body.
+ */
+export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
+  const catalog = options.catalog ?? new ModelCatalog();
+  const app = new Hono<AppEnv>();
+  app.onError(errorHandler());
+  app.notFound(notFoundHandler());
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.route('/v1/files', filesRoutes({ now: options.now }));
+
+  const requireKey = auth();
+  app.use('/v1/images/*', requireKey);
+  app.use('/api/images/*', requireKey);
+  app.use('/v1/models', requireKey);
+  app.use('/v1/models/*', requireKey);
+
+  const images = openAiImagesRoutes({ catalog, now: options.now });
+  app.route('/v1/images', images);
+  app.route('/api/images', images);
+  app.route('/v1/models', modelsRoutes({ catalog }));
+  return app;
+}

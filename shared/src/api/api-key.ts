@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * Per-key limits enforced by the edge (issue 6): requests per minute, concurrent jobs, images per
+ * UTC day. An absent limit means "no limit of that kind".
+ */
+export const ApiKeyLimitsSchema = z.object({
+  rpm: z.number().int().positive().optional(),
+  concurrency: z.number().int().positive().optional(),
+  images_per_day: z.number().int().positive().optional(),
+});
+export type ApiKeyLimits = z.infer<typeof ApiKeyLimitsSchema>;
+
+/** A SHA-256 digest as 64 lower-case hex characters. */
+export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters');
+
+/**
+ * The record stored in KV `API_KEYS` under the SHA-256 hex of the key (the key itself is never
+ * stored). `key_hash` repeats the KV key so the edge can compare digests in constant time after
+ * the lookup. `scopes` is informational for now ("*" = everything).
+ */
+export const ApiKeyRecordSchema = z.object({
+  name: z.string().min(1).max(128),
+  tenant: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'tenant must be URL- and R2-key-safe'),
+  key_hash: Sha256HexSchema,
+  scopes: z.array(z.string()).default(['*']),
+  limits: ApiKeyLimitsSchema.default({}),
+  /** ISO-8601 timestamp. */
+  created_at: z.string(),
+  revoked: z.boolean().optional(),
+  revoked_at: z.string().optional(),
+});
+export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
+export type ApiKeyRecordInput = z.input<typeof ApiKeyRecordSchema>;
+
+/** Metadata stored beside each KV entry so `keys list` needs no value reads. */
+export const ApiKeyListMetadataSchema = z.object({
+  name: z.string(),
+  tenant: z.string(),
+  revoked: z.boolean().optional(),
+});
+export type ApiKeyListMetadata = z.infer<typeof ApiKeyListMetadataSchema>;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { SizeSchema } from './size';
+
+/** Limits of the OpenAI-style generation request (api-styles.md §1). */
+export const MAX_PROMPT_LENGTH = 4000;
+export const MAX_IMAGES_PER_REQUEST = 10;
+export const MAX_SAMPLING_STEPS = 200;
+
+/** GPUStack "advanced" defaults (api-styles.md §1, seed playground.md). */
+export const DEFAULT_SAMPLE_METHOD = 'euler_a';
+export const DEFAULT_SCHEDULE_METHOD = 'discrete';
+export const DEFAULT_SAMPLING_STEPS = 10;
+export const DEFAULT_CFG_SCALE = 4.5;
+export const DEFAULT_STRENGTH = 0.75;
+
+export const QualitySchema = z.enum(['standard', 'hd', 'low', 'medium', 'high', 'auto']);
+export type Quality = z.infer<typeof QualitySchema>;
+
+/**
+ * `quality` → sampling steps, used only when `sampling_steps` is not given (an explicit
+ * `sampling_steps` always wins). `standard`, `auto` and `medium` equal the GPUStack default of 10 so
+ * that a request without either field gets the same steps whichever way it is read.
+ */
+export const QUALITY_STEPS: Readonly<Record<Quality, number>> = {
+  low: 6,
+  standard: 10,
+  auto: 10,
+  medium: 10,
+  high: 20,
+  hd: 30,
+};
+
+/** GPUStack preview names → GenerationJob preview modes (previews are only sent when streaming). */
+export const PREVIEW_MODES = { faster: 'fast', normal: 'full', none: 'none' } as const;
+export const PublicPreviewSchema = z.enum(['faster', 'normal', 'none']);
+
+/**
+ * Body of POST /v1/images/generations (alias /api/images/generations): OpenAI's fields plus the
+ * GPUStack advanced fields (stable-diffusion.cpp names). Unknown fields are dropped.
+ *
+ * - `size`: "WxH" or "auto"; omitted/auto = the model's native_size. Parsed to {width, height} | null.
+ * - `seed`: integer ≥ 0; −1 or omitted = random (chosen by the edge and returned per image).
+ *   Image i of the batch uses seed + i.
+ * - `style`: accepted for OpenAI compatibility and recorded with the stored image; it does not change
+ *   the pixels (no hidden prompt suffix, so a prompt + seed reproduces across clients).
+ * - `guidance`: passed to the job only when given (distilled-guidance models); others ignore it.
+ * - `strength`: img2img denoise strength, meaningful only with an `image` (not served here yet).
+ * - `image`, `stream: true`: recognised so they are refused with a clear 400 instead of being ignored.
+ */
+export const ImageGenerationRequestSchema = z.object({
+  prompt: z.string().min(1, 'prompt must not be empty').max(MAX_PROMPT_LENGTH),
+  model: z.string().min(1).max(256).optional(),
+  n: z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(1),
+  size: SizeSchema.optional(),
+  response_format: z.enum(['url', 'b64_json']).default('url'),
+  seed: z.number().int().min(-1).max(MAX_SEED).optional(),
+  negative_prompt: z.string().max(MAX_PROMPT_LENGTH).default(''),
+  quality: QualitySchema.optional(),
+  style: z.enum(['vivid', 'natural']).default('vivid'),
+  output_format: OutputFormatSchema.default('png'),
+  /** gpt-image-1 style 1..100 for jpeg/webp; used as the encoder quality (default 90). */
+  output_compression: z.number().int().min(1).max(100).optional(),
+  user: z.string().max(256).optional(),
+  stream: z.boolean().default(false),
+  image: z.union([z.string(), z.array(z.string())]).optional(),
+  sample_method: z.string().min(1).default(DEFAULT_SAMPLE_METHOD),
+  schedule_method: z.string().min(1).default(DEFAULT_SCHEDULE_METHOD),
+  sampling_steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional(),
+  cfg_scale: z.number().min(0).max(50).default(DEFAULT_CFG_SCALE),
+  guidance: z.number().min(0).max(50).optional(),
+  strength: z.number().min(0).max(1).default(DEFAULT_STRENGTH),
+  preview: PublicPreviewSchema.default('faster'),
+});
+export type ImageGenerationRequest = z.infer<typeof ImageGenerationRequestSchema>;
+export type ImageGenerationRequestInput = z.input<typeof ImageGenerationRequestSchema>;
+
+/** One generated image in the response: exactly one of url / b64_json, plus the seed used. */
+export const ImageDataSchema = z.object({
+  url: z.string().optional(),
+  b64_json: z.string().optional(),
+  seed: z.number().int(),
+  revised_prompt: z.string().optional(),
+});
+export type ImageData = z.infer<typeof ImageDataSchema>;
+
+/**
+ * Our `usage` object: what the request cost in diffusion work. compute_units = steps × megapixels ×
+ * images (the unit issue 6's compute budget counts).
+ */
+export const ImageUsageSchema = z.object({
+  images: z.number().int(),
+  steps: z.number().int(),
+  width: z.number().int(),
+  height: z.number().int(),
+  compute_units: z.number(),
+});
+export type ImageUsage = z.infer<typeof ImageUsageSchema>;
+
+/** Response of POST /v1/images/generations. `created` is unix seconds. */
+export const ImagesResponseSchema = z.object({
+  created: z.number().int(),
+  data: z.array(ImageDataSchema),
+  usage: ImageUsageSchema.optional(),
+});
+export type ImagesResponse = z.infer<typeof ImagesResponseSchema>;

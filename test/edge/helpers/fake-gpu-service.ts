@@ -1,0 +1,106 @@
+import { vi } from 'vitest';
+import type { BackendModel } from '../../../shared/src/api/models';
+import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '../../../shared/src/generation-job';
+import { encodeBase64 } from '../../../edge/src/lib/base64';
+import { solidPng } from './png';
+
+/** The models the fake GPU service lists (tiny-analytic as the contract describes it). */
+export const FAKE_MODELS: BackendModel[] = [
+  {
+    id: 'tiny-analytic',
+    kind: 'checkpoint',
+    capabilities: ['txt2img', 'img2img', 'inpaint'],
+    native_size: [256, 256],
+    max_pixels: 512 * 512,
+    loaded: true,
+  },
+  { id: 'some-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+];
+
+/** What the fake does with POST /v1/jobs. */
+export type JobBehaviour =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'connection_refused' };
+
+/** A running fake: the jobs it received and a switch for its behaviour. */
+export interface FakeGpuService {
+  jobs: GenerationJob[];
+  modelListCalls: number;
+  behaviour: JobBehaviour;
+  /** Bytes of every PNG it returned, in order. */
+  images: Uint8Array[];
+  restore(): void;
+}
+
+/** Colour of image i: varies with the seed so different images differ. */
+function colourFor(seed: number): [number, number, number] {
+  return [200, seed % 256, (seed >> 8) % 256];
+}
+
+/**
+ * Replace the isolate's global fetch (the Worker under test runs in the same isolate) with a fake
+ * GPU service at `baseUrl`: GET /v1/models, POST /v1/jobs (validated against GenerationJobSchema,
+ * answering real PNGs of the job's size), both requiring `Bearer <token>`. Any other URL is refused
+ * as the sandbox would (no network in tests).
+ */
+export function installFakeGpuService(baseUrl: string, token: string): FakeGpuService {
+  const fake: FakeGpuService = {
+    jobs: [],
+    modelListCalls: 0,
+    behaviour: { kind: 'ok' },
+    images: [],
+    restore: () => spy.mockRestore(),
+  };
+  const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (!request.url.startsWith(baseUrl)) throw new TypeError(`fetch to ${request.url} is not allowed in tests`);
+    if (request.headers.get('authorization') !== `Bearer ${token}`) {
+      return Response.json({ error: { code: 'unauthorized', message: 'bad token', param: null, type: 'authentication_error' } }, { status: 401 });
+    }
+    if (url.pathname === '/v1/models' && request.method === 'GET') {
+      fake.modelListCalls += 1;
+      return Response.json({ data: FAKE_MODELS });
+    }
+    if (url.pathname === '/v1/jobs' && request.method === 'POST') {
+      const behaviour = fake.behaviour;
+      if (behaviour.kind === 'connection_refused') throw new TypeError('Network connection lost.');
+      if (behaviour.kind === 'status') return Response.json(behaviour.body, { status: behaviour.status, headers: behaviour.headers });
+      const job = GenerationJobSchema.parse(await request.json());
+      fake.jobs.push(job);
+      const result: GenerationResult = {
+        id: job.id,
+        images: [],
+        params: {
+          model: job.model,
+          model_hash: 'sha256:fake',
+          mode: job.mode,
+          prompt: job.prompt,
+          negative_prompt: job.negative_prompt,
+          width: job.width,
+          height: job.height,
+          batch_size: job.batch_size,
+          seed: job.seed,
+          seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
+          steps: job.steps,
+          sampler: job.sampler,
+          scheduler: job.scheduler,
+          cfg_scale: job.cfg_scale,
+          rng: job.rng,
+          engine_version: 'fake-0',
+          onnxruntime_version: '0.0.0',
+        },
+        timings: { total_ms: 1 },
+      };
+      for (let i = 0; i < job.batch_size; i++) {
+        const png = await solidPng(job.width, job.height, colourFor(job.seed + i));
+        fake.images.push(png);
+        result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
+      }
+      return Response.json(result);
+    }
+    return Response.json({ error: { code: 'not_found', message: 'no route', param: null, type: 'not_found_error' } }, { status: 404 });
+  });
+  return fake;
+}
