@@ -9,17 +9,18 @@ import { GenerationJobSchema } from '../../shared/src/generation-job';
 import type { ServiceConfig } from './config';
 import { JobInputError } from './diffusion/pipelines/generate';
 import { ClipSkipUnsupportedError } from './diffusion/text-conditioning';
-import { JobQueue } from './jobs/job-queue';
-import { runJob } from './jobs/run-job';
+import { JobService } from './jobs/job-service';
 import { errors, ServiceError } from './lib/errors';
 import { ModelRegistry } from './models/model-registry';
 import { availableExecutionProviders } from './onnx/session';
 import { serviceToken } from './plugins/service-token';
+import { streamJobEvents } from './routes/sse';
 import { ENGINE_VERSION } from './version';
 
-export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'executionProviders' | 'intraOpNumThreads' | 'queueMax'> & {
-  logger?: boolean | object;
-};
+export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'executionProviders' | 'intraOpNumThreads' | 'queueMax'> &
+  Partial<Pick<ServiceConfig, 'concurrency' | 'startTimeoutSeconds' | 'jobTimeoutSeconds' | 'previewInterval' | 'retainSeconds'>> & {
+    logger?: boolean | object;
+  };
 
 /** Turn any thrown value into a ServiceError (one place decides statuses). */
 function toServiceError(err: unknown): ServiceError {
@@ -47,9 +48,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     executionProviders: opts.executionProviders,
     intraOpNumThreads: opts.intraOpNumThreads,
   });
-  const queue = new JobQueue(1, opts.queueMax);
+  const jobs = new JobService(
+    registry,
+    {
+      concurrency: opts.concurrency ?? 1,
+      queueMax: opts.queueMax,
+      startTimeoutSeconds: opts.startTimeoutSeconds ?? 0,
+      jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 0,
+      previewInterval: opts.previewInterval ?? 1,
+      retainSeconds: opts.retainSeconds ?? 600,
+    },
+    toServiceError,
+  );
   app.decorate('models', registry);
-  app.decorate('jobQueue', queue);
+  app.decorate('jobs', jobs);
   app.addHook('onClose', async () => registry.close());
 
   app.setErrorHandler(async function renderError(err, req, reply) {
@@ -70,16 +82,42 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get('/v1/models', async () => ({ object: 'list', data: await registry.list() }));
 
-  app.post('/v1/jobs', async (req) => {
+  app.post('/v1/jobs', async (req, reply) => {
     const job = GenerationJobSchema.parse(req.body);
-    let model;
-    try {
-      model = await registry.get(job.model);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'model_not_found') throw errors.modelNotFound(job.model, await registry.names());
-      throw errors.modelBroken(job.model, (err as Error).message);
+    const rec = await jobs.submit(job);
+    const cancelOnDisconnect = () => jobs.cancel(rec.id, 'the client disconnected');
+    if (String(req.headers.accept ?? '').includes('text/event-stream')) {
+      streamJobEvents(req, reply, rec, cancelOnDisconnect);
+      return reply;
     }
-    return queue.run(() => runJob(model, job));
+    // A synchronous caller that goes away cancels its job (nobody would receive the images).
+    reply.raw.on('close', () => {
+      if (!rec.isFinished) cancelOnDisconnect();
+    });
+    await rec.finished;
+    if (rec.result) return rec.result;
+    reply.status(rec.failure?.status ?? 500);
+    return rec.failure?.body ?? errorBody('server_error', 'internal_error', 'the job failed');
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+    const rec = jobs.store.get(req.params.id);
+    if (!rec) throw errors.jobNotFound(req.params.id);
+    return { id: rec.id, status: rec.status, result: rec.result ?? null, error: rec.failure?.body.error ?? null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/events', async (req, reply) => {
+    const rec = jobs.store.get(req.params.id);
+    if (!rec) throw errors.jobNotFound(req.params.id);
+    streamJobEvents(req, reply, rec);
+    return reply;
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+    const rec = jobs.store.get(req.params.id);
+    if (!rec) throw errors.jobNotFound(req.params.id);
+    const cancelled = jobs.cancel(rec.id);
+    return { id: rec.id, cancelled, status: rec.status };
   });
 
   return app;
@@ -88,6 +126,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 declare module 'fastify' {
   interface FastifyInstance {
     models: ModelRegistry;
-    jobQueue: JobQueue;
+    jobs: JobService;
   }
 }

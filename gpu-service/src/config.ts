@@ -17,6 +17,16 @@ export interface ServiceConfig {
   intraOpNumThreads: number;
   /** Jobs allowed to wait (not counting running ones) before POST /v1/jobs answers 503. */
   queueMax: number;
+  /** Jobs running at once on this device. */
+  concurrency: number;
+  /** A job not started within this many seconds is dropped (0 = never). */
+  startTimeoutSeconds: number;
+  /** A job running longer than this in total is cancelled (0 = never). */
+  jobTimeoutSeconds: number;
+  /** Minimum steps between two previews. */
+  previewInterval: number;
+  /** Seconds a finished job's events stay readable. */
+  retainSeconds: number;
 }
 
 const PROVIDERS: ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
@@ -50,5 +60,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     executionProviders: providers as ExecutionProvider[],
     intraOpNumThreads: int(env, 'ORT_INTRA_OP_THREADS', 0),
     queueMax: int(env, 'QUEUE_MAX', 16, 1),
+    concurrency: int(env, 'JOB_CONCURRENCY', 1, 1),
+    startTimeoutSeconds: int(env, 'JOB_START_TIMEOUT', 300),
+    jobTimeoutSeconds: int(env, 'JOB_TIMEOUT', 900),
+    previewInterval: int(env, 'PREVIEW_INTERVAL', 1, 1),
+    retainSeconds: int(env, 'JOB_RETAIN_SECONDS', 600),
   };
 }

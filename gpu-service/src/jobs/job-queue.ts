@@ -1,44 +1,115 @@
 /**
- * A bounded FIFO of jobs with a fixed number of run slots (one per device by default). When `queueMax`
- * jobs already wait, new work is refused with queue_full (503 + Retry-After) instead of piling up.
+ * The bounded, tenant-fair job queue (issue 5): round-robin between tenants, FIFO within one tenant, so a
+ * burst from one tenant cannot starve the others; a fixed number of run slots (one per device by default);
+ * at most `queueMax` waiting jobs, beyond which work is refused with queue_full (503 + Retry-After).
  */
 import { errors } from '../lib/errors';
 
+interface Waiter {
+  tenant: string;
+  start: () => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export interface EnqueueOptions {
+  tenant: string;
+  /** Aborting while still queued removes the job from the queue (the returned promise rejects). */
+  signal?: AbortSignal;
+}
+
 export class JobQueue {
   private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  /** Waiting jobs per tenant, in tenant arrival order (Map keeps insertion order). */
+  private readonly waiting = new Map<string, Waiter[]>();
+  /** Tenants in round-robin order: the next tenant to serve is first. */
+  private rotation: string[] = [];
 
   constructor(
-    private readonly concurrency: number,
-    private readonly queueMax: number,
-  ) {}
+    readonly concurrency: number,
+    readonly queueMax: number,
+  ) {
+    if (concurrency < 1) throw new Error('JobQueue: concurrency must be ≥ 1');
+  }
 
   /** Jobs waiting for a slot. */
   get depth(): number {
-    return this.waiting.length;
+    let n = 0;
+    for (const q of this.waiting.values()) n += q.length;
+    return n;
   }
 
+  /** Jobs holding a slot now. */
   get active(): number {
     return this.running;
   }
 
+  /** 1-based position the next dispatch order gives a tenant's k-th waiting job (approximate under round-robin). */
+  positionOf(tenant: string, indexInTenant: number): number {
+    const tenants = this.rotation.length;
+    const ahead = this.rotation.indexOf(tenant);
+    return indexInTenant * Math.max(tenants, 1) + Math.max(ahead, 0) + 1;
+  }
+
   /**
-   * Run `work` when a slot is free.
-   * @throws ServiceError queue_full when the queue is at queueMax.
+   * Run `work` when a slot is free and the round-robin reaches this tenant.
+   * @param onQueued called with the 1-based queue position when the job has to wait.
+   * @throws ServiceError queue_full when queueMax jobs already wait; the signal's reason when aborted while waiting.
    */
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.queueMax) throw errors.queueFull(Math.max(1, this.waiting.length));
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+  async run<T>(work: () => Promise<T>, opts: EnqueueOptions, onQueued?: (position: number) => void): Promise<T> {
+    opts.signal?.throwIfAborted();
+    if (this.running >= this.concurrency || this.depth > 0) {
+      if (this.depth >= this.queueMax) throw errors.queueFull(Math.max(1, Math.ceil(this.depth / this.concurrency)));
+      await new Promise<void>((resolve, reject) => {
+        const waiter: Waiter = { tenant: opts.tenant, start: resolve, signal: opts.signal };
+        const list = this.waiting.get(opts.tenant) ?? [];
+        if (list.length === 0) {
+          this.waiting.set(opts.tenant, list);
+          if (!this.rotation.includes(opts.tenant)) this.rotation.push(opts.tenant);
+        }
+        list.push(waiter);
+        if (opts.signal) {
+          waiter.onAbort = () => {
+            this.remove(waiter);
+            reject(opts.signal!.reason);
+          };
+          opts.signal.addEventListener('abort', waiter.onAbort, { once: true });
+        }
+        onQueued?.(this.positionOf(opts.tenant, list.length - 1));
+      });
     } else {
       this.running++;
     }
     try {
       return await work();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      this.release();
     }
+  }
+
+  private remove(waiter: Waiter): void {
+    const list = this.waiting.get(waiter.tenant);
+    if (!list) return;
+    const i = list.indexOf(waiter);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) {
+      this.waiting.delete(waiter.tenant);
+      this.rotation = this.rotation.filter((t) => t !== waiter.tenant);
+    }
+  }
+
+  /** Hand the freed slot to the next tenant in rotation (its oldest job), or free it. */
+  private release(): void {
+    const tenant = this.rotation.shift();
+    if (tenant === undefined) {
+      this.running--;
+      return;
+    }
+    const list = this.waiting.get(tenant)!;
+    const next = list.shift()!;
+    if (list.length === 0) this.waiting.delete(tenant);
+    else this.rotation.push(tenant); // back of the line: round-robin
+    if (next.signal && next.onAbort) next.signal.removeEventListener('abort', next.onAbort);
+    next.start();
   }
 }

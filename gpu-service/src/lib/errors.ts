@@ -34,6 +34,6 @@ export const errors = {
   jobNotFound: (id: string) => new ServiceError(404, 'job_not_found', `No job with id "${id}".`, 'id'),
   queueFull: (retryAfterSeconds: number) =>
     new ServiceError(503, 'queue_full', 'The job queue is full; retry later.', null, { 'retry-after': String(retryAfterSeconds) }),
-  cancelled: (reason: string) => new ServiceError(499, 'job_cancelled', `The job was cancelled: ${reason}`),
+  cancelled: (reason: string) => new ServiceError(409, 'job_cancelled', `The job was cancelled: ${reason}`),
   internal: (message: string) => new ServiceError(500, 'internal_error', message),
 };

@@ -1,0 +1,76 @@
+/**
+ * One job's life as a replayable event log (issue 5 "Progress"): queued → started → step… (preview…) →
+ * done | error. Every event has a monotonically increasing id, so a client that reconnects with
+ * Last-Event-ID gets what it missed; the finished job's log stays available for a retention period.
+ */
+import type { GenerationResult } from '../../../shared/src/generation-job';
+
+export type JobEventName = 'queued' | 'started' | 'step' | 'preview' | 'done' | 'error';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobEvent {
+  id: number;
+  event: JobEventName;
+  data: Record<string, unknown>;
+}
+
+type Listener = (e: JobEvent) => void;
+
+export class JobRecord {
+  status: JobStatus = 'queued';
+  readonly controller = new AbortController();
+  readonly createdAt = Date.now();
+  finishedAt?: number;
+  result?: GenerationResult;
+  /** Why the job failed or was cancelled (HTTP status + error body), when it did. */
+  failure?: { status: number; body: Record<string, unknown> };
+  private readonly log: JobEvent[] = [];
+  private readonly listeners = new Set<Listener>();
+  private nextId = 1;
+  /** Settles when the job ends (never rejects: read `status`/`result`/the error event). */
+  readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+
+  constructor(
+    readonly id: string,
+    readonly tenant: string,
+  ) {
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  get isFinished(): boolean {
+    return this.finishedAt !== undefined;
+  }
+
+  /** Append an event and notify live listeners. Older previews are dropped from the replay log. */
+  emit(event: JobEventName, data: Record<string, unknown>): JobEvent {
+    const e = { id: this.nextId++, event, data };
+    if (event === 'preview') {
+      const prev = this.log.findIndex((x) => x.event === 'preview');
+      if (prev >= 0) this.log.splice(prev, 1);
+    }
+    this.log.push(e);
+    for (const l of this.listeners) l(e);
+    if (event === 'done' || event === 'error') {
+      this.finishedAt = Date.now();
+      this.resolveFinished();
+    }
+    return e;
+  }
+
+  /** The last error event's error body, if the job failed. */
+  get error(): Record<string, unknown> | undefined {
+    const e = [...this.log].reverse().find((x) => x.event === 'error');
+    return e?.data.error as Record<string, unknown> | undefined;
+  }
+
+  /**
+   * Replay events with id > afterId, then follow live ones until unsubscribed.
+   * @returns unsubscribe function.
+   */
+  subscribe(afterId: number, listener: Listener): () => void {
+    for (const e of this.log) if (e.id > afterId) listener(e);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
