@@ -1,0 +1,95 @@
+import { InvalidArgumentError } from 'commander';
+import { isImageFormat, type ImageFormat } from './image-format';
+
+/**
+ * Commander argument parsers for the `draw` flags. Each checks one flag's syntax and throws
+ * commander's InvalidArgumentError with a sentence saying what a valid value looks like; commander
+ * prints it as `error: option '--size <WxH>' argument 'big' is invalid. <sentence>` and the CLI
+ * exits with 2. Whether a value suits the model (multiples of 8, maximum pixels, a sampler the
+ * server knows) is the server's call: it answers 400 naming the field.
+ */
+
+/** Largest seed the API accepts: 2^53 − 1 (shared/src/generation-job.ts MAX_SEED). */
+export const MAX_SEED = 2 ** 53 - 1;
+
+/**
+ * `--size WxH` → "WxH" normalised (e.g. " 512 X 768" → "512x768"); width and height in pixels.
+ * @throws InvalidArgumentError unless two positive whole numbers joined by "x"
+ */
+export function parseSize(value: string): string {
+  const match = /^\s*(\d{1,5})\s*[x×]\s*(\d{1,5})\s*$/i.exec(value);
+  if (!match || Number(match[1]) === 0 || Number(match[2]) === 0) {
+    throw new InvalidArgumentError('Give width x height in pixels, e.g. --size 512x512 or --size 768x512.');
+  }
+  return `${Number(match[1])}x${Number(match[2])}`;
+}
+
+/**
+ * `--seed N` → an integer in [0, 2^53 − 1], or null for -1 ("random", the async API's convention).
+ * @throws InvalidArgumentError for anything else
+ */
+export function parseSeed(value: string): number | null {
+  const trimmed = value.trim();
+  if (trimmed === '-1') return null;
+  if (!/^\d+$/.test(trimmed) || Number(trimmed) > MAX_SEED) {
+    throw new InvalidArgumentError(`The seed is a whole number from 0 to ${MAX_SEED} (or -1 for random).`);
+  }
+  return Number(trimmed);
+}
+
+/**
+ * `--sample-steps N` → a positive integer number of sampling steps.
+ * @throws InvalidArgumentError unless a whole number ≥ 1
+ */
+export function parseSteps(value: string): number {
+  const trimmed = value.trim();
+  if (!/^\d+$/.test(trimmed) || Number(trimmed) < 1) {
+    throw new InvalidArgumentError('The number of sampling steps is a whole number of at least 1, e.g. --sample-steps 20.');
+  }
+  return Number(trimmed);
+}
+
+/**
+ * `--cfg-scale X` → a finite number ≥ 0 (classifier-free guidance scale; 1 = no guidance).
+ * @throws InvalidArgumentError unless a non-negative decimal number
+ */
+export function parseCfgScale(value: string): number {
+  const trimmed = value.trim();
+  const number = Number(trimmed);
+  if (trimmed === '' || !Number.isFinite(number) || number < 0) {
+    throw new InvalidArgumentError('The CFG scale is a number of 0 or more, e.g. --cfg-scale 7.5.');
+  }
+  return number;
+}
+
+/**
+ * `--format png|jpeg|webp` (also "jpg") → the API's `output_format` value.
+ * @throws InvalidArgumentError for other formats
+ */
+export function parseFormat(value: string): ImageFormat {
+  const lower = value.trim().toLowerCase();
+  const format = lower === 'jpg' ? 'jpeg' : lower;
+  if (!isImageFormat(format)) throw new InvalidArgumentError('Choose png, jpeg or webp.');
+  return format;
+}
+
+/**
+ * `--base-url` / IMAGE_API_URL → the API origin plus any path prefix, without a trailing slash
+ * and without a trailing "/v1" (people paste OpenAI-SDK style base URLs; the CLI adds /v1 itself).
+ * @throws InvalidArgumentError unless an http(s) URL
+ */
+export function parseBaseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new InvalidArgumentError('Give the API address as a URL, e.g. --base-url http://127.0.0.1:8787.');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError('The API address must start with http:// or https://.');
+  }
+  if (url.search || url.hash) {
+    throw new InvalidArgumentError('The API address takes no ?query or #fragment, e.g. http://127.0.0.1:8787.');
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '').replace(/\/v1$/, '');
+}

@@ -1,0 +1,77 @@
+import { Command, Option } from 'commander';
+import type { DrawFlags } from './draw-options';
+import { parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
+
+/** Where `draw` sends requests when neither --base-url nor IMAGE_API_URL is given (`npm start`'s edge). */
+export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
+
+/** The seed doc's (draw-cli.md) default sampler; sent explicitly so the CLI behaves the same on every server. */
+export const DEFAULT_SAMPLER = 'euler';
+
+const HELP_AFTER = `
+Model and prompt:
+  One argument is the prompt (the server's default model draws it); two are the model, then the prompt.
+  The model can be a served model id or a Hugging Face reference hf.co/<org>/<repo>[:<tag or file>].
+
+Size:
+  Without --size the server uses the model's native size (512x512 for SD1.x models); this avoids
+  asking a model for a size it does not support. Pass --size 512x512 to force it.
+
+Output:
+  The image is saved as <prompt words>-<seed>.<ext> in the current folder (e.g. red-apple-42.png)
+  unless --output names a file or a folder. An existing file is never overwritten: a number is added
+  (red-apple-42-1.png). The saved path is the only thing printed on stdout.
+
+Environment:
+  IMAGE_API_KEY   the API key (--api-key wins)
+  IMAGE_API_URL   the API address (--base-url wins), default ${DEFAULT_BASE_URL}
+
+Exit codes:
+  0 saved, 1 unexpected error, 2 bad arguments (also a 400 about a field set by a flag),
+  3 no key or key refused (401/403), 4 rate limited (429), 5 server error or unreachable, 6 not found.
+
+Examples:
+  $ draw "a red apple"
+  $ draw tiny-analytic "a blue sky" --size 256x256 --seed 42 --output sky.png
+  $ draw hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16 "a lighthouse at dusk" --show
+  $ IMAGE_API_URL=https://images.example.com draw "green grass" --sampler dpm++2m --scheduler karras
+`;
+
+/**
+ * The commander definition of `draw [model] [prompt]`. Errors are not handled here: the caller
+ * sets exitOverride/configureOutput (run-cli.ts). `action` receives every positional argument
+ * (excess ones included, so the caller can explain how to quote a prompt) and the parsed flags.
+ */
+export function buildProgram(action: (positionals: string[], flags: DrawFlags) => Promise<void>): Command {
+  const program = new Command('draw')
+    .description('Draw an image from a text prompt with the image API, show a progress bar, and save it.')
+    .argument('[model]', 'model id or hf.co/<org>/<repo>[:tag]; leave out to use the server default')
+    .argument('[prompt]', 'what to draw, in quotes')
+    .option('--size <WxH>', 'image size in pixels, e.g. 512x768 (default: the model native size)', parseSize)
+    .option(
+      '--sampler <name>',
+      'sampler: euler_a, euler, heun, dpm2, dpm++2s_a, dpm++2m, dpm++2mv2, ipndm, ipndm_v, lcm',
+      DEFAULT_SAMPLER,
+    )
+    .option('--scheduler <name>', 'noise schedule: discrete, karras, exponential, ays, gits (default: discrete)')
+    .option('--sample-steps <n>', 'number of sampling steps (default: the server default)', parseSteps)
+    .option('--cfg-scale <x>', 'classifier-free guidance scale (default: the server default)', parseCfgScale)
+    .option('--seed <n>', 'random seed, for reproducible images (default: random; -1 = random)', parseSeed)
+    .option('--negative-prompt <text>', 'what the image should not contain')
+    .option('-o, --output <path>', 'file (or existing folder) to save to (default: <prompt>-<seed>.png here)')
+    .option('--format <format>', 'png, jpeg or webp (default: from the --output extension, else png)', parseFormat)
+    .option('--show', 'open the saved image in the default image viewer')
+    .option('-d, --debug', 'print the request and the response metadata to stderr (never the API key)')
+    .addOption(new Option('--api-key <key>', 'API key').env('IMAGE_API_KEY'))
+    .addOption(
+      new Option('--base-url <url>', 'API address').env('IMAGE_API_URL').default(DEFAULT_BASE_URL).argParser(parseBaseUrl),
+    )
+    .option('--list-models', 'list the models the server offers, then exit')
+    .allowExcessArguments(true)
+    .showHelpAfterError("(run 'draw --help' to see every option)")
+    .addHelpText('after', HELP_AFTER)
+    .action(async (_model: unknown, _prompt: unknown, flags: DrawFlags, command: Command) => {
+      await action([...command.args], flags);
+    });
+  return program;
+}
