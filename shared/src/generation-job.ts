@@ -48,6 +48,8 @@ export const GenerationJobSchema = z.object({
   /** alpha: transparent pixels are repainted (OpenAI); white: white pixels are repainted. */
   mask_mode: z.enum(['alpha', 'white']).default('white'),
   strength: z.number().min(0).max(1).default(0.75),
+  /** How strength maps to steps run: 'steps' (ComfyUI: exactly `steps`), 'scaled' (A1111/sd.cpp: ≈ steps × strength). */
+  strength_schedule: z.enum(['steps', 'scaled']).default('scaled'),
   hires_fix: z
     .object({
       target_width: z.number().int().min(64).max(4096).multipleOf(8),

@@ -94,8 +94,6 @@ export class JobService {
           signal.throwIfAborted();
           rec.status = 'running';
           rec.emit('started', { model: job.model });
-          const h = job.height / 8;
-          const w = job.width / 8;
           let lastPreview = -Infinity;
           return runJob(model, job, {
             signal,
@@ -103,7 +101,7 @@ export class JobService {
               rec.emit('step', { step: p.step, total: p.total, eta_seconds: Number(p.etaSeconds.toFixed(3)) });
               if (job.preview !== 'none' && p.step < p.total && p.step - lastPreview >= this.opts.previewInterval) {
                 lastPreview = p.step;
-                const bytes = await renderPreview(model, job.preview, p.denoised, h, w);
+                const bytes = await renderPreview(model, job.preview, p.denoised, p.latentHeight, p.latentWidth);
                 rec.emit('preview', { step: p.step, mime_type: 'image/jpeg', b64: bytes.toString('base64') });
               }
             },

@@ -1,28 +1,39 @@
 /**
- * The text-to-image pipeline, read top to bottom as diffusers' numbered steps:
- * check inputs → encode prompt → sigmas → prepare latents → denoising loop → decode.
+ * The generation pipeline for txt2img, img2img and inpainting (with an optional hires-fix second pass),
+ * read top to bottom as diffusers' numbered steps:
+ * check inputs → encode prompt → prepare source latents → denoising pass(es) → decode → composite.
  * Image i of a job uses seed `seed + i` with its own noise generator, so it is the same whether it was
  * made alone or in a batch.
  */
+import sharp from 'sharp';
 import type { GenerationJob } from '../../../../shared/src/generation-job';
 import type { DiffusionModel } from '../../models/diffusion-model';
 import { createCfgDenoiser } from '../cfg-denoiser';
+import { createInpaintDenoiser } from '../inpaint-denoiser';
 import { createNormalGenerator } from '../rng';
+import type { NormalGenerator } from '../rng/types';
 import { getSampler, createIidNoise, createBrownianTreeNoise } from '../samplers';
 import type { Tensor } from '../tensor';
 import { buildSigmas } from '../schedules';
 import { encodePromptPair } from '../text-conditioning';
-import { decodeLatents } from '../vae';
+import { decodeLatents, encodeImages } from '../vae';
+import { latentMask, loadInputImage, loadRepaintMask } from './input-images';
+import { JobInputError } from './job-input-error';
+import { resizeLatents } from './resize-latents';
 
-/** Progress of the denoising loop, reported after every step. */
+export { JobInputError } from './job-input-error';
+
+/** Progress of the denoising loop, reported after every step (steps of both hires passes counted). */
 export interface StepProgress {
   /** 1-based count of completed steps. */
   step: number;
   total: number;
   elapsedSeconds: number;
   etaSeconds: number;
-  /** Latest x0 estimate, float [B, C, h, w] in UNet latent space (for previews). */
+  /** Latest x0 estimate, float [B, C, h, w] in UNet latent space (for previews), and its latent size. */
   denoised: Tensor;
+  latentHeight: number;
+  latentWidth: number;
 }
 
 export interface GenerateHooks {
@@ -41,37 +52,72 @@ export interface DecodedImage {
   height: number;
 }
 
-/** Error for a job the model cannot run; `param` names the job field. */
-export class JobInputError extends Error {
-  constructor(
-    readonly param: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'JobInputError';
+/**
+ * The sigmas of a pass at denoise `strength` (samplers.md §1.4):
+ * - 'steps' (ComfyUI): build the schedule for ⌊steps/strength⌋ steps and keep the last steps+1 entries, so
+ *   exactly `steps` steps run whatever the strength;
+ * - 'scaled' (AUTOMATIC1111 / stable-diffusion.cpp): build for `steps`, t_enc = ⌊min(strength, 0.999)·steps⌋,
+ *   start at index steps − t_enc − 1, so about steps × strength steps run.
+ * strength ≥ 1 is the full schedule (txt2img).
+ */
+export function passSigmas(job: GenerationJob, steps: number, strength: number, model: DiffusionModel): Float64Array {
+  const build = (n: number) =>
+    buildSigmas(model.schedule, job.scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
+  try {
+    if (strength >= 1) return build(steps);
+    if (job.strength_schedule === 'steps') {
+      const full = build(Math.max(steps, Math.floor(steps / strength)));
+      return full.slice(Math.max(0, full.length - (steps + 1)));
+    }
+    const full = build(steps);
+    const tEnc = Math.floor(Math.min(strength, 0.999) * steps);
+    return full.slice(Math.max(0, full.length - 1 - (tEnc + 1)));
+  } catch (err) {
+    throw new JobInputError('scheduler', (err as Error).message);
   }
 }
 
+interface PassInput {
+  width: number;
+  height: number;
+  steps: number;
+  strength: number;
+  /** Source latents (UNet space) for img2img / inpaint passes, float [B, C, h, w]. */
+  z0?: Float32Array;
+  /** Feathered latent mask (1 = repaint) for 4-channel inpainting. */
+  mask?: Float32Array;
+  /** Extra UNet channels for 9-channel inpainting UNets. */
+  extraChannels?: Float32Array;
+  stepOffset: number;
+  totalSteps: number;
+}
+
 /**
- * Run a txt2img GenerationJob on a loaded model.
- * @throws JobInputError for a job this model cannot serve (size, sampler, schedule names);
+ * Check a job against a model, then run it.
+ * @throws JobInputError for a job this model cannot serve (size, mode, sampler, schedule, images);
  *         the signal's reason when aborted.
  */
 export async function generate(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}): Promise<DecodedImage[]> {
   // 1. Check inputs.
-  if (job.width * job.height > model.maxPixels) {
-    throw new JobInputError('size', `${job.width}x${job.height} exceeds ${model.name}'s limit of ${model.maxPixels} pixels`);
+  const target = job.hires_fix ? { width: job.hires_fix.target_width, height: job.hires_fix.target_height } : { width: job.width, height: job.height };
+  if (target.width * target.height > model.maxPixels) {
+    throw new JobInputError('size', `${target.width}x${target.height} exceeds ${model.name}'s limit of ${model.maxPixels} pixels`);
   }
-  if (job.mode !== 'txt2img') throw new JobInputError('mode', `mode ${job.mode} is not supported yet`);
-  if (model.unetInChannels !== model.latentChannels) {
+  const inpaintUnet = model.unetInChannels !== model.latentChannels;
+  if (inpaintUnet && job.mode !== 'inpaint') {
     throw new JobInputError('model', `${model.name} is an inpainting model; it needs mode "inpaint" with an image and a mask`);
   }
-  let sampler;
+  if (job.mode !== 'txt2img' && !job.init_image) throw new JobInputError('init_image', `mode ${job.mode} needs init_image`);
+  if (job.mode === 'inpaint' && !job.mask) throw new JobInputError('mask', 'mode inpaint needs a mask');
+  if (job.mode !== 'txt2img' && !model.vaeEncoder) throw new JobInputError('model', `${model.name} has no VAE encoder, so it cannot do ${job.mode}`);
+  if (job.hires_fix && job.mode === 'inpaint') throw new JobInputError('hires_fix', 'hires_fix is not available for inpainting');
+  let sampler: ReturnType<typeof getSampler>;
   try {
     sampler = getSampler(job.sampler);
   } catch (err) {
     throw new JobInputError('sampler', (err as Error).message);
   }
+
   // 2. Encode prompt and negative prompt (same chunk count), one copy per image.
   const B = job.batch_size;
   const { cond, uncond } = await encodePromptPair(model, job.prompt, job.negative_prompt, job.clip_skip);
@@ -80,60 +126,163 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
     for (let i = 0; i < B; i++) out.set(src, i * src.length);
     return out;
   };
-  // 3. Sigmas.
-  let sigmas: Float64Array;
-  try {
-    sigmas = buildSigmas(model.schedule, job.scheduler, job.steps, { discardPenultimate: job.discard_penultimate_sigma });
-  } catch (err) {
-    throw new JobInputError('scheduler', (err as Error).message);
-  }
-  // 4. Prepare latents: x_T = σ_0 · n with n from each image's own generator (k-diffusion / A1111 convention).
-  const h = job.height / 8;
-  const w = job.width / 8;
-  const perImage = model.latentChannels * h * w;
+  const condB = repeat(cond.hidden);
+  const uncondB = repeat(uncond.hidden);
   const seeds = Array.from({ length: B }, (_, i) => job.seed + i);
-  const generators = seeds.map((s) => createNormalGenerator(job.rng, s));
-  const x = new Float32Array(B * perImage);
-  generators.forEach((g, i) => {
-    const n = g.randn(perImage);
-    for (let k = 0; k < perImage; k++) x[i * perImage + k] = n[k] * sigmas[0];
-  });
-  // 5. Denoising loop.
-  const denoise = createCfgDenoiser({
-    model,
-    batch: B,
-    latentHeight: h,
-    latentWidth: w,
-    cond: repeat(cond.hidden),
-    uncond: repeat(uncond.hidden),
-    tokens: cond.tokens,
-    cfgScales: seeds.map(() => job.cfg_scale),
-  });
-  const positive = Array.from(sigmas).filter((s) => s > 0);
-  const noise =
-    sampler.defaultNoise === 'brownian'
-      ? createBrownianTreeNoise({ seeds, perImageNumel: perImage, sigmaMin: Math.min(...positive), sigmaMax: Math.max(...positive) })
-      : createIidNoise(generators, perImage);
+  const generators: NormalGenerator[] = seeds.map((s) => createNormalGenerator(job.rng, s));
   const started = performance.now();
-  const latents = await sampler.sample(denoise, x, sigmas, noise, {
-    ...sampler.defaultOptions,
-    ...job.sampler_options,
-    signal: hooks.signal,
-    onStep: async (info) => {
-      if (!hooks.onStep) return;
-      const elapsedSeconds = (performance.now() - started) / 1000;
-      const step = info.i + 1;
-      await hooks.onStep({
-        step,
-        total: info.total,
-        elapsedSeconds,
-        etaSeconds: (elapsedSeconds / step) * (info.total - step),
-        denoised: info.denoised,
-      });
-    },
+
+  // 3. Source latents (img2img / inpaint).
+  const { width, height } = job;
+  let source: Uint8Array | undefined;
+  let repaint: Uint8Array | undefined;
+  let z0: Float32Array | undefined;
+  let mask: Float32Array | undefined;
+  let extraChannels: Float32Array | undefined;
+  if (job.mode !== 'txt2img') {
+    source = await loadInputImage(job.init_image!, width, height, 'init_image');
+    z0 = await encodeImages(model, Array(B).fill(source), width, height);
+  }
+  if (job.mode === 'inpaint') {
+    repaint = await loadRepaintMask(job.mask!, width, height, job.mask_mode);
+    mask = latentMask(repaint, width, height);
+    if (inpaintUnet) extraChannels = await inpaintChannels(model, source!, repaint, width, height, B);
+  }
+
+  // 4. Denoising pass(es).
+  const strength = job.mode === 'txt2img' ? 1 : job.strength;
+  const firstSigmas = strength > 0 ? passSigmas(job, job.steps, strength, model) : new Float64Array([0]);
+  const hires = job.hires_fix;
+  const hiresSteps = hires?.steps ?? job.steps;
+  const hiresSigmas = hires ? passSigmas(job, hiresSteps, hires.strength, model) : undefined;
+  const totalSteps = firstSigmas.length - 1 + (hiresSigmas ? hiresSigmas.length - 1 : 0);
+
+  const runPass = async (p: PassInput, sigmas: Float64Array): Promise<Float32Array> => {
+    const h = p.height / 8;
+    const w = p.width / 8;
+    const perImage = model.latentChannels * h * w;
+    if (sigmas.length < 2) return p.z0!; // strength 0: nothing to denoise
+    // x = z0 + σ_0·n (z0 = 0 for txt2img: the k-diffusion / A1111 initial latent σ_0·n).
+    const x = new Float32Array(B * perImage);
+    const n0 = new Float32Array(B * perImage);
+    generators.forEach((g, i) => n0.set(g.randn(perImage), i * perImage));
+    for (let k = 0; k < x.length; k++) x[k] = (p.z0 ? p.z0[k] : 0) + n0[k] * sigmas[0];
+    let denoise = createCfgDenoiser({
+      model,
+      batch: B,
+      latentHeight: h,
+      latentWidth: w,
+      cond: condB,
+      uncond: uncondB,
+      tokens: cond.tokens,
+      cfgScales: seeds.map(() => job.cfg_scale),
+      extraChannels: p.extraChannels,
+    });
+    if (p.mask && !p.extraChannels) denoise = createInpaintDenoiser(denoise, p.mask, p.z0!, n0);
+    const positive = Array.from(sigmas).filter((s) => s > 0);
+    const noise =
+      sampler.defaultNoise === 'brownian'
+        ? createBrownianTreeNoise({ seeds, perImageNumel: perImage, sigmaMin: Math.min(...positive), sigmaMax: Math.max(...positive) })
+        : createIidNoise(generators, perImage);
+    const out = await sampler.sample(denoise, x, sigmas, noise, {
+      ...sampler.defaultOptions,
+      ...job.sampler_options,
+      signal: hooks.signal,
+      onStep: async (info) => {
+        if (!hooks.onStep) return;
+        const elapsedSeconds = (performance.now() - started) / 1000;
+        const step = p.stepOffset + info.i + 1;
+        await hooks.onStep({
+          step,
+          total: p.totalSteps,
+          elapsedSeconds,
+          etaSeconds: (elapsedSeconds / step) * (p.totalSteps - step),
+          denoised: info.denoised,
+          latentHeight: h,
+          latentWidth: w,
+        });
+      },
+    });
+    hooks.signal?.throwIfAborted();
+    // 4-channel inpainting: the known region is exactly the source latents at the end.
+    if (p.mask && !p.extraChannels) {
+      for (let k = 0; k < out.length; k++) {
+        const m = p.mask[k % p.mask.length];
+        out[k] = m * out[k] + (1 - m) * p.z0![k];
+      }
+    }
+    return out instanceof Float32Array ? out : Float32Array.from(out);
+  };
+
+  let latents = await runPass({ width, height, steps: job.steps, strength, z0, mask, extraChannels, stepOffset: 0, totalSteps }, firstSigmas);
+  let outW = width;
+  let outH = height;
+  if (hires && hiresSigmas) {
+    const { target_width: tw, target_height: th } = hires;
+    let up: Float32Array;
+    if (hires.upscaler === 'lanczos') {
+      const base = await decodeLatents(model, latents, B, height / 8, width / 8);
+      const resized = await Promise.all(
+        base.rgb.map(async (rgb) =>
+          new Uint8Array(
+            await sharp(Buffer.from(rgb), { raw: { width: base.width, height: base.height, channels: 3 } })
+              .resize(tw, th, { fit: 'fill', kernel: 'lanczos3' })
+              .raw()
+              .toBuffer(),
+          ),
+        ),
+      );
+      up = await encodeImages(model, resized, tw, th);
+    } else {
+      up = resizeLatents(latents, B, model.latentChannels, height / 8, width / 8, th / 8, tw / 8, hires.upscaler === 'latent-nearest' ? 'nearest' : 'bilinear');
+    }
+    latents = await runPass(
+      { width: tw, height: th, steps: hiresSteps, strength: hires.strength, z0: up, stepOffset: firstSigmas.length - 1, totalSteps },
+      hiresSigmas,
+    );
+    outW = tw;
+    outH = th;
+  }
+
+  // 5. Decode, then 6. put the kept pixels back exactly (inpainting never changes a pixel outside the mask).
+  const decoded = await decodeLatents(model, latents, B, outH / 8, outW / 8);
+  return decoded.rgb.map((rgb, index) => {
+    if (repaint && source) {
+      for (let p = 0; p < repaint.length; p++) {
+        if (!repaint[p]) {
+          rgb[p * 3] = source[p * 3];
+          rgb[p * 3 + 1] = source[p * 3 + 1];
+          rgb[p * 3 + 2] = source[p * 3 + 2];
+        }
+      }
+    }
+    return { index, seed: seeds[index], rgb, width: decoded.width, height: decoded.height };
   });
-  hooks.signal?.throwIfAborted();
-  // 6. Decode.
-  const decoded = await decodeLatents(model, latents, B, h, w);
-  return decoded.rgb.map((rgb, index) => ({ index, seed: seeds[index], rgb, width: decoded.width, height: decoded.height }));
+}
+
+/**
+ * Extra input channels of a 9-channel inpainting UNet (diffusers StableDiffusionInpaintPipeline order):
+ * [mask (1, nearest-downsampled, 1 = repaint), latents of the image with the repaint area greyed (C)].
+ */
+async function inpaintChannels(
+  model: DiffusionModel,
+  source: Uint8Array,
+  repaint: Uint8Array,
+  width: number,
+  height: number,
+  batch: number,
+): Promise<Float32Array> {
+  const h = height / 8;
+  const w = width / 8;
+  const masked = Uint8Array.from(source);
+  for (let p = 0; p < repaint.length; p++) if (repaint[p]) masked[p * 3] = masked[p * 3 + 1] = masked[p * 3 + 2] = 128;
+  const maskedLatents = await encodeImages(model, [masked], width, height);
+  const extra = model.unetInChannels - model.latentChannels;
+  const per = extra * h * w;
+  const out = new Float32Array(batch * per);
+  for (let i = 0; i < batch; i++) {
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[i * per + y * w + x] = repaint[(y * 8 + 4) * width + x * 8 + 4];
+    out.set(maskedLatents.subarray(0, (extra - 1) * h * w), i * per + h * w);
+  }
+  return out;
 }
