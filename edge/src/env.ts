@@ -36,5 +36,9 @@ declare global {
   namespace Cloudflare {
     // eslint-disable-next-line @typescript-eslint/no-empty-object-type
     interface Env extends EdgeBindings {}
+    // Types `exports.default` (tests, ctx.exports) as the Worker entry and, later, its Durable Objects.
+    interface GlobalProps {
+      mainModule: typeof import('./index');
+    }
   }
 }
