@@ -11,6 +11,11 @@ export interface ModelSchedule {
   sigmaMax: number;
   numTrainTimesteps: number;
   predictionType: 'epsilon' | 'v_prediction';
+  /** scheduler_config.json `steps_offset`, recorded for diffusers-style timestep grids; the
+   * k-diffusion style schedules of this folder do not use it (samplers.md §3.3). */
+  stepsOffset?: number;
+  /** scheduler_config.json `timestep_spacing` ('leading' | 'trailing' | 'linspace'), recorded likewise. */
+  timestepSpacing?: 'leading' | 'trailing' | 'linspace';
 }
 
 /** A schedule: pure function of (model schedule, steps) → N+1 sigmas, strictly decreasing, ending in 0
