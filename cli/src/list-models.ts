@@ -1,4 +1,14 @@
+import { PublicModelSchema } from '../../shared/src/api/models';
 import { ApiError, apiErrorFromResponse } from './api-error';
+
+/**
+ * The part of a public model entry the CLI reads, from the shared schema. Lenient on purpose:
+ * an entry missing optional extensions is still listed, one without an id is skipped.
+ */
+const ModelEntrySchema = PublicModelSchema.pick({ id: true, native_size: true, capabilities: true }).partial({
+  native_size: true,
+  capabilities: true,
+});
 
 /** One entry of GET /v1/models as the CLI uses it (contracts.md; OpenAI list shape + extensions). */
 export interface ModelSummary {
@@ -36,16 +46,15 @@ export async function listModels(
   if (!body || !Array.isArray(body.data)) {
     throw new ApiError('GET /v1/models answered without a "data" list', { status: response.status });
   }
-  return body.data
-    .filter((entry): entry is Record<string, unknown> => typeof entry === 'object' && entry !== null)
-    .filter((entry) => typeof entry.id === 'string')
-    .map((entry) => ({
-      id: entry.id as string,
-      nativeSize: isSize(entry.native_size) ? entry.native_size : null,
-      capabilities: Array.isArray(entry.capabilities) ? entry.capabilities.filter((c) => typeof c === 'string') : [],
-    }));
-}
-
-function isSize(value: unknown): value is [number, number] {
-  return Array.isArray(value) && value.length === 2 && value.every((n) => typeof n === 'number');
+  const models: ModelSummary[] = [];
+  for (const entry of body.data) {
+    const parsed = ModelEntrySchema.safeParse(entry);
+    if (!parsed.success) continue;
+    models.push({
+      id: parsed.data.id,
+      nativeSize: parsed.data.native_size ?? null,
+      capabilities: parsed.data.capabilities ?? [],
+    });
+  }
+  return models;
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../../shared/src/sampler-names';
 import type { DrawFlags } from './draw-options';
 import { parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
 
@@ -48,12 +49,11 @@ export function buildProgram(action: (positionals: string[], flags: DrawFlags) =
     .argument('[model]', 'model id or hf.co/<org>/<repo>[:tag]; leave out to use the server default')
     .argument('[prompt]', 'what to draw, in quotes')
     .option('--size <WxH>', 'image size in pixels, e.g. 512x768 (default: the model native size)', parseSize)
+    .option('--sampler <name>', `sampler (sent as sample_method): ${SAMPLER_NAMES.sdcpp.join(', ')}`, DEFAULT_SAMPLER)
     .option(
-      '--sampler <name>',
-      'sampler: euler_a, euler, heun, dpm2, dpm++2s_a, dpm++2m, dpm++2mv2, ipndm, ipndm_v, lcm',
-      DEFAULT_SAMPLER,
+      '--scheduler <name>',
+      `noise schedule (sent as schedule_method): ${SCHEDULER_NAMES.sdcpp.join(', ')} (default: the server default)`,
     )
-    .option('--scheduler <name>', 'noise schedule: discrete, karras, exponential, ays, gits (default: discrete)')
     .option('--sample-steps <n>', 'number of sampling steps (default: the server default)', parseSteps)
     .option('--cfg-scale <x>', 'classifier-free guidance scale (default: the server default)', parseCfgScale)
     .option('--seed <n>', 'random seed, for reproducible images (default: random; -1 = random)', parseSeed)

@@ -1,33 +1,19 @@
+import type { ImageGenerationRequestInput } from '../../shared/src/api/openai-images';
 import type { DrawOptions } from './draw-options';
-import type { ImageFormat } from './image-format';
 
 /**
  * The JSON body `draw` sends to POST /v1/images/generations: the OpenAI fields plus the GPUStack
- * "advanced" fields (api-styles.md §1). Only the fields the CLI sets are listed; optional ones
- * are left out when the user did not give the flag, so the server's documented defaults apply.
+ * "advanced" fields (api-styles.md §1), typed by the shared request schema. Fields the user gave
+ * no flag for are left out, so the server's documented defaults apply (size omitted = the
+ * model's native size).
  */
-export interface DrawRequestBody {
-  prompt: string;
-  model?: string;
-  n: 1;
-  /** "WxH"; omitted = the model's native size. */
-  size?: string;
-  response_format: 'b64_json';
-  output_format: ImageFormat;
-  stream: boolean;
-  /** Preview images cost server time and the CLI shows none, so it asks for none. */
-  preview?: 'none';
-  sample_method: string;
-  schedule_method?: string;
-  sampling_steps?: number;
-  cfg_scale?: number;
-  seed?: number;
-  negative_prompt?: string;
-}
+export type DrawRequestBody = ImageGenerationRequestInput;
 
 /**
- * Build the request body for one image. `stream` is true unless the server already refused
- * streaming (see generateImages' fallback). Pure.
+ * Build the request body for one image: n = 1, response_format b64_json, the chosen
+ * output_format, and `stream` (true unless the server already refused streaming, see
+ * generateImages' fallback). A streamed request asks for `preview: "none"`: the CLI shows a
+ * progress bar, not pictures, so previews would only cost server time. Pure.
  */
 export function buildRequestBody(options: DrawOptions, stream = true): DrawRequestBody {
   const body: DrawRequestBody = {
