@@ -107,10 +107,10 @@ export const TINY_PATTERN_START = 5;
 
 /**
  * Largest magnitude of one entry of the pattern readout (hidden pattern dims → latent shift).
- * A single ordinary word shifts mu by about 0.03 in latent space: a faint, deterministic tint
+ * A single ordinary word shifts mu by about 0.015 in latent space (≈ 0.02 in decoded RGB): a faint, deterministic tint
  * that makes "a cat" and "a dog" differ without hiding any colour word.
  */
-export const TINY_PATTERN_READOUT_SCALE = 0.012;
+export const TINY_PATTERN_READOUT_SCALE = 0.006;
 
 /**
  * Layer k of the fake encoder stack (hidden_states.k) carries colour dims blended toward grey:
