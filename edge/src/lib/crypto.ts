@@ -12,11 +12,6 @@ export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   return hex;
 }
 
-/** SHA-256 of a UTF-8 string, as 64 lower-case hex characters (FIPS 180-4). */
-export async function sha256Hex(text: string): Promise<string> {
-  return toHex(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
-}
-
 /** HMAC-SHA256 (RFC 2104) of a UTF-8 message under a UTF-8 secret, as 64 lower-case hex characters. */
 export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
   const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
-import { ApiKeyRecordSchema } from '../../../shared/src/api/api-key';
+import { ApiKeyRecordSchema, apiKeyHash } from '../../../shared/src/api/api-key';
 import type { AppEnv } from '../env';
 import { invalidApiKey, missingApiKey } from '../lib/api-error';
-import { constantTimeEqual, sha256Hex } from '../lib/crypto';
+import { constantTimeEqual } from '../lib/crypto';
 
 /** Options of {@link auth}. */
 export interface AuthOptions {
@@ -26,7 +26,7 @@ export function auth(options: AuthOptions = {}): MiddlewareHandler<AppEnv> {
     const header = c.req.header('authorization');
     const match = header ? BEARER.exec(header) : null;
     if (!match) throw missingApiKey();
-    const digest = await sha256Hex(match[1]);
+    const digest = await apiKeyHash(match[1]);
     const stored = await c.env[binding].get(digest, 'json');
     const parsed = ApiKeyRecordSchema.safeParse(stored);
     if (!parsed.success || !constantTimeEqual(parsed.data.key_hash, digest)) throw invalidApiKey();

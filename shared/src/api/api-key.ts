@@ -40,3 +40,38 @@ export const ApiKeyListMetadataSchema = z.object({
   revoked: z.boolean().optional(),
 });
 export type ApiKeyListMetadata = z.infer<typeof ApiKeyListMetadataSchema>;
+
+/**
+ * The KV key of an API key's record: SHA-256 (FIPS 180-4) of the UTF-8 key as 64 lower-case hex
+ * characters. Web Crypto only, so the edge (workerd) and scripts (Node ≥ 20) hash identically.
+ */
+export async function apiKeyHash(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** Options of {@link newApiKeyRecord}. */
+export interface NewApiKeyRecordOptions {
+  name: string;
+  /** Default: the name (each key its own tenant). */
+  tenant?: string;
+  scopes?: string[];
+  limits?: ApiKeyLimits;
+  /** Creation time (default now). */
+  createdAt?: Date;
+}
+
+/**
+ * Build the validated record for a new key (what scripts/keys.ts stores and the edge's auth
+ * middleware reads). @throws ZodError when name/tenant/limits break ApiKeyRecordSchema.
+ */
+export async function newApiKeyRecord(key: string, options: NewApiKeyRecordOptions): Promise<ApiKeyRecord> {
+  return ApiKeyRecordSchema.parse({
+    name: options.name,
+    tenant: options.tenant ?? options.name,
+    key_hash: await apiKeyHash(key),
+    scopes: options.scopes ?? ['*'],
+    limits: options.limits ?? {},
+    created_at: (options.createdAt ?? new Date()).toISOString(),
+  });
+}

@@ -1,5 +1,4 @@
-import type { ApiKeyRecordInput } from '../../../shared/src/api/api-key';
-import { sha256Hex } from '../../../edge/src/lib/crypto';
+import { newApiKeyRecord } from '../../../shared/src/api/api-key';
 
 /** Options of {@link seedApiKey}. */
 export interface SeedApiKeyOptions {
@@ -9,18 +8,19 @@ export interface SeedApiKeyOptions {
   revoked?: boolean;
 }
 
-/** Write a key record into the API_KEYS KV binding the way scripts/keys.ts does (hash → record). */
+/**
+ * Write a key record into the API_KEYS KV binding the way scripts/keys.ts does (hash → record,
+ * name/tenant/revoked as list metadata). Returns the hash.
+ */
 export async function seedApiKey(kv: KVNamespace, options: SeedApiKeyOptions): Promise<string> {
-  const keyHash = await sha256Hex(options.key);
-  const record: ApiKeyRecordInput = {
+  const record = await newApiKeyRecord(options.key, {
     name: options.name ?? 'test',
     tenant: options.tenant ?? 'tenant-a',
-    key_hash: keyHash,
-    scopes: ['*'],
-    limits: {},
-    created_at: new Date(0).toISOString(),
-    ...(options.revoked ? { revoked: true, revoked_at: new Date(0).toISOString() } : {}),
-  };
-  await kv.put(keyHash, JSON.stringify(record), { metadata: { name: record.name, tenant: record.tenant, revoked: options.revoked } });
-  return keyHash;
+    createdAt: new Date(0),
+  });
+  if (options.revoked) Object.assign(record, { revoked: true, revoked_at: new Date(0).toISOString() });
+  await kv.put(record.key_hash, JSON.stringify(record), {
+    metadata: { name: record.name, tenant: record.tenant, revoked: options.revoked },
+  });
+  return record.key_hash;
 }

@@ -2,6 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 import { seedApiKey } from '../helpers/api-keys';
+import { apiKeyHash } from '../../../shared/src/api/api-key';
 
 const GOOD_KEY = 'sk-test-good-key';
 const REVOKED_KEY = 'sk-test-revoked-key';
@@ -58,9 +59,8 @@ describe('Bearer API-key authentication', () => {
 
   it('refuses a record stored under a hash that is not the key_hash it carries', async () => {
     // A record copied under another key's hash must not authenticate that other key.
-    const { sha256Hex } = await import('../../../edge/src/lib/crypto');
-    const stolen = await env.API_KEYS.get(await sha256Hex(GOOD_KEY));
-    await env.API_KEYS.put(await sha256Hex('sk-test-copied'), stolen!);
+    const stolen = await env.API_KEYS.get(await apiKeyHash(GOOD_KEY));
+    await env.API_KEYS.put(await apiKeyHash('sk-test-copied'), stolen!);
     const response = await generate({ authorization: 'Bearer sk-test-copied' });
     expect(response.status).toBe(401);
   });
