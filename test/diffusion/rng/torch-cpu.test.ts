@@ -133,10 +133,14 @@ describe('TorchCpuGenerator behaviour', () => {
 
   it('fills 4×128×128 normals quickly', () => {
     new TorchCpuGenerator(0).randn(65536); // warm-up (JIT)
-    const t0 = performance.now();
-    for (let s = 1; s <= 5; s++) new TorchCpuGenerator(s).randn(65536);
-    const perImage = (performance.now() - t0) / 5;
-    expect(perImage).toBeLessThan(50); // ~6 ms on a 2-core runner; generous for noisy CI
+    // The fastest of several runs: robust to other processes sharing the CPU.
+    let best = Infinity;
+    for (let s = 1; s <= 8; s++) {
+      const t0 = performance.now();
+      new TorchCpuGenerator(s).randn(65536);
+      best = Math.min(best, performance.now() - t0);
+    }
+    expect(best).toBeLessThan(30); // ~6 ms on an idle 2-core runner
   });
 
   it('rejects seeds and counts it cannot serve', () => {
