@@ -148,7 +148,10 @@ export interface CreateKeyOptions extends KeyStoreOptions {
   /** Default: the name. Letters, digits, ".", "_" and "-" only (it is an R2 key prefix). */
   tenant?: string;
   limits?: ApiKeyLimits;
-  /** Revoke other active keys with this name instead of refusing. */
+  /**
+   * Another active key with this name: true (default for callers such as `npm start`) revokes it,
+   * false refuses with a UserError (what `keys create` does without --replace).
+   */
   replace?: boolean;
   /** Store to use (default: wrangler, local or remote per the options). */
   store?: KeyStore;
@@ -156,9 +159,9 @@ export interface CreateKeyOptions extends KeyStoreOptions {
 
 /**
  * Create (or, for the same key, re-install) an API key and return it. Names are unique among
- * active keys: an active key with the same name but another value is an error unless `replace`
- * (then it is revoked). Calling it again with the same name and key is harmless, so `npm start`
- * can install DEV_API_KEY on every start.
+ * active keys: an active key with the same name but another value is revoked (`replace`, the
+ * default) or refused (`replace: false`). Calling it again with the same name and key is harmless,
+ * so `npm start` can install DEV_API_KEY, or a fresh random dev key, on every start.
  * @throws UserError for a short key, a bad name/tenant/limit, or a name in use.
  */
 export async function createKey(options: CreateKeyOptions): Promise<string> {
@@ -180,7 +183,7 @@ export async function createKey(options: CreateKeyOptions): Promise<string> {
   const sameName = (await store.list()).filter(
     (entry) => entry.metadata?.name === record.name && !entry.metadata.revoked && entry.hash !== record.key_hash,
   );
-  if (sameName.length > 0 && !options.replace) {
+  if (sameName.length > 0 && options.replace === false) {
     throw new UserError(`An active key named "${record.name}" already exists. Revoke it first (keys revoke ${record.name}) or pass --replace.`);
   }
   await store.put(record.key_hash, record);
@@ -248,7 +251,14 @@ export function buildProgram(io: { log: (line: string) => void; store?: KeyStore
       if (opts.rpm !== undefined) limits.rpm = opts.rpm;
       if (opts.concurrency !== undefined) limits.concurrency = opts.concurrency;
       if (opts.imagesPerDay !== undefined) limits.images_per_day = opts.imagesPerDay;
-      const key = await createKey({ ...storeOptions(cmd), name: opts.name, key: opts.key, tenant: opts.tenant, limits, replace: opts.replace });
+      const key = await createKey({
+        ...storeOptions(cmd),
+        name: opts.name,
+        key: opts.key,
+        tenant: opts.tenant,
+        limits,
+        replace: opts.replace === true,
+      });
       io.log(`Created key "${opts.name}" (tenant ${opts.tenant ?? opts.name}). It is shown only once:`);
       io.log(key);
     });

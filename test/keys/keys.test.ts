@@ -61,11 +61,19 @@ describe('keys create / list / revoke (in-memory store)', () => {
     expect(store.records.size).toBe(1);
   });
 
-  it('refuses a second active key with the same name unless replace, which revokes the old one', async () => {
+  it('keys create refuses a second active key with the same name without --replace', async () => {
+    const store = new MemoryKeyStore();
+    await runCli(store, ['create', '--name', 'dup']);
+    await expect(runCli(store, ['create', '--name', 'dup'])).rejects.toThrow(UserError);
+    await expect(createKey({ name: 'dup', store, replace: false })).rejects.toThrow(/already exists/);
+    await runCli(store, ['create', '--name', 'dup', '--replace']);
+    expect([...store.records.values()].filter((r) => !r.revoked)).toHaveLength(1);
+  });
+
+  it('createKey (as npm start calls it) replaces the previous key of that name by default', async () => {
     const store = new MemoryKeyStore();
     const first = await createKey({ name: 'dev', store });
-    await expect(createKey({ name: 'dev', store })).rejects.toThrow(UserError);
-    const second = await createKey({ name: 'dev', store, replace: true });
+    const second = await createKey({ name: 'dev', store });
     expect(store.records.get(await apiKeyHash(first))?.revoked).toBe(true);
     expect(store.records.get(await apiKeyHash(second))?.revoked).toBeUndefined();
   });
