@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getSchedule, SCHEDULE_IDS, schedules } from '../../../gpu-service/src/diffusion/schedules';
+import { CANONICAL_SCHEDULE_IDS } from '../../../shared/src/sampler-names';
 import { SD15 } from './sd15';
 
 const STEP_COUNTS = [1, 2, 3, 7, 10, 20, 25, 30, 50, 150];
@@ -22,6 +23,10 @@ describe('every schedule', () => {
         'simple',
       ].sort(),
     );
+  });
+
+  it('serves every canonical schedule id the shared name table can resolve to', () => {
+    expect([...SCHEDULE_IDS].sort()).toEqual([...CANONICAL_SCHEDULE_IDS].sort());
   });
 
   for (const id of SCHEDULE_IDS) {
