@@ -9,6 +9,9 @@ import { isImageFormat, type ImageFormat } from './image-format';
  * server knows) is the server's call: it answers 400 naming the field.
  */
 
+/** Where `draw` sends requests when neither --base-url nor IMAGE_API_URL is given (`npm start`'s edge). */
+export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
+
 /** Largest seed the API accepts: 2^53 − 1 (shared/src/generation-job.ts MAX_SEED). */
 export const MAX_SEED = 2 ** 53 - 1;
 
@@ -76,9 +79,11 @@ export function parseFormat(value: string): ImageFormat {
 /**
  * `--base-url` / IMAGE_API_URL → the API origin plus any path prefix, without a trailing slash
  * and without a trailing "/v1" (people paste OpenAI-SDK style base URLs; the CLI adds /v1 itself).
+ * An empty value (`IMAGE_API_URL=`) means DEFAULT_BASE_URL, as if the variable were unset.
  * @throws InvalidArgumentError unless an http(s) URL
  */
 export function parseBaseUrl(value: string): string {
+  if (value.trim() === '') return DEFAULT_BASE_URL;
   let url: URL;
   try {
     url = new URL(value.trim());

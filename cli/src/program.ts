@@ -1,10 +1,7 @@
 import { Command, Option } from 'commander';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../../shared/src/sampler-names';
 import type { DrawFlags } from './draw-options';
-import { parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
-
-/** Where `draw` sends requests when neither --base-url nor IMAGE_API_URL is given (`npm start`'s edge). */
-export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
+import { DEFAULT_BASE_URL, parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
 
 /** The seed doc's (draw-cli.md) default sampler; sent explicitly so the CLI behaves the same on every server. */
 export const DEFAULT_SAMPLER = 'euler';

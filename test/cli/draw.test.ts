@@ -131,13 +131,6 @@ describe('draw against a streaming API', () => {
     });
   });
 
-  it('sends an hf.co model reference unchanged', async () => {
-    api.behaviour = { kind: 'json' };
-    const model = 'hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16';
-    await runDraw([model, 'a lighthouse'], { cwd, env });
-    expect(generationRequests()[0]!.body!.model).toBe(model);
-  });
-
   it('asks for --format webp, and names the file by the format actually received', async () => {
     api.behaviour = { kind: 'json' };
     const run = await runDraw(['a red apple', '--seed', '5', '--format', 'webp'], { cwd, env });
@@ -233,17 +226,20 @@ describe.skipIf(process.platform === 'win32')('--show', () => {
   });
 });
 
-describe('the bin shim', () => {
-  it('runs the TypeScript CLI (cli/bin/draw.js --help)', async () => {
-    const run = await runDraw(['--help'], { cwd, viaBin: true });
-    expect(run.code).toBe(0);
-    expect(run.stdout).toContain('Usage: draw [options] [model] [prompt]');
-    expect(run.stdout).toContain('--sample-steps');
-  });
-
-  it('generates through the shim as well', async () => {
-    const run = await runDraw(['a blue sky', '--seed', '1'], { cwd, env, viaBin: true });
+describe('the entry points', () => {
+  it('`npm run draw` runs cli/src/main.ts through tsx', async () => {
+    const run = await runDraw(['a blue sky', '--seed', '1'], { cwd, env, via: 'tsx' });
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('blue-sky-1.png\n');
+  });
+
+  it('--help documents the arguments, the flags and the exit codes', async () => {
+    const run = await runDraw(['--help'], { cwd });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Usage: draw [options] [model] [prompt]');
+    for (const flag of ['--size', '--sampler', '--sample-steps', '--cfg-scale', '--seed', '--negative-prompt', '--output', '--show', '--debug', '--api-key', '--base-url']) {
+      expect(run.stdout).toContain(flag);
+    }
+    expect(run.stdout).toContain('Exit codes:');
   });
 });

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_BASE_URL,
   MAX_SEED,
   parseBaseUrl,
   parseCfgScale,
@@ -51,6 +52,7 @@ describe('flag parsers', () => {
   it('parseBaseUrl keeps origin and path prefix, drops trailing "/" and "/v1"', () => {
     expect(parseBaseUrl('http://127.0.0.1:8787')).toBe('http://127.0.0.1:8787');
     expect(parseBaseUrl('http://127.0.0.1:8787/')).toBe('http://127.0.0.1:8787');
+    expect(parseBaseUrl('')).toBe(DEFAULT_BASE_URL);
     expect(parseBaseUrl('https://api.example.com/v1')).toBe('https://api.example.com');
     expect(parseBaseUrl('https://example.com/images/v1/')).toBe('https://example.com/images');
     for (const bad of ['localhost:8787', 'ftp://x', 'http://x/?a=1', 'not a url']) {

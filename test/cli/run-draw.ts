@@ -15,19 +15,21 @@ export interface DrawRun {
 }
 
 /**
- * Run the real CLI in a child process (`tsx cli/src/main.ts …`, or the bin shim) and collect its
- * output. Asynchronous on purpose: the fake API lives in this process and must keep answering.
+ * Run the real CLI in a child process and collect its output: by default through the bin shim
+ * (`node cli/bin/draw.js …`, what `npx draw` runs: one process), or with `via: 'tsx'` as
+ * `tsx cli/src/main.ts …` (what `npm run draw` runs: tsx starts a second node process, slower).
+ * Asynchronous on purpose: the fake API lives in this process and must keep answering.
  * IMAGE_API_KEY / IMAGE_API_URL from the outer environment are removed so only `env` counts.
  */
 export function runDraw(
   args: string[],
-  options: { cwd: string; env?: Record<string, string>; viaBin?: boolean; timeoutMs?: number },
+  options: { cwd: string; env?: Record<string, string>; via?: 'bin' | 'tsx'; timeoutMs?: number },
 ): Promise<DrawRun> {
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.IMAGE_API_KEY;
   delete env.IMAGE_API_URL;
   Object.assign(env, options.env);
-  const argv = options.viaBin ? [BIN_SHIM, ...args] : [TSX_CLI, MAIN, ...args];
+  const argv = options.via === 'tsx' ? [TSX_CLI, MAIN, ...args] : [BIN_SHIM, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
