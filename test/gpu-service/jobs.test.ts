@@ -117,19 +117,29 @@ describe('job events', () => {
   });
 
   it('answers 503 with Retry-After when the queue is full, and serves again afterwards', async () => {
-    const long = (id: string) => job({ id, steps: 120, width: 256, height: 256 });
-    const first = submitStreaming(long('q-1'));
-    await new Promise((r) => setTimeout(r, 300));
-    const second = submitStreaming(long('q-2')); // waits (queueMax 1)
-    await new Promise((r) => setTimeout(r, 300));
+    // Long jobs (1024², 200 Heun steps); the third request is sent only once the first is running and the
+    // second is queued, so the outcome does not depend on timing.
+    const long = (id: string) => job({ id, steps: 200, width: 1024, height: 1024, sampler: 'heun' });
+    const untilEvent = async (res: Response, name: string) => {
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while (!parseSse(text).some((e) => e.event === name)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${name}: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+      return reader;
+    };
+    const first = await untilEvent(await submitStreaming(long('q-1')), 'started');
+    const second = await untilEvent(await submitStreaming(long('q-2')), 'queued');
     const third = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(job()) });
     expect(third.status).toBe(503);
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await third.json()).error.code).toBe('queue_full');
-    await fetch(`${base}/v1/jobs/q-1`, { method: 'DELETE', headers: auth });
     await fetch(`${base}/v1/jobs/q-2`, { method: 'DELETE', headers: auth });
-    await (await first).text();
-    await (await second).text();
+    await fetch(`${base}/v1/jobs/q-1`, { method: 'DELETE', headers: auth });
+    for (const r of [first, second]) while (!(await r.read()).done);
     const after = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(job()) });
     expect(after.status).toBe(200);
   });
