@@ -1,4 +1,5 @@
 import type { ApiKeyRecord } from '../../shared/src/api/api-key';
+import type { RateLimiter } from './rate-limit/rate-limiter';
 
 /**
  * Worker bindings declared in wrangler.toml (KV, R2, vars) plus the secrets set with
@@ -9,6 +10,8 @@ export interface EdgeBindings {
   API_KEYS: KVNamespace;
   /** R2: generated images under <tenant>/<yyyy>/<mm>/<dd>/<task>/<i>.<ext>. */
   IMAGES: R2Bucket;
+  /** Durable Object namespace: one RateLimiter per API key (named by the key hash). */
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** Base URL of the GPU service, e.g. "http://127.0.0.1:8788". */
   GPU_SERVICE_URL: string;
   /** Model used when a request names none. */
@@ -39,6 +42,7 @@ declare global {
     // Types `exports.default` (tests, ctx.exports) as the Worker entry and, later, its Durable Objects.
     interface GlobalProps {
       mainModule: typeof import('./index');
+      durableNamespaces: 'RateLimiter';
     }
   }
 }

@@ -20,6 +20,7 @@ import { randomSeed } from '../lib/crypto';
 import { readEdgeConfig } from '../lib/edge-config';
 import { GpuBackendClient } from '../gpu/backend-client';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { acquireGenerationSlot } from '../middleware/rate-limit';
 import { validationHook } from '../middleware/validation-hook';
 import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type StoredImage } from '../storage/r2-images';
 import { signFileLink } from '../storage/signed-links';
@@ -35,7 +36,8 @@ export interface OpenAiImagesRouteOptions {
  * POST /v1/images/generations (and the /api/images/generations alias, mounted by the app):
  * validate → resolve model, size, sampler, seed and steps → GenerationJob → GPU service → store
  * every image in R2 (all or nothing) → `{created, data: [{url | b64_json, seed}], usage}` with an
- * `x-task-id` header. Errors are ApiErrors rendered by the error handler.
+ * `x-task-id` header. The key's rate limits (RateLimiter Durable Object) are checked after
+ * validation and before any GPU work; the slot is released when the request ends. Errors are ApiErrors rendered by the error handler.
  */
 export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppEnv> {
   // Looked up per call so a faked clock (vi.setSystemTime) applies.
@@ -50,14 +52,23 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     c.header('x-task-id', taskId);
 
     refuseUnservedFields(request);
-    const client = new GpuBackendClient({ baseUrl: config.gpuServiceUrl, token: config.gpuServiceToken });
-    const model = await options.catalog.findCheckpoint(client, config.gpuServiceUrl, request.model ?? config.defaultModel);
-    const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
-
-    const result = await client.runJob(job, c.req.raw.signal);
-    const createdAt = new Date(now());
-    const images = storedImages({ request, job, result, createdAt, keyName: apiKey.name });
-    await storeImagesAtomically(c.env.IMAGES, images);
+    const slot = await acquireGenerationSlot(c, request.n);
+    let succeeded = false;
+    let result: GenerationResult;
+    let images: StoredImage[];
+    let createdAt: Date;
+    try {
+      const client = new GpuBackendClient({ baseUrl: config.gpuServiceUrl, token: config.gpuServiceToken });
+      const model = await options.catalog.findCheckpoint(client, config.gpuServiceUrl, request.model ?? config.defaultModel);
+      const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
+      result = await client.runJob(job, c.req.raw.signal);
+      createdAt = new Date(now());
+      images = storedImages({ request, job, result, createdAt, keyName: apiKey.name });
+      await storeImagesAtomically(c.env.IMAGES, images);
+      succeeded = true;
+    } finally {
+      await slot?.release(succeeded);
+    }
 
     const origin = new URL(c.req.url).origin;
     const data: ImageData[] = [];

@@ -30,6 +30,10 @@ export interface FakeGpuService {
   behaviour: JobBehaviour;
   /** Bytes of every PNG it returned, in order. */
   images: Uint8Array[];
+  /** Jobs received but not yet answered (see hold). */
+  inFlight: number;
+  /** Hold every POST /v1/jobs until the returned function is called. */
+  hold(): () => void;
   restore(): void;
 }
 
@@ -50,8 +54,18 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
     modelListCalls: 0,
     behaviour: { kind: 'ok' },
     images: [],
+    inFlight: 0,
+    hold: () => {
+      let open!: () => void;
+      gate = new Promise<void>((resolve) => (open = resolve));
+      return () => {
+        gate = null;
+        open();
+      };
+    },
     restore: () => spy.mockRestore(),
   };
+  let gate: Promise<void> | null = null;
   const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
@@ -69,6 +83,11 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
       if (behaviour.kind === 'status') return Response.json(behaviour.body, { status: behaviour.status, headers: behaviour.headers });
       const job = GenerationJobSchema.parse(await request.json());
       fake.jobs.push(job);
+      if (gate) {
+        fake.inFlight += 1;
+        await gate;
+        fake.inFlight -= 1;
+      }
       const result: GenerationResult = {
         id: job.id,
         images: [],

@@ -323,6 +323,7 @@ describe('POST /v1/images/generations', () => {
       const testEnv: EdgeBindings = {
         API_KEYS: env.API_KEYS,
         IMAGES: failingBucket,
+        RATE_LIMITER: env.RATE_LIMITER,
         GPU_SERVICE_URL: env.GPU_SERVICE_URL,
         GPU_SERVICE_TOKEN: env.GPU_SERVICE_TOKEN,
         DEFAULT_MODEL: env.DEFAULT_MODEL,

@@ -1,0 +1,144 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { ApiKeyLimits } from '../../../shared/src/api/api-key';
+
+/** Length of the requests-per-minute window (fixed windows aligned to the minute). */
+export const RPM_WINDOW_MS = 60_000;
+/** A lease not released within this time (crashed request) stops counting as a running job. */
+export const LEASE_TTL_MS = 15 * 60_000;
+/** Suggested wait when only the concurrency limit is hit (a running job may finish any moment). */
+export const CONCURRENCY_RETRY_AFTER_SECONDS = 1;
+
+/** What the caller asks for: one generation request of `images` images under `limits`. */
+export interface AcquireRequest {
+  limits: ApiKeyLimits;
+  images: number;
+  /** Clock in unix ms; only tests pass it (default: the Durable Object's clock). */
+  nowMs?: number;
+}
+
+/** The requests-per-minute counters for the X-RateLimit-* headers (absent when no rpm limit). */
+export interface RpmState {
+  limit: number;
+  remaining: number;
+  /** Seconds until the current window ends (IETF RateLimit header draft: delta seconds). */
+  reset_seconds: number;
+}
+
+/** The answer of {@link RateLimiter.acquire}. */
+export type AcquireDecision =
+  | { allowed: true; lease_id: string; rpm: RpmState | null }
+  | {
+      allowed: false;
+      code: 'rate_limit_exceeded' | 'concurrency_limit_exceeded' | 'daily_image_limit_exceeded';
+      message: string;
+      retry_after_seconds: number;
+      rpm: RpmState | null;
+    };
+
+/** Persisted state of one key's limiter. `day` is the UTC date "YYYY-MM-DD". */
+interface LimiterState {
+  window_start_ms: number;
+  window_count: number;
+  day: string;
+  day_images: number;
+  leases: Record<string, { expires_ms: number; images: number }>;
+}
+
+const STATE_KEY = 'state';
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * One Durable Object per API key (named by the key's hash) enforcing its limits: requests per
+ * minute (fixed one-minute windows), concurrent jobs (leases released when a request ends, or
+ * after LEASE_TTL_MS), and images per UTC day (refunded when a job fails).
+ *
+ * Exact under concurrency: acquire/release do all their work synchronously on the SQLite-backed
+ * synchronous KV API (no await between reading and writing the counters), and a Durable Object
+ * runs one such call at a time, so 50 simultaneous requests against a limit of 10 admit exactly 10.
+ */
+export class RateLimiter extends DurableObject {
+  private load(nowMs: number): LimiterState {
+    const state = this.ctx.storage.kv.get<LimiterState>(STATE_KEY) ?? {
+      window_start_ms: 0,
+      window_count: 0,
+      day: utcDay(nowMs),
+      day_images: 0,
+      leases: {},
+    };
+    const windowStart = Math.floor(nowMs / RPM_WINDOW_MS) * RPM_WINDOW_MS;
+    if (state.window_start_ms !== windowStart) {
+      state.window_start_ms = windowStart;
+      state.window_count = 0;
+    }
+    if (state.day !== utcDay(nowMs)) {
+      state.day = utcDay(nowMs);
+      state.day_images = 0;
+    }
+    for (const [id, lease] of Object.entries(state.leases)) if (lease.expires_ms <= nowMs) delete state.leases[id];
+    return state;
+  }
+
+  /** Admit (and count) one request, or say which limit refuses it and for how long. */
+  acquire(request: AcquireRequest): AcquireDecision {
+    const nowMs = request.nowMs ?? Date.now();
+    const state = this.load(nowMs);
+    const { rpm, concurrency, images_per_day } = request.limits;
+    const resetSeconds = Math.max(1, Math.ceil((state.window_start_ms + RPM_WINDOW_MS - nowMs) / 1000));
+    const rpmState = (count: number): RpmState | null =>
+      rpm === undefined ? null : { limit: rpm, remaining: Math.max(0, rpm - count), reset_seconds: resetSeconds };
+
+    if (rpm !== undefined && state.window_count >= rpm) {
+      this.ctx.storage.kv.put(STATE_KEY, state);
+      return {
+        allowed: false,
+        code: 'rate_limit_exceeded',
+        message: `Rate limit reached: ${rpm} requests per minute for this key.`,
+        retry_after_seconds: resetSeconds,
+        rpm: rpmState(state.window_count),
+      };
+    }
+    if (concurrency !== undefined && Object.keys(state.leases).length >= concurrency) {
+      this.ctx.storage.kv.put(STATE_KEY, state);
+      return {
+        allowed: false,
+        code: 'concurrency_limit_exceeded',
+        message: `Too many jobs running: at most ${concurrency} at a time for this key.`,
+        retry_after_seconds: CONCURRENCY_RETRY_AFTER_SECONDS,
+        rpm: rpmState(state.window_count),
+      };
+    }
+    if (images_per_day !== undefined && state.day_images + request.images > images_per_day) {
+      this.ctx.storage.kv.put(STATE_KEY, state);
+      const nextDayMs = Date.parse(`${state.day}T00:00:00Z`) + 86_400_000;
+      return {
+        allowed: false,
+        code: 'daily_image_limit_exceeded',
+        message: `Daily image limit reached: ${images_per_day} images per UTC day for this key (${state.day_images} used).`,
+        retry_after_seconds: Math.max(1, Math.ceil((nextDayMs - nowMs) / 1000)),
+        rpm: rpmState(state.window_count),
+      };
+    }
+    state.window_count += 1;
+    state.day_images += request.images;
+    const leaseId = crypto.randomUUID();
+    state.leases[leaseId] = { expires_ms: nowMs + LEASE_TTL_MS, images: request.images };
+    this.ctx.storage.kv.put(STATE_KEY, state);
+    return { allowed: true, lease_id: leaseId, rpm: rpmState(state.window_count) };
+  }
+
+  /**
+   * End a lease (the job finished or failed). With `refund_images` the lease's images no longer
+   * count against the day (a failed job produced none). Unknown/expired leases are ignored.
+   */
+  release(leaseId: string, options: { refund_images: boolean; nowMs?: number }): void {
+    const state = this.load(options.nowMs ?? Date.now());
+    const lease = state.leases[leaseId];
+    if (!lease) return;
+    delete state.leases[leaseId];
+    if (options.refund_images) state.day_images = Math.max(0, state.day_images - lease.images);
+    this.ctx.storage.kv.put(STATE_KEY, state);
+  }
+}
