@@ -128,7 +128,7 @@ export class ClipTokenizer {
   /**
    * Build a tokenizer from the text of its files.
    * Special tokens come from special_tokens_map.json, then tokenizer_config.json, then CLIP's defaults
-   * (bos "<|startoftext|>", eos/unk/pad "<|endoftext|>"); a token missing from vocab.json may be found in
+   * (bos "<|startoftext|>", eos "<|endoftext|>", pad and unk = eos); a token missing from vocab.json may be found in
    * tokenizer_config's `added_tokens_decoder`.
    * @throws Error when a file is malformed or the bos, eos or pad token has no id
    */
@@ -150,9 +150,9 @@ export class ClipTokenizer {
     const special = {
       bos: pick('bos_token', CLIP_BOS_TOKEN),
       eos,
-      // Hugging Face's CLIPTokenizer defaults pad and unk to "<|endoftext|>".
-      pad: pick('pad_token', CLIP_EOS_TOKEN),
-      unk: pick('unk_token', CLIP_EOS_TOKEN),
+      // Hugging Face's CLIPTokenizer defaults pad and unk to "<|endoftext|>", i.e. to the eos token.
+      pad: pick('pad_token', eos),
+      unk: pick('unk_token', eos),
     };
     const addedTokens = new Map<string, number>();
     const decoder = config.added_tokens_decoder;
