@@ -64,7 +64,8 @@ export class OnnxModel {
   static async open(path: string, options: SessionOptions = {}): Promise<OnnxModel> {
     const session = await ort.InferenceSession.create(path, {
       executionProviders: options.executionProviders ?? ['cpu'],
-      intraOpNumThreads: options.intraOpNumThreads || undefined,
+      // onnxruntime-node rejects an explicit undefined: only pass a real thread count.
+      ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
       graphOptimizationLevel: 'all',
     });
     const describe = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>

@@ -1,0 +1,92 @@
+/**
+ * End to end: the real GPU service and the real Worker (wrangler dev, local R2/KV), started as `npm start`
+ * starts them, called through the public API with the official `openai` npm package, curl-style fetches
+ * and the `draw` CLI — checking the colour of what comes back.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dominant, meanColour } from '../helpers/image-stats';
+import { startStack, type Stack } from '../helpers/stack';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+let stack: Stack;
+let client: OpenAI;
+
+beforeAll(async () => {
+  stack = await startStack();
+  client = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.baseUrl}/v1` });
+}, 180_000);
+afterAll(async () => stack?.stop());
+
+describe('public API through the openai SDK', () => {
+  it('images.generate with b64_json returns a red image for "a red apple"', async () => {
+    const res = await client.images.generate({ prompt: 'a red apple', response_format: 'b64_json', size: '256x256', seed: 3 } as never);
+    expect(res.data).toHaveLength(1);
+    const png = Buffer.from(res.data![0].b64_json!, 'base64');
+    const mean = await meanColour(png);
+    expect(mean.width).toBe(256);
+    expect(dominant(mean)).toBe('red');
+  });
+
+  it('images.generate with url returns a signed link that serves a blue PNG; a tampered link is refused', async () => {
+    const res = await client.images.generate({ prompt: 'a blue sky', response_format: 'url', n: 2 } as never);
+    expect(res.data).toHaveLength(2);
+    const url = res.data![0].url!;
+    expect(url).toMatch(/\/v1\/files\/.+\?exp=\d+&sig=[0-9a-f]+/);
+    const file = await fetch(url);
+    expect(file.status).toBe(200);
+    expect(file.headers.get('content-type')).toBe('image/png');
+    expect(dominant(await meanColour(Buffer.from(await file.arrayBuffer())))).toBe('blue');
+    const tampered = url.replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === '0' ? '1' : '0'}`);
+    expect((await fetch(tampered)).status).toBe(403);
+  });
+
+  it('rejects a bad key with 401 through the SDK', async () => {
+    const bad = new OpenAI({ apiKey: 'sk-wrong', baseURL: `${stack.baseUrl}/v1` });
+    await expect(bad.images.generate({ prompt: 'x' })).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('the README curl example works as written', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    expect(readme).toContain('"prompt": "a red apple", "response_format": "url"');
+    const res = await fetch(`${stack.baseUrl}/v1/images/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a red apple', response_format: 'url' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-task-id')).toBeTruthy();
+    const body = await res.json();
+    const img = await fetch(body.data[0].url);
+    expect(dominant(await meanColour(Buffer.from(await img.arrayBuffer())))).toBe('red');
+  });
+});
+
+describe('draw CLI against the running stack', () => {
+  const draw = (args: string[], key = stack.apiKey) =>
+    run(process.execPath, ['--import', resolve(root, 'node_modules/tsx/dist/esm/index.mjs'), 'cli/src/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, IMAGE_API_URL: stack.baseUrl, IMAGE_API_KEY: key },
+    });
+
+  it('writes a green PNG for "green grass" and prints its path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'draw-'));
+    const out = join(dir, 'grass.png');
+    const { stdout } = await draw(['green grass', '--output', out, '--seed', '5']);
+    expect(stdout).toContain(out);
+    expect(dominant(await meanColour(await readFile(out)))).toBe('green');
+  });
+
+  it('exits 3 for a bad key and 2 for a bad size, with one clear line', async () => {
+    await expect(draw(['a cat', '--output', join(tmpdir(), 'x.png')], 'sk-wrong')).rejects.toMatchObject({ code: 3 });
+    const err = await draw(['a cat', '--size', '100x100', '--output', join(tmpdir(), 'y.png')]).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/size/);
+  });
+});
