@@ -87,7 +87,7 @@ const SPECS: Record<CanonicalSamplerId, EntrySpec> = {
   uni_pc: deterministic(sampleUniPc, { variant: { variant: 'bh1' } }),
   uni_pc_bh2: deterministic(sampleUniPcBh2, { variant: { variant: 'bh2' } }),
   dpm_fast: deterministic(sampleDpmFast, { eta: 0 }),
-  dpm_adaptive: deterministic(sampleDpmAdaptive as Sampler, { eta: 0 }),
+  dpm_adaptive: deterministic(sampleDpmAdaptive, { eta: 0 }),
   euler_cfg_pp: { ...deterministic(sampleEulerCfgPp), usesUncond: true },
   euler_ancestral: ancestral(sampleEulerAncestral),
   euler_ancestral_cfg_pp: { ...ancestral(sampleEulerAncestralCfgPp), usesUncond: true },
