@@ -388,6 +388,16 @@ describe('playground page in Chromium', () => {
       expect(received.files!.mask.bytes.equals(formFile(form, 'mask')!)).toBe(true);
       expect(received.files!.image.bytes.equals(formFile(form, 'image')!)).toBe(true);
       expect(await page.getAttribute('#result-image', 'src')).toBe(`data:image/png;base64,${target.fake.images.edited}`);
+    } else {
+      // A real inpainting model leaves the pixels away from the painted band as they were.
+      const result = await rgba(dataUrlBytes((await page.getAttribute('#result-image', 'src'))!));
+      const original = await rgba(source);
+      expect([result.width, result.height]).toEqual([256, 256]);
+      for (const [x, y] of [[120, 120], [10, 200], [200, 200], [240, 10], [128, 250]]) {
+        const before = pixel(original, x, y);
+        const after = pixel(result, x, y);
+        for (let c = 0; c < 3; c++) expect(Math.abs(after[c] - before[c]), `pixel (${x}, ${y}) channel ${c}`).toBeLessThanOrEqual(3);
+      }
     }
     await page.screenshot({ path: path.join(TEST_OUTPUT, 'playground-edit.png'), fullPage: true });
   });
