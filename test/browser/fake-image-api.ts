@@ -149,7 +149,7 @@ export async function startFakeImageApi(options: { apiKey?: string; stepDelayMs?
     refusedPrompt: 'The prompt was refused: it contains a blocked word.',
     streamFailure: 'The GPU service failed while sampling (out of memory).',
   };
-  const behaviour: FakeBehaviour = { refuseStream: false, stepDelayMs: options.stepDelayMs ?? 150 };
+  const behaviour: FakeBehaviour = { refuseStream: false, stepDelayMs: options.stepDelayMs ?? 100 };
   const requests: RecordedRequest[] = [];
   let taskCounter = 0;
 
