@@ -6,6 +6,12 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { filesRoutes } from './routes/files';
 import { modelsRoutes } from './routes/models';
 import { openAiImagesRoutes } from './routes/openai-images';
+import { openAiEditRoutes } from './routes/openai-edits';
+import { img2imgRoutes } from './routes/img2img';
+import { tasksRoutes } from './routes/tasks';
+import { asyncTaskRoutes } from './routes/async-tasks';
+import { docsRoutes } from './routes/docs';
+import { playground } from './playground';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -21,6 +27,10 @@ export interface BuildAppOptions {
  * - GET  /v1/files/*                      (signed links, no Bearer)
  * - POST /v1/images/generations, /api/images/generations   (Bearer)
  * - GET  /v1/models                       (Bearer)
+ * - POST /v1/images/edits, /v1/images/variations, /v1/img2img, /v3/async/*, GET /v3/model,
+ *   GET|DELETE /v1/tasks/:id[/events]     (Bearer)
+ * - GET  /, /playground, /playground/*    (the web playground; no auth)
+ * - GET  /openapi.json, /docs             (no auth)
  * Every error is rendered by middleware/error-handler.ts in the shared error body.
  */
 export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
@@ -31,16 +41,25 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/v1/files', filesRoutes({ now: options.now }));
+  app.route('/', playground);
+  app.route('/', docsRoutes({ catalog, now: options.now }));
 
   const requireKey = auth();
   app.use('/v1/images/*', requireKey);
   app.use('/api/images/*', requireKey);
   app.use('/v1/models', requireKey);
   app.use('/v1/models/*', requireKey);
+  app.use('/v1/img2img', requireKey);
+  app.use('/v1/tasks/*', requireKey);
+  app.use('/v3/*', requireKey);
 
   const images = openAiImagesRoutes({ catalog, now: options.now });
   app.route('/v1/images', images);
   app.route('/api/images', images);
+  app.route('/v1/images', openAiEditRoutes({ catalog, now: options.now }));
+  app.route('/v1/img2img', img2imgRoutes({ catalog, now: options.now }));
+  app.route('/v1/tasks', tasksRoutes({ catalog, now: options.now }));
+  app.route('/v3', asyncTaskRoutes({ catalog, now: options.now }));
   app.route('/v1/models', modelsRoutes({ catalog }));
   return app;
 }
