@@ -5,6 +5,8 @@
  */
 import type { DiffusionModel } from '../models/diffusion-model';
 import { tokenizeWeightedPrompt } from './prompt/chunk-prompt';
+import { PromptSyntaxError } from './prompt/parse-attention';
+import { JobInputError } from './pipelines/job-input-error';
 import { applyEmphasis } from './prompt/apply-emphasis';
 
 /** Hidden states for one prompt: float32 [tokens, hiddenSize], tokens = 77 × chunks. */
@@ -15,8 +17,11 @@ export interface Conditioning {
 }
 
 /** Error for a clip_skip the model cannot serve (no hidden_states outputs in its text encoder export). */
-export class ClipSkipUnsupportedError extends Error {
-  readonly param = 'clip_skip';
+export class ClipSkipUnsupportedError extends JobInputError {
+  constructor(message: string) {
+    super('clip_skip', message);
+    this.name = 'ClipSkipUnsupportedError';
+  }
 }
 
 type Chunk = { ids: number[]; weights: number[] };
@@ -59,7 +64,8 @@ async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: nu
 /**
  * Encode prompt and negative prompt with the model's own tokenizer and text encoder.
  * @returns cond and uncond hidden states with the same token count (77 × max(chunks)).
- * @throws ClipSkipUnsupportedError when clip_skip > 1 and the export has no hidden states.
+ * @throws ClipSkipUnsupportedError when clip_skip > 1 and the export has no hidden states; JobInputError
+ *         naming prompt / negative_prompt for weights that cannot be parsed.
  */
 export async function encodePromptPair(
   model: DiffusionModel,
@@ -67,8 +73,16 @@ export async function encodePromptPair(
   negativePrompt: string,
   clipSkip?: number,
 ): Promise<{ cond: Conditioning; uncond: Conditioning }> {
-  const pos = tokenizeWeightedPrompt(model.tokenizer, prompt).chunks;
-  const neg = tokenizeWeightedPrompt(model.tokenizer, negativePrompt).chunks;
+  const tokenize = (text: string, param: string) => {
+    try {
+      return tokenizeWeightedPrompt(model.tokenizer, text).chunks;
+    } catch (err) {
+      if (err instanceof PromptSyntaxError) throw new JobInputError(param, `${param}: ${err.message}`);
+      throw err;
+    }
+  };
+  const pos = tokenize(prompt, 'prompt');
+  const neg = tokenize(negativePrompt, 'negative_prompt');
   const empty = tokenizeWeightedPrompt(model.tokenizer, '').chunks[0];
   while (pos.length < neg.length) pos.push(empty);
   while (neg.length < pos.length) neg.push(empty);
