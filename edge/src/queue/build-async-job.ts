@@ -1,0 +1,191 @@
+import {
+  ASYNC_HIRES_UPSCALERS,
+  type AsyncExtra,
+  type AsyncGenerationRequest,
+  type AsyncHiresUpscaler,
+  type AsyncTaskType,
+} from '../../../shared/src/api/async-tasks';
+import type { BackendModel } from '../../../shared/src/api/models';
+import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
+import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-names';
+import { invalidParameter, unsupportedParameter } from '../lib/api-error';
+import { randomSeed } from '../lib/crypto';
+
+/** The GenerationJob mode and the model capability each async endpoint needs. */
+export const ASYNC_TASK_MODES: Readonly<Record<AsyncTaskType, 'txt2img' | 'img2img' | 'inpaint'>> = {
+  TXT_TO_IMG: 'txt2img',
+  IMG_TO_IMG: 'img2img',
+  INPAINTING: 'inpaint',
+};
+
+/** Side (pixels) from which we call a checkpoint SDXL-class: SDXL's native 1024² (SD 1.x/2.x are 512/768). */
+export const SDXL_NATIVE_SIDE = 1024;
+
+/** Inputs of {@link buildAsyncJob}. */
+export interface BuildAsyncJobInput {
+  taskType: AsyncTaskType;
+  request: AsyncGenerationRequest;
+  extra: AsyncExtra;
+  /** The checkpoint named by request.model_name (already looked up). */
+  model: BackendModel;
+  /** Every model the GPU service lists (LoRA / VAE / embedding names are checked against it). */
+  catalog: readonly BackendModel[];
+  taskId: string;
+  tenant: string;
+  /** Seed source for seed −1 (default: CSPRNG in [0, 2^32 − 1]). */
+  pickSeed?: () => number;
+}
+
+/**
+ * Translate a validated Novita-style request into the GenerationJob (ARCHITECTURE.md, "One internal
+ * job"), refusing — never ignoring — what this deployment cannot serve:
+ * - model: must have the endpoint's capability (txt2img / img2img / inpaint);
+ * - width × height (and hires_fix target) ≤ model.max_pixels;
+ * - sampler_name: A1111 combined names via resolveSampler('a1111', …) ("DPM++ 2M Karras" = dpmpp_2m + karras);
+ * - seed −1 → random in [0, 2^32 − 1]; seed + image_num − 1 ≤ MAX_SEED (image i uses seed + i);
+ * - guidance_scale → cfg_scale; image_num → batch_size; clip_skip passed on (the GPU service refuses it
+ *   for exports without hidden states, which fails the task with that reason);
+ * - strength with strength_schedule 'scaled' (A1111: ≈ steps × strength steps run); inpainting masks
+ *   use mask_mode 'white' (white = repaint);
+ * - hires_fix: upscaler Latent | Latent (nearest) | Lanczos; not with inpainting (the engine refuses it);
+ * - loras / embeddings / sd_vae: a name the GPU service does not list is a 400 naming that entry; a
+ *   listed one is still a 400, since the engine cannot apply LoRA / textual-inversion / VAE overrides;
+ * - restore_faces: true → 400 (no face-restore model); refiner with switch_at > 0 → 400 (no refiner);
+ *   enable_transparent_background: true → 400 (needs png and an SDXL checkpoint, and even then no
+ *   background-removal model is configured; the message says which condition failed).
+ * init_image / mask are NOT set here: the route stores the inputs in R2 and the consumer adds them.
+ * @throws ApiError 400 naming the dotted field (e.g. "request.loras.0.model_name").
+ */
+export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
+  const { request, model, extra } = input;
+  const mode = ASYNC_TASK_MODES[input.taskType];
+  if (!model.capabilities.includes(mode)) {
+    throw invalidParameter('request.model_name', `The model "${model.id}" cannot do ${mode}.`);
+  }
+  if (request.width * request.height > model.max_pixels) {
+    throw invalidParameter(
+      'request.width',
+      `${request.width}x${request.height} has ${request.width * request.height} pixels; the model "${model.id}" allows at most ${model.max_pixels}.`,
+    );
+  }
+  refuseUnservedOptions(input);
+
+  let resolved: ReturnType<typeof resolveSampler>;
+  try {
+    resolved = resolveSampler('a1111', request.sampler_name);
+  } catch (error) {
+    if (error instanceof SamplerNameError) throw invalidParameter(`request.${error.param}`, error.message);
+    throw error;
+  }
+  const seed = request.seed === -1 ? (input.pickSeed ?? randomSeed)() : request.seed;
+  if (seed + request.image_num - 1 > MAX_SEED) {
+    throw invalidParameter('request.seed', `seed + image_num − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
+  }
+
+  const job: GenerationJobInput = {
+    id: input.taskId,
+    tenant: input.tenant,
+    model: model.id,
+    mode,
+    prompt: request.prompt,
+    negative_prompt: request.negative_prompt,
+    width: request.width,
+    height: request.height,
+    batch_size: request.image_num,
+    seed,
+    steps: request.steps,
+    sampler: resolved.sampler,
+    scheduler: resolved.scheduler,
+    sampler_options: resolved.options,
+    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    cfg_scale: request.guidance_scale,
+    output: { format: extra.response_image_type, quality: 90 },
+    preview: 'none',
+  };
+  if (request.clip_skip !== undefined) job.clip_skip = request.clip_skip;
+  if (mode !== 'txt2img') {
+    job.strength = request.strength;
+    job.strength_schedule = 'scaled';
+  }
+  if (mode === 'inpaint') job.mask_mode = 'white';
+  if (request.hires_fix) {
+    const hires = request.hires_fix;
+    job.hires_fix = {
+      target_width: hires.target_width,
+      target_height: hires.target_height,
+      strength: hires.strength,
+      // Checked against the table by refuseUnservedOptions.
+      upscaler: ASYNC_HIRES_UPSCALERS[hires.upscaler as AsyncHiresUpscaler],
+    };
+  }
+  return job;
+}
+
+/** The 400s of buildAsyncJob for options the deployment cannot serve (see its docstring). */
+function refuseUnservedOptions(input: BuildAsyncJobInput): void {
+  const { request, model, extra } = input;
+  const listed = (kind: BackendModel['kind'], name: string) => input.catalog.some((entry) => entry.kind === kind && entry.id === name);
+
+  for (const [i, lora] of (request.loras ?? []).entries()) {
+    if (!listed('lora', lora.model_name)) {
+      throw invalidParameter(`request.loras.${i}.model_name`, `No LoRA named "${lora.model_name}" is available. List them with GET /v3/model?filter.types=lora.`, 'model_not_found');
+    }
+  }
+  if (request.loras && request.loras.length > 0) {
+    throw unsupportedParameter('request.loras', 'This deployment\'s engine cannot apply LoRA weights yet; remove "loras".');
+  }
+  for (const [i, embedding] of (request.embeddings ?? []).entries()) {
+    if (!listed('textualinversion', embedding.model_name)) {
+      throw invalidParameter(
+        `request.embeddings.${i}.model_name`,
+        `No textual-inversion embedding named "${embedding.model_name}" is available. List them with GET /v3/model?filter.types=textualinversion.`,
+        'model_not_found',
+      );
+    }
+  }
+  if (request.embeddings && request.embeddings.length > 0) {
+    throw unsupportedParameter('request.embeddings', 'This deployment\'s engine cannot load textual-inversion embeddings yet; remove "embeddings".');
+  }
+  if (request.sd_vae !== undefined) {
+    if (!listed('vae', request.sd_vae)) {
+      throw invalidParameter('request.sd_vae', `No VAE named "${request.sd_vae}" is available. List them with GET /v3/model?filter.types=vae.`, 'model_not_found');
+    }
+    throw unsupportedParameter('request.sd_vae', 'This deployment\'s engine cannot swap the VAE yet; remove "sd_vae" to use the checkpoint\'s own VAE.');
+  }
+  if (request.restore_faces) {
+    throw unsupportedParameter('request.restore_faces', 'No face-restoration model is configured on this deployment; set "restore_faces" to false.');
+  }
+  if (request.refiner && request.refiner.switch_at > 0) {
+    throw unsupportedParameter('request.refiner', 'No refiner model is configured on this deployment; remove "refiner" (or set switch_at to 0).');
+  }
+  if (request.enable_transparent_background) {
+    const why =
+      extra.response_image_type !== 'png'
+        ? `it needs extra.response_image_type "png" (got "${extra.response_image_type}")`
+        : Math.min(...model.native_size) < SDXL_NATIVE_SIDE
+          ? `it needs an SDXL checkpoint and "${model.id}" is not one`
+          : 'no background-removal model is configured on this deployment';
+    throw unsupportedParameter('request.enable_transparent_background', `A transparent background is not available: ${why}.`);
+  }
+  if (request.hires_fix) {
+    const hires = request.hires_fix;
+    if (!Object.prototype.hasOwnProperty.call(ASYNC_HIRES_UPSCALERS, hires.upscaler)) {
+      throw invalidParameter(
+        'request.hires_fix.upscaler',
+        `Unknown upscaler "${hires.upscaler}". Accepted: ${Object.keys(ASYNC_HIRES_UPSCALERS).join(', ')}.`,
+      );
+    }
+    if (ASYNC_TASK_MODES[input.taskType] === 'inpaint') {
+      throw unsupportedParameter('request.hires_fix', 'hires_fix is not available for inpainting.');
+    }
+    if (hires.target_width < request.width || hires.target_height < request.height) {
+      throw invalidParameter('request.hires_fix.target_width', 'hires_fix target_width/target_height must be at least width/height.');
+    }
+    if (hires.target_width * hires.target_height > model.max_pixels) {
+      throw invalidParameter(
+        'request.hires_fix.target_width',
+        `The hires_fix target ${hires.target_width}x${hires.target_height} has more pixels than the model "${model.id}" allows (${model.max_pixels}).`,
+      );
+    }
+  }
+}
