@@ -138,7 +138,8 @@ try {
       `LINK_SIGNING_SECRET:${linkSecret}`,
       '--show-interactive-dev-session=false',
     ],
-    { WRANGLER_SEND_METRICS: 'false', CI: 'true' },
+    // No network here: no metrics, and no fetch of Cloudflare's Request.cf sample (miniflare's placeholder is used).
+    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
   );
   await waitFor(`http://127.0.0.1:${edgePort}/v1/models`, edge, 'the edge Worker');
   const base = `http://127.0.0.1:${edgePort}`;
