@@ -1,0 +1,52 @@
+import { fetchImageUrl } from './fetch-image-url';
+import { inspectImageHeader, type ImageHeader } from './image-header';
+import { decodeDataUrl, decodeImageBase64, imageStringKind } from './image-string';
+
+/** Where an input image came from. */
+export type ImageInputSource = 'upload' | 'url' | 'data_url' | 'base64';
+
+/** An input image whose type and header dimensions have been checked (pixels not decoded). */
+export interface InputImage extends ImageHeader {
+  /** The file as sent (PNG, JPEG or WebP). */
+  bytes: Uint8Array;
+  source: ImageInputSource;
+  /** The fetched URL, for source 'url'. */
+  url?: string;
+  /** The uploaded file's name, for source 'upload'. */
+  filename?: string;
+}
+
+/** Options of {@link resolveImageInput}. */
+export interface ResolveImageInputOptions {
+  /** The request field ("image", "mask", "image_url"), named in every error. */
+  param: string;
+  /** Accept http:// image URLs (ALLOW_HTTP_IMAGE_URLS="true"). Default false. */
+  allowHttp?: boolean;
+  /** fetch for image URLs (default: global fetch at call time). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Turn one image field into checked bytes: an uploaded file (Blob/File from multipart), a `data:`
+ * URL, bare base64, or an http(s) URL fetched under the SSRF policy (fetch-image-url.ts). Every
+ * result passes inspectImageHeader: PNG/JPEG/WebP by magic bytes and within the pixel limits.
+ * The request body cap (body-size-limit.ts) bounds uploads and inline base64; fetched URLs have
+ * their own cap.
+ * @throws ApiError 400/413/415 naming `options.param` (see the modules above).
+ */
+export async function resolveImageInput(value: string | Blob, options: ResolveImageInputOptions): Promise<InputImage> {
+  const { param } = options;
+  if (typeof value !== 'string') {
+    const bytes = new Uint8Array(await value.arrayBuffer());
+    const filename = 'name' in value && typeof value.name === 'string' ? value.name : undefined;
+    return { ...inspectImageHeader(bytes, param), bytes, source: 'upload', filename };
+  }
+  const kind = imageStringKind(value);
+  if (kind === 'url') {
+    const url = value.trim();
+    const bytes = await fetchImageUrl(url, { param, allowHttp: options.allowHttp, fetch: options.fetch });
+    return { ...inspectImageHeader(bytes, param), bytes, source: 'url', url };
+  }
+  const bytes = kind === 'data_url' ? decodeDataUrl(value, param) : decodeImageBase64(value, param);
+  return { ...inspectImageHeader(bytes, param), bytes, source: kind };
+}
