@@ -78,7 +78,8 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     throw error;
   }
   const seed = request.seed === -1 ? (input.pickSeed ?? randomSeed)() : request.seed;
-  if (seed + request.image_num - 1 > MAX_SEED) {
+  // Written this way round: seed + image_num − 1 can round back below MAX_SEED in float64 near 2^53.
+  if (seed > MAX_SEED - (request.image_num - 1)) {
     throw invalidParameter('request.seed', `seed + image_num − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
   }
 

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AsyncExtraSchema,
+  AsyncImg2ImgRequestSchema,
+  AsyncInpaintingRequestSchema,
+  AsyncTxt2ImgRequestSchema,
+  type AsyncTaskType,
+} from '../../../shared/src/api/async-tasks';
+import type { BackendModel } from '../../../shared/src/api/models';
+import { ApiError } from '../../../edge/src/lib/api-error';
+import { buildAsyncJob } from '../../../edge/src/queue/build-async-job';
+
+const TINY: BackendModel = {
+  id: 'tiny-analytic', kind: 'checkpoint', capabilities: ['txt2img', 'img2img', 'inpaint'], native_size: [256, 256], max_pixels: 512 * 512, loaded: true,
+};
+const XL: BackendModel = { ...TINY, id: 'xl-base', native_size: [1024, 1024], max_pixels: 2048 * 2048 };
+const TXT_ONLY: BackendModel = { ...TINY, id: 'txt-only', capabilities: ['txt2img'] };
+const CATALOG: BackendModel[] = [
+  TINY, XL, TXT_ONLY,
+  { id: 'detail-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  { id: 'easy-negative', kind: 'textualinversion', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+];
+
+const BASE = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 256, height: 256, image_num: 2, steps: 8, guidance_scale: 7, sampler_name: 'DPM++ 2M Karras' };
+
+function build(request: Record<string, unknown>, options: { type?: AsyncTaskType; model?: BackendModel; extra?: Record<string, unknown> } = {}) {
+  const type = options.type ?? 'TXT_TO_IMG';
+  const schema = type === 'TXT_TO_IMG' ? AsyncTxt2ImgRequestSchema : type === 'IMG_TO_IMG' ? AsyncImg2ImgRequestSchema : AsyncInpaintingRequestSchema;
+  return buildAsyncJob({
+    taskType: type,
+    request: schema.parse({ ...BASE, ...request }),
+    extra: AsyncExtraSchema.parse(options.extra ?? {}),
+    model: options.model ?? TINY,
+    catalog: CATALOG,
+    taskId: 'task-1',
+    tenant: 'tenant-a',
+    pickSeed: () => 4242,
+  });
+}
+
+function refusal(fn: () => unknown): ApiError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+  throw new Error('no error');
+}
+
+describe('buildAsyncJob', () => {
+  it('maps Novita fields onto the GenerationJob', () => {
+    const job = build({ negative_prompt: 'blurry', seed: 7, clip_skip: 2 }, { extra: { response_image_type: 'jpeg' } });
+    expect(job).toMatchObject({
+      id: 'task-1', tenant: 'tenant-a', model: 'tiny-analytic', mode: 'txt2img', prompt: 'a red apple', negative_prompt: 'blurry',
+      width: 256, height: 256, batch_size: 2, seed: 7, steps: 8, cfg_scale: 7, clip_skip: 2,
+      sampler: 'dpmpp_2m', scheduler: 'karras', output: { format: 'jpeg', quality: 90 }, preview: 'none',
+    });
+    expect(job.strength).toBeUndefined();
+  });
+
+  it('seed −1 (the default) picks one; an explicit 0 is kept', () => {
+    expect(build({}).seed).toBe(4242);
+    expect(build({ seed: -1 }).seed).toBe(4242);
+    expect(build({ seed: 0 }).seed).toBe(0);
+  });
+
+  it('img2img uses A1111 strength semantics; inpainting repaints white', () => {
+    const img = build({ strength: 0.4, image_base64: 'x' }, { type: 'IMG_TO_IMG' });
+    expect(img).toMatchObject({ mode: 'img2img', strength: 0.4, strength_schedule: 'scaled' });
+    const inpaint = build({ image_base64: 'x', mask_image_base64: 'y' }, { type: 'INPAINTING' });
+    expect(inpaint).toMatchObject({ mode: 'inpaint', strength: 0.75, strength_schedule: 'scaled', mask_mode: 'white' });
+  });
+
+  it('hires_fix maps the upscaler names', () => {
+    expect(build({ width: 256, height: 256, hires_fix: { target_width: 512, target_height: 512, upscaler: 'Latent (nearest)' } }).hires_fix).toEqual({
+      target_width: 512, target_height: 512, strength: 0.5, upscaler: 'latent-nearest',
+    });
+  });
+
+  it.each([
+    ['an unknown sampler, listing the accepted names', { sampler_name: 'euler_a' }, 'request.sampler_name', /Euler a/],
+    ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width', /262144/],
+    ['a seed whose batch overflows', { seed: 2 ** 53 - 1 }, 'request.seed', /image_num/],
+    ['an unknown LoRA', { loras: [{ model_name: 'detail-lora', strength: 0.5 }, { model_name: 'nope' }] }, 'request.loras.1.model_name', /filter.types=lora/],
+    ['a listed LoRA (the engine cannot apply it)', { loras: [{ model_name: 'detail-lora' }] }, 'request.loras', /LoRA/],
+    ['an unknown embedding', { embeddings: [{ model_name: 'nope' }] }, 'request.embeddings.0.model_name', /textualinversion/],
+    ['a listed embedding', { embeddings: [{ model_name: 'easy-negative' }] }, 'request.embeddings', /embeddings/],
+    ['an unknown VAE', { sd_vae: 'nope' }, 'request.sd_vae', /filter.types=vae/],
+    ['a listed VAE', { sd_vae: 'vae-ft-mse' }, 'request.sd_vae', /VAE/],
+    ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
+    ['a refiner', { refiner: { switch_at: 0.8 } }, 'request.refiner', /refiner/],
+    ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],
+    ['a hires target smaller than the image', { hires_fix: { target_width: 128, target_height: 256 } }, 'request.hires_fix.target_width', /at least/],
+    ['a hires target over the model limit', { hires_fix: { target_width: 1024, target_height: 1024 } }, 'request.hires_fix.target_width', /262144/],
+  ])('refuses %s with a 400 naming the field', (_why, request, param, message) => {
+    const error = refusal(() => build(request));
+    expect(error.status).toBe(400);
+    expect(error.param).toBe(param);
+    expect(error.message).toMatch(message);
+  });
+
+  it('accepts restore_faces false and a refiner at switch_at 0 (nothing to serve)', () => {
+    expect(build({ restore_faces: false, refiner: { switch_at: 0 } }).mode).toBe('txt2img');
+  });
+
+  it('transparent background: says whether png, SDXL or the model is missing', () => {
+    expect(refusal(() => build({ enable_transparent_background: true }, { extra: { response_image_type: 'jpeg' } })).message).toMatch(/png/);
+    expect(refusal(() => build({ enable_transparent_background: true })).message).toMatch(/SDXL/);
+    const xl = refusal(() => build({ model_name: 'xl-base', enable_transparent_background: true }, { model: XL }));
+    expect(xl.param).toBe('request.enable_transparent_background');
+    expect(xl.message).toMatch(/background-removal/);
+  });
+
+  it('refuses a model without the endpoint capability, and hires_fix for inpainting', () => {
+    expect(refusal(() => build({ image_base64: 'x' }, { type: 'IMG_TO_IMG', model: TXT_ONLY })).param).toBe('request.model_name');
+    const error = refusal(() => build({ image_base64: 'x', mask_image_base64: 'y', hires_fix: { target_width: 512, target_height: 512 } }, { type: 'INPAINTING' }));
+    expect(error.param).toBe('request.hires_fix');
+  });
+});
