@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { ErrorBodySchema } from '../../../shared/src/errors';
 import {
   GenerationResultSchema,
@@ -17,20 +18,79 @@ export interface GpuBackendClientOptions {
   fetch?: typeof fetch;
 }
 
+/** An open Server-Sent Events stream of one job, and the backend that serves it. */
+export interface GpuJobStream {
+  /** Base URL of the GPU service running the job (store it to reattach or cancel later). */
+  backendUrl: string;
+  /** The 200 response; its body is `text/event-stream` (queued/started/step/preview/done/error events with ids). */
+  response: Response;
+}
+
+/** GET /v1/jobs/:id of the GPU service. `result`/`error` are null until the job ends. */
+export const GpuJobStatusSchema = z.object({
+  id: z.string(),
+  status: z.string(),
+  result: GenerationResultSchema.nullable(),
+  error: ErrorBodySchema.shape.error.nullable(),
+});
+export type GpuJobStatus = z.infer<typeof GpuJobStatusSchema>;
+
+/** DELETE /v1/jobs/:id of the GPU service: `cancelled` is false when the job had already ended. */
+export const GpuCancelResultSchema = z.object({ id: z.string(), cancelled: z.boolean(), status: z.string() });
+export type GpuCancelResult = z.infer<typeof GpuCancelResultSchema>;
+
+/** How a backend answered its readiness probe. */
+export interface BackendProbe {
+  /** Whether it can take work now (GET /readyz 200, or GET /healthz 200 on services without /readyz). */
+  ready: boolean;
+  /** Jobs waiting or running there when the probe says so (a `queue_depth`/`queued` number), else null. */
+  queueDepth: number | null;
+  /** Why it is not ready (from the probe body or the failure), for logs. */
+  reason?: string;
+}
+
+/** Where to find an existing job: the backend it was submitted to, when the caller knows it. */
+export interface JobLocation {
+  /** Base URL recorded from {@link GpuJobStream.backendUrl} (e.g. the task row's `backend`). */
+  backendUrl?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * What the edge needs from "the GPU service", whether one backend ({@link GpuBackendClient}) or
+ * several with failover (GpuBackendPool in backend-pool.ts). Type your code against this
+ * interface so either can be passed. Every method throws ApiError (see GpuBackendClient).
+ */
+export interface GpuClient {
+  /** GET /v1/models. */
+  listModels(signal?: AbortSignal): Promise<BackendModel[]>;
+  /** POST /v1/jobs, JSON: run the job to the end and return its result. */
+  runJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GenerationResult>;
+  /** POST /v1/jobs with `Accept: text/event-stream`: submit and follow the job's events. */
+  streamJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GpuJobStream>;
+  /** GET /v1/jobs/:id/events, resuming after `lastEventId` (the `id:` of the last event seen). */
+  jobEvents(jobId: string, options?: JobLocation & { lastEventId?: string }): Promise<GpuJobStream>;
+  /** GET /v1/jobs/:id → status, or null when no backend knows the job. */
+  getJob(jobId: string, options?: JobLocation): Promise<GpuJobStatus | null>;
+  /** DELETE /v1/jobs/:id → the outcome, or null when no backend knows the job. */
+  cancelJob(jobId: string, options?: JobLocation): Promise<GpuCancelResult | null>;
+}
+
 /** Statuses of the GPU service whose error body is passed to the client unchanged. */
 const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
 
 /**
- * Client of the GPU service's internal API (contracts.md): GET /v1/models and POST /v1/jobs.
- * Every failure becomes an ApiError the edge can render:
+ * Client of ONE GPU service's internal API (contracts.md). Every failure becomes an ApiError the
+ * edge can render:
  * - connection refused / network error → 502 `backend_unavailable`;
  * - 400/404/409/413/415/422 → the same status and error body (e.g. 404 `model_not_found`);
  * - 401/403 (our service token is wrong: a deployment fault, not the caller's) → 502 `backend_auth_failed`;
  * - 503 → 503 with the service's code (e.g. `queue_full`) and its Retry-After;
  * - other statuses or a body that does not match the contract → 502 `backend_error`.
  */
-export class GpuBackendClient {
-  private readonly baseUrl: string;
+export class GpuBackendClient implements GpuClient {
+  /** The service's base URL (no trailing slash). */
+  readonly baseUrl: string;
   private readonly token: string;
   private readonly fetchImpl: typeof fetch | undefined;
 
@@ -64,21 +124,129 @@ export class GpuBackendClient {
     return parsed.data;
   }
 
-  private async send(path: string, init: RequestInit): Promise<Response> {
+  /**
+   * POST /v1/jobs with `Accept: text/event-stream`. Resolves once the service accepted the job
+   * (admission errors such as 404 `model_not_found` or 503 `queue_full` arrive as a status before
+   * the stream, and are thrown). The caller reads and cancels `response.body`.
+   * @throws ApiError as described on the class; 502 `backend_error` when the 200 is not an event stream.
+   */
+  async streamJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GpuJobStream> {
+    const response = await this.send('/v1/jobs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify(job),
+      signal,
+    });
+    return { backendUrl: this.baseUrl, response: requireEventStream(response) };
+  }
+
+  /**
+   * GET /v1/jobs/:id/events with Last-Event-ID: the events after `lastEventId` (all when absent),
+   * then live ones until the job ends. `backendUrl` is ignored (this client is one backend).
+   * @throws ApiError 404 `job_not_found` (passed through) or as described on the class.
+   */
+  async jobEvents(jobId: string, options: JobLocation & { lastEventId?: string } = {}): Promise<GpuJobStream> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+    const response = await this.send(`/v1/jobs/${encodeURIComponent(jobId)}/events`, { method: 'GET', headers, signal: options.signal });
+    return { backendUrl: this.baseUrl, response: requireEventStream(response) };
+  }
+
+  /** GET /v1/jobs/:id → status, or null when the service does not know the job (404). @throws ApiError otherwise. */
+  async getJob(jobId: string, options: JobLocation = {}): Promise<GpuJobStatus | null> {
+    const response = await this.sendAllowingNotFound(`/v1/jobs/${encodeURIComponent(jobId)}`, { method: 'GET', signal: options.signal });
+    if (!response) return null;
+    const parsed = GpuJobStatusSchema.safeParse(await readJson(response));
+    if (!parsed.success) throw backendUnavailable('The GPU service sent an unexpected job status.', 'backend_error');
+    return parsed.data;
+  }
+
+  /** DELETE /v1/jobs/:id → outcome, or null when the service does not know the job (404). @throws ApiError otherwise. */
+  async cancelJob(jobId: string, options: JobLocation = {}): Promise<GpuCancelResult | null> {
+    const response = await this.sendAllowingNotFound(`/v1/jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE', signal: options.signal });
+    if (!response) return null;
+    const parsed = GpuCancelResultSchema.safeParse(await readJson(response));
+    if (!parsed.success) throw backendUnavailable('The GPU service sent an unexpected cancel answer.', 'backend_error');
+    return parsed.data;
+  }
+
+  /**
+   * Readiness probe: GET /readyz (200 ready, 503 not ready; body may carry `reason` and a queue
+   * depth); a service without /readyz (404) is probed with GET /healthz instead. Never throws:
+   * an unreachable service is `{ready: false}`.
+   */
+  async probe(signal?: AbortSignal): Promise<BackendProbe> {
+    try {
+      let response = await this.rawFetch('/readyz', { method: 'GET', signal });
+      if (response.status === 404) {
+        await response.body?.cancel();
+        response = await this.rawFetch('/healthz', { method: 'GET', signal });
+      }
+      const body = await readJson(response);
+      const reason = typeof (body as { reason?: unknown } | null)?.reason === 'string' ? (body as { reason: string }).reason : undefined;
+      return {
+        ready: response.ok,
+        queueDepth: queueDepthOf(body),
+        reason: response.ok ? undefined : (reason ?? `status ${response.status}`),
+      };
+    } catch (cause) {
+      return { ready: false, queueDepth: null, reason: `unreachable: ${String(cause)}` };
+    }
+  }
+
+  private rawFetch(path: string, init: RequestInit): Promise<Response> {
     const fetchImpl = this.fetchImpl ?? fetch;
+    return fetchImpl(`${this.baseUrl}${path}`, {
+      ...init,
+      headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${this.token}` },
+    });
+  }
+
+  private async send(path: string, init: RequestInit): Promise<Response> {
     let response: Response;
     try {
-      response = await fetchImpl(`${this.baseUrl}${path}`, {
-        ...init,
-        headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${this.token}` },
-      });
+      response = await this.rawFetch(path, init);
     } catch (cause) {
+      if (init.signal?.aborted) throw cause;
       console.error(`GPU service ${this.baseUrl}${path} unreachable`, cause);
       throw backendUnavailable('The GPU service is unreachable. Please retry shortly.');
     }
     if (response.ok) return response;
     throw await backendError(response);
   }
+
+  private async sendAllowingNotFound(path: string, init: RequestInit): Promise<Response | null> {
+    try {
+      return await this.send(path, init);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+}
+
+/** A 200 that is not an event stream breaks the contract. */
+function requireEventStream(response: Response): Response {
+  if (!(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    void response.body?.cancel();
+    throw backendUnavailable('The GPU service did not answer with an event stream.', 'backend_error');
+  }
+  return response;
+}
+
+/** A queue depth from a probe body: `queue_depth`, or `queued` + `running` (numbers), else null. */
+function queueDepthOf(body: unknown): number | null {
+  if (body === null || typeof body !== 'object') return null;
+  const record = body as Record<string, unknown>;
+  const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null);
+  const direct = number(record.queue_depth);
+  if (direct !== null) return direct;
+  const queued = number(record.queued);
+  const running = number(record.running);
+  if (queued !== null || running !== null) return (queued ?? 0) + (running ?? 0);
+  const queue = record.queue;
+  if (queue && typeof queue === 'object') return queueDepthOf(queue);
+  return null;
 }
 
 /** Parse a JSON body, or null when it is not JSON. */

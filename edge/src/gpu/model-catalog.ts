@@ -1,6 +1,8 @@
 import type { BackendModel } from '../../../shared/src/api/models';
 import { modelNotFound } from '../lib/api-error';
-import type { GpuBackendClient } from './backend-client';
+import type { EdgeConfig } from '../lib/edge-config';
+import type { GpuClient } from './backend-client';
+import { GpuBackendPool } from './backend-pool';
 
 /** How long the GPU service's model list is reused before it is fetched again. */
 export const MODEL_CACHE_TTL_MS = 10_000;
@@ -8,17 +10,37 @@ export const MODEL_CACHE_TTL_MS = 10_000;
 /**
  * A briefly cached copy of the GPU service's GET /v1/models, owned by one app instance (one per
  * Worker isolate), keyed by backend URL so a changed GPU_SERVICE_URL is never served stale data.
+ *
+ * It also keeps the isolate's GPU backend pools ({@link backendPool}): the catalog is the one
+ * per-app-instance object every route already receives, so health marks and in-flight counts are
+ * shared by all requests of the isolate without a module-level global.
  */
 export class ModelCatalog {
   private readonly entries = new Map<string, { models: BackendModel[]; fetchedAt: number }>();
+  private readonly pools = new Map<string, GpuBackendPool>();
 
   constructor(
     private readonly ttlMs: number = MODEL_CACHE_TTL_MS,
     private readonly now: () => number = () => Date.now(),
   ) {}
 
+  /**
+   * The GPU client for `config`'s backends (GPU_BACKENDS, else GPU_SERVICE_URL) with health-based
+   * choice and failover (backend-pool.ts): one pool per backend set and token, kept for the life
+   * of this catalog. Pass its `key` as `backendUrl` to {@link list}/{@link findCheckpoint}.
+   */
+  backendPool(config: Pick<EdgeConfig, 'gpuBackendUrls' | 'gpuServiceToken'>): GpuBackendPool {
+    const id = `${config.gpuBackendUrls.join(',')}\n${config.gpuServiceToken}`;
+    let pool = this.pools.get(id);
+    if (!pool) {
+      pool = new GpuBackendPool({ urls: config.gpuBackendUrls, token: config.gpuServiceToken, now: this.now });
+      this.pools.set(id, pool);
+    }
+    return pool;
+  }
+
   /** The model list, from cache when younger than the TTL. @throws ApiError from the client. */
-  async list(client: GpuBackendClient, backendUrl: string): Promise<BackendModel[]> {
+  async list(client: Pick<GpuClient, 'listModels'>, backendUrl: string): Promise<BackendModel[]> {
     const cached = this.entries.get(backendUrl);
     if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.models;
     const models = await client.listModels();
@@ -30,7 +52,7 @@ export class ModelCatalog {
    * The checkpoint named `id`. A miss on a cached list re-fetches once, so a model added to the
    * GPU service is usable at once. @throws ApiError 404 `model_not_found` (param "model").
    */
-  async findCheckpoint(client: GpuBackendClient, backendUrl: string, id: string): Promise<BackendModel> {
+  async findCheckpoint(client: Pick<GpuClient, 'listModels'>, backendUrl: string, id: string): Promise<BackendModel> {
     const find = (models: BackendModel[]) => models.find((model) => model.id === id && model.kind === 'checkpoint');
     const found = find(await this.list(client, backendUrl));
     if (found) return found;

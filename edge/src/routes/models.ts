@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import type { PublicModelList } from '../../../shared/src/api/models';
 import type { AppEnv } from '../env';
-import { GpuBackendClient } from '../gpu/backend-client';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { readEdgeConfig } from '../lib/edge-config';
 
@@ -22,8 +21,9 @@ export function modelsRoutes(options: ModelsRouteOptions): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/', async (c) => {
     const config = readEdgeConfig(c.env);
-    const client = new GpuBackendClient({ baseUrl: config.gpuServiceUrl, token: config.gpuServiceToken });
-    const models = await options.catalog.list(client, config.gpuServiceUrl);
+    // Every GPU backend (GPU_BACKENDS) with failover; they are assumed to serve the same models.
+    const pool = options.catalog.backendPool(config);
+    const models = await options.catalog.list(pool, pool.key);
     const body: PublicModelList = {
       object: 'list',
       data: models.map((model) => ({
