@@ -1,0 +1,154 @@
+/**
+ * One benchmark run: generate the models, measure the pipeline's step overhead and speed on
+ * tiny-analytic and bench-512, then the GPU service's throughput at concurrency 1, 4 and 8 with
+ * batching on and off; everything in one process so the ratios compare like with like.
+ */
+import type { FastifyInstance } from 'fastify';
+import { cpus, tmpdir } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { loadDiffusionModel } from '../../gpu-service/src/models/diffusion-model';
+import { ONNXRUNTIME_VERSION } from '../../gpu-service/src/onnx/session';
+import { generateTinyModel, TINY_DEFAULT_VARIANT } from '../tiny-model/generate';
+import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
+import { benchSizes, type BenchOptions } from './bench-options';
+import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
+import { BATCHING, NO_BATCHING, measureThroughput, startBenchService, type ThroughputJob, type ThroughputPoint } from './service-throughput';
+
+/** Concurrency levels of the throughput benchmark. */
+export const BENCH_CONCURRENCY = [1, 4, 8] as const;
+
+/** Everything one run measured; `summary` is the JSON printed by --json (details included). */
+export interface BenchReport {
+  pipeline_overhead_share: Record<string, number>;
+  steps_per_second: Record<string, number>;
+  throughput_images_per_second: Record<string, number>;
+  /** Ratios from this run: step time / onnxruntime time per model, cN/c1 throughput, batch/nobatch. */
+  ratios: Record<string, number>;
+  pipeline: PipelineBenchResult[];
+  throughput: { job: ThroughputJob; points: ThroughputPoint[] };
+  machine: {
+    cpus: number;
+    cpu_model: string;
+    execution_provider: 'cpu';
+    intra_op_threads: number;
+    onnxruntime_node: string;
+    node: string;
+    platform: string;
+    date: string;
+    quick: boolean;
+  };
+}
+
+/**
+ * Run every benchmark.
+ * @param log progress lines (stderr in the CLI).
+ * @throws Error when a model cannot be generated or loaded, or a service job fails.
+ */
+export async function runBenchmarks(options: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
+  const sizes = benchSizes(options.quick);
+  const modelsDir = options.modelsDir ? path.resolve(options.modelsDir) : await mkdtemp(path.join(tmpdir(), 'bench-models-'));
+  try {
+    log(`generating ${TINY_DEFAULT_VARIANT} and ${BENCH_MODEL_NAME} in ${modelsDir}`);
+    await generateTinyModel(path.join(modelsDir, TINY_DEFAULT_VARIANT));
+    await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
+    const sessionOptions = { executionProviders: ['cpu' as const], intraOpNumThreads: options.threads };
+
+    const pipeline: PipelineBenchResult[] = [];
+    for (const [name, steps] of [
+      [TINY_DEFAULT_VARIANT, sizes.tinySteps],
+      [BENCH_MODEL_NAME, sizes.benchSteps],
+    ] as const) {
+      const model = await loadDiffusionModel(path.join(modelsDir, name), sessionOptions);
+      try {
+        const [width, height] = model.nativeSize;
+        log(`pipeline: ${name} at ${width}x${height}, ${steps} steps × ${sizes.repeats}`);
+        const result = await benchPipeline(model, { width, height, steps, repeats: sizes.repeats });
+        log(`  ${result.stepsPerSecond.toFixed(2)} steps/s, ${(result.overheadShare * 100).toFixed(2)}% outside onnxruntime`);
+        pipeline.push(result);
+      } finally {
+        await model.release();
+      }
+    }
+
+    const tiny = await loadDiffusionModel(path.join(modelsDir, TINY_DEFAULT_VARIANT), sessionOptions);
+    const [tinyWidth, tinyHeight] = tiny.nativeSize;
+    await tiny.release();
+    const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
+    const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, sizes.jobsMin, sizes.jobsPerClient, log);
+    return summarise(pipeline, { job, points }, options);
+  } finally {
+    if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Every (concurrency, batching) point, measured in `rounds` interleaved rounds with both services up
+ * (batch and nobatch alternate which goes first), keeping each point's best round: the machine's other
+ * load then hits both columns alike instead of favouring whichever ran last.
+ */
+async function throughputPoints(
+  modelsDir: string,
+  job: ThroughputJob,
+  threads: number,
+  rounds: number,
+  jobsMin: number,
+  jobsPerClient: number,
+  log: (line: string) => void,
+): Promise<ThroughputPoint[]> {
+  const apps = new Map<boolean, FastifyInstance>();
+  try {
+    for (const batching of [true, false]) apps.set(batching, await startBenchService(modelsDir, batching ? BATCHING : NO_BATCHING, job, threads));
+    const best = new Map<string, ThroughputPoint>();
+    for (let round = 0; round < rounds; round++) {
+      for (const c of BENCH_CONCURRENCY) {
+        const order = round % 2 === 0 ? [true, false] : [false, true];
+        for (const batching of order) {
+          const jobs = Math.max(jobsMin, jobsPerClient * c);
+          const point = await measureThroughput(apps.get(batching)!, job, c, jobs, batching);
+          log(`throughput round ${round + 1}/${rounds}: c${c} ${batching ? 'batch' : 'nobatch'}: ${point.imagesPerSecond.toFixed(2)} images/s (${jobs} jobs)`);
+          const key = `${c}:${batching}`;
+          const previous = best.get(key);
+          if (!previous || point.imagesPerSecond > previous.imagesPerSecond) best.set(key, point);
+        }
+      }
+    }
+    return [...best.values()];
+  } finally {
+    for (const app of apps.values()) await app.close();
+  }
+}
+
+function summarise(pipeline: PipelineBenchResult[], throughput: BenchReport['throughput'], options: BenchOptions): BenchReport {
+  const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+  const ips = (c: number, batching: boolean) => throughput.points.find((p) => p.concurrency === c && p.batching === batching)!.imagesPerSecond;
+  const throughputTable: Record<string, number> = {};
+  for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}`] = round(ips(c, true), 3);
+  for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}_nobatch`] = round(ips(c, false), 3);
+  const ratios: Record<string, number> = {};
+  for (const p of pipeline) ratios[`${p.model}_step_over_onnxruntime`] = round(p.stepOverOnnxruntime);
+  for (const c of BENCH_CONCURRENCY.slice(1)) {
+    ratios[`c${c}_over_c1`] = round(ips(c, true) / ips(1, true), 3);
+    ratios[`c${c}_over_c1_nobatch`] = round(ips(c, false) / ips(1, false), 3);
+    ratios[`c${c}_batch_over_nobatch`] = round(ips(c, true) / ips(c, false), 3);
+  }
+  return {
+    pipeline_overhead_share: Object.fromEntries(pipeline.map((p) => [p.model, round(p.overheadShare)])),
+    steps_per_second: Object.fromEntries(pipeline.map((p) => [p.model, round(p.stepsPerSecond, 2)])),
+    throughput_images_per_second: throughputTable,
+    ratios,
+    pipeline,
+    throughput,
+    machine: {
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model ?? 'unknown',
+      execution_provider: 'cpu',
+      intra_op_threads: options.threads,
+      onnxruntime_node: ONNXRUNTIME_VERSION,
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      date: new Date().toISOString(),
+      quick: options.quick,
+    },
+  };
+}
