@@ -1,0 +1,33 @@
+/**
+ * Smoke test of `npm run bench -- --json --quick`: stdout is exactly one JSON object carrying the
+ * figures issues 3 and 5 ask for. No speed is asserted (speed goals live in the benchmark only).
+ */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+
+describe('npm run bench -- --json --quick', () => {
+  it('prints one JSON object with overhead share, steps per second and throughput', () => {
+    // -s keeps npm's own "> image-api bench" banner off stdout.
+    const run = spawnSync('npm', ['run', '-s', 'bench', '--', '--json', '--quick'], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines, run.stdout).toHaveLength(1);
+    const report = JSON.parse(lines[0]);
+
+    for (const model of ['tiny-analytic', 'bench-512']) {
+      const share = report.pipeline_overhead_share[model];
+      expect(share, model).toBeGreaterThanOrEqual(0);
+      expect(share, model).toBeLessThan(1);
+      expect(report.steps_per_second[model], model).toBeGreaterThan(0);
+    }
+    expect(Object.keys(report.throughput_images_per_second).sort()).toEqual(['c1', 'c1_nobatch', 'c4', 'c4_nobatch', 'c8', 'c8_nobatch']);
+    for (const [key, value] of Object.entries(report.throughput_images_per_second)) {
+      expect(Number.isFinite(value) && (value as number) > 0, key).toBe(true);
+    }
+    expect(report.machine.onnxruntime_node).toMatch(/^\d+\.\d+/);
+    expect(run.stderr).toContain('bench: pipeline: bench-512 at 512x512');
+  }, 120_000);
+});
