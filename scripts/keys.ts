@@ -1,7 +1,7 @@
 /**
  * API key administration for the edge Worker (contracts.md, issue 6 §5):
  *
- *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--replace]
+ *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--compute-units-per-minute N] [--replace]
  *   npm run keys -- list
  *   npm run keys -- revoke NAME
  *
@@ -245,12 +245,14 @@ export function buildProgram(io: { log: (line: string) => void; store?: KeyStore
     .option('--rpm <n>', 'requests per minute', positiveInt)
     .option('--concurrency <n>', 'concurrent jobs', positiveInt)
     .option('--images-per-day <n>', 'images per UTC day', positiveInt)
+    .option('--compute-units-per-minute <n>', 'compute units (steps × megapixels × images) per minute', positiveInt)
     .option('--replace', 'revoke other active keys with this name')
-    .action(async (opts: { name: string; key?: string; tenant?: string; rpm?: number; concurrency?: number; imagesPerDay?: number; replace?: boolean }, cmd: Command) => {
+    .action(async (opts: { name: string; key?: string; tenant?: string; rpm?: number; concurrency?: number; imagesPerDay?: number; computeUnitsPerMinute?: number; replace?: boolean }, cmd: Command) => {
       const limits: ApiKeyLimits = {};
       if (opts.rpm !== undefined) limits.rpm = opts.rpm;
       if (opts.concurrency !== undefined) limits.concurrency = opts.concurrency;
       if (opts.imagesPerDay !== undefined) limits.images_per_day = opts.imagesPerDay;
+      if (opts.computeUnitsPerMinute !== undefined) limits.compute_units_per_minute = opts.computeUnitsPerMinute;
       const key = await createKey({
         ...storeOptions(cmd),
         name: opts.name,

@@ -1,7 +1,18 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
-import { ApiError } from '../lib/api-error';
-import type { RpmState } from '../rate-limit/rate-limiter';
+import { ApiError, invalidParameter } from '../lib/api-error';
+import { computeUnitsOf, pixelSteps, PIXEL_STEPS_PER_COMPUTE_UNIT, type ComputeState, type RpmState } from '../rate-limit/rate-limiter';
+
+/**
+ * What one generation request will cost: sampling steps per image and the output size in pixels
+ * (the image count is `images` of {@link acquireGenerationSlot}). For img2img with a scaled
+ * strength schedule, pass the steps actually run.
+ */
+export interface GenerationCost {
+  steps: number;
+  width: number;
+  height: number;
+}
 
 /** A granted generation slot; call release once the request ends. */
 export interface GenerationSlot {
@@ -16,22 +27,67 @@ function setRpmHeaders(headers: Record<string, string>, rpm: RpmState | null): v
   headers['x-ratelimit-reset'] = String(rpm.reset_seconds);
 }
 
+/** The compute-unit budget as X-RateLimit-{Limit,Remaining,Reset}-Compute-Units (OpenAI names its token budget so). */
+function setComputeHeaders(headers: Record<string, string>, compute: ComputeState | null): void {
+  if (!compute) return;
+  headers['x-ratelimit-limit-compute-units'] = String(compute.limit);
+  headers['x-ratelimit-remaining-compute-units'] = String(compute.remaining);
+  headers['x-ratelimit-reset-compute-units'] = String(compute.reset_seconds);
+}
+
 /**
  * Ask the key's RateLimiter Durable Object (named by the key hash) for a slot for a generation
- * of `images` images. Keys without limits skip the call. Sets X-RateLimit-Limit / -Remaining /
- * -Reset (requests per minute; Reset in seconds) on the response.
- * @throws ApiError 429 (`rate_limit_exceeded`, `concurrency_limit_exceeded` or
- *   `daily_image_limit_exceeded`, type rate_limit_error) with Retry-After.
+ * of `images` images costing `cost`. Keys without limits skip the call. Sets X-RateLimit-Limit /
+ * -Remaining / -Reset (requests per minute; Reset in seconds) and, for keys with a compute-unit
+ * budget, X-RateLimit-Limit/-Remaining/-Reset-Compute-Units on the response. A 429 for the compute
+ * budget reports that budget in the plain X-RateLimit-* headers too (the limit that refused).
+ * Call it once the job's steps and size are known and before any GPU work.
+ * @param cost steps and size of the job; required for keys with compute_units_per_minute (a
+ *   route that cannot say what it costs must not run uncounted: 500 `compute_cost_missing`).
+ * @throws ApiError 429 (`rate_limit_exceeded`, `concurrency_limit_exceeded`,
+ *   `daily_image_limit_exceeded` or `compute_unit_limit_exceeded`, type rate_limit_error) with
+ *   Retry-After; 400 `compute_units_exceed_limit` when this one request costs more than the whole
+ *   per-minute budget (waiting would not help).
  */
-export async function acquireGenerationSlot(c: Context<AppEnv>, images: number): Promise<GenerationSlot | null> {
+export async function acquireGenerationSlot(c: Context<AppEnv>, images: number, cost?: GenerationCost): Promise<GenerationSlot | null> {
   const apiKey = c.get('apiKey');
   const limits = apiKey.limits;
-  if (limits.rpm === undefined && limits.concurrency === undefined && limits.images_per_day === undefined) return null;
+  if (
+    limits.rpm === undefined &&
+    limits.concurrency === undefined &&
+    limits.images_per_day === undefined &&
+    limits.compute_units_per_minute === undefined
+  ) {
+    return null;
+  }
+  const requestPixelSteps = cost === undefined ? undefined : pixelSteps({ ...cost, images });
+  if (
+    limits.compute_units_per_minute !== undefined &&
+    requestPixelSteps !== undefined &&
+    requestPixelSteps > Math.round(limits.compute_units_per_minute * PIXEL_STEPS_PER_COMPUTE_UNIT)
+  ) {
+    throw invalidParameter(
+      null,
+      `This request costs ${computeUnitsOf(requestPixelSteps)} compute units (steps × megapixels × images), more than this key's ` +
+        `whole budget of ${limits.compute_units_per_minute} per minute; use fewer steps, a smaller size or fewer images.`,
+      'compute_units_exceed_limit',
+    );
+  }
   const stub = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(apiKey.key_hash));
-  const decision = await stub.acquire({ limits, images });
+  const decision = await stub.acquire({ limits, images, pixel_steps: requestPixelSteps });
   const headers: Record<string, string> = {};
   setRpmHeaders(headers, decision.rpm);
+  setComputeHeaders(headers, decision.compute);
   if (!decision.allowed) {
+    if (decision.code === 'compute_cost_missing') {
+      console.error('acquireGenerationSlot called without a cost for a key with a compute-unit budget');
+      throw new ApiError(500, 'server_error', decision.code, decision.message);
+    }
+    if (decision.code === 'compute_unit_limit_exceeded' && decision.compute) {
+      headers['x-ratelimit-limit'] = String(decision.compute.limit);
+      headers['x-ratelimit-remaining'] = String(decision.compute.remaining);
+      headers['x-ratelimit-reset'] = String(decision.compute.reset_seconds);
+    }
     headers['retry-after'] = String(decision.retry_after_seconds);
     throw new ApiError(429, 'rate_limit_error', decision.code, decision.message, null, headers);
   }

@@ -8,10 +8,36 @@ export const LEASE_TTL_MS = 15 * 60_000;
 /** Suggested wait when only the concurrency limit is hit (a running job may finish any moment). */
 export const CONCURRENCY_RETRY_AFTER_SECONDS = 1;
 
+/** Pixel-steps in one compute unit: a unit is one megapixel (10^6 pixels) × one step × one image. */
+export const PIXEL_STEPS_PER_COMPUTE_UNIT = 1_000_000;
+
+/**
+ * The cost of a job in pixel-steps: steps × width × height × images (an integer, so sums and
+ * comparisons against the budget are exact; divide by PIXEL_STEPS_PER_COMPUTE_UNIT for compute units).
+ * @param steps sampling steps run per image; width/height in pixels; images in the batch.
+ * @throws RangeError when any factor is not a positive integer.
+ */
+export function pixelSteps(cost: { steps: number; width: number; height: number; images: number }): number {
+  for (const [name, value] of Object.entries(cost)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`pixelSteps: ${name} must be a positive integer, got ${value}`);
+  }
+  return cost.steps * cost.width * cost.height * cost.images;
+}
+
+/** Compute units of `pixelSteps` rounded to 3 decimals (for headers and messages). */
+export function computeUnitsOf(pixelStepCount: number): number {
+  return Math.round((pixelStepCount / PIXEL_STEPS_PER_COMPUTE_UNIT) * 1000) / 1000;
+}
+
 /** What the caller asks for: one generation request of `images` images under `limits`. */
 export interface AcquireRequest {
   limits: ApiKeyLimits;
   images: number;
+  /**
+   * The request's cost in pixel-steps ({@link pixelSteps}); required when `limits` has
+   * compute_units_per_minute (a missing cost is refused rather than let through uncounted).
+   */
+  pixel_steps?: number;
   /** Clock in unix ms; only tests pass it (default: the Durable Object's clock). */
   nowMs?: number;
 }
@@ -24,24 +50,42 @@ export interface RpmState {
   reset_seconds: number;
 }
 
+/** The compute-unit budget of the current minute (absent when the key has no such limit). */
+export interface ComputeState {
+  /** compute_units_per_minute. */
+  limit: number;
+  /** Units left in this window after this request, rounded down to 3 decimals. */
+  remaining: number;
+  /** Seconds until the window ends. */
+  reset_seconds: number;
+}
+
 /** The answer of {@link RateLimiter.acquire}. */
 export type AcquireDecision =
-  | { allowed: true; lease_id: string; rpm: RpmState | null }
+  | { allowed: true; lease_id: string; rpm: RpmState | null; compute: ComputeState | null }
   | {
       allowed: false;
-      code: 'rate_limit_exceeded' | 'concurrency_limit_exceeded' | 'daily_image_limit_exceeded';
+      code:
+        | 'rate_limit_exceeded'
+        | 'concurrency_limit_exceeded'
+        | 'daily_image_limit_exceeded'
+        | 'compute_unit_limit_exceeded'
+        | 'compute_cost_missing';
       message: string;
       retry_after_seconds: number;
       rpm: RpmState | null;
+      compute: ComputeState | null;
     };
 
 /** Persisted state of one key's limiter. `day` is the UTC date "YYYY-MM-DD". */
 interface LimiterState {
   window_start_ms: number;
   window_count: number;
+  /** Pixel-steps admitted in the current minute window (compute-unit budget). */
+  window_pixel_steps?: number;
   day: string;
   day_images: number;
-  leases: Record<string, { expires_ms: number; images: number }>;
+  leases: Record<string, { expires_ms: number; images: number; pixel_steps?: number; window_start_ms?: number }>;
 }
 
 const STATE_KEY = 'state';
@@ -53,7 +97,9 @@ function utcDay(ms: number): string {
 /**
  * One Durable Object per API key (named by the key's hash) enforcing its limits: requests per
  * minute (fixed one-minute windows), concurrent jobs (leases released when a request ends, or
- * after LEASE_TTL_MS), and images per UTC day (refunded when a job fails).
+ * after LEASE_TTL_MS), images per UTC day (refunded when a job fails), and compute units per
+ * minute (steps × megapixels × images, counted in integer pixel-steps in the same one-minute
+ * windows as rpm; refunded when a job fails within its window).
  *
  * Exact under concurrency: acquire/release do all their work synchronously on the SQLite-backed
  * synchronous KV API (no await between reading and writing the counters), and a Durable Object
@@ -72,6 +118,7 @@ export class RateLimiter extends DurableObject {
     if (state.window_start_ms !== windowStart) {
       state.window_start_ms = windowStart;
       state.window_count = 0;
+      state.window_pixel_steps = 0;
     }
     if (state.day !== utcDay(nowMs)) {
       state.day = utcDay(nowMs);
@@ -89,6 +136,18 @@ export class RateLimiter extends DurableObject {
     const resetSeconds = Math.max(1, Math.ceil((state.window_start_ms + RPM_WINDOW_MS - nowMs) / 1000));
     const rpmState = (count: number): RpmState | null =>
       rpm === undefined ? null : { limit: rpm, remaining: Math.max(0, rpm - count), reset_seconds: resetSeconds };
+    const cuLimit = request.limits.compute_units_per_minute;
+    const budget = cuLimit === undefined ? 0 : Math.round(cuLimit * PIXEL_STEPS_PER_COMPUTE_UNIT);
+    const computeState = (used: number): ComputeState | null =>
+      cuLimit === undefined
+        ? null
+        : {
+            limit: cuLimit,
+            remaining: Math.floor((Math.max(0, budget - used) / PIXEL_STEPS_PER_COMPUTE_UNIT) * 1000) / 1000,
+            reset_seconds: resetSeconds,
+          };
+    const used = state.window_pixel_steps ?? 0;
+    const cost = request.pixel_steps;
 
     if (rpm !== undefined && state.window_count >= rpm) {
       this.ctx.storage.kv.put(STATE_KEY, state);
@@ -98,6 +157,7 @@ export class RateLimiter extends DurableObject {
         message: `Rate limit reached: ${rpm} requests per minute for this key.`,
         retry_after_seconds: resetSeconds,
         rpm: rpmState(state.window_count),
+        compute: computeState(used),
       };
     }
     if (concurrency !== undefined && Object.keys(state.leases).length >= concurrency) {
@@ -108,6 +168,7 @@ export class RateLimiter extends DurableObject {
         message: `Too many jobs running: at most ${concurrency} at a time for this key.`,
         retry_after_seconds: CONCURRENCY_RETRY_AFTER_SECONDS,
         rpm: rpmState(state.window_count),
+        compute: computeState(used),
       };
     }
     if (images_per_day !== undefined && state.day_images + request.images > images_per_day) {
@@ -119,26 +180,62 @@ export class RateLimiter extends DurableObject {
         message: `Daily image limit reached: ${images_per_day} images per UTC day for this key (${state.day_images} used).`,
         retry_after_seconds: Math.max(1, Math.ceil((nextDayMs - nowMs) / 1000)),
         rpm: rpmState(state.window_count),
+        compute: computeState(used),
       };
+    }
+    if (cuLimit !== undefined) {
+      if (cost === undefined || !Number.isSafeInteger(cost) || cost <= 0) {
+        this.ctx.storage.kv.put(STATE_KEY, state);
+        return {
+          allowed: false,
+          code: 'compute_cost_missing',
+          message: 'This key has a compute-unit budget, but the request did not state its cost.',
+          retry_after_seconds: resetSeconds,
+          rpm: rpmState(state.window_count),
+          compute: computeState(used),
+        };
+      }
+      if (used + cost > budget) {
+        this.ctx.storage.kv.put(STATE_KEY, state);
+        return {
+          allowed: false,
+          code: 'compute_unit_limit_exceeded',
+          message:
+            `Compute budget reached: this request needs ${computeUnitsOf(cost)} compute units (steps × megapixels × images) ` +
+            `and ${computeState(used)!.remaining} of ${cuLimit} per minute are left for this key.`,
+          retry_after_seconds: resetSeconds,
+          rpm: rpmState(state.window_count),
+          compute: computeState(used),
+        };
+      }
     }
     state.window_count += 1;
     state.day_images += request.images;
+    const charged = cuLimit === undefined ? 0 : (cost ?? 0);
+    state.window_pixel_steps = used + charged;
     const leaseId = crypto.randomUUID();
-    state.leases[leaseId] = { expires_ms: nowMs + LEASE_TTL_MS, images: request.images };
+    state.leases[leaseId] = { expires_ms: nowMs + LEASE_TTL_MS, images: request.images, pixel_steps: charged, window_start_ms: state.window_start_ms };
     this.ctx.storage.kv.put(STATE_KEY, state);
-    return { allowed: true, lease_id: leaseId, rpm: rpmState(state.window_count) };
+    return { allowed: true, lease_id: leaseId, rpm: rpmState(state.window_count), compute: computeState(state.window_pixel_steps) };
   }
 
   /**
    * End a lease (the job finished or failed). With `refund_images` the lease's images no longer
-   * count against the day (a failed job produced none). Unknown/expired leases are ignored.
+   * count against the day (a failed job produced none) and its compute units are given back to
+   * the minute window it was charged to, if that window is still the current one. Unknown/expired
+   * leases are ignored.
    */
   release(leaseId: string, options: { refund_images: boolean; nowMs?: number }): void {
     const state = this.load(options.nowMs ?? Date.now());
     const lease = state.leases[leaseId];
     if (!lease) return;
     delete state.leases[leaseId];
-    if (options.refund_images) state.day_images = Math.max(0, state.day_images - lease.images);
+    if (options.refund_images) {
+      state.day_images = Math.max(0, state.day_images - lease.images);
+      if (lease.pixel_steps && lease.window_start_ms === state.window_start_ms) {
+        state.window_pixel_steps = Math.max(0, (state.window_pixel_steps ?? 0) - lease.pixel_steps);
+      }
+    }
     this.ctx.storage.kv.put(STATE_KEY, state);
   }
 }

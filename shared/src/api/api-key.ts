@@ -2,12 +2,15 @@ import { z } from 'zod';
 
 /**
  * Per-key limits enforced by the edge (issue 6): requests per minute, concurrent jobs, images per
- * UTC day. An absent limit means "no limit of that kind".
+ * UTC day, and compute units per minute (one unit = one megapixel × one step × one image, so a
+ * 1024² 50-step image costs 52.4288 and a 256² 4-step one 0.262144). An absent limit means "no
+ * limit of that kind".
  */
 export const ApiKeyLimitsSchema = z.object({
   rpm: z.number().int().positive().optional(),
   concurrency: z.number().int().positive().optional(),
   images_per_day: z.number().int().positive().optional(),
+  compute_units_per_minute: z.number().positive().optional(),
 });
 export type ApiKeyLimits = z.infer<typeof ApiKeyLimitsSchema>;
 
