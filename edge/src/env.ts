@@ -10,6 +10,8 @@ export interface EdgeBindings {
   API_KEYS: KVNamespace;
   /** R2: generated images under <tenant>/<yyyy>/<mm>/<dd>/<task>/<i>.<ext>. */
   IMAGES: R2Bucket;
+  /** D1: the `tasks` table (edge/migrations/, edge/src/tasks/task-store.ts), one row per generation. */
+  DB: D1Database;
   /** Durable Object namespace: one RateLimiter per API key (named by the key hash). */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** Base URL of the GPU service, e.g. "http://127.0.0.1:8788". */

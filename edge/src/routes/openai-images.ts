@@ -1,5 +1,5 @@
 import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import {
   ImageGenerationRequestSchema,
   PREVIEW_MODES,
@@ -11,19 +11,24 @@ import {
 } from '../../../shared/src/api/openai-images';
 import type { BackendModel } from '../../../shared/src/api/models';
 import { formatSize, type ImageSize } from '../../../shared/src/api/size';
-import { MAX_SEED, type GenerationJobInput, type GenerationResult } from '../../../shared/src/generation-job';
+import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
 import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-names';
 import type { AppEnv } from '../env';
 import { invalidParameter, unsupportedParameter, ApiError } from '../lib/api-error';
-import { decodeBase64 } from '../lib/base64';
 import { randomSeed } from '../lib/crypto';
-import { readEdgeConfig } from '../lib/edge-config';
-import { GpuBackendClient } from '../gpu/backend-client';
+import { readEdgeConfig, type EdgeConfig } from '../lib/edge-config';
 import type { ModelCatalog } from '../gpu/model-catalog';
-import { acquireGenerationSlot } from '../middleware/rate-limit';
+import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
 import { validationHook } from '../middleware/validation-hook';
-import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type StoredImage } from '../storage/r2-images';
-import { signFileLink } from '../storage/signed-links';
+import { keepRunning } from '../tasks/background';
+import { OpenAiImageStream } from '../tasks/openai-image-stream';
+import { runGeneration, type RunGenerationDeps, type RunGenerationInput, type RunGenerationResult } from '../tasks/run-generation';
+import { SseWriter, SSE_HEADERS } from '../tasks/sse-writer';
+import { signedTaskImages, type LinkSigning } from '../tasks/task-json';
+import { TaskStore } from '../tasks/task-store';
+import { jobForStorage } from '../tasks/task-types';
+
+export { computeUnits } from '../tasks/image-usage';
 
 /** Dependencies of the OpenAI images routes, owned by the app instance. */
 export interface OpenAiImagesRouteOptions {
@@ -32,12 +37,23 @@ export interface OpenAiImagesRouteOptions {
   now?: () => number;
 }
 
+/** `style` of the task rows this route creates. */
+export const OPENAI_GENERATIONS_STYLE = 'openai.generations';
+
 /**
  * POST /v1/images/generations (and the /api/images/generations alias, mounted by the app):
- * validate → resolve model, size, sampler, seed and steps → GenerationJob → GPU service → store
- * every image in R2 (all or nothing) → `{created, data: [{url | b64_json, seed}], usage}` with an
- * `x-task-id` header. The key's rate limits (RateLimiter Durable Object) are checked after
- * validation and before any GPU work; the slot is released when the request ends. Errors are ApiErrors rendered by the error handler.
+ * validate → rate-limit slot → resolve model, size, sampler, seed and steps → a QUEUED task row →
+ * the task runner (tasks/run-generation.ts: GPU service, R2, row) → the answer. Every response
+ * carries `x-task-id`: GET /v1/tasks/:id and /v1/tasks/:id/events reattach to it.
+ *
+ * - JSON (default): `{created, data: [{url | b64_json, seed}], usage, receipt}` once the images are
+ *   stored. The run continues under waitUntil when the client disconnects, so the images are not
+ *   lost: the task ends SUCCEED and GET /v1/tasks/:id gives links to them.
+ * - `stream: true`: Server-Sent Events (tasks/openai-image-stream.ts) once the GPU service has
+ *   admitted the job; refusals before that (400, 404 model_not_found, 429, 503 queue_full) are
+ *   normal JSON errors with their status, later failures an `error` event.
+ * The key's rate-limit slot is released when the run ends. Errors are ApiErrors rendered by the
+ * error handler.
  */
 export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppEnv> {
   // Looked up per call so a faked clock (vi.setSystemTime) applies.
@@ -53,49 +69,43 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
 
     refuseUnservedFields(request);
     const slot = await acquireGenerationSlot(c, request.n);
-    let succeeded = false;
-    let result: GenerationResult;
-    let images: StoredImage[];
-    let createdAt: Date;
+    let deps: RunGenerationDeps;
+    let input: RunGenerationInput;
     try {
-      const client = new GpuBackendClient({ baseUrl: config.gpuServiceUrl, token: config.gpuServiceToken });
-      const model = await options.catalog.findCheckpoint(client, config.gpuServiceUrl, request.model ?? config.defaultModel);
+      const gpu = options.catalog.backendPool(config);
+      const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
       const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
-      result = await client.runJob(job, c.req.raw.signal);
-      createdAt = new Date(now());
-      images = storedImages({ request, job, result, createdAt, keyName: apiKey.name });
-      await storeImagesAtomically(c.env.IMAGES, images);
-      succeeded = true;
-    } finally {
-      await slot?.release(succeeded);
+      const store = new TaskStore(c.env.DB, { now });
+      const { image: _image, ...storedRequest } = request;
+      const task = await store.create({
+        id: taskId,
+        owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
+        key_name: apiKey.name,
+        style: OPENAI_GENERATIONS_STYLE,
+        request: { request: storedRequest, job: jobForStorage(job) },
+      });
+      deps = { store, gpu, bucket: c.env.IMAGES, now };
+      input = { task, job, metadata: requestMetadata(request) };
+    } catch (error) {
+      await slot?.release(false);
+      throw error;
     }
 
-    const origin = new URL(c.req.url).origin;
-    const data: ImageData[] = [];
-    for (const [i, image] of result.images.entries()) {
-      if (request.response_format === 'b64_json') {
-        data.push({ b64_json: image.b64, seed: image.seed });
-      } else {
-        const link = await signFileLink({
-          origin,
-          key: images[i].key,
-          secret: config.linkSigningSecret,
-          ttlSeconds: config.linkTtlSeconds,
-          nowSeconds: createdAt.getTime() / 1000,
-        });
-        data.push({ url: link.url, seed: image.seed });
-      }
-    }
+    const signing = linkSigning(c, config, now);
+    if (request.stream) return streamGeneration(c, { deps, input, request, slot, signing, now });
+
+    const run = runGeneration(deps, input);
+    keepRunning(c, settle(run, slot));
+    const { result, taskResult } = await run;
+    const links = request.response_format === 'url' ? await signedTaskImages(taskResult, signing()) : [];
+    const data: ImageData[] = result.images.map((image, i) =>
+      request.response_format === 'b64_json' ? { b64_json: image.b64, seed: image.seed } : { url: links[i].url, seed: image.seed },
+    );
     const body: ImagesResponse = {
-      created: Math.floor(createdAt.getTime() / 1000),
+      created: Math.floor(taskResult.finished_at / 1000),
       data,
-      usage: {
-        images: result.images.length,
-        steps: result.params.steps,
-        width: result.params.width,
-        height: result.params.height,
-        compute_units: computeUnits(result.params.steps, result.params.width, result.params.height, result.images.length),
-      },
+      usage: taskResult.usage,
+      receipt: taskResult.receipt,
     };
     return c.json(body, 200);
   });
@@ -103,19 +113,85 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
   return routes;
 }
 
+/** Release the rate-limit slot when the run ends (images refunded on failure); never rejects. */
+function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null): Promise<void> {
+  return run.then(
+    () => slot?.release(true),
+    () => slot?.release(false),
+  );
+}
+
+/** Link signing for this request's answers (the clock is read when links are made). */
+function linkSigning(c: Context<AppEnv>, config: EdgeConfig, now: () => number): () => LinkSigning {
+  const origin = new URL(c.req.url).origin;
+  return () => ({ origin, secret: config.linkSigningSecret, ttlSeconds: config.linkTtlSeconds, nowSeconds: now() / 1000 });
+}
+
+/** Inputs of {@link streamGeneration}. */
+interface StreamGenerationInput {
+  deps: RunGenerationDeps;
+  input: RunGenerationInput;
+  request: ImageGenerationRequest;
+  slot: GenerationSlot | null;
+  signing: () => LinkSigning;
+  now: () => number;
+}
+
 /**
- * Compute units of a job: steps × megapixels × images (issue 6), rounded to 3 decimals.
- * A 1024² 50-step image costs 52.4; a 256² 4-step one 0.262.
+ * `stream: true`: run the task, answer with an event stream once the GPU service admitted the job
+ * (or throw its refusal as a normal error response), then write progress, partial images, one
+ * completed event per image or an `error` event. The run goes on when the client disconnects.
  */
-export function computeUnits(steps: number, width: number, height: number, images: number): number {
-  return Math.round(steps * ((width * height) / 1_000_000) * images * 1000) / 1000;
+async function streamGeneration(c: Context<AppEnv>, options: StreamGenerationInput): Promise<Response> {
+  const { deps, input, request, slot } = options;
+  const writer = new SseWriter();
+  const stream = new OpenAiImageStream(writer, {
+    partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
+    steps: input.job.steps,
+    now: options.now,
+  });
+  let markAccepted!: () => void;
+  const accepted = new Promise<void>((resolve) => (markAccepted = resolve));
+  const run = runGeneration(deps, {
+    ...input,
+    onEvent: (event) => (event.event === 'accepted' ? markAccepted() : stream.onEvent(event)),
+  });
+  const finished = run
+    .then(
+      async ({ result, taskResult }) => {
+        const links = request.response_format === 'url' ? await signedTaskImages(taskResult, options.signing()) : [];
+        stream.completed(
+          result.images.map((image, i) =>
+            request.response_format === 'b64_json' ? { b64_json: image.b64, seed: image.seed } : { url: links[i].url, seed: image.seed },
+          ),
+          { output_format: request.output_format, usage: taskResult.usage, receipt: taskResult.receipt, task_id: input.task.id },
+        );
+      },
+      (error: unknown) => {
+        if (error instanceof ApiError) stream.failed(error);
+        else stream.failed(new ApiError(500, 'server_error', 'internal_error', 'The generation failed on the edge.'));
+      },
+    )
+    .finally(() => writer.close());
+  keepRunning(c, Promise.all([finished, settle(run, slot)]));
+  // Admission errors (before the stream) become the response's status; the run is over then.
+  await Promise.race([accepted, run]);
+  return c.body(writer.readable, 200, { ...SSE_HEADERS });
+}
+
+/** Request fields kept with each stored image (R2 custom metadata) besides the receipt. */
+function requestMetadata(request: ImageGenerationRequest): Record<string, string | number | undefined> {
+  return {
+    sample_method: request.sample_method,
+    schedule_method: request.schedule_method,
+    quality: request.quality,
+    style: request.style,
+    user: request.user,
+  };
 }
 
 /** Recognised fields this endpoint cannot serve yet are refused, never silently ignored. */
 function refuseUnservedFields(request: ImageGenerationRequest): void {
-  if (request.stream) {
-    throw unsupportedParameter('stream', 'Streaming ("stream": true) is not available yet; omit it for a JSON response.');
-  }
   if (request.image !== undefined) {
     throw unsupportedParameter('image', 'Source images are not accepted on /v1/images/generations yet.');
   }
@@ -184,66 +260,9 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
     discard_penultimate_sigma: resolved.discard_penultimate_sigma,
     cfg_scale: request.cfg_scale,
     output: { format: request.output_format, quality: request.output_compression ?? 90 },
-    preview: request.stream ? PREVIEW_MODES[request.preview] : 'none',
+    // Previews cost GPU time: only for streams that will send them.
+    preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   };
   if (request.guidance !== undefined) job.guidance = request.guidance;
   return job;
-}
-
-/** Inputs of {@link storedImages}. */
-interface StoredImagesInput {
-  request: ImageGenerationRequest;
-  job: GenerationJobInput;
-  result: GenerationResult;
-  createdAt: Date;
-  keyName: string;
-}
-
-/** The R2 objects for a job result: key per image and the generation parameters as metadata. */
-function storedImages(input: StoredImagesInput): StoredImage[] {
-  const { request, job, result, createdAt } = input;
-  const extension = FORMAT_EXTENSIONS[request.output_format];
-  return result.images.map((image) => {
-    let bytes: Uint8Array;
-    try {
-      bytes = decodeBase64(image.b64);
-    } catch {
-      throw new ApiError(502, 'server_error', 'backend_error', 'The GPU service sent an image that is not valid base64.');
-    }
-    const params = result.params;
-    return {
-      key: imageObjectKey({ tenant: job.tenant ?? 'local', taskId: job.id, index: image.index, extension, createdAt }),
-      bytes,
-      contentType: image.mime_type,
-      customMetadata: fitCustomMetadata({
-        task_id: job.id,
-        tenant: job.tenant,
-        key_name: input.keyName,
-        index: image.index,
-        seed: image.seed,
-        model: params.model,
-        model_hash: params.model_hash,
-        mode: params.mode,
-        width: params.width,
-        height: params.height,
-        steps: params.steps,
-        sampler: params.sampler,
-        scheduler: params.scheduler,
-        cfg_scale: params.cfg_scale,
-        guidance: job.guidance,
-        sample_method: request.sample_method,
-        schedule_method: request.schedule_method,
-        quality: request.quality,
-        style: request.style,
-        output_format: request.output_format,
-        rng: params.rng,
-        engine_version: params.engine_version,
-        onnxruntime_version: params.onnxruntime_version,
-        created_at: createdAt.toISOString(),
-        user: request.user,
-        prompt: params.prompt,
-        negative_prompt: params.negative_prompt,
-      }),
-    };
-  });
 }

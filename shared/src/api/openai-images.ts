@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { GenerationParamsSchema, MAX_SEED, OutputFormatSchema } from '../generation-job';
 import { SizeSchema } from './size';
 
 /** Limits of the OpenAI-style generation request (api-styles.md §1). */
 export const MAX_PROMPT_LENGTH = 4000;
 export const MAX_IMAGES_PER_REQUEST = 10;
 export const MAX_SAMPLING_STEPS = 200;
+/** Largest OpenAI `partial_images` (streaming previews). */
+export const MAX_PARTIAL_IMAGES = 3;
 
 /** GPUStack "advanced" defaults (api-styles.md §1, seed playground.md). */
 export const DEFAULT_SAMPLE_METHOD = 'euler_a';
@@ -46,7 +48,11 @@ export const PublicPreviewSchema = z.enum(['faster', 'normal', 'none']);
  *   the pixels (no hidden prompt suffix, so a prompt + seed reproduces across clients).
  * - `guidance`: passed to the job only when given (distilled-guidance models); others ignore it.
  * - `strength`: img2img denoise strength, meaningful only with an `image` (not served here yet).
- * - `image`, `stream: true`: recognised so they are refused with a clear 400 instead of being ignored.
+ * - `image`: recognised so it is refused with a clear 400 instead of being ignored (until edits land).
+ * - `stream: true`: Server-Sent Events (contracts.md "Public streaming"). `partial_images` (OpenAI,
+ *   0..3) caps the `image_generation.partial_image` events, spread over the run; omitted = every
+ *   preview the service sends for `preview` (GPUStack live preview). `partial_images: 0` or
+ *   `preview: "none"` turns previews off.
  */
 export const ImageGenerationRequestSchema = z.object({
   prompt: z.string().min(1, 'prompt must not be empty').max(MAX_PROMPT_LENGTH),
@@ -71,6 +77,7 @@ export const ImageGenerationRequestSchema = z.object({
   guidance: z.number().min(0).max(50).optional(),
   strength: z.number().min(0).max(1).default(DEFAULT_STRENGTH),
   preview: PublicPreviewSchema.default('faster'),
+  partial_images: z.number().int().min(0).max(MAX_PARTIAL_IMAGES).optional(),
 });
 export type ImageGenerationRequest = z.infer<typeof ImageGenerationRequestSchema>;
 export type ImageGenerationRequestInput = z.input<typeof ImageGenerationRequestSchema>;
@@ -97,10 +104,15 @@ export const ImageUsageSchema = z.object({
 });
 export type ImageUsage = z.infer<typeof ImageUsageSchema>;
 
-/** Response of POST /v1/images/generations. `created` is unix seconds. */
+/**
+ * Response of POST /v1/images/generations. `created` is unix seconds. `receipt` (extension) is the
+ * reproducibility receipt: every value that decides the pixels (model + content hash, sampler,
+ * scheduler, seeds, steps, cfg, size, engine and onnxruntime versions).
+ */
 export const ImagesResponseSchema = z.object({
   created: z.number().int(),
   data: z.array(ImageDataSchema),
   usage: ImageUsageSchema.optional(),
+  receipt: GenerationParamsSchema.optional(),
 });
 export type ImagesResponse = z.infer<typeof ImagesResponseSchema>;

@@ -43,9 +43,23 @@ function colourFor(seed: number): [number, number, number] {
 }
 
 /**
+ * The job's events as the GPU service streams them (contracts.md): started, one step per
+ * sampling step, done {result}; each with an increasing id.
+ */
+function eventStreamOf(result: GenerationResult, steps: number): Response {
+  const frames = [`id: 1\nevent: started\ndata: {}\n\n`];
+  for (let step = 1; step <= steps; step++) {
+    frames.push(`id: ${step + 1}\nevent: step\ndata: ${JSON.stringify({ step, total: steps, eta_seconds: 0 })}\n\n`);
+  }
+  frames.push(`id: ${steps + 2}\nevent: done\ndata: ${JSON.stringify({ result })}\n\n`);
+  return new Response(frames.join(''), { headers: { 'content-type': 'text/event-stream; charset=utf-8' } });
+}
+
+/**
  * Replace the isolate's global fetch (the Worker under test runs in the same isolate) with a fake
  * GPU service at `baseUrl`: GET /v1/models, POST /v1/jobs (validated against GenerationJobSchema,
- * answering real PNGs of the job's size), both requiring `Bearer <token>`. Any other URL is refused
+ * answering real PNGs of the job's size, as JSON or, with `Accept: text/event-stream`, as the
+ * service's event stream), both requiring `Bearer <token>`. Any other URL is refused
  * as the sandbox would (no network in tests).
  */
 export function installFakeGpuService(baseUrl: string, token: string): FakeGpuService {
@@ -117,6 +131,7 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
         fake.images.push(png);
         result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
       }
+      if ((request.headers.get('accept') ?? '').includes('text/event-stream')) return eventStreamOf(result, job.steps);
       return Response.json(result);
     }
     return Response.json({ error: { code: 'not_found', message: 'no route', param: null, type: 'not_found_error' } }, { status: 404 });

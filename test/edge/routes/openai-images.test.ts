@@ -102,8 +102,8 @@ describe('POST /v1/images/generations', () => {
       expect(body.error.type).toBe('invalid_request_error');
     });
 
-    it('stream: true is refused, not silently ignored', async () => {
-      await expectError(await post({ prompt: 'a red apple', stream: true }), 400, 'stream', 'unsupported_parameter');
+    it('partial_images outside 0..3', async () => {
+      await expectError(await post({ prompt: 'a red apple', stream: true, partial_images: 4 }), 400, 'partial_images');
     });
 
     it('an image (edit) is refused on this endpoint, not silently ignored', async () => {
@@ -324,6 +324,7 @@ describe('POST /v1/images/generations', () => {
         API_KEYS: env.API_KEYS,
         IMAGES: failingBucket,
         RATE_LIMITER: env.RATE_LIMITER,
+        DB: env.DB,
         GPU_SERVICE_URL: env.GPU_SERVICE_URL,
         GPU_SERVICE_TOKEN: env.GPU_SERVICE_TOKEN,
         DEFAULT_MODEL: env.DEFAULT_MODEL,

@@ -1,0 +1,115 @@
+import type { ImageUsage } from '../../../shared/src/api/openai-images';
+import type { GenerationParams } from '../../../shared/src/generation-job';
+import type { ApiError } from '../lib/api-error';
+import { PartialImagePicker } from './partial-image-picker';
+import type { GenerationEvent } from './run-generation';
+import type { SseWriter } from './sse-writer';
+
+/** Options of {@link OpenAiImageStream}. */
+export interface OpenAiImageStreamOptions {
+  /** OpenAI `partial_images` (0..3), or null for every preview (see PartialImagePicker). */
+  partialImages: number | null;
+  /** Steps of the job, the progress total until the GPU service reports its own. */
+  steps: number;
+  /** Clock in unix milliseconds. */
+  now: () => number;
+}
+
+/** One finished image for {@link OpenAiImageStream.completed}: exactly one of b64_json / url. */
+export interface CompletedImage {
+  b64_json?: string;
+  url?: string;
+  seed: number;
+}
+
+const FORMAT_OF_MIME: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp' };
+
+/**
+ * Writes a generation as OpenAI's streaming image events (contracts.md, "Public streaming"):
+ * - `image_generation.progress` {step, total, eta_seconds, queue_position} — our extension: one
+ *   per queue position change (step 0, queue_position k), at start and after every step;
+ * - `image_generation.partial_image` {b64_json, partial_image_index, output_format, created_at}
+ *   for the previews the PartialImagePicker keeps (previews are JPEG from the GPU service);
+ * - `image_generation.completed` per image {b64_json | url, seed, output_format, size,
+ *   created_at, usage, receipt, task_id};
+ * - `error` {type: "error", error: {code, message, param, type}} when the job fails.
+ * Every payload repeats its event name in `type`, as OpenAI's does.
+ */
+export class OpenAiImageStream {
+  private readonly picker: PartialImagePicker;
+  private total: number;
+
+  constructor(
+    private readonly writer: SseWriter,
+    private readonly options: OpenAiImageStreamOptions,
+  ) {
+    this.picker = new PartialImagePicker(options.partialImages);
+    this.total = options.steps;
+  }
+
+  /** Translate one runner event. */
+  onEvent(event: GenerationEvent): void {
+    switch (event.event) {
+      case 'queued':
+        this.progress(0, null, event.position);
+        break;
+      case 'started':
+        this.progress(0, null, null);
+        break;
+      case 'step':
+        this.total = event.total;
+        this.progress(event.step, event.eta_seconds, null);
+        break;
+      case 'preview': {
+        const index = this.picker.take(event.step, this.total);
+        if (index === null) break;
+        this.writer.send('image_generation.partial_image', {
+          type: 'image_generation.partial_image',
+          b64_json: event.b64,
+          partial_image_index: index,
+          output_format: FORMAT_OF_MIME[event.mime_type] ?? 'jpeg',
+          created_at: this.createdAt(),
+        });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** One `image_generation.completed` per image, in batch order. */
+  completed(images: readonly CompletedImage[], extra: { output_format: string; usage: ImageUsage; receipt: GenerationParams; task_id: string }): void {
+    const size = `${extra.receipt.width}x${extra.receipt.height}`;
+    for (const image of images) {
+      this.writer.send('image_generation.completed', {
+        type: 'image_generation.completed',
+        ...image,
+        output_format: extra.output_format,
+        size,
+        created_at: this.createdAt(),
+        usage: extra.usage,
+        receipt: extra.receipt,
+        task_id: extra.task_id,
+      });
+    }
+  }
+
+  /** The `error` event (OpenAI's stream error shape). */
+  failed(error: ApiError): void {
+    this.writer.send('error', { type: 'error', error: error.toBody().error });
+  }
+
+  private progress(step: number, etaSeconds: number | null, queuePosition: number | null): void {
+    this.writer.send('image_generation.progress', {
+      type: 'image_generation.progress',
+      step,
+      total: this.total,
+      eta_seconds: etaSeconds,
+      queue_position: queuePosition,
+    });
+  }
+
+  private createdAt(): number {
+    return Math.floor(this.options.now() / 1000);
+  }
+}

@@ -1,0 +1,272 @@
+import type { GenerationJobInput, GenerationResult } from '../../../shared/src/generation-job';
+import type { GpuClient } from '../gpu/backend-client';
+import { ApiError, backendUnavailable } from '../lib/api-error';
+import { decodeBase64 } from '../lib/base64';
+import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
+import { apiErrorFromGpuError, readGpuJobEvents, type GpuJobEvent } from './gpu-job-events';
+import { imageUsage } from './image-usage';
+import type { TaskStore } from './task-store';
+import type { TaskError, TaskResult, TaskRow } from './task-types';
+
+/** Shortest time between two progress writes to the task row (D1 writes are not free). */
+export const PROGRESS_WRITE_INTERVAL_MS = 1000;
+/** How often a broken GPU event stream is re-opened (GET /v1/jobs/:id/events) before the job counts as lost. */
+export const MAX_STREAM_RESUMES = 2;
+
+/**
+ * What the runner reports while a job runs (the live events of the GPU service, minus its end):
+ * `accepted` once a GPU service admitted the job (its base URL), then the service's own events
+ * (see GpuJobEvent) with their event ids.
+ */
+export type GenerationEvent = { event: 'accepted'; backend: string } | Exclude<GpuJobEvent, { event: 'done' } | { event: 'error' }>;
+
+/** What the runner needs from its surroundings (all per request / per consumer batch). */
+export interface RunGenerationDeps {
+  store: TaskStore;
+  /** One GPU service or a pool with failover (edge/src/gpu). */
+  gpu: GpuClient;
+  /** Where the output images go (the IMAGES R2 binding). */
+  bucket: ImageBucket;
+  /** Clock in unix milliseconds (default Date.now). */
+  now?: () => number;
+}
+
+/** One run of one task. */
+export interface RunGenerationInput {
+  /** The task row (created QUEUED by the route); `job.id` must equal `task.id`. */
+  task: TaskRow;
+  /** The job to run; its `tenant` must be the task's. Images carry init_image/mask inline. */
+  job: GenerationJobInput;
+  /** Extra R2 custom metadata per image (style-specific request fields, e.g. user, quality). */
+  metadata?: Record<string, string | number | undefined>;
+  /** Live events (streaming routes). Called in order; must not throw (errors are logged and ignored). */
+  onEvent?: (event: GenerationEvent) => void | Promise<void>;
+  /**
+   * Whether a failure ends the task (FAILED) — default always. Return false for a failure worth
+   * another attempt (the Queue consumer: transient 5xx before its last attempt): the task goes back
+   * to QUEUED with the failure as `reason` and the error is still thrown.
+   */
+  isFinalFailure?: (error: ApiError) => boolean;
+  /** Stops reading the job's events (the GPU service cancels a job whose stream is closed). */
+  signal?: AbortSignal;
+}
+
+/** A successful run. */
+export interface RunGenerationResult {
+  /** The GPU service's result: images as base64 (for b64_json answers) and the receipt `params`. */
+  result: GenerationResult;
+  /** What the task row now holds (image keys, seeds, receipt, usage). */
+  taskResult: TaskResult;
+}
+
+/**
+ * THE one runner every API style uses (sync and streaming OpenAI routes, /v1/img2img, the async
+ * Queue consumer):
+ *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue);
+ *  2. attempts + 1, then POST /v1/jobs with `Accept: text/event-stream` (admission errors — 400,
+ *     404 model_not_found, 503 queue_full — arrive before the stream and are thrown as ApiErrors);
+ *  3. records the backend, relays every event to `onEvent`, marks the task PROCESSING when the
+ *     service starts it and writes progress_percent / eta_seconds at most every
+ *     PROGRESS_WRITE_INTERVAL_MS; a broken stream is resumed from the last event id
+ *     (GET /v1/jobs/:id/events) up to MAX_STREAM_RESUMES times;
+ *  4. on `done`: stores every image in R2 (all or nothing; keys `<tenant>/<date of the task>/<task>/<i>.<ext>`,
+ *     the receipt as custom metadata) and ends the task SUCCEED with image keys, seeds, receipt and
+ *     usage. If the task was cancelled meanwhile the stored images are removed again;
+ *  5. on failure: the task ends FAILED (or CANCELLED for `job_cancelled`) with the reason, or goes
+ *     back to QUEUED when `isFinalFailure` says so, and the ApiError is thrown.
+ * The caller owns rate-limit slots and the client response. Run it under `waitUntil` so a client
+ * that disconnects does not stop it.
+ * @throws ApiError: the GPU service's admission errors (see GpuBackendClient), 409 `task_cancelled`,
+ *   the job's failure mapped by apiErrorFromGpuError, 502 `backend_stream_ended` when the stream
+ *   broke for good, 500 `storage_failed`.
+ */
+export async function runGeneration(deps: RunGenerationDeps, input: RunGenerationInput): Promise<RunGenerationResult> {
+  const { store } = deps;
+  const { task, job } = input;
+  if (job.id !== task.id) throw new Error(`runGeneration: job id ${job.id} is not the task id ${task.id}`);
+  const isFinalFailure = input.isFinalFailure ?? (() => true);
+  const now = deps.now ?? (() => Date.now());
+
+  let result: GenerationResult;
+  try {
+    if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
+    result = await followJob(deps, input, now);
+  } catch (error) {
+    throw await recordFailure(store, task.id, toApiError(error), isFinalFailure);
+  }
+
+  let taskResult: TaskResult;
+  let images: StoredImage[];
+  try {
+    images = storedImages(task, job, result, input.metadata);
+    await storeImagesAtomically(deps.bucket, images);
+    taskResult = {
+      images: images.map((image, i) => ({
+        index: result.images[i].index,
+        seed: result.images[i].seed,
+        key: image.key,
+        mime_type: image.contentType,
+      })),
+      receipt: result.params,
+      usage: imageUsage(result.params, result.images.length),
+      finished_at: now(),
+    };
+  } catch (error) {
+    throw await recordFailure(store, task.id, toApiError(error), isFinalFailure);
+  }
+  if (!(await store.succeed(task.id, taskResult))) {
+    // Cancelled (or failed by someone else) while the images were being stored: keep nothing.
+    await deps.bucket.delete(images.map((image) => image.key)).catch((error: unknown) => console.error('removing images of an ended task failed', error));
+    throw await endedError(store, task.id);
+  }
+  return { result, taskResult };
+}
+
+/** Submit the job and follow its events to `done`; throws on `error` or a stream lost for good. */
+async function followJob(deps: RunGenerationDeps, input: RunGenerationInput, now: () => number): Promise<GenerationResult> {
+  const { store, gpu } = deps;
+  const { task, job } = input;
+  const submitted = await gpu.streamJob(job, input.signal);
+  const backend = submitted.backendUrl;
+  await store.setBackend(task.id, backend);
+  await emit(input, { event: 'accepted', backend });
+
+  let response = submitted.response;
+  let lastEventId: string | undefined;
+  let lastProgressWrite = -Infinity;
+  for (let resumes = 0; ; resumes++) {
+    if (!response.body) throw backendUnavailable('The GPU service sent an empty event stream.', 'backend_error');
+    try {
+      for await (const event of readGpuJobEvents(response.body)) {
+        if (event.id !== null) lastEventId = event.id;
+        switch (event.event) {
+          case 'done':
+            return event.result;
+          case 'error':
+            throw apiErrorFromGpuError(event.error);
+          case 'started':
+            await store.markProcessing(task.id);
+            break;
+          case 'step':
+            if (now() - lastProgressWrite >= PROGRESS_WRITE_INTERVAL_MS || event.step >= event.total) {
+              lastProgressWrite = now();
+              await store.updateProgress(task.id, (100 * event.step) / event.total, event.eta_seconds);
+            }
+            break;
+          default:
+            break;
+        }
+        await emit(input, event);
+      }
+    } catch (error) {
+      if (error instanceof ApiError || input.signal?.aborted) throw error;
+      // A network error while reading: the job may still be running there; resume below.
+      console.error(`task ${task.id}: the GPU event stream broke`, error);
+    }
+    if (resumes >= MAX_STREAM_RESUMES || input.signal?.aborted) {
+      throw backendUnavailable('The GPU service closed the job\'s event stream before the job finished.', 'backend_stream_ended');
+    }
+    try {
+      response = (await gpu.jobEvents(task.id, { backendUrl: backend, lastEventId, signal: input.signal })).response;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        throw backendUnavailable('The GPU service lost the job before it finished.', 'backend_stream_ended');
+      }
+      throw error;
+    }
+  }
+}
+
+async function emit(input: RunGenerationInput, event: GenerationEvent): Promise<void> {
+  if (!input.onEvent) return;
+  try {
+    await input.onEvent(event);
+  } catch (error) {
+    console.error('a generation event listener failed', error);
+  }
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  console.error('generation failed unexpectedly', error);
+  return new ApiError(500, 'server_error', 'internal_error', 'The generation failed on the edge.');
+}
+
+/** The ApiError of a task that had already ended when the runner wanted to change it. */
+async function endedError(store: TaskStore, id: string): Promise<ApiError> {
+  const row = await store.load(id);
+  const error = row?.error;
+  if (row?.status === 'CANCELLED') {
+    return new ApiError(409, 'invalid_request_error', 'task_cancelled', error?.message ?? 'The task was cancelled.');
+  }
+  if (row?.status === 'SUCCEED') return new ApiError(409, 'invalid_request_error', 'task_finished', 'The task has already finished.');
+  if (error) return new ApiError(502, error.type, error.code, error.message, error.param);
+  return new ApiError(409, 'invalid_request_error', 'task_finished', 'The task has already ended.');
+}
+
+/** Record a failure on the row (ended or re-queued) and return the error to throw. */
+async function recordFailure(store: TaskStore, id: string, error: ApiError, isFinalFailure: (error: ApiError) => boolean): Promise<ApiError> {
+  const body: TaskError = error.toBody().error;
+  try {
+    if (error.code === 'task_cancelled') {
+      await store.cancel(id, body);
+    } else if (!isFinalFailure(error)) {
+      await store.requeue(id, error.message);
+    } else if (!(await store.fail(id, body))) {
+      const row = await store.load(id);
+      if (row?.status === 'CANCELLED') return endedError(store, id);
+    }
+  } catch (storeError) {
+    // The client still gets the real error; the row stays open (stale-task handling picks it up).
+    console.error(`task ${id}: recording the failure failed`, storeError);
+  }
+  return error;
+}
+
+/** The R2 objects of a result: one per image with the receipt and task fields as custom metadata. */
+function storedImages(task: TaskRow, job: GenerationJobInput, result: GenerationResult, extra: RunGenerationInput['metadata']): StoredImage[] {
+  const format = job.output?.format ?? 'png';
+  const extension = FORMAT_EXTENSIONS[format];
+  const createdAt = new Date(task.created_at);
+  const params = result.params;
+  return result.images.map((image) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(image.b64);
+    } catch {
+      throw new ApiError(502, 'server_error', 'backend_error', 'The GPU service sent an image that is not valid base64.');
+    }
+    return {
+      key: imageObjectKey({ tenant: task.tenant, taskId: task.id, index: image.index, extension, createdAt }),
+      bytes,
+      contentType: image.mime_type,
+      customMetadata: fitCustomMetadata({
+        ...extra,
+        task_id: task.id,
+        tenant: task.tenant,
+        key_name: task.key_name,
+        style: task.style,
+        index: image.index,
+        seed: image.seed,
+        model: params.model,
+        model_hash: params.model_hash,
+        mode: params.mode,
+        width: params.width,
+        height: params.height,
+        steps: params.steps,
+        sampler: params.sampler,
+        scheduler: params.scheduler,
+        cfg_scale: params.cfg_scale,
+        strength: params.strength,
+        guidance: job.guidance,
+        output_format: format,
+        rng: params.rng,
+        engine_version: params.engine_version,
+        onnxruntime_version: params.onnxruntime_version,
+        created_at: createdAt.toISOString(),
+        prompt: params.prompt,
+        negative_prompt: params.negative_prompt,
+      }),
+    };
+  });
+}

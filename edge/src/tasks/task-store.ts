@@ -1,0 +1,240 @@
+import { TASKS_SCHEMA_STATEMENTS } from './task-schema';
+import {
+  TASK_STATUSES,
+  TaskErrorSchema,
+  TaskResultSchema,
+  type NewTask,
+  type TaskError,
+  type TaskOwner,
+  type TaskResult,
+  type TaskRow,
+  type TaskStatus,
+} from './task-types';
+
+/** Options of {@link TaskStore}. */
+export interface TaskStoreOptions {
+  /** Clock in unix milliseconds (default Date.now, looked up per call so faked clocks apply). */
+  now?: () => number;
+}
+
+/** Raw row as D1 returns it. */
+interface TaskRecord {
+  id: string;
+  tenant: string;
+  key_hash: string;
+  key_name: string;
+  style: string;
+  status: string;
+  reason: string | null;
+  error_json: string | null;
+  progress_percent: number;
+  eta_seconds: number | null;
+  request_json: string;
+  result_json: string | null;
+  webhook_url: string | null;
+  backend: string | null;
+  attempts: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** SQL condition "the task has not ended" (every transition but requeue is guarded by it). */
+const OPEN = "status IN ('QUEUED', 'PROCESSING')";
+
+/** Default and largest page of {@link TaskStore.list}. */
+export const DEFAULT_TASK_LIST_LIMIT = 20;
+export const MAX_TASK_LIST_LIMIT = 100;
+
+/**
+ * The task table in D1 (schema: task-schema.ts). Every generation of every API style has one row;
+ * the runner (run-generation.ts) moves it through its states, routes read it.
+ *
+ * - Reads for clients (`get`, `list`) are scoped by owner (tenant + key hash): another key's task is
+ *   simply not found, so routes answer 404 without revealing it exists.
+ * - Every transition is a single conditional UPDATE on an open (QUEUED/PROCESSING) row and returns
+ *   whether it applied, so a cancel and a finishing runner cannot both win, and an ended task never
+ *   changes again.
+ * - When the table does not exist (migrations not applied: `wrangler dev`, tests) the store creates
+ *   it from TASKS_SCHEMA_STATEMENTS on the first "no such table" error and retries once.
+ * @throws the D1 error for anything else (a failed query is a server error, not a client's).
+ */
+export class TaskStore {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: D1Database,
+    options: TaskStoreOptions = {},
+  ) {
+    this.now = options.now ?? (() => Date.now());
+  }
+
+  /** Insert a QUEUED task. @throws when the id exists already (ids are random UUIDs). */
+  async create(task: NewTask): Promise<TaskRow> {
+    const now = this.now();
+    const record: TaskRecord = {
+      id: task.id,
+      tenant: task.owner.tenant,
+      key_hash: task.owner.key_hash,
+      key_name: task.key_name,
+      style: task.style,
+      status: 'QUEUED',
+      reason: null,
+      error_json: null,
+      progress_percent: 0,
+      eta_seconds: null,
+      request_json: JSON.stringify(task.request ?? null),
+      result_json: null,
+      webhook_url: task.webhook_url ?? null,
+      backend: null,
+      attempts: 0,
+      created_at: now,
+      updated_at: now,
+    };
+    const columns = Object.keys(record);
+    await this.query((db) =>
+      db
+        .prepare(`INSERT INTO tasks (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
+        .bind(...Object.values(record))
+        .run(),
+    );
+    return toRow(record);
+  }
+
+  /** The owner's task, or null when it does not exist or belongs to another key. */
+  async get(id: string, owner: TaskOwner): Promise<TaskRow | null> {
+    const record = await this.query((db) =>
+      db.prepare('SELECT * FROM tasks WHERE id = ? AND tenant = ? AND key_hash = ?').bind(id, owner.tenant, owner.key_hash).first<TaskRecord>(),
+    );
+    return record ? toRow(record) : null;
+  }
+
+  /**
+   * A task by id whoever owns it — for the edge's own workers (the runner, the Queue consumer),
+   * never for answering a client directly.
+   */
+  async load(id: string): Promise<TaskRow | null> {
+    const record = await this.query((db) => db.prepare('SELECT * FROM tasks WHERE id = ?').bind(id).first<TaskRecord>());
+    return record ? toRow(record) : null;
+  }
+
+  /** The owner's tasks, newest first; `limit` is clamped to 1..MAX_TASK_LIST_LIMIT. */
+  async list(owner: TaskOwner, limit = DEFAULT_TASK_LIST_LIMIT): Promise<TaskRow[]> {
+    const clamped = Math.min(MAX_TASK_LIST_LIMIT, Math.max(1, Math.floor(limit)));
+    const { results } = await this.query((db) =>
+      db
+        .prepare('SELECT * FROM tasks WHERE tenant = ? AND key_hash = ? ORDER BY created_at DESC, id DESC LIMIT ?')
+        .bind(owner.tenant, owner.key_hash, clamped)
+        .all<TaskRecord>(),
+    );
+    return results.map(toRow);
+  }
+
+  /** A submission to a GPU service begins: attempts + 1. @returns false when the task has ended. */
+  startAttempt(id: string): Promise<boolean> {
+    return this.update(id, 'attempts = attempts + 1', []);
+  }
+
+  /** The GPU service at `backend` accepted the job. @returns false when the task has ended. */
+  setBackend(id: string, backend: string): Promise<boolean> {
+    return this.update(id, 'backend = ?', [backend]);
+  }
+
+  /** The GPU service started the job. @returns false when the task has ended. */
+  markProcessing(id: string): Promise<boolean> {
+    return this.update(id, "status = 'PROCESSING'", []);
+  }
+
+  /**
+   * Progress of a running job: percent in 0..100 (rounded down), ETA in seconds or null; the task
+   * becomes PROCESSING. @returns false when the task has ended.
+   */
+  updateProgress(id: string, progressPercent: number, etaSeconds: number | null): Promise<boolean> {
+    const percent = Math.min(100, Math.max(0, Math.floor(progressPercent)));
+    return this.update(id, "status = 'PROCESSING', progress_percent = ?, eta_seconds = ?", [percent, etaSeconds]);
+  }
+
+  /** The job finished and its images are stored. @returns false when the task had already ended (e.g. cancelled). */
+  succeed(id: string, result: TaskResult): Promise<boolean> {
+    return this.update(
+      id,
+      "status = 'SUCCEED', progress_percent = 100, eta_seconds = 0, reason = NULL, error_json = NULL, result_json = ?",
+      [JSON.stringify(result)],
+    );
+  }
+
+  /** The task failed for good; `error.message` is the reason. @returns false when it had already ended. */
+  fail(id: string, error: TaskError): Promise<boolean> {
+    return this.update(id, "status = 'FAILED', eta_seconds = NULL, reason = ?, error_json = ?", [error.message, JSON.stringify(error)]);
+  }
+
+  /** The client cancelled the task. @returns false when it had already ended. */
+  cancel(id: string, error: TaskError): Promise<boolean> {
+    return this.update(id, "status = 'CANCELLED', eta_seconds = NULL, reason = ?, error_json = ?", [error.message, JSON.stringify(error)]);
+  }
+
+  /**
+   * Put an open task back to QUEUED for another attempt (transient failure), keeping `reason` as
+   * the last failure. @returns false when it had already ended.
+   */
+  requeue(id: string, reason: string): Promise<boolean> {
+    return this.update(id, "status = 'QUEUED', progress_percent = 0, eta_seconds = NULL, reason = ?", [reason]);
+  }
+
+  /** One guarded transition: `SET <assignments>, updated_at = now WHERE id = ? AND <open>`. */
+  private async update(id: string, assignments: string, values: unknown[]): Promise<boolean> {
+    const result = await this.query((db) =>
+      db
+        .prepare(`UPDATE tasks SET ${assignments}, updated_at = ? WHERE id = ? AND ${OPEN}`)
+        .bind(...values, this.now(), id)
+        .run(),
+    );
+    return result.meta.changes > 0;
+  }
+
+  /** Run a query; on "no such table" create the schema and run it once more. */
+  private async query<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
+    try {
+      return await run(this.db);
+    } catch (error) {
+      if (!/no such table: tasks/i.test(String((error as Error)?.message ?? error))) throw error;
+      await this.db.batch(TASKS_SCHEMA_STATEMENTS.map((sql) => this.db.prepare(sql)));
+      return run(this.db);
+    }
+  }
+}
+
+/** Parse JSON written by this store; a corrupt column reads as null (logged) rather than failing the request. */
+function parseJson(text: string | null, column: string, id: string): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    console.error(`task ${id}: ${column} is not JSON`);
+    return null;
+  }
+}
+
+function toRow(record: TaskRecord): TaskRow {
+  const status = (TASK_STATUSES as readonly string[]).includes(record.status) ? (record.status as TaskStatus) : 'FAILED';
+  const error = TaskErrorSchema.safeParse(parseJson(record.error_json, 'error_json', record.id));
+  const result = TaskResultSchema.safeParse(parseJson(record.result_json, 'result_json', record.id));
+  return {
+    id: record.id,
+    tenant: record.tenant,
+    key_hash: record.key_hash,
+    key_name: record.key_name,
+    style: record.style,
+    status,
+    reason: record.reason,
+    error: error.success ? error.data : null,
+    progress_percent: record.progress_percent,
+    eta_seconds: record.eta_seconds,
+    request: parseJson(record.request_json, 'request_json', record.id),
+    result: result.success ? result.data : null,
+    webhook_url: record.webhook_url,
+    backend: record.backend,
+    attempts: record.attempts,
+    created_at: record.created_at,
+    updated_at: record.updated_at,
+  };
+}
