@@ -1,6 +1,8 @@
 /**
  * The GPU service (internal API; ARCHITECTURE.md "GPU service"): buildApp(opts) composes the plugins and
- * routes so tests can call app.inject() without opening a port.
+ * routes so tests can call app.inject() without opening a port. It probes the execution providers, builds
+ * the model registry (lazy loads, LRU under MODEL_MEMORY_BUDGET, hf.co downloads), the job service (queue,
+ * dynamic batching, events) and the metrics, and serves /v1/jobs, /v1/models, /healthz, /readyz, /metrics.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
@@ -9,16 +11,37 @@ import { GenerationJobSchema } from '../../shared/src/generation-job';
 import type { ServiceConfig } from './config';
 import { JobInputError } from './diffusion/pipelines/generate';
 import { ClipSkipUnsupportedError } from './diffusion/text-conditioning';
+import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_HF_ENDPOINT, DEFAULT_MAX_BATCH } from './config';
 import { JobService } from './jobs/job-service';
 import { errors, ServiceError } from './lib/errors';
+import { probeExecutionProviders, type ExecutionProviderReport } from './lib/execution-providers';
+import { ServiceMetrics } from './metrics/service-metrics';
 import { ModelRegistry } from './models/model-registry';
-import { availableExecutionProviders } from './onnx/session';
 import { serviceToken } from './plugins/service-token';
+import { registerOperationsRoutes } from './routes/operations';
 import { streamJobEvents } from './routes/sse';
-import { ENGINE_VERSION } from './version';
 
+/**
+ * buildApp's options: the ServiceConfig fields (see config.ts for each); those not given take the
+ * config's defaults (maxBatch 8, batchWindowMs 10, no memory budget, warm-up on, ...).
+ */
 export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'executionProviders' | 'intraOpNumThreads' | 'queueMax'> &
-  Partial<Pick<ServiceConfig, 'concurrency' | 'startTimeoutSeconds' | 'jobTimeoutSeconds' | 'previewInterval' | 'retainSeconds'>> & {
+  Partial<
+    Pick<
+      ServiceConfig,
+      | 'concurrency'
+      | 'startTimeoutSeconds'
+      | 'jobTimeoutSeconds'
+      | 'previewInterval'
+      | 'retainSeconds'
+      | 'maxBatch'
+      | 'batchWindowMs'
+      | 'modelMemoryBudget'
+      | 'hfEndpoint'
+      | 'hfToken'
+      | 'modelWarmUp'
+    >
+  > & {
     logger?: boolean | object;
   };
 
@@ -41,14 +64,35 @@ function toServiceError(err: unknown): ServiceError {
   return errors.internal((err as Error)?.message ?? String(err));
 }
 
-/** Build the Fastify app. Call `app.close()` to release model sessions. */
+/**
+ * Build the Fastify app. Call `app.close()` to release model sessions.
+ * @throws Error when none of the requested execution providers can run here.
+ */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024 * 1024 });
-  const registry = new ModelRegistry(opts.modelsDir, {
-    executionProviders: opts.executionProviders,
-    intraOpNumThreads: opts.intraOpNumThreads,
+  const providers = await probeExecutionProviders(opts.executionProviders);
+  for (const u of providers.unavailable) app.log.warn({ execution_provider: u.name, reason: u.reason }, 'execution provider unavailable');
+  app.log.info({ execution_provider: providers.active[0], execution_providers: providers.active }, 'execution provider in use');
+  // Sources are read at scrape time, after `jobs` and `registry` exist.
+  const metrics: ServiceMetrics = new ServiceMetrics({
+    queueDepth: () => jobs.queue.depth,
+    running: () => jobs.running,
+    modelsLoaded: () => registry.loadedNames().length,
+    modelBytes: () => registry.loadedBytes(),
   });
-  const jobs = new JobService(
+  const registry = new ModelRegistry(opts.modelsDir, {
+    sessionOptions: { executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
+    memoryBudgetBytes: opts.modelMemoryBudget ?? 0,
+    warmUp: opts.modelWarmUp ?? true,
+    hfEndpoint: opts.hfEndpoint ?? DEFAULT_HF_ENDPOINT,
+    hfToken: opts.hfToken,
+    onEvent: (e) => {
+      metrics.modelEvent(e);
+      if (e.type === 'load_failed') app.log.error({ model: e.name, error: e.error }, 'model failed to load');
+      else app.log.info({ ...e, model: e.name }, `model ${e.type}`);
+    },
+  });
+  const jobs: JobService = new JobService(
     registry,
     {
       concurrency: opts.concurrency ?? 1,
@@ -57,11 +101,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 0,
       previewInterval: opts.previewInterval ?? 1,
       retainSeconds: opts.retainSeconds ?? 600,
+      maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
+      batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
     },
     toServiceError,
+    { log: app.log, metrics },
   );
   app.decorate('models', registry);
   app.decorate('jobs', jobs);
+  app.decorate('metrics', metrics);
+  app.decorate('executionProviders', providers);
   app.addHook('onClose', async () => registry.close());
 
   app.setErrorHandler(async function renderError(err, req, reply) {
@@ -73,12 +122,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(serviceToken, { token: opts.serviceToken });
 
-  app.get('/healthz', async () => ({
-    ok: true,
-    engine_version: ENGINE_VERSION,
-    execution_providers: opts.executionProviders,
-    available_execution_providers: availableExecutionProviders(),
-  }));
+  registerOperationsRoutes(app, { jobs, registry, metrics, providers });
 
   app.get('/v1/models', async () => ({ object: 'list', data: await registry.list() }));
 
@@ -127,5 +171,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     models: ModelRegistry;
     jobs: JobService;
+    metrics: ServiceMetrics;
+    executionProviders: ExecutionProviderReport;
   }
 }

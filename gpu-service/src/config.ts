@@ -1,6 +1,13 @@
 /**
  * GPU service settings from the environment, checked once at start-up (a bad setting fails at start,
  * not on the first request).
+ *
+ * MODELS_DIR (./models), GPU_SERVICE_TOKEN (required, ≥ 16 chars), GPU_HOST (127.0.0.1), GPU_PORT (8788),
+ * ORT_EXECUTION_PROVIDERS (cpu; e.g. "cuda,cpu", "tensorrt,cuda,cpu", "webgpu,cpu"), ORT_INTRA_OP_THREADS
+ * (0 = onnxruntime's default), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
+ * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
+ * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
+ * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), LOG_LEVEL (info; read by main.ts).
  */
 import { resolve } from 'node:path';
 import type { ExecutionProvider } from './onnx/session';
@@ -27,7 +34,29 @@ export interface ServiceConfig {
   previewInterval: number;
   /** Seconds a finished job's events stay readable. */
   retainSeconds: number;
+  /** Most images (sum of batch_size) in one batched UNet run; 1 turns dynamic batching off. */
+  maxBatch: number;
+  /** Milliseconds a batch that is not full waits for compatible jobs before it starts (0 = no wait). */
+  batchWindowMs: number;
+  /** Bytes of ONNX files that may be loaded at once; least recently used idle models are unloaded
+   * to stay under it (0 = no limit). */
+  modelMemoryBudget: number;
+  /** Hugging Face endpoint `hf.co/<org>/<repo>` model references are resolved against. */
+  hfEndpoint: string;
+  /** Optional Hugging Face access token (gated or private repositories). */
+  hfToken?: string;
+  /** Seconds SIGTERM waits for queued and running jobs before cancelling them. */
+  shutdownGraceSeconds: number;
+  /** Run one UNet/VAE call right after a model loads, so the first job does not pay for kernel set-up. */
+  modelWarmUp: boolean;
 }
+
+/** Default MAX_BATCH (images per batched UNet run). */
+export const DEFAULT_MAX_BATCH = 8;
+/** Default BATCH_WINDOW_MS. */
+export const DEFAULT_BATCH_WINDOW_MS = 10;
+/** Default HF_ENDPOINT. */
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 
 const PROVIDERS: ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
 
@@ -37,6 +66,26 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return n;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new Error(`${name} must be 1/0 (or true/false), got "${env[name]}"`);
+}
+
+function endpoint(env: NodeJS.ProcessEnv): string {
+  const raw = env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`HF_ENDPOINT must be an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`HF_ENDPOINT must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
 }
 
 /**
@@ -65,5 +114,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     jobTimeoutSeconds: int(env, 'JOB_TIMEOUT', 900),
     previewInterval: int(env, 'PREVIEW_INTERVAL', 1, 1),
     retainSeconds: int(env, 'JOB_RETAIN_SECONDS', 600),
+    maxBatch: int(env, 'MAX_BATCH', DEFAULT_MAX_BATCH, 1),
+    batchWindowMs: int(env, 'BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, 0),
+    modelMemoryBudget: int(env, 'MODEL_MEMORY_BUDGET', 0, 0),
+    hfEndpoint: endpoint(env),
+    hfToken: env.HF_TOKEN || undefined,
+    shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
+    modelWarmUp: bool(env, 'MODEL_WARMUP', true),
   };
 }

@@ -1,11 +1,12 @@
 /**
- * One job's life as a replayable event log (issue 5 "Progress"): queued → started → step… (preview…) →
- * done | error. Every event has a monotonically increasing id, so a client that reconnects with
+ * One job's life as a replayable event log (issue 5 "Progress"): (downloading…) queued → started →
+ * step… (preview…) → done | error. `downloading` {bytes, total} appears when the job names an hf.co model
+ * that is not in MODELS_DIR yet. Every event has a monotonically increasing id, so a client that reconnects with
  * Last-Event-ID gets what it missed; the finished job's log stays available for a retention period.
  */
 import type { GenerationResult } from '../../../shared/src/generation-job';
 
-export type JobEventName = 'queued' | 'started' | 'step' | 'preview' | 'done' | 'error';
+export type JobEventName = 'downloading' | 'queued' | 'started' | 'step' | 'preview' | 'done' | 'error';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface JobEvent {
@@ -42,11 +43,13 @@ export class JobRecord {
     return this.finishedAt !== undefined;
   }
 
-  /** Append an event and notify live listeners. Older previews are dropped from the replay log. */
+  /** Append an event and notify live listeners. Older previews and download progress are dropped from the replay log. */
   emit(event: JobEventName, data: Record<string, unknown>): JobEvent {
     const e = { id: this.nextId++, event, data };
-    if (event === 'preview') {
-      const prev = this.log.findIndex((x) => x.event === 'preview');
+    // The final event is final: anything a still-running step reports afterwards is dropped.
+    if (this.isFinished) return e;
+    if (event === 'preview' || event === 'downloading') {
+      const prev = this.log.findIndex((x) => x.event === event);
       if (prev >= 0) this.log.splice(prev, 1);
     }
     this.log.push(e);

@@ -1,17 +1,34 @@
 /**
- * Runs GenerationJobs: queue admission (tenant-fair, bounded), deadlines, progress/preview events, and
- * cancellation. A job that fails ends alone with a reason; the service keeps serving.
+ * Runs GenerationJobs: admission (model check, bounded tenant-fair queue), hf.co downloads, deadlines,
+ * dynamic batching, progress/preview events, cancellation and graceful shutdown. A job that fails ends
+ * alone with a reason; the service keeps serving.
+ *
+ * Dynamic batching: the job that gets a slot (the leader) loads its model, then takes compatible waiting
+ * jobs out of the queue, and while its batch is short of MAX_BATCH images it waits up to BATCH_WINDOW_MS
+ * for more (a compatible job submitted meanwhile joins without queueing). Compatible = same model, size,
+ * steps, sampler, scheduler and their options, rng kind, preview mode, cfg-1-or-not, and token length —
+ * plain txt2img only (img2img, inpaint and hires fix run alone; so do dpm_adaptive jobs, whose error norm
+ * would span the batch). The batch is one sampler run whose every step is one UNet call over every job's
+ * images (diffusion/pipelines/batch.ts); events and results stay per job. A job cancelled mid-batch ends
+ * at once and its images leave the UNet call from the next step; the others go on undisturbed. Jobs taken
+ * into a batch skip the round-robin order: they ride in a slot that runs anyway.
  */
-import type { GenerationJob } from '../../../shared/src/generation-job';
+import type { FastifyBaseLogger } from 'fastify';
+import type { GenerationJob, GenerationResult } from '../../../shared/src/generation-job';
 import { errorBody } from '../../../shared/src/errors';
+import { generateBatch } from '../diffusion/pipelines/batch';
+import type { StepProgress } from '../diffusion/pipelines/generate';
 import { renderPreview } from '../diffusion/previews';
 import { errors, ServiceError } from '../lib/errors';
-import type { ModelRegistry } from '../models/model-registry';
+import type { ServiceMetrics, JobOutcome } from '../metrics/service-metrics';
 import type { DiffusionModel } from '../models/diffusion-model';
+import type { ModelRegistry, ResolvedModel } from '../models/model-registry';
+import { FormingBatch } from './forming-batch';
+import { JobMember } from './job-member';
 import { JobQueue } from './job-queue';
 import type { JobRecord } from './job-record';
 import { JobStore } from './job-store';
-import { runJob } from './run-job';
+import { encodeResult, runJob } from './run-job';
 
 export interface JobServiceOptions {
   concurrency: number;
@@ -24,38 +41,92 @@ export interface JobServiceOptions {
   previewInterval: number;
   /** How long a finished job's events stay readable, in seconds. */
   retainSeconds: number;
+  /** Most images in one batched UNet run; 1 = no batching. Default 1. */
+  maxBatch?: number;
+  /** How long a batch that is not full waits for more jobs, in ms. Default 0. */
+  batchWindowMs?: number;
+}
+
+export interface JobServiceDeps {
+  metrics?: ServiceMetrics;
+  log?: FastifyBaseLogger;
+}
+
+/** How a job ended, for metrics and the record's status. */
+function outcomeOf(se: ServiceError): { status: 'failed' | 'cancelled'; outcome: JobOutcome } {
+  if (se.code === 'job_cancelled' || se.code === 'shutting_down') return { status: 'cancelled', outcome: 'cancelled' };
+  if (se.code === 'deadline_exceeded' || se.code === 'start_deadline_exceeded') return { status: 'failed', outcome: 'timed_out' };
+  return { status: 'failed', outcome: 'failed' };
+}
+
+/** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 export class JobService {
   readonly queue: JobQueue;
   readonly store: JobStore;
+  /** Batches collecting jobs now, by batch key. */
+  private readonly forming = new Map<string, FormingBatch>();
+  private accepting = true;
+  private readonly maxBatch: number;
+  private readonly batchWindowMs: number;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly opts: JobServiceOptions,
     private readonly toError: (err: unknown) => ServiceError,
+    private readonly deps: JobServiceDeps = {},
   ) {
     this.queue = new JobQueue(opts.concurrency, opts.queueMax);
     this.store = new JobStore(opts.retainSeconds * 1000);
+    this.maxBatch = opts.maxBatch ?? 1;
+    this.batchWindowMs = opts.batchWindowMs ?? 0;
+  }
+
+  /** False once shutdown() began: new jobs are refused with 503 shutting_down. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Jobs running now (holding a slot or riding in a batch). */
+  get running(): number {
+    return this.store.live().filter((r) => r.status === 'running').length;
   }
 
   /**
    * Admit a job and start it in the background.
-   * @throws ServiceError model_not_found / model_unavailable / queue_full before anything is queued.
+   * @throws ServiceError 503 shutting_down while draining; model_not_found (404), a bad model reference or
+   *         a non-checkpoint (400), model_unavailable (503), queue_full (503) before anything is queued.
    */
   async submit(job: GenerationJob): Promise<JobRecord> {
-    let model: DiffusionModel;
-    try {
-      model = await this.registry.get(job.model);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'model_not_found') throw errors.modelNotFound(job.model, await this.registry.names());
-      throw errors.modelBroken(job.model, (err as Error).message);
+    const submittedAt = performance.now();
+    if (!this.accepting) {
+      this.deps.metrics?.jobFinished('rejected', 0);
+      throw errors.shuttingDown();
     }
+    const resolved = await this.registry.resolve(job.model);
     if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
+      this.deps.metrics?.jobFinished('rejected', 0);
       throw errors.queueFull(Math.max(1, this.queue.depth));
     }
     const rec = this.store.create(job.id, job.tenant);
-    void this.execute(rec, model, job);
+    void this.execute(rec, job, resolved, submittedAt);
     return rec;
   }
 
@@ -68,60 +139,190 @@ export class JobService {
     return true;
   }
 
-  private async execute(rec: JobRecord, model: DiffusionModel, job: GenerationJob): Promise<void> {
+  /**
+   * Graceful shutdown: refuse new jobs, let queued and running ones finish for `graceSeconds`, then
+   * cancel what is left (each stops at its next step) and wait for them to end.
+   * @returns how many jobs finished on their own and how many were cancelled.
+   */
+  async shutdown(graceSeconds: number): Promise<{ finished: number; cancelled: number }> {
+    this.accepting = false;
+    const live = this.store.live();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceSeconds * 1000)));
+    const all = Promise.all(live.map((r) => r.finished)).then(() => 'done' as const);
+    const first = await Promise.race([all, graceOver]);
+    clearTimeout(timer);
+    if (first === 'done') return { finished: live.length, cancelled: 0 };
+    const left = this.store.live();
+    for (const rec of left) rec.controller.abort(errors.cancelledByShutdown(graceSeconds));
+    await Promise.race([Promise.all(left.map((r) => r.finished)), new Promise((r) => setTimeout(r, 30_000).unref())]);
+    return { finished: live.length - left.length, cancelled: left.length };
+  }
+
+  private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number): Promise<void> {
     const { signal } = rec.controller;
+    const log = this.deps.log?.child({ job_id: rec.id, tenant: job.tenant, model: job.model });
     const timers: NodeJS.Timeout[] = [];
-    if (this.opts.startTimeoutSeconds > 0) {
-      timers.push(
-        setTimeout(() => {
-          if (rec.status === 'queued') {
-            rec.controller.abort(new ServiceError(504, 'start_deadline_exceeded', `The job did not start within ${this.opts.startTimeoutSeconds} s.`));
-          }
-        }, this.opts.startTimeoutSeconds * 1000),
-      );
-    }
-    if (this.opts.jobTimeoutSeconds > 0) {
-      timers.push(
-        setTimeout(
-          () => rec.controller.abort(new ServiceError(504, 'deadline_exceeded', `The job exceeded its ${this.opts.jobTimeoutSeconds} s limit.`)),
-          this.opts.jobTimeoutSeconds * 1000,
-        ),
-      );
-    }
+    const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt);
     try {
-      const result = await this.queue.run(
-        async () => {
-          signal.throwIfAborted();
-          rec.status = 'running';
-          rec.emit('started', { model: job.model });
-          let lastPreview = -Infinity;
-          return runJob(model, job, {
-            signal,
-            onStep: async (p) => {
-              rec.emit('step', { step: p.step, total: p.total, eta_seconds: Number(p.etaSeconds.toFixed(3)) });
-              if (job.preview !== 'none' && p.step < p.total && p.step - lastPreview >= this.opts.previewInterval) {
-                lastPreview = p.step;
-                const bytes = await renderPreview(model, job.preview, p.denoised, p.latentHeight, p.latentWidth);
-                rec.emit('preview', { step: p.step, mime_type: 'image/jpeg', b64: bytes.toString('base64') });
-              }
-            },
-          });
-        },
-        { tenant: job.tenant, signal },
-        (position) => rec.emit('queued', { position }),
-      );
+      if (resolved.download) {
+        log?.info({ ref: resolved.download.ref }, 'downloading model');
+        await abortable(
+          this.registry.download(resolved.download, (p) => rec.emit('downloading', { bytes: p.bytes, total: p.total })),
+          signal,
+        );
+      }
+      // Deadlines count from here: a first download of a large model may take longer than a job.
+      if (this.opts.startTimeoutSeconds > 0) {
+        timers.push(
+          setTimeout(() => {
+            if (rec.status === 'queued') rec.controller.abort(errors.startDeadline(this.opts.startTimeoutSeconds));
+          }, this.opts.startTimeoutSeconds * 1000),
+        );
+      }
+      if (this.opts.jobTimeoutSeconds > 0) {
+        timers.push(setTimeout(() => rec.controller.abort(errors.deadline(this.opts.jobTimeoutSeconds)), this.opts.jobTimeoutSeconds * 1000));
+      }
+      if (!(member.key && this.forming.get(member.key)?.tryAdd(member))) {
+        this.queue
+          .run(() => this.lead(member), { tenant: job.tenant, signal, tag: member.key ? member : undefined, whenTaken: async () => undefined }, (position) =>
+            rec.emit('queued', { position }),
+          )
+          .catch((err) => member.reject(err));
+      }
+      // A cancelled job ends now, even when its batch runs on.
+      const result = await abortable(member.outcome, signal);
       rec.result = result;
       rec.status = 'succeeded';
       rec.emit('done', { result });
+      this.finish(member, 'succeeded', log);
     } catch (err) {
       const reason = signal.aborted ? signal.reason : err;
+      member.reject(reason);
       const se = this.toError(reason);
-      rec.status = se.code === 'job_cancelled' ? 'cancelled' : 'failed';
+      const { status, outcome } = outcomeOf(se);
+      rec.status = status;
       const body = errorBody(se.type, se.code, se.message, se.param) as unknown as Record<string, unknown>;
       rec.failure = { status: se.status, body };
       rec.emit('error', body);
+      this.finish(member, outcome, log, se);
     } finally {
       for (const t of timers) clearTimeout(t);
+    }
+  }
+
+  private finish(m: JobMember, outcome: JobOutcome, log: FastifyBaseLogger | undefined, se?: ServiceError): void {
+    const seconds = (performance.now() - m.submittedAt) / 1000;
+    this.deps.metrics?.jobFinished(outcome, seconds);
+    if (outcome === 'succeeded') this.deps.metrics?.imagesGenerated(m.job.batch_size);
+    const fields = { outcome, duration_ms: Math.round(seconds * 1000), steps: m.steps, ...(se ? { code: se.code, error: se.message } : {}) };
+    if (se && se.status >= 500 && outcome === 'failed') log?.error(fields, 'job failed');
+    else log?.info(fields, 'job finished');
+  }
+
+  /** Runs in the job's slot: load the model, collect a batch, run it. Settles every member it ran. */
+  private async lead(leader: JobMember): Promise<void> {
+    if (!leader.active) return;
+    let lease;
+    try {
+      lease = await this.registry.acquire(leader.modelName);
+    } catch (err) {
+      leader.reject(err);
+      return;
+    }
+    try {
+      let members = [leader];
+      if (leader.key && this.maxBatch > leader.job.batch_size) {
+        const batch = new FormingBatch(leader.key, lease.model, leader, this.maxBatch);
+        if (batch.open) {
+          this.forming.set(leader.key, batch);
+          try {
+            this.queue.take((tag) => batch.tryAdd(tag as JobMember));
+            await batch.collect(this.batchWindowMs);
+            this.queue.take((tag) => batch.tryAdd(tag as JobMember));
+          } finally {
+            if (this.forming.get(leader.key) === batch) this.forming.delete(leader.key);
+          }
+          members = batch.members;
+        }
+      }
+      const live = members.filter((m) => m.active);
+      if (live.length === 1) await this.runAlone(live[0], lease.model);
+      else if (live.length > 1) await this.runBatch(live, lease.model);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private start(m: JobMember, jobs: number, images: number): void {
+    m.startedAt = performance.now();
+    m.rec.status = 'running';
+    m.rec.emit('started', { model: m.job.model, batch: { jobs, images } });
+    this.deps.log?.debug({ job_id: m.rec.id, batch_jobs: jobs, batch_images: images }, 'job started');
+  }
+
+  private async onStep(m: JobMember, model: DiffusionModel, p: StepProgress): Promise<void> {
+    // A job that ended (cancelled while its step was in flight) reports nothing more.
+    if (!m.active) return;
+    m.steps = p.step;
+    m.lastStepAt = performance.now();
+    this.deps.metrics?.step();
+    m.rec.emit('step', { step: p.step, total: p.total, eta_seconds: Number(p.etaSeconds.toFixed(3)) });
+    if (m.job.preview !== 'none' && p.step < p.total && p.step - m.lastPreview >= this.opts.previewInterval) {
+      m.lastPreview = p.step;
+      const bytes = await renderPreview(model, m.job.preview, p.denoised, p.latentHeight, p.latentWidth);
+      m.rec.emit('preview', { step: p.step, mime_type: 'image/jpeg', b64: bytes.toString('base64') });
+    }
+  }
+
+  private withQueueTime(m: JobMember, result: GenerationResult): GenerationResult {
+    return { ...result, timings: { ...result.timings, queue_ms: (m.startedAt ?? m.submittedAt) - m.submittedAt } };
+  }
+
+  private async runAlone(m: JobMember, model: DiffusionModel): Promise<void> {
+    this.start(m, 1, m.job.batch_size);
+    try {
+      const result = await runJob(model, m.job, { signal: m.signal, onStep: (p) => this.onStep(m, model, p) });
+      this.deps.metrics?.runFinished(m.job.batch_size, 1, m.steps, ((m.lastStepAt ?? performance.now()) - m.startedAt!) / 1000);
+      m.resolve(this.withQueueTime(m, result));
+    } catch (err) {
+      m.reject(err);
+    }
+  }
+
+  private async runBatch(members: JobMember[], model: DiffusionModel): Promise<void> {
+    const images = members.reduce((n, m) => n + m.job.batch_size, 0);
+    for (const m of members) this.start(m, members.length, images);
+    const started = performance.now();
+    // When every job has left the batch, stop sampling at the next step.
+    const batchAbort = new AbortController();
+    const onLeave = () => {
+      if (members.every((m) => !m.active)) batchAbort.abort(errors.cancelled('every job of the batch left it'));
+    };
+    for (const m of members) m.signal.addEventListener('abort', onLeave);
+    try {
+      const outputs = await generateBatch(
+        model,
+        members.map((m) => ({ job: m.job, isActive: () => m.active, onStep: (p: StepProgress) => this.onStep(m, model, p) })),
+        { signal: batchAbort.signal },
+      );
+      const steps = Math.max(...members.map((m) => m.steps));
+      this.deps.metrics?.runFinished(images, members.length, steps, (performance.now() - started) / 1000);
+      await Promise.all(
+        members.map(async (m, j) => {
+          const decoded = outputs[j];
+          if (!decoded || !m.active) return;
+          try {
+            m.resolve(this.withQueueTime(m, await encodeResult(model, m.job, decoded, m.startedAt!)));
+          } catch (err) {
+            m.reject(err);
+          }
+        }),
+      );
+    } catch (err) {
+      for (const m of members) m.reject(err);
+    } finally {
+      for (const m of members) m.signal.removeEventListener('abort', onLeave);
     }
   }
 }

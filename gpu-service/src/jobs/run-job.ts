@@ -3,7 +3,7 @@
  * with its reproducibility receipt.
  */
 import type { GenerationJob, GenerationParams, GenerationResult } from '../../../shared/src/generation-job';
-import { generate, type GenerateHooks } from '../diffusion/pipelines/generate';
+import { generate, type DecodedImage, type GenerateHooks } from '../diffusion/pipelines/generate';
 import { encodeImage, mimeTypeOf } from '../images/encode-image';
 import type { DiffusionModel } from '../models/diffusion-model';
 import { ONNXRUNTIME_VERSION } from '../onnx/session';
@@ -33,10 +33,18 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
   };
 }
 
-/** Run `job` on `model` and encode the results. */
+/** Run `job` on `model` alone (the lead's pipeline) and encode the results. */
 export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}): Promise<GenerationResult> {
   const started = performance.now();
   const images = await generate(model, job, hooks);
+  return encodeResult(model, job, images, started);
+}
+
+/**
+ * Encode decoded images into the job's result (files in job.output.format with the receipt embedded).
+ * @param started performance.now() when the job's generation began (for timings.total_ms).
+ */
+export async function encodeResult(model: DiffusionModel, job: GenerationJob, images: DecodedImage[], started: number): Promise<GenerationResult> {
   const params = receiptOf(model, job);
   const encoded = await Promise.all(
     images.map(async (img) => {

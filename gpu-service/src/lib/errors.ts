@@ -35,5 +35,18 @@ export const errors = {
   queueFull: (retryAfterSeconds: number) =>
     new ServiceError(503, 'queue_full', 'The job queue is full; retry later.', null, { 'retry-after': String(retryAfterSeconds) }),
   cancelled: (reason: string) => new ServiceError(409, 'job_cancelled', `The job was cancelled: ${reason}`),
+  notACheckpoint: (model: string, kind: string) =>
+    new ServiceError(400, 'invalid_request', `Model "${model}" is a ${kind}, not a checkpoint; it cannot run a job on its own.`, 'model'),
+  invalidModelReference: (model: string, why: string) => new ServiceError(400, 'invalid_request', `Model reference "${model}": ${why}`, 'model'),
+  modelDownloadFailed: (model: string, reason: string) =>
+    new ServiceError(502, 'model_download_failed', `Downloading model "${model}" failed: ${reason}`, 'model'),
+  /** New work while SIGTERM drains the service (the edge retries another backend on 503). */
+  shuttingDown: () =>
+    new ServiceError(503, 'shutting_down', 'The GPU service is shutting down; send the job to another backend.', null, { 'retry-after': '5' }),
+  /** A queued or running job ended by the shutdown grace period. */
+  cancelledByShutdown: (graceSeconds: number) =>
+    new ServiceError(503, 'shutting_down', `The GPU service shut down; the job did not finish within the ${graceSeconds} s grace period.`),
+  startDeadline: (seconds: number) => new ServiceError(504, 'start_deadline_exceeded', `The job did not start within ${seconds} s.`),
+  deadline: (seconds: number) => new ServiceError(504, 'deadline_exceeded', `The job exceeded its ${seconds} s limit.`),
   internal: (message: string) => new ServiceError(500, 'internal_error', message),
 };

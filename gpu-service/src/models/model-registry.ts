@@ -1,34 +1,104 @@
 /**
- * The models this service can run: every sub-folder of MODELS_DIR with a model_index.json. Models load
- * lazily on first use (one load at a time per model); a folder that fails to load is reported with its
- * error and never stops the others.
+ * The models this service can run: every visible sub-folder of MODELS_DIR (hidden `.download-*` folders
+ * are partial downloads and never listed).
+ * - Listing: kind (checkpoint, lora, vae, textual inversion — model-folder.ts), capabilities, native
+ *   size, loaded or not, and the error of a broken folder (which never stops the others).
+ * - Loading: lazy, on first use, followed by a warm-up run; one load at a time per model.
+ * - Memory: a model's footprint is estimated from its ONNX files' sizes; when loading one would exceed
+ *   MODEL_MEMORY_BUDGET, idle models are unloaded least recently used first. A model with a running job
+ *   (a held lease) is never unloaded: the new load waits until enough becomes idle. A model larger than
+ *   the whole budget is refused with an error.
+ * - `hf.co/<org>/<repo>[:<tag or file>]` references are downloaded into MODELS_DIR (hf-download.ts); two
+ *   jobs naming the same reference share one download.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errors, ServiceError } from '../lib/errors';
 import type { SessionOptions } from '../onnx/session';
-import { loadDiffusionModel, readModelInfo, type DiffusionModel, type ModelInfo } from './diffusion-model';
+import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
+import { downloadHfModel, type DownloadProgress } from './hf-download';
+import { isHfReference, parseHfReference, type HfReference } from './hf-reference';
+import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
+import { warmUpModel } from './warm-up';
 
-/** One row of GET /v1/models. */
+/** One row of GET /v1/models (contracts.md). */
 export interface ModelListing {
   id: string;
-  kind: 'checkpoint';
-  capabilities: string[];
+  kind: ModelKind;
+  capabilities: ModelCapability[];
   native_size: [number, number];
   max_pixels: number;
   loaded: boolean;
+  /** Estimated memory footprint: bytes of the folder's ONNX files. */
+  size_bytes: number;
   error?: string;
 }
 
+/** A loaded model held for a job; `release()` lets the registry unload it again when memory is short. */
+export interface ModelLease {
+  model: DiffusionModel;
+  release(): void;
+}
+
+/** Something that happened to a model (for logs and metrics). */
+export type RegistryEvent =
+  | { type: 'loaded'; name: string; seconds: number; bytes: number }
+  | { type: 'load_failed'; name: string; error: string }
+  | { type: 'unloaded'; name: string; bytes: number; reason: 'memory_budget' | 'close' }
+  | { type: 'downloaded'; name: string; ref: string; seconds: number };
+
+export interface ModelRegistryOptions {
+  sessionOptions: SessionOptions;
+  /** Bytes of ONNX files loaded at once (0 or absent = no limit). */
+  memoryBudgetBytes?: number;
+  /** Run warmUpModel after each load (default true). */
+  warmUp?: boolean;
+  /** Hugging Face endpoint for hf.co references (default https://huggingface.co). */
+  hfEndpoint?: string;
+  hfToken?: string;
+  onEvent?: (e: RegistryEvent) => void;
+}
+
+/** How a job's `model` resolved: a local folder name, possibly still to be downloaded. */
+export interface ResolvedModel {
+  name: string;
+  download?: HfReference;
+}
+
+interface Entry {
+  name: string;
+  footprint: number;
+  /** Holders: leases plus an in-flight load. */
+  refs: number;
+  lastUsed: number;
+  loading: Promise<DiffusionModel>;
+  model?: DiffusionModel;
+}
+
+interface Download {
+  promise: Promise<void>;
+  listeners: Set<(p: DownloadProgress) => void>;
+  last?: DownloadProgress;
+}
+
+const NAME = /^[\w.-]+$/;
+
 export class ModelRegistry {
-  private readonly loaded = new Map<string, Promise<DiffusionModel>>();
+  private readonly entries = new Map<string, Entry>();
   private readonly loadErrors = new Map<string, string>();
+  private readonly downloads = new Map<string, Download>();
+  private releaseWaiters: Array<() => void> = [];
+  /** New loads are admitted one at a time, so two loads never both count the same free memory. */
+  private admission: Promise<unknown> = Promise.resolve();
+  private readonly closing = new AbortController();
+  private readyCheck?: Promise<{ ok: boolean; reason?: string }>;
 
   constructor(
     readonly modelsDir: string,
-    private readonly sessionOptions: SessionOptions,
+    private readonly opts: ModelRegistryOptions,
   ) {}
 
-  /** Names of the model folders present now. */
+  /** Names of the model folders present now (hidden folders excluded). */
   async names(): Promise<string[]> {
     let entries;
     try {
@@ -39,57 +109,270 @@ export class ModelRegistry {
     return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   }
 
+  /** Facts of one folder, or undefined when no such folder exists. */
+  async inspect(name: string): Promise<ModelFolder | undefined> {
+    if (!NAME.test(name) || !(await this.names()).includes(name)) return undefined;
+    return inspectModelFolder(name, join(this.modelsDir, name));
+  }
+
   /** Facts and state of every model folder (broken folders included, with their error). */
   async list(): Promise<ModelListing[]> {
     const rows: ModelListing[] = [];
     for (const name of await this.names()) {
-      let info: ModelInfo | undefined;
-      let error = this.loadErrors.get(name);
-      try {
-        info = await readModelInfo(join(this.modelsDir, name));
-      } catch (err) {
-        error = (err as Error).message;
-      }
+      const folder = await inspectModelFolder(name, join(this.modelsDir, name));
+      const error = folder.error ?? this.loadErrors.get(name);
       rows.push({
         id: name,
-        kind: 'checkpoint',
-        capabilities: info ? (info.hasVaeEncoder ? ['txt2img', 'img2img', 'inpaint'] : ['txt2img']) : [],
-        native_size: info?.nativeSize ?? [0, 0],
-        max_pixels: info?.maxPixels ?? 0,
-        loaded: this.loaded.has(name) && !error,
+        kind: folder.kind,
+        capabilities: folder.capabilities,
+        native_size: folder.info?.nativeSize ?? [0, 0],
+        max_pixels: folder.info?.maxPixels ?? 0,
+        loaded: this.entries.get(name)?.model !== undefined,
+        size_bytes: folder.footprintBytes,
         ...(error ? { error } : {}),
       });
     }
     return rows;
   }
 
+  /** Names of the models loaded now. */
+  loadedNames(): string[] {
+    return [...this.entries.values()].filter((e) => e.model).map((e) => e.name);
+  }
+
+  /** Bytes (ONNX file sizes) of the models loaded or loading now. */
+  loadedBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.footprint;
+    return n;
+  }
+
   /**
-   * The loaded model, loading it on first use.
-   * @throws Error('not found') with `code = 'model_not_found'` when no such folder exists; the load error otherwise.
+   * Check a job's `model` before the job is queued (cheap: no session is opened).
+   * @throws ServiceError 404 model_not_found, 400 for a malformed hf.co reference or a model that is not a
+   *         checkpoint, 503 model_unavailable for a broken folder.
    */
-  async get(name: string): Promise<DiffusionModel> {
-    const existing = this.loaded.get(name);
-    if (existing) return existing;
-    if (!/^[\w.-]+$/.test(name) || !(await this.names()).includes(name)) {
-      throw Object.assign(new Error(`model ${name} not found`), { code: 'model_not_found' });
+  async resolve(model: string): Promise<ResolvedModel> {
+    let name = model;
+    let download: HfReference | undefined;
+    if (isHfReference(model)) {
+      try {
+        download = parseHfReference(model);
+      } catch (err) {
+        throw errors.invalidModelReference(model, (err as Error).message);
+      }
+      name = download.folderName;
     }
-    const loading = loadDiffusionModel(join(this.modelsDir, name), this.sessionOptions);
-    this.loaded.set(name, loading);
+    const folder = await this.inspect(name);
+    if (!folder) {
+      if (download) return { name, download };
+      throw errors.modelNotFound(model, await this.names());
+    }
+    if (folder.error) throw errors.modelBroken(model, folder.error);
+    if (folder.kind !== 'checkpoint') throw errors.notACheckpoint(model, folder.kind);
+    return { name };
+  }
+
+  /**
+   * Download an hf.co reference into MODELS_DIR (shared by every job waiting for it).
+   * @param onProgress receives {bytes, total} as the files arrive.
+   * @throws ServiceError 502 model_download_failed with the reason; nothing is left in MODELS_DIR then.
+   */
+  async download(ref: HfReference, onProgress?: (p: DownloadProgress) => void): Promise<void> {
+    let d = this.downloads.get(ref.folderName);
+    if (!d) {
+      const started = performance.now();
+      const created: Download = { listeners: new Set(), promise: Promise.resolve() };
+      created.promise = downloadHfModel(ref, this.modelsDir, {
+        endpoint: this.opts.hfEndpoint ?? 'https://huggingface.co',
+        token: this.opts.hfToken,
+        signal: this.closing.signal,
+        onProgress: (p) => {
+          created.last = p;
+          for (const l of created.listeners) l(p);
+        },
+      }).then(
+        () => {
+          this.downloads.delete(ref.folderName);
+          this.opts.onEvent?.({ type: 'downloaded', name: ref.folderName, ref: ref.ref, seconds: (performance.now() - started) / 1000 });
+        },
+        (err) => {
+          this.downloads.delete(ref.folderName);
+          throw err;
+        },
+      );
+      this.downloads.set(ref.folderName, created);
+      d = created;
+    }
+    if (onProgress) {
+      d.listeners.add(onProgress);
+      if (d.last) onProgress(d.last);
+    }
     try {
-      const model = await loading;
+      await d.promise;
+    } catch (err) {
+      throw errors.modelDownloadFailed(ref.ref, (err as Error).message);
+    } finally {
+      if (onProgress) d.listeners.delete(onProgress);
+    }
+  }
+
+  /**
+   * The loaded model, loading it (and warming it up) on first use; hold the lease while a job runs.
+   * @throws ServiceError 404 for an unknown model, 400 for a non-checkpoint, 503 model_unavailable when the
+   *         folder is broken, fails to load, or is larger than MODEL_MEMORY_BUDGET.
+   */
+  async acquire(name: string): Promise<ModelLease> {
+    let entry = this.entries.get(name);
+    if (entry) entry.refs++;
+    else entry = await this.admit(name);
+    let model: DiffusionModel;
+    try {
+      model = await entry.loading;
+    } catch (err) {
+      entry.refs--;
+      if (err instanceof ServiceError) throw err;
+      throw errors.modelBroken(name, (err as Error).message);
+    }
+    entry.lastUsed = Date.now();
+    let released = false;
+    const e = entry;
+    return {
+      model,
+      release: () => {
+        if (released) return;
+        released = true;
+        e.refs--;
+        e.lastUsed = Date.now();
+        this.wakeWaiters();
+      },
+    };
+  }
+
+  /** The loaded model (kept loaded; no lease held). Prefer acquire() for running jobs. */
+  async get(name: string): Promise<DiffusionModel> {
+    const lease = await this.acquire(name);
+    lease.release();
+    return lease.model;
+  }
+
+  /**
+   * Readiness: true when a model is loaded, or the first model that loads now (tried in name order).
+   * @returns ok, or the reason no model can run.
+   */
+  async ensureRunnable(): Promise<{ ok: boolean; reason?: string }> {
+    if (this.loadedNames().length > 0) return { ok: true };
+    this.readyCheck ??= (async () => {
+      const reasons: string[] = [];
+      for (const name of await this.names()) {
+        const folder = await inspectModelFolder(name, join(this.modelsDir, name));
+        if (folder.kind !== 'checkpoint') continue;
+        if (folder.error || folder.capabilities.length === 0) {
+          reasons.push(`${name}: ${folder.error ?? 'cannot run any mode'}`);
+          continue;
+        }
+        try {
+          (await this.acquire(name)).release();
+          return { ok: true };
+        } catch (err) {
+          reasons.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+      return { ok: false, reason: reasons.length ? `no model can be loaded (${reasons.join('; ')})` : `no model in ${this.modelsDir}` };
+    })().finally(() => (this.readyCheck = undefined));
+    return this.readyCheck;
+  }
+
+  /** Release every loaded session and stop downloads. */
+  async close(): Promise<void> {
+    this.closing.abort(new Error('the service is shutting down'));
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled(
+      all.map(async (e) => {
+        await (await e.loading).release();
+        this.opts.onEvent?.({ type: 'unloaded', name: e.name, bytes: e.footprint, reason: 'close' });
+      }),
+    );
+  }
+
+  /** Create the entry for a model not loaded yet (its first holder counted), making room first. */
+  private admit(name: string): Promise<Entry> {
+    const run = this.admission.then(async () => {
+      const existing = this.entries.get(name);
+      if (existing) {
+        existing.refs++;
+        return existing;
+      }
+      const folder = await this.inspect(name);
+      if (!folder) throw errors.modelNotFound(name, await this.names());
+      if (folder.error) throw errors.modelBroken(name, folder.error);
+      if (folder.kind !== 'checkpoint') throw errors.notACheckpoint(name, folder.kind);
+      const budget = this.opts.memoryBudgetBytes ?? 0;
+      if (budget > 0 && folder.footprintBytes > budget) {
+        const message = `its ONNX files take ${folder.footprintBytes} bytes, more than MODEL_MEMORY_BUDGET (${budget})`;
+        this.loadErrors.set(name, message);
+        throw errors.modelBroken(name, message);
+      }
+      await this.makeRoom(folder.footprintBytes);
+      const entry: Entry = { name, footprint: folder.footprintBytes, refs: 1, lastUsed: Date.now(), loading: this.load(name, folder) };
+      entry.loading.then(
+        (model) => (entry.model = model),
+        () => {
+          if (this.entries.get(name) === entry) this.entries.delete(name);
+          this.wakeWaiters();
+        },
+      );
+      this.entries.set(name, entry);
+      return entry;
+    });
+    this.admission = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(name: string, folder: ModelFolder): Promise<DiffusionModel> {
+    const started = performance.now();
+    try {
+      const model = await loadDiffusionModel(folder.dir, this.opts.sessionOptions);
+      if (this.opts.warmUp ?? true) {
+        try {
+          await warmUpModel(model);
+        } catch (err) {
+          await model.release();
+          throw new Error(`warm-up run failed: ${(err as Error).message}`);
+        }
+      }
       this.loadErrors.delete(name);
+      this.opts.onEvent?.({ type: 'loaded', name, seconds: (performance.now() - started) / 1000, bytes: folder.footprintBytes });
       return model;
     } catch (err) {
-      this.loaded.delete(name);
-      this.loadErrors.set(name, (err as Error).message);
+      const message = (err as Error).message;
+      this.loadErrors.set(name, message);
+      this.opts.onEvent?.({ type: 'load_failed', name, error: message });
       throw err;
     }
   }
 
-  /** Release every loaded session. */
-  async close(): Promise<void> {
-    const all = [...this.loaded.values()];
-    this.loaded.clear();
-    await Promise.allSettled(all.map(async (p) => (await p).release()));
+  /** Unload idle models, least recently used first, until `bytes` more fit; wait while all are busy. */
+  private async makeRoom(bytes: number): Promise<void> {
+    const budget = this.opts.memoryBudgetBytes ?? 0;
+    if (budget <= 0) return;
+    while (this.loadedBytes() + bytes > budget) {
+      const idle = [...this.entries.values()].filter((e) => e.refs === 0 && e.model).sort((a, b) => a.lastUsed - b.lastUsed);
+      const victim = idle[0];
+      if (victim) {
+        this.entries.delete(victim.name);
+        await victim.model!.release();
+        this.opts.onEvent?.({ type: 'unloaded', name: victim.name, bytes: victim.footprint, reason: 'memory_budget' });
+        continue;
+      }
+      await new Promise<void>((resolve) => this.releaseWaiters.push(resolve));
+    }
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.releaseWaiters;
+    this.releaseWaiters = [];
+    for (const w of waiters) w();
   }
 }
