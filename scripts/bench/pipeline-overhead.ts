@@ -6,15 +6,16 @@
  * steps 2..N completely (denoiser input preparation, the UNet run, guidance, the sampler update and the
  * callback) and none of the per-image fixed work (prompt encoding, initial noise, VAE decode):
  *   overhead share = 1 − (onnxruntime session.run time in the window) / (window wall time).
- * The same window also gives steps per second. Of several timed jobs the fastest is reported. A second, direct measurement of the CFG denoiser
- * (gpu-service/src/diffusion/cfg-denoiser.ts) on the same model splits the overhead into its parts.
+ * The same window gives steps per second, and the UNet call timestamps split each step into: before
+ * the UNet (sampler loop top, the CFG denoiser building the [2B, C, h, w] sample x·c_in, runUnet's
+ * feeds), the OnnxModel.run wrapper (tensor conversion), onnxruntime itself, and after the UNet
+ * (guidance D_u + s·(D_c − D_u), the sampler update, the step callback). Of several timed jobs the
+ * fastest is reported.
  */
 import { GenerationJobSchema, type GenerationJob } from '../../shared/src/generation-job';
-import { createCfgDenoiser } from '../../gpu-service/src/diffusion/cfg-denoiser';
-import { generate, passSigmas } from '../../gpu-service/src/diffusion/pipelines/generate';
-import { encodePromptPair } from '../../gpu-service/src/diffusion/text-conditioning';
+import { generate } from '../../gpu-service/src/diffusion/pipelines/generate';
 import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
-import { instrumentUnet } from './unet-timer';
+import { instrumentUnet, type UnetCallTiming } from './unet-timer';
 
 /** What to run. */
 export interface PipelineBenchOptions {
@@ -38,10 +39,11 @@ export interface StepBreakdownMs {
   onnxruntime: number;
   /** OnnxModel.run minus session.run: converting feeds to onnxruntime tensors and the outputs back. */
   onnxWrapper: number;
-  /** The CFG denoiser and runUnet outside OnnxModel.run: building the UNet sample (x·c_in), timestep, guidance. */
-  cfgDenoiser: number;
-  /** Everything else in the step: the sampler's update, sigma checks, the step callback. */
-  samplerAndCallback: number;
+  /** From the step's start to the UNet call: sampler loop top, CFG sample x·c_in, runUnet feeds. */
+  beforeUnet: number;
+  /** From the UNet's return to the step callback: guidance, sampler update, callback (and, for samplers
+   * with several UNet calls per step, the work between them). */
+  afterUnet: number;
 }
 
 /** Result of benchPipeline. */
@@ -94,7 +96,7 @@ export async function benchPipeline(model: DiffusionModel, options: PipelineBenc
     await generate(model, job(0, 3)); // warm-up: onnxruntime allocates its buffers for this shape once
     // Each repeat is measured alone; the fastest one is reported (the one least disturbed by other
     // processes on the machine, as timeit's min): overhead is a ratio inside one repeat.
-    let best: { windowMs: number; windowSteps: number; sessionMs: number; wrapperMs: number } | undefined;
+    let best: WindowTotals | undefined;
     const generateMs: number[] = [];
     for (let r = 0; r < repeats; r++) {
       timer.clear();
@@ -102,23 +104,12 @@ export async function benchPipeline(model: DiffusionModel, options: PipelineBenc
       const start = performance.now();
       await generate(model, job(1 + r, steps), { onStep: () => void stepTimes.push(performance.now()) });
       generateMs.push(performance.now() - start);
-      const first = stepTimes[0];
-      const last = stepTimes[stepTimes.length - 1];
-      const inWindow = timer.calls.filter((c) => c.wrapperStart >= first && c.wrapperEnd <= last);
-      const windowSteps = stepTimes.length - 1;
-      const current = {
-        windowMs: last - first,
-        windowSteps,
-        sessionMs: inWindow.reduce((s, c) => s + (c.sessionEnd - c.sessionStart), 0),
-        wrapperMs: inWindow.reduce((s, c) => s + (c.wrapperEnd - c.wrapperStart), 0),
-      };
-      if (!best || current.windowMs / windowSteps < best.windowMs / best.windowSteps) best = current;
+      const current = windowTotals(stepTimes, timer.calls);
+      if (!best || current.windowMs / current.steps < best.windowMs / best.steps) best = current;
     }
-    const { windowMs, windowSteps, sessionMs, wrapperMs } = best!;
-    const cfgDenoiserMs = await measureDenoiserOutsideUnet(model, job(99, steps), timer);
-    const step = windowMs / windowSteps;
-    const onnxruntime = sessionMs / windowSteps;
-    const onnxWrapper = (wrapperMs - sessionMs) / windowSteps;
+    const totals = best!;
+    const perStep = (ms: number) => ms / totals.steps;
+    const step = perStep(totals.windowMs);
     return {
       model: model.name,
       width,
@@ -128,14 +119,14 @@ export async function benchPipeline(model: DiffusionModel, options: PipelineBenc
       sampler,
       cfgScale,
       stepsPerSecond: 1000 / step,
-      overheadShare: 1 - sessionMs / windowMs,
-      stepOverOnnxruntime: windowMs / sessionMs,
+      overheadShare: 1 - totals.sessionMs / totals.windowMs,
+      stepOverOnnxruntime: totals.windowMs / totals.sessionMs,
       breakdownMs: {
         step,
-        onnxruntime,
-        onnxWrapper,
-        cfgDenoiser: cfgDenoiserMs,
-        samplerAndCallback: Math.max(0, step - onnxruntime - onnxWrapper - cfgDenoiserMs),
+        onnxruntime: perStep(totals.sessionMs),
+        onnxWrapper: perStep(totals.wrapperMs - totals.sessionMs),
+        beforeUnet: perStep(totals.beforeMs),
+        afterUnet: perStep(totals.windowMs - totals.beforeMs - totals.wrapperMs),
       },
       generateMs: Math.min(...generateMs),
     };
@@ -144,43 +135,33 @@ export async function benchPipeline(model: DiffusionModel, options: PipelineBenc
   }
 }
 
-/**
- * Milliseconds per call that the CFG denoiser (with runUnet) spends outside OnnxModel.run, measured by
- * calling the pipeline's own denoiser directly at the job's sigmas: one untimed pass (so V8 has
- * optimised the fresh closure, as it has inside a long job), then DENOISER_PASSES timed passes.
- */
-async function measureDenoiserOutsideUnet(model: DiffusionModel, job: GenerationJob, timer: ReturnType<typeof instrumentUnet>): Promise<number> {
-  const h = job.height / 8;
-  const w = job.width / 8;
-  const { cond, uncond } = await encodePromptPair(model, job.prompt, job.negative_prompt);
-  const denoise = createCfgDenoiser({
-    model,
-    batch: 1,
-    latentHeight: h,
-    latentWidth: w,
-    cond: cond.hidden,
-    uncond: uncond.hidden,
-    tokens: cond.tokens,
-    cfgScales: [job.cfg_scale],
-  });
-  const sigmas = passSigmas(job, job.steps, 1, model);
-  const x = new Float32Array(model.latentChannels * h * w).map((_, k) => Math.sin(k) * sigmas[0]);
-  const pass = async () => {
-    let totalMs = 0;
-    for (let i = 0; i < sigmas.length - 1; i++) {
-      const start = performance.now();
-      await denoise(x, sigmas[i]);
-      totalMs += performance.now() - start;
-    }
-    return totalMs;
-  };
-  await pass();
-  timer.clear();
-  let totalMs = 0;
-  for (let r = 0; r < DENOISER_PASSES; r++) totalMs += await pass();
-  const { wrapperMs, calls } = timer.totalsSince(0);
-  return (totalMs - wrapperMs) / calls;
+/** Sums over the step window of one job, ms. */
+interface WindowTotals {
+  steps: number;
+  windowMs: number;
+  /** onnxruntime session.run. */
+  sessionMs: number;
+  /** OnnxModel.run (session.run included). */
+  wrapperMs: number;
+  /** From each step's start to its first UNet call. */
+  beforeMs: number;
 }
 
-/** Timed passes over the sigmas in measureDenoiserOutsideUnet. */
-const DENOISER_PASSES = 2;
+/**
+ * Split the window between the first and the last step callback into steps (callback to callback) and
+ * sum, per step, the UNet calls inside it and the time before its first UNet call.
+ * @throws Error when a step of the window has no UNet call (the instrumentation missed it).
+ */
+function windowTotals(stepTimes: number[], calls: readonly UnetCallTiming[]): WindowTotals {
+  const totals: WindowTotals = { steps: stepTimes.length - 1, windowMs: stepTimes[stepTimes.length - 1] - stepTimes[0], sessionMs: 0, wrapperMs: 0, beforeMs: 0 };
+  for (let i = 1; i < stepTimes.length; i++) {
+    const inStep = calls.filter((c) => c.wrapperStart >= stepTimes[i - 1] && c.wrapperEnd <= stepTimes[i]);
+    if (inStep.length === 0) throw new Error(`benchPipeline: no UNet call timed in step ${i + 1}`);
+    totals.beforeMs += inStep[0].wrapperStart - stepTimes[i - 1];
+    for (const c of inStep) {
+      totals.sessionMs += c.sessionEnd - c.sessionStart;
+      totals.wrapperMs += c.wrapperEnd - c.wrapperStart;
+    }
+  }
+  return totals;
+}

@@ -25,9 +25,9 @@ export function formatBenchReport(report: BenchReport): string {
   ]);
   const breakdownRows = report.pipeline.map((p) => [
     p.model,
+    p.breakdownMs.beforeUnet.toFixed(3),
     p.breakdownMs.onnxWrapper.toFixed(3),
-    p.breakdownMs.cfgDenoiser.toFixed(3),
-    p.breakdownMs.samplerAndCallback.toFixed(3),
+    p.breakdownMs.afterUnet.toFixed(3),
     p.generateMs.toFixed(0),
   ]);
   const t = report.throughput_images_per_second;
@@ -47,8 +47,9 @@ export function formatBenchReport(report: BenchReport): string {
     'Denoising step: euler, cfg 7 (conditional + unconditional in one UNet run), one image; window = steps 2..N',
     table(['model', 'size', 'steps/s', 'ms/step', 'ort ms/step', 'step/ort', 'outside ort'], pipelineRows),
     '',
-    'Where the rest goes (ms per step) and one whole image (ms)',
-    table(['model', 'ort tensors', 'cfg denoiser', 'sampler+callback', 'generate()'], breakdownRows),
+    'Outside onnxruntime, ms per step: before UNet = CFG sample x·c_in + feeds; ort tensors = OnnxModel.run conversion;',
+    'after UNet = guidance + sampler update + callback.  generate() = one whole image incl. prompt encoding and VAE decode, ms',
+    table(['model', 'before UNet', 'ort tensors', 'after UNet', 'generate()'], breakdownRows),
     '',
     `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, PNG, closed-loop clients`,
     table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'cN/c1 batch', 'cN/c1 nobatch'], throughputRows),
