@@ -11,6 +11,7 @@ import { img2imgRoutes } from './routes/img2img';
 import { tasksRoutes } from './routes/tasks';
 import { asyncTaskRoutes } from './routes/async-tasks';
 import { docsRoutes } from './routes/docs';
+import { idempotency } from './idempotency/idempotency-middleware';
 import { playground } from './playground';
 
 /** Options of {@link buildApp}. */
@@ -52,6 +53,14 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   app.use('/v1/img2img', requireKey);
   app.use('/v1/tasks/*', requireKey);
   app.use('/v3/*', requireKey);
+
+  // Idempotency-Key on every POST that generates (after auth: the ledger is per API key).
+  app.use('/v1/images/generations', idempotency({ now: options.now }));
+  app.use('/api/images/generations', idempotency({ now: options.now }));
+  app.use('/v1/images/edits', idempotency({ now: options.now }));
+  app.use('/v1/images/variations', idempotency({ now: options.now }));
+  app.use('/v1/img2img', idempotency({ now: options.now }));
+  app.use('/v3/async/*', idempotency({ now: options.now }));
 
   const images = openAiImagesRoutes({ catalog, now: options.now });
   app.route('/v1/images', images);

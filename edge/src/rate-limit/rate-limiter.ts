@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ApiKeyLimits } from '../../../shared/src/api/api-key';
+import { IdempotencyLedger, type IdempotencyBegin, type StoredResponse } from '../idempotency/idempotency-ledger';
 
 /** Length of the requests-per-minute window (fixed windows aligned to the minute). */
 export const RPM_WINDOW_MS = 60_000;
@@ -100,6 +101,9 @@ function utcDay(ms: number): string {
  * after LEASE_TTL_MS), images per UTC day (refunded when a job fails), and compute units per
  * minute (steps × megapixels × images, counted in integer pixel-steps in the same one-minute
  * windows as rpm; refunded when a job fails within its window).
+ *
+ * The same object keeps the key's Idempotency-Key ledger (idempotency/idempotency-ledger.ts): it
+ * is the one strongly consistent per-key place the edge has, so "claim this key" cannot race.
  *
  * Exact under concurrency: acquire/release do all their work synchronously on the SQLite-backed
  * synchronous KV API (no await between reading and writing the counters), and a Durable Object
@@ -237,5 +241,25 @@ export class RateLimiter extends DurableObject {
       }
     }
     this.ctx.storage.kv.put(STATE_KEY, state);
+  }
+
+  /** Idempotency: claim `key` (a hash of the Idempotency-Key) for a request (see IdempotencyLedger.begin). */
+  idempotencyBegin(request: { key: string; fingerprint: string; nowMs?: number }): IdempotencyBegin {
+    return new IdempotencyLedger(this.ctx.storage.kv).begin(request.key, request.fingerprint, request.nowMs ?? Date.now());
+  }
+
+  /** Idempotency: store the first response of the request holding `attempt`; false when it no longer holds the key. */
+  idempotencyComplete(request: { key: string; attempt: string; response: StoredResponse }): boolean {
+    return new IdempotencyLedger(this.ctx.storage.kv).complete(request.key, request.attempt, request.response);
+  }
+
+  /** Idempotency: release `key` without a response so a retry runs again. */
+  idempotencyAbandon(request: { key: string; attempt: string }): void {
+    new IdempotencyLedger(this.ctx.storage.kv).abandon(request.key, request.attempt);
+  }
+
+  /** Idempotency: forget a finished entry whose stored body is missing. */
+  idempotencyForget(request: { key: string; bodyKey: string }): boolean {
+    return new IdempotencyLedger(this.ctx.storage.kv).forget(request.key, request.bodyKey);
   }
 }
