@@ -5,28 +5,39 @@ import { payloadTooLarge } from './input-errors';
 
 /**
  * Read a byte stream to the end, refusing it as soon as more than `maxBytes` arrived (the stream is
- * cancelled; nothing beyond the limit is buffered).
+ * cancelled; nothing beyond the limit is buffered). When `signal` aborts, the read stops at once
+ * (even on a source that ignores the signal) and the signal's reason is thrown.
  * @param param the field named in the error (null for a whole request body).
- * @throws ApiError 413 `payload_too_large`.
+ * @throws ApiError 413 `payload_too_large`; `signal.reason` when aborted.
  */
 export async function readCappedStream(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
   what: string,
   param: string | null = null,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   const reader = stream.getReader();
+  // Cancelling settles a pending read as done; the aborted check below turns that into an error.
+  const onAbort = () => void reader.cancel(signal?.reason).catch(() => undefined);
+  signal?.addEventListener('abort', onAbort);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw payloadTooLarge(`${what} is larger than ${formatBytes(maxBytes)}.`, param);
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      signal?.throwIfAborted();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw payloadTooLarge(`${what} is larger than ${formatBytes(maxBytes)}.`, param);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   const out = new Uint8Array(size);
   let offset = 0;

@@ -90,7 +90,7 @@ export async function fetchImageUrl(raw: string, options: FetchImageUrlOptions):
       throw payloadTooLarge(`The image at ${param} (${declared} bytes) is larger than ${formatBytes(maxBytes)}.`, param);
     }
     try {
-      return await readCappedStream(response.body, maxBytes, `The image at ${param}`, param);
+      return await readCappedStream(response.body, maxBytes, `The image at ${param}`, param, signal);
     } catch (error) {
       if (isTimeout(signal)) throw timedOut();
       if (error instanceof ApiError) throw error;

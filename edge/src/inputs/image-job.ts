@@ -1,0 +1,139 @@
+import type { BackendModel } from '../../../shared/src/api/models';
+import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '../../../shared/src/api/openai-images';
+import { formatSize, type ImageSize } from '../../../shared/src/api/size';
+import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
+import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler } from '../../../shared/src/sampler-names';
+import { encodeBase64 } from '../lib/base64';
+import { invalidParameter } from '../lib/api-error';
+import { randomSeed } from '../lib/crypto';
+import type { MaskMode } from './png-mask';
+import type { InputImage } from './resolve-image-input';
+import { sizeFromSourceImage } from './source-size';
+
+/** What a job needs the model to do. */
+export type ModelCapability = 'txt2img' | 'img2img' | 'inpaint';
+
+const CAPABILITY_WORDS: Record<ModelCapability, string> = {
+  txt2img: 'generate images from text',
+  img2img: 'transform images (img2img)',
+  inpaint: 'inpaint masked areas',
+};
+
+/** @throws ApiError 400 naming `model` when the model lacks the capability. */
+export function requireCapability(model: BackendModel, capability: ModelCapability): void {
+  if (!model.capabilities.includes(capability)) {
+    throw invalidParameter('model', `The model "${model.id}" cannot ${CAPABILITY_WORDS[capability]}.`);
+  }
+}
+
+/**
+ * The output size: the requested one, else the source image's size fitted to the model
+ * (source-size.ts), else the model's native size.
+ * @param param the field named when the size is over the model's max_pixels ("size", "width").
+ * @throws ApiError 400 naming `param` when width × height > model.max_pixels.
+ */
+export function resolveOutputSize(model: BackendModel, requested: ImageSize | null | undefined, source: InputImage | null, param = 'size'): ImageSize {
+  const size = requested ?? (source ? sizeFromSourceImage(source.width, source.height, model.max_pixels) : { width: model.native_size[0], height: model.native_size[1] });
+  if (size.width * size.height > model.max_pixels) {
+    throw invalidParameter(
+      param,
+      `size ${formatSize(size)} has ${size.width * size.height} pixels; the model "${model.id}" allows at most ${model.max_pixels}.`,
+    );
+  }
+  return size;
+}
+
+/** resolveSampler with its SamplerNameError turned into a 400 naming the style's field. */
+export function resolveSamplerOrThrow(style: NameStyle, sampler: string, scheduler?: string): ResolvedSampler {
+  try {
+    return resolveSampler(style, sampler, scheduler);
+  } catch (error) {
+    if (error instanceof SamplerNameError) throw invalidParameter(error.param, error.message);
+    throw error;
+  }
+}
+
+/**
+ * The seed of image 0: `requested` when ≥ 0, else random in [0, 2^32 − 1] (seed −1/omitted).
+ * @throws ApiError 400 `seed` when seed + images − 1 would exceed MAX_SEED (image i uses seed + i).
+ */
+export function resolveSeed(requested: number | undefined, images: number, pickSeed: () => number = randomSeed, param = 'seed'): number {
+  const seed = requested === undefined || requested < 0 ? pickSeed() : requested;
+  if (seed > MAX_SEED - (images - 1)) {
+    throw invalidParameter(param, `${param} + n − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
+  }
+  return seed;
+}
+
+/** The OpenAI/GPUStack-style fields an image-input job is built from (edits, variations, generations with `image`). */
+export interface OpenAiImageJobInput {
+  taskId: string;
+  tenant: string;
+  model: BackendModel;
+  source: InputImage;
+  /** With a mask: inpainting; without: img2img of the whole image. */
+  mask?: InputImage;
+  mask_mode?: MaskMode;
+  prompt: string;
+  negative_prompt: string;
+  n: number;
+  size?: ImageSize | null;
+  strength: number;
+  sample_method: string;
+  schedule_method: string;
+  sampling_steps?: number;
+  quality?: Quality;
+  cfg_scale: number;
+  guidance?: number;
+  seed?: number;
+  output_format: 'png' | 'jpeg' | 'webp';
+  output_compression?: number;
+  /** Seed source for seed −1/omitted (default CSPRNG). */
+  pickSeed?: () => number;
+}
+
+/**
+ * Build the GenerationJob of an OpenAI-style request with a source image (ARCHITECTURE.md "One
+ * internal job"): mode `inpaint` with a mask, else `img2img`; init_image/mask as base64 of the
+ * files as sent (the GPU service decodes and fits them: cover + centre crop); strength with
+ * stable-diffusion.cpp/A1111 step semantics (`strength_schedule` 'scaled': ≈ steps × strength run);
+ * sampler names of stable-diffusion.cpp; steps = sampling_steps, else QUALITY_STEPS[quality], else 10.
+ * @throws ApiError 400 naming `model` (capability), `size`, `sample_method`/`schedule_method` or `seed`.
+ */
+export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobInput {
+  const mode = input.mask ? 'inpaint' : 'img2img';
+  requireCapability(input.model, mode);
+  const size = resolveOutputSize(input.model, input.size, input.source);
+  const resolved = resolveSamplerOrThrow('sdcpp', input.sample_method, input.schedule_method);
+  const seed = resolveSeed(input.seed, input.n, input.pickSeed);
+  const steps = input.sampling_steps ?? (input.quality ? QUALITY_STEPS[input.quality] : DEFAULT_SAMPLING_STEPS);
+  const job: GenerationJobInput = {
+    id: input.taskId,
+    tenant: input.tenant,
+    model: input.model.id,
+    mode,
+    prompt: input.prompt,
+    negative_prompt: input.negative_prompt,
+    width: size.width,
+    height: size.height,
+    batch_size: input.n,
+    seed,
+    steps,
+    sampler: resolved.sampler,
+    scheduler: resolved.scheduler,
+    sampler_options: resolved.options,
+    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    cfg_scale: input.cfg_scale,
+    init_image: encodeBase64(input.source.bytes),
+    strength: input.strength,
+    strength_schedule: 'scaled',
+    output: { format: input.output_format, quality: input.output_compression ?? 90 },
+    preview: 'none',
+  };
+  if (input.mask) {
+    job.mask = encodeBase64(input.mask.bytes);
+    job.mask_mode = input.mask_mode ?? 'alpha';
+  }
+  if (input.guidance !== undefined) job.guidance = input.guidance;
+  return job;
+}
