@@ -1,6 +1,39 @@
-import { Hono } from 'hono';
+import { zValidator } from '@hono/zod-validator';
+import { Hono, type Context } from 'hono';
+import {
+  AsyncImg2ImgBodySchema,
+  AsyncInpaintingBodySchema,
+  AsyncModelQuerySchema,
+  AsyncTaskResultQuerySchema,
+  AsyncTxt2ImgBodySchema,
+  type AsyncExtra,
+  type AsyncGenerationRequest,
+  type AsyncModel,
+  type AsyncModelList,
+  type AsyncSubmitResponse,
+  type AsyncTaskType,
+} from '../../../shared/src/api/async-tasks';
+import type { BackendModel } from '../../../shared/src/api/models';
+import type { GenerationJobInput } from '../../../shared/src/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { allowHttpImageUrls } from '../inputs/url-guard';
+import { checkMask } from '../inputs/mask-check';
+import { inputStoredImages, type TaskInput } from '../inputs/input-objects';
+import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
+import { ApiError, invalidParameter, unsupportedParameter } from '../lib/api-error';
+import { readEdgeConfig } from '../lib/edge-config';
+import { acquireGenerationSlot, type GenerationCost } from '../middleware/rate-limit';
+import { validationHook } from '../middleware/validation-hook';
+import { ASYNC_TASK_STYLES, asyncTaskEnv, type AsyncTaskEnv, type AsyncTaskRecordInput } from '../queue/async-task-record';
+import { asyncTaskResult } from '../queue/async-task-result';
+import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
+import { ASYNC_TASK_MAX_ATTEMPTS } from '../queue/retry-policy';
+import { recoverStaleTask } from '../queue/task-lease';
+import { storeImagesAtomically } from '../storage/r2-images';
+import { TaskStore } from '../tasks/task-store';
+import { notifyTaskEnded } from '../webhooks/task-webhook';
+import { checkWebhookUrl } from '../webhooks/webhook-url';
 
 /** Dependencies shared by the route factories (see app.ts). */
 export interface RouteOptions {
@@ -9,7 +42,244 @@ export interface RouteOptions {
   now?: () => number;
 }
 
-/** POST /v3/async/txt2img|img2img|inpainting, GET /v3/async/task-result, GET /v3/model. (Placeholder: being implemented.) */
-export function asyncTaskRoutes(_options: RouteOptions): Hono<AppEnv> {
-  return new Hono<AppEnv>();
+/** 404 for a task that does not exist, is not an async task, or belongs to another key (indistinguishable on purpose). */
+function taskNotFound(id: string): ApiError {
+  return new ApiError(404, 'not_found_error', 'task_not_found', `No task "${id}" for this API key.`, 'task_id');
+}
+
+/**
+ * The async task API (Novita / PPInfra v3 style, api-styles.md §3), mounted under /v3:
+ * - POST /v3/async/txt2img | img2img | inpainting: `{extra, request}` → `{task_id}` at once. Everything
+ *   is checked before anything is queued (400 naming the dotted field, 404 `model_not_found` for
+ *   request.model_name); img2img/inpainting inputs (base64 or https URL under the SSRF rules) are
+ *   checked by magic bytes and header size, the mask against the image, and stored in R2 beside the
+ *   task's outputs. The key's rate limits (requests, images per day, compute units) are charged at
+ *   submit; then a QUEUED task row (D1) is written and a Queue message sent.
+ * - GET /v3/async/task-result?task_id= → the task's status, progress, eta, signed image links and seed
+ *   (queue/async-task-result.ts). Another key's task is 404. A PROCESSING task whose consumer stopped
+ *   responding (task-lease.ts) is recovered here: re-queued while attempts remain, else FAILED.
+ * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion → the GPU service's models of those
+ *   kinds in Novita's shape ({models: [{sd_name, type, …}]}).
+ */
+export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
+  const now = options.now ?? (() => Date.now());
+  const routes = new Hono<AppEnv>();
+
+  routes.post('/async/txt2img', zValidator('json', AsyncTxt2ImgBodySchema, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    return c.json(await submit(c, 'TXT_TO_IMG', body.extra, body.request, options, now));
+  });
+  routes.post('/async/img2img', zValidator('json', AsyncImg2ImgBodySchema, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    return c.json(await submit(c, 'IMG_TO_IMG', body.extra, body.request, options, now));
+  });
+  routes.post('/async/inpainting', zValidator('json', AsyncInpaintingBodySchema, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    return c.json(await submit(c, 'INPAINTING', body.extra, body.request, options, now));
+  });
+
+  routes.get('/async/task-result', zValidator('query', AsyncTaskResultQuerySchema, validationHook), async (c) => {
+    const env = asyncTaskEnv(c.env);
+    const { task_id: id } = c.req.valid('query');
+    const apiKey = c.get('apiKey');
+    const store = new TaskStore(env.DB, { now });
+    let row = await store.get(id, { tenant: apiKey.tenant, key_hash: apiKey.key_hash });
+    if (!row || !row.style.startsWith('async.')) throw taskNotFound(id);
+    const config = readEdgeConfig(env);
+
+    if (row.status === 'PROCESSING') {
+      const recovered = await recoverStaleTask(env.DB, id, now(), ASYNC_TASK_MAX_ATTEMPTS);
+      if (recovered) {
+        row = (await store.get(id, { tenant: apiKey.tenant, key_hash: apiKey.key_hash })) ?? row;
+        if (recovered === 'requeued') await env.ASYNC_TASKS.send({ task_id: id });
+        else if (env.WEBHOOK_SIGNING_SECRET) {
+          const ended = row;
+          c.executionCtx.waitUntil(
+            notifyTaskEnded(ended, {
+              secret: env.WEBHOOK_SIGNING_SECRET,
+              linkSecret: config.linkSigningSecret,
+              linkTtlSeconds: config.linkTtlSeconds,
+              now,
+            }),
+          );
+        }
+      }
+    }
+    return c.json(
+      await asyncTaskResult(row, {
+        origin: new URL(c.req.url).origin,
+        secret: config.linkSigningSecret,
+        ttlSeconds: config.linkTtlSeconds,
+        nowSeconds: now() / 1000,
+      }),
+    );
+  });
+
+  routes.get('/model', zValidator('query', AsyncModelQuerySchema, validationHook), async (c) => {
+    const kinds = c.req.valid('query')['filter.types'];
+    const config = readEdgeConfig(c.env);
+    const pool = options.catalog.backendPool(config);
+    const models = await options.catalog.list(pool, pool.key);
+    const body: AsyncModelList = { models: models.filter((model) => kinds.includes(model.kind)).map(novitaModel) };
+    return c.json(body);
+  });
+
+  return routes;
+}
+
+/**
+ * One GPU service model in Novita's /v3/model shape (see AsyncModelSchema): `sd_name` is what requests
+ * pass as model_name / loras[].model_name / sd_vae / embeddings[].model_name.
+ */
+export function novitaModel(model: BackendModel): AsyncModel {
+  return {
+    id: model.id,
+    name: model.id,
+    sd_name: model.id,
+    type: model.kind,
+    status: model.error ? 0 : 1,
+    base_model: Math.min(...model.native_size) >= SDXL_NATIVE_SIDE ? 'SDXL' : 'SD 1.5',
+    capabilities: model.capabilities,
+    native_size: model.native_size,
+    max_pixels: model.max_pixels,
+  };
+}
+
+/** Exactly one of two alternative fields, e.g. image_base64 / image_url. @throws ApiError 400 naming the first. */
+function oneOf(request: AsyncGenerationRequest, base64Field: 'image_base64' | 'mask_image_base64', urlField: 'image_url' | 'mask_image_url'): { value: string; param: string } {
+  const base64 = request[base64Field];
+  const url = request[urlField];
+  if (base64 !== undefined && url !== undefined) {
+    throw invalidParameter(`request.${base64Field}`, `Send either request.${base64Field} or request.${urlField}, not both.`);
+  }
+  if (base64 !== undefined) return { value: base64, param: `request.${base64Field}` };
+  if (url !== undefined) {
+    // A base64 string in the URL field would be "decoded" by resolveImageInput; insist on a URL there.
+    if (!/^https?:\/\//i.test(url.trim())) throw invalidParameter(`request.${urlField}`, `request.${urlField} must be an https:// URL.`, 'invalid_image_url');
+    return { value: url, param: `request.${urlField}` };
+  }
+  throw invalidParameter(`request.${base64Field}`, `request.${base64Field} or request.${urlField} is required.`, 'missing_parameter');
+}
+
+/** Steps and size the rate limiter charges: both hires passes at the larger size, img2img ≈ steps × strength (A1111). */
+function costOf(job: GenerationJobInput): GenerationCost {
+  const firstPass = job.mode === 'txt2img' ? job.steps : Math.max(1, Math.ceil(job.steps * (job.strength ?? 1)));
+  if (!job.hires_fix) return { steps: firstPass, width: job.width, height: job.height };
+  return { steps: firstPass + (job.hires_fix.steps ?? job.steps), width: job.hires_fix.target_width, height: job.hires_fix.target_height };
+}
+
+/** The fields kept in request_json for debugging (inline images dropped: they are in R2). */
+function requestSummary(request: AsyncGenerationRequest): Record<string, unknown> {
+  const { image_base64: _image, mask_image_base64: _mask, ...rest } = request;
+  return rest;
+}
+
+/**
+ * Validate, charge, store and enqueue one async task. Order matters: every 400 comes before the rate
+ * limiter is charged, and the row is written before the message is sent (a consumer never sees a
+ * message without its row). If sending fails the task is FAILED at once and the client gets 503.
+ */
+async function submit(
+  c: Context<AppEnv>,
+  taskType: AsyncTaskType,
+  extra: AsyncExtra,
+  request: AsyncGenerationRequest,
+  options: RouteOptions,
+  now: () => number,
+): Promise<AsyncSubmitResponse> {
+  const env: AsyncTaskEnv = asyncTaskEnv(c.env);
+  const config = readEdgeConfig(env);
+  const apiKey = c.get('apiKey');
+  const allowHttp = allowHttpImageUrls(env);
+  const taskId = crypto.randomUUID();
+  c.header('x-task-id', taskId);
+
+  let webhookUrl: string | null = null;
+  if (extra.webhook) {
+    if (!env.WEBHOOK_SIGNING_SECRET) {
+      throw unsupportedParameter('extra.webhook', 'Webhooks are not configured on this deployment (no WEBHOOK_SIGNING_SECRET); poll GET /v3/async/task-result instead.');
+    }
+    webhookUrl = checkWebhookUrl(extra.webhook.url, { allowHttp }).href;
+  }
+
+  const pool = options.catalog.backendPool(config);
+  let model: BackendModel;
+  try {
+    model = await options.catalog.findCheckpoint(pool, pool.key, request.model_name);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'model_not_found') {
+      throw new ApiError(404, 'not_found_error', 'model_not_found', `${error.message.replace('GET /v1/models', 'GET /v3/model?filter.types=checkpoint')}`, 'request.model_name');
+    }
+    throw error;
+  }
+  const catalog = await options.catalog.list(pool, pool.key);
+  const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
+
+  const inputs: TaskInput[] = [];
+  if (taskType !== 'TXT_TO_IMG') {
+    const source = oneOf(request, 'image_base64', 'image_url');
+    const image = await resolveImageInput(source.value, { param: source.param, allowHttp });
+    inputs.push({ image, role: 'image' });
+    if (taskType === 'INPAINTING') {
+      const maskSource = oneOf(request, 'mask_image_base64', 'mask_image_url');
+      const mask = await resolveImageInput(maskSource.value, { param: maskSource.param, allowHttp });
+      await checkMaskNamed(image, mask, maskSource.param);
+      inputs.push({ image: mask, role: 'mask' });
+    }
+  }
+
+  const slot = await acquireGenerationSlot(c, request.image_num, costOf(job));
+  // The slot covers admission only (requests, images per day, compute units): an async task's run
+  // is bounded by the Queue consumer, not by the key's concurrency.
+  let queued = false;
+  try {
+    const createdAt = now();
+    const stored = inputStoredImages({ tenant: apiKey.tenant, taskId, keyName: apiKey.name, createdAt: new Date(createdAt), inputs });
+    if (stored.length > 0) await storeImagesAtomically(env.IMAGES, stored);
+    const record: AsyncTaskRecordInput = {
+      kind: 'async',
+      task_type: taskType,
+      job,
+      inputs: {
+        init_image: stored.find((_, i) => inputs[i].role === 'image')?.key,
+        mask: stored.find((_, i) => inputs[i].role === 'mask')?.key,
+      },
+      response_image_type: extra.response_image_type,
+      origin: new URL(c.req.url).origin,
+      request: requestSummary(request),
+    };
+    const store = new TaskStore(env.DB, { now });
+    await store.create({
+      id: taskId,
+      owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
+      key_name: apiKey.name,
+      style: ASYNC_TASK_STYLES[taskType],
+      request: record,
+      webhook_url: webhookUrl,
+    });
+    try {
+      await env.ASYNC_TASKS.send({ task_id: taskId });
+    } catch (error) {
+      console.error(`task ${taskId}: enqueueing failed`, error);
+      const failure = new ApiError(503, 'server_error', 'queue_unavailable', 'The task queue is unavailable; the task was not accepted. Please retry.', null, { 'retry-after': '5' });
+      await store.fail(taskId, failure.toBody().error);
+      throw failure;
+    }
+    queued = true;
+  } finally {
+    await slot?.release(queued);
+  }
+  return { task_id: taskId };
+}
+
+/** checkMask, with its errors naming the request field the mask came from. */
+async function checkMaskNamed(image: InputImage, mask: InputImage, param: string): Promise<void> {
+  try {
+    await checkMask(image, mask, 'white');
+  } catch (error) {
+    if (error instanceof ApiError && error.param === 'mask') {
+      throw new ApiError(error.status, error.type, error.code, error.message, param, error.headers);
+    }
+    throw error;
+  }
 }

@@ -160,7 +160,8 @@ export type AsyncTaskImage = z.infer<typeof AsyncTaskImageSchema>;
 /**
  * GET /v3/async/task-result (and the webhook body). `reason` is "" unless FAILED; `eta` is seconds
  * (0 when unknown or done); `progress_percent` 0..100. `extra.seed` is the base seed (−1 → the one
- * picked); `extra.debug_info` has timings (unix ms), attempts and the reproducibility receipt.
+ * picked); `extra.debug_info` has submit/complete times (unix ms), attempts (GPU submissions) and the
+ * reproducibility receipt (model + hash, sampler, scheduler, seeds, steps, cfg, size, versions).
  */
 export const AsyncTaskResultSchema = z.object({
   task: z.object({
@@ -176,7 +177,6 @@ export const AsyncTaskResultSchema = z.object({
     seed: z.number().int(),
     debug_info: z.object({
       submit_time_ms: z.number().int(),
-      execute_time_ms: z.number().int().nullable(),
       complete_time_ms: z.number().int().nullable(),
       attempts: z.number().int(),
       receipt: z.record(z.string(), z.unknown()).nullable(),
