@@ -12,6 +12,7 @@ import { tasksRoutes } from './routes/tasks';
 import { asyncTaskRoutes } from './routes/async-tasks';
 import { docsRoutes } from './routes/docs';
 import { idempotency } from './idempotency/idempotency-middleware';
+import { linkTtl } from './middleware/link-ttl';
 import { playground } from './playground';
 
 /** Options of {@link buildApp}. */
@@ -61,6 +62,15 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   app.use('/v1/images/variations', idempotency({ now: options.now }));
   app.use('/v1/img2img', idempotency({ now: options.now }));
   app.use('/v3/async/*', idempotency({ now: options.now }));
+
+  // Per-request signed-link lifetime (`link_ttl_seconds`) on every route that returns links.
+  app.use('/v1/images/generations', linkTtl());
+  app.use('/api/images/generations', linkTtl());
+  app.use('/v1/images/edits', linkTtl());
+  app.use('/v1/images/variations', linkTtl());
+  app.use('/v1/img2img', linkTtl());
+  app.use('/v1/tasks/*', linkTtl());
+  app.use('/v3/async/*', linkTtl());
 
   const images = openAiImagesRoutes({ catalog, now: options.now });
   app.route('/v1/images', images);

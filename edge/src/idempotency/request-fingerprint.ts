@@ -11,7 +11,7 @@ async function sha256Hex(data: Uint8Array | string): Promise<string> {
 }
 
 /** Read a body into memory, refusing more than `maxBytes`. @throws ApiError 413 `payload_too_large`. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
+export async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
