@@ -1,6 +1,19 @@
+import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
+import { Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '../../../shared/src/api/img2img';
+import type { BackendModel } from '../../../shared/src/api/models';
+import type { GenerationJobInput } from '../../../shared/src/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { encodeBase64 } from '../lib/base64';
+import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
+import { bodySizeLimit } from '../inputs/body-size-limit';
+import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSeed } from '../inputs/image-job';
+import type { TaskInput } from '../inputs/input-objects';
+import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
+import { runInputJob } from '../inputs/run-input-job';
+import { allowHttpImageUrls } from '../inputs/url-guard';
+import { validationHook } from '../middleware/validation-hook';
 
 /** Dependencies shared by the route factories (see app.ts). */
 export interface RouteOptions {
@@ -9,7 +22,113 @@ export interface RouteOptions {
   now?: () => number;
 }
 
-/** POST /v1/img2img (ComfyUI-named fields). (Placeholder: being implemented.) */
-export function img2imgRoutes(_options: RouteOptions): Hono<AppEnv> {
-  return new Hono<AppEnv>();
+/**
+ * POST /v1/img2img: the ComfyUI-named API of the img2img seed (api-styles.md §2), JSON, body capped
+ * at 20 MiB. Defaults exactly as the seed: seed 0 (a real seed), steps 20, batch_size 1, 512×512,
+ * sampler_name euler, cfg 8, denoise_strength 0.75, scheduler normal, the seed's prompt and
+ * negative prompt, image_url "" (= text-to-image). image_url may be https (http only with
+ * ALLOW_HTTP_IMAGE_URLS="true"), a data: URL or base64; the SSRF rules of inputs/url-guard.ts apply.
+ * width × height is checked against the model's max_pixels (400 `width`), never clamped; the source
+ * image is fitted to it (cover + centre crop, by the GPU service). ComfyUI step semantics: exactly
+ * `steps` steps run whatever the denoise strength (strength_schedule 'steps').
+ * Response: `{created, data: [{url | b64_json, seed}], parameters, usage}` with `x-task-id`.
+ */
+export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
+  const now = options.now ?? (() => Date.now());
+  const routes = new Hono<AppEnv>();
+  routes.post('/', bodySizeLimit(), zValidator('json', Img2ImgRequestSchema, validationHook), async (c) => {
+    const request = c.req.valid('json');
+    const config = readEdgeConfig(c.env);
+    const apiKey = c.get('apiKey');
+    const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
+
+    const source = request.image_url.trim() === '' ? null : await resolveImageInput(request.image_url, { param: 'image_url', allowHttp: allowHttpImageUrls(c.env) });
+    const gpu = options.catalog.backendPool(config);
+    const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
+    const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
+    const inputs: TaskInput[] = source ? [{ image: source, role: 'image' }] : [];
+
+    const run = await runInputJob(c, {
+      config,
+      gpu,
+      job,
+      style: 'img2img',
+      inputs,
+      responseFormat: request.response_format,
+      linkTtlSeconds,
+      now,
+      metadata: { sampler_name: request.sampler_name, comfy_scheduler: request.scheduler },
+    });
+    const parameters: Img2ImgParameters = {
+      model: model.id,
+      mode: source ? 'img2img' : 'txt2img',
+      seed: job.seed,
+      seeds: run.data.map((item) => item.seed),
+      steps: request.steps,
+      batch_size: request.batch_size,
+      width: request.width,
+      height: request.height,
+      sampler_name: request.sampler_name,
+      scheduler: request.scheduler,
+      cfg: request.cfg,
+      denoise_strength: request.denoise_strength,
+      prompt: request.prompt,
+      negative_prompt: request.negative_prompt,
+      image_url: describeImageUrl(request.image_url, source),
+    };
+    const body: Img2ImgResponse = { created: run.created, data: run.data, parameters, usage: run.usage };
+    return c.json(body, 200);
+  });
+  return routes;
+}
+
+/**
+ * The GenerationJob of a ComfyUI-style request: comfyui sampler/scheduler names, cfg → cfg_scale,
+ * denoise_strength → strength with strength_schedule 'steps' (ComfyUI: exactly `steps` steps run),
+ * no image → txt2img.
+ * @throws ApiError 400 naming `model` (capability), `width` (over max_pixels), `sampler_name`/`scheduler`, `seed`.
+ */
+export function buildComfyJob(
+  request: Img2ImgRequest,
+  model: BackendModel,
+  source: InputImage | null,
+  ids: { taskId: string; tenant: string },
+): GenerationJobInput {
+  requireCapability(model, source ? 'img2img' : 'txt2img');
+  const size = resolveOutputSize(model, { width: request.width, height: request.height }, source, 'width');
+  const resolved = resolveSamplerOrThrow('comfyui', request.sampler_name, request.scheduler);
+  const seed = resolveSeed(request.seed, request.batch_size);
+  const job: GenerationJobInput = {
+    id: ids.taskId,
+    tenant: ids.tenant,
+    model: model.id,
+    mode: source ? 'img2img' : 'txt2img',
+    prompt: request.prompt,
+    negative_prompt: request.negative_prompt,
+    width: size.width,
+    height: size.height,
+    batch_size: request.batch_size,
+    seed,
+    steps: request.steps,
+    sampler: resolved.sampler,
+    scheduler: resolved.scheduler,
+    sampler_options: resolved.options,
+    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    cfg_scale: request.cfg,
+    output: { format: request.output_format, quality: 90 },
+    preview: 'none',
+  };
+  if (source) {
+    job.init_image = encodeBase64(source.bytes);
+    job.strength = request.denoise_strength;
+    job.strength_schedule = 'steps';
+  }
+  return job;
+}
+
+/** The image_url echoed in `parameters`: URLs as given, inline images summarised (never echoed back). */
+function describeImageUrl(value: string, source: InputImage | null): string {
+  if (!source) return '';
+  if (source.source === 'url') return value.trim();
+  return `${source.source === 'data_url' ? 'data:' : 'base64:'}${source.mimeType} (${source.bytes.length} bytes)`;
 }

@@ -1,6 +1,25 @@
+import type { Context } from 'hono';
 import { Hono } from 'hono';
+import {
+  ImageEditRequestSchema,
+  ImageVariationRequestSchema,
+  type ImageEditRequest,
+  type ImageVariationRequest,
+} from '../../../shared/src/api/image-edits';
+import type { ImagesResponse } from '../../../shared/src/api/openai-images';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { invalidParameter, unsupportedParameter } from '../lib/api-error';
+import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
+import { bodySizeLimit } from '../inputs/body-size-limit';
+import { buildOpenAiImageJob } from '../inputs/image-job';
+import type { TaskInput } from '../inputs/input-objects';
+import { checkMask } from '../inputs/mask-check';
+import { readImageRequest } from '../inputs/read-image-request';
+import { resolveImageInput } from '../inputs/resolve-image-input';
+import { runInputJob } from '../inputs/run-input-job';
+import { allowHttpImageUrls } from '../inputs/url-guard';
+import { validationHook } from '../middleware/validation-hook';
 
 /** Dependencies shared by the route factories (see app.ts). */
 export interface RouteOptions {
@@ -9,7 +28,104 @@ export interface RouteOptions {
   now?: () => number;
 }
 
-/** POST /v1/images/edits and /v1/images/variations (multipart). (Placeholder: being implemented.) */
-export function openAiEditRoutes(_options: RouteOptions): Hono<AppEnv> {
-  return new Hono<AppEnv>();
+type EditKind = 'edit' | 'variation';
+
+/**
+ * POST /v1/images/edits and POST /v1/images/variations (OpenAI's images API, api-styles.md §1).
+ *
+ * Body: multipart/form-data as OpenAI defines it (or JSON with the same names; images then as
+ * https/data URLs or base64), capped at 20 MiB (413). `image` is a file; with `image[]` (several)
+ * the first is used. Every image is checked by magic bytes (PNG/JPEG/WebP, else 415) and by the
+ * pixel count in its header before anything decodes it.
+ *
+ * Edits: `mask` (optional) is a PNG whose TRANSPARENT pixels mark the area to repaint (OpenAI);
+ * `mask_mode=white` takes white = repaint instead. A mask of another size than the image, a mask
+ * without transparency in alpha mode, or one that covers nothing is a 400 naming `mask` — never a
+ * silent whole-image repaint. No mask: the whole image is repainted guided by it (img2img), with
+ * `strength` (default 0.75, GPUStack's) as the denoise strength.
+ * Variations: img2img of the image; `prompt` optional (default ''), `strength` default 0.6.
+ *
+ * `size` default: the source image's size, scaled down to the model's max_pixels (aspect kept) and
+ * rounded down to multiples of 8. The response is the generations shape `{created, data, usage}`
+ * with `x-task-id`; inputs are stored in R2 beside the outputs (`.../<task>/input-<n>.<ext>`).
+ */
+export function openAiEditRoutes(options: RouteOptions): Hono<AppEnv> {
+  const now = options.now ?? (() => Date.now());
+  const routes = new Hono<AppEnv>();
+  routes.post('/edits', bodySizeLimit(), (c) => handleImageRequest(c, 'edit', options.catalog, now));
+  routes.post('/variations', bodySizeLimit(), (c) => handleImageRequest(c, 'variation', options.catalog, now));
+  return routes;
+}
+
+async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: ModelCatalog, now: () => number): Promise<Response> {
+  const config = readEdgeConfig(c.env);
+  const apiKey = c.get('apiKey');
+  const body = await readImageRequest(c.req.raw);
+
+  const parsed = (kind === 'edit' ? ImageEditRequestSchema : ImageVariationRequestSchema).safeParse(body.fields);
+  validationHook(parsed, c);
+  const request = parsed.data as ImageEditRequest | ImageVariationRequest;
+  if (request.stream) throw unsupportedParameter('stream', `Streaming is not available on /v1/images/${kind === 'edit' ? 'edits' : 'variations'}; omit "stream".`);
+  const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
+  if (body.image === undefined) throw invalidParameter('image', 'image is required (a PNG, JPEG or WebP file).', 'missing_parameter');
+  if (kind === 'variation' && body.mask !== undefined) {
+    throw unsupportedParameter('mask', 'Variations take no mask; use /v1/images/edits to repaint part of an image.');
+  }
+
+  const allowHttp = allowHttpImageUrls(c.env);
+  const image = await resolveImageInput(body.image, { param: 'image', allowHttp });
+  const inputs: TaskInput[] = [{ image, role: 'image' }];
+  const maskMode = kind === 'edit' ? (request as ImageEditRequest).mask_mode : 'alpha';
+  if (body.mask !== undefined) {
+    const mask = await resolveImageInput(body.mask, { param: 'mask', allowHttp });
+    await checkMask(image, mask, maskMode);
+    inputs.push({ image: mask, role: 'mask' });
+  }
+
+  const gpu = catalog.backendPool(config);
+  const model = await catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
+  const taskId = crypto.randomUUID();
+  const job = buildOpenAiImageJob({
+    taskId,
+    tenant: apiKey.tenant,
+    model,
+    source: image,
+    mask: inputs[1]?.image,
+    mask_mode: maskMode,
+    prompt: request.prompt,
+    negative_prompt: request.negative_prompt,
+    n: request.n,
+    size: request.size,
+    strength: request.strength,
+    sample_method: request.sample_method,
+    schedule_method: request.schedule_method,
+    sampling_steps: request.sampling_steps,
+    quality: request.quality,
+    cfg_scale: request.cfg_scale,
+    guidance: request.guidance,
+    seed: request.seed,
+    output_format: request.output_format,
+    output_compression: request.output_compression,
+  });
+
+  const run = await runInputJob(c, {
+    config,
+    gpu,
+    job,
+    style: kind === 'edit' ? 'openai.edits' : 'openai.variations',
+    inputs,
+    responseFormat: request.response_format,
+    linkTtlSeconds,
+    now,
+    metadata: {
+      user: request.user,
+      quality: request.quality,
+      sample_method: request.sample_method,
+      schedule_method: request.schedule_method,
+      mask_mode: job.mask ? maskMode : undefined,
+      images_sent: body.imageCount,
+    },
+  });
+  const response: ImagesResponse = { created: run.created, data: run.data, usage: run.usage };
+  return c.json(response, 200);
 }

@@ -149,7 +149,7 @@ export async function encodePng(spec: PngSpec): Promise<Uint8Array> {
     for (let y = y0; y < spec.height; y += dy) {
       const row = packRow(spec, xs, y);
       raw.push(filterRow(filter(rowIndex++), row, prev, bpp));
-      prev = row;
+      prev = row as Uint8Array<ArrayBuffer>;
     }
   }
   const chunks = [PNG_SIGNATURE, ihdr(spec.width, spec.height, spec.bitDepth, spec.colorType, spec.interlace ? 1 : 0)];

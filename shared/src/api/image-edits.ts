@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import {
+  DEFAULT_CFG_SCALE,
+  DEFAULT_SAMPLE_METHOD,
+  DEFAULT_SCHEDULE_METHOD,
+  DEFAULT_STRENGTH,
+  MAX_IMAGES_PER_REQUEST,
+  MAX_PROMPT_LENGTH,
+  MAX_SAMPLING_STEPS,
+  QualitySchema,
+} from './openai-images';
+import { SizeSchema } from './size';
+
+/**
+ * Request fields of POST /v1/images/edits and POST /v1/images/variations (api-styles.md §1).
+ *
+ * Both accept multipart/form-data (OpenAI's format: every text field arrives as a string, so numbers and
+ * booleans are parsed from strings here) or a JSON object with the same names. The image fields are not
+ * part of these schemas: `image` (a file, or `image[]` several — the FIRST is used), `mask` (a file) in
+ * multipart; in JSON, `image`/`mask` are an https URL, a data: URL or bare base64 (an array for `image`:
+ * the first is used). Unknown fields are dropped.
+ */
+
+/** Default denoise strength of /v1/images/variations (a variation stays close to its source). */
+export const DEFAULT_VARIATION_STRENGTH = 0.6;
+
+/** The multipart / JSON names of the file fields. */
+export const IMAGE_FILE_FIELDS = ['image', 'image[]', 'mask'] as const;
+
+/** A form value: '' (an empty form field) means "not given". */
+function blankToUndefined(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() === '' ? undefined : value;
+}
+
+/** A number field that may arrive as a form string ("7", "4.5"). */
+function formNumber<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => {
+    const v = blankToUndefined(value);
+    return typeof v === 'string' ? Number(v) : v;
+  }, schema);
+}
+
+/** A boolean field that may arrive as a form string ("true" / "false"). */
+function formBoolean<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => {
+    const v = blankToUndefined(value);
+    if (v === 'true') return true;
+    if (v === 'false') return false;
+    return v;
+  }, schema);
+}
+
+/** An optional string field where an empty form field means "not given". */
+function formString<T extends z.ZodType>(schema: T) {
+  return z.preprocess(blankToUndefined, schema);
+}
+
+/** Fields the edits and variations endpoints share (OpenAI names plus the GPUStack advanced fields). */
+const commonFields = {
+  model: formString(z.string().min(1).max(256).optional()),
+  n: formNumber(z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(1)),
+  /** "WxH" or "auto"; omitted/auto = the source image's size fitted to the model (see the edge route). */
+  size: formString(SizeSchema.optional()),
+  response_format: formString(z.enum(['url', 'b64_json']).default('url')),
+  seed: formNumber(z.number().int().min(-1).max(MAX_SEED).optional()),
+  negative_prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
+  quality: formString(QualitySchema.optional()),
+  output_format: formString(OutputFormatSchema.default('png')),
+  output_compression: formNumber(z.number().int().min(1).max(100).optional()),
+  user: formString(z.string().max(256).optional()),
+  sample_method: formString(z.string().min(1).default(DEFAULT_SAMPLE_METHOD)),
+  schedule_method: formString(z.string().min(1).default(DEFAULT_SCHEDULE_METHOD)),
+  sampling_steps: formNumber(z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional()),
+  cfg_scale: formNumber(z.number().min(0).max(50).default(DEFAULT_CFG_SCALE)),
+  guidance: formNumber(z.number().min(0).max(50).optional()),
+  /** Recognised so that `true` is refused with a clear 400 (edits are not streamed). */
+  stream: formBoolean(z.boolean().default(false)),
+  /** Lifetime of the returned links in seconds (checked against LINK_TTL_MAX_SECONDS by the edge). */
+  link_ttl_seconds: formNumber(z.number().int().optional()),
+};
+
+/**
+ * POST /v1/images/edits. With a mask: inpainting of the masked area (mask_mode 'alpha', OpenAI's
+ * convention: transparent pixels are repainted; 'white': white pixels are repainted). Without: the
+ * whole image is repainted, guided by it (img2img). `strength` (default 0.75, GPUStack's) is the
+ * denoise strength in both cases.
+ */
+export const ImageEditRequestSchema = z.object({
+  prompt: z.string().min(1, 'prompt must not be empty').max(MAX_PROMPT_LENGTH),
+  mask_mode: formString(z.enum(['alpha', 'white']).default('alpha')),
+  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_STRENGTH)),
+  ...commonFields,
+});
+export type ImageEditRequest = z.infer<typeof ImageEditRequestSchema>;
+export type ImageEditRequestInput = z.input<typeof ImageEditRequestSchema>;
+
+/**
+ * POST /v1/images/variations: img2img of the image. OpenAI sends no prompt; ours is optional
+ * (default '': the model's unconditional guess, steered by the source image), and `strength`
+ * defaults to 0.6 so the variation keeps the source's composition.
+ */
+export const ImageVariationRequestSchema = z.object({
+  prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
+  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_VARIATION_STRENGTH)),
+  ...commonFields,
+});
+export type ImageVariationRequest = z.infer<typeof ImageVariationRequestSchema>;
+export type ImageVariationRequestInput = z.input<typeof ImageVariationRequestSchema>;
