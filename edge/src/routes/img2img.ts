@@ -31,7 +31,8 @@ export interface RouteOptions {
  * width × height is checked against the model's max_pixels (400 `width`), never clamped; the source
  * image is fitted to it (cover + centre crop, by the GPU service). ComfyUI step semantics: exactly
  * `steps` steps run whatever the denoise strength (strength_schedule 'steps').
- * Response: `{created, data: [{url | b64_json, seed}], parameters, usage}` with `x-task-id`.
+ * Response: `{created, data: [{url | b64_json, seed}], parameters, usage, receipt}` with `x-task-id`
+ * (a task of style "img2img", readable at /v1/tasks/:id).
  */
 export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
@@ -53,6 +54,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
       gpu,
       job,
       style: 'img2img',
+      request: { ...request, image_url: describeImageUrl(request.image_url, source) },
       inputs,
       responseFormat: request.response_format,
       linkTtlSeconds,
@@ -76,7 +78,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
       negative_prompt: request.negative_prompt,
       image_url: describeImageUrl(request.image_url, source),
     };
-    const body: Img2ImgResponse = { created: run.created, data: run.data, parameters, usage: run.usage };
+    const body: Img2ImgResponse = { created: run.created, data: run.data, parameters, usage: run.usage, receipt: run.receipt };
     return c.json(body, 200);
   });
   return routes;

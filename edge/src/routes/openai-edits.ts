@@ -16,7 +16,7 @@ import { buildOpenAiImageJob } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
 import { checkMask } from '../inputs/mask-check';
 import { readImageRequest } from '../inputs/read-image-request';
-import { resolveImageInput } from '../inputs/resolve-image-input';
+import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
 import { runInputJob } from '../inputs/run-input-job';
 import { allowHttpImageUrls } from '../inputs/url-guard';
 import { validationHook } from '../middleware/validation-hook';
@@ -46,8 +46,9 @@ type EditKind = 'edit' | 'variation';
  * Variations: img2img of the image; `prompt` optional (default ''), `strength` default 0.6.
  *
  * `size` default: the source image's size, scaled down to the model's max_pixels (aspect kept) and
- * rounded down to multiples of 8. The response is the generations shape `{created, data, usage}`
- * with `x-task-id`; inputs are stored in R2 beside the outputs (`.../<task>/input-<n>.<ext>`).
+ * rounded down to multiples of 8. The response is the generations shape `{created, data, usage,
+ * receipt}` with `x-task-id` (a task of style openai.edits / openai.variations, readable at
+ * /v1/tasks/:id); inputs are stored in R2 beside the outputs (`.../<task>/input-<n>.<ext>`).
  */
 export function openAiEditRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
@@ -113,6 +114,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     gpu,
     job,
     style: kind === 'edit' ? 'openai.edits' : 'openai.variations',
+    request: { ...request, image: describeInput(image), mask: inputs[1] ? describeInput(inputs[1].image) : undefined, images_sent: body.imageCount },
     inputs,
     responseFormat: request.response_format,
     linkTtlSeconds,
@@ -126,6 +128,11 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
       images_sent: body.imageCount,
     },
   });
-  const response: ImagesResponse = { created: run.created, data: run.data, usage: run.usage };
+  const response: ImagesResponse = { created: run.created, data: run.data, usage: run.usage, receipt: run.receipt };
   return c.json(response, 200);
+}
+
+/** How an input is recorded in the task row: its origin and size, never its bytes. */
+function describeInput(image: InputImage): Record<string, string | number | undefined> {
+  return { source: image.source, url: image.url, filename: image.filename, type: image.type, width: image.width, height: image.height, bytes: image.bytes.length };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { GenerationParamsSchema, MAX_SEED, OutputFormatSchema } from '../generation-job';
 import { DEFAULT_SAMPLER_NAME, DEFAULT_SCHEDULER_NAME } from '../sampler-names';
 import { ImageDataSchema, ImageUsageSchema, MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SAMPLING_STEPS } from './openai-images';
 import { MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, SIZE_MULTIPLE } from './size';
@@ -92,11 +92,16 @@ export const Img2ImgParametersSchema = z.object({
 });
 export type Img2ImgParameters = z.infer<typeof Img2ImgParametersSchema>;
 
-/** Response: OpenAI's `{created, data}` shape plus `parameters` and `usage`. */
+/**
+ * Response: OpenAI's `{created, data}` shape plus `parameters`, `usage` and `receipt` (the GPU
+ * service's reproducibility receipt: model + content hash, resolved sampler/scheduler, seeds, steps,
+ * cfg, size, engine and onnxruntime versions).
+ */
 export const Img2ImgResponseSchema = z.object({
   created: z.number().int(),
   data: z.array(ImageDataSchema),
   parameters: Img2ImgParametersSchema,
   usage: ImageUsageSchema.optional(),
+  receipt: GenerationParamsSchema.optional(),
 });
 export type Img2ImgResponse = z.infer<typeof Img2ImgResponseSchema>;

@@ -82,6 +82,9 @@ describe('POST /v1/img2img (ComfyUI names)', () => {
         negative_prompt: IMG2IMG_DEFAULTS.negative_prompt,
         image_url: '',
       });
+      expect(body.receipt).toMatchObject({ model: 'tiny-analytic', seed: 0, steps: 20, sampler: 'euler', scheduler: 'normal', cfg_scale: 8 });
+      const task = await exports.default.fetch(`${ORIGIN}/v1/tasks/${taskId}`, { headers: { authorization: `Bearer ${KEY}` } });
+      expect(((await task.json()) as { style: string }).style).toBe('img2img');
       // url is the default response format.
       expect(body.data[0].url).toMatch(/\/v1\/files\/tenant-c\/.+\/0\.png\?exp=/);
       expect(body.data[0].seed).toBe(0);

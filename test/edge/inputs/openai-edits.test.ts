@@ -104,6 +104,13 @@ describe('POST /v1/images/edits', () => {
       expect(objects.get('input-0.png')!.customMetadata).toMatchObject({ role: 'image', source: 'upload', width: '128', height: '96', key_name: 'edits-test' });
       expect(objects.get('input-1.png')!.customMetadata).toMatchObject({ role: 'mask', source: 'upload' });
       expect(objects.get('0.png')!.customMetadata).toMatchObject({ style: 'openai.edits', mode: 'inpaint', mask_mode: 'alpha', user: 'u1', seed: '7' });
+      // The reproducibility receipt, and a task of this style that GET /v1/tasks/:id shows.
+      expect(body.receipt).toMatchObject({ model: 'tiny-analytic', mode: 'inpaint', seed: 7, seeds: [7, 8], width: 128, height: 96 });
+      const task = await exports.default.fetch(`${ORIGIN}/v1/tasks/${taskId}`, { headers: { authorization: `Bearer ${KEY}` } });
+      expect(task.status).toBe(200);
+      const taskJson = (await task.json()) as { style: string; status: string; data: unknown[] };
+      expect(taskJson).toMatchObject({ style: 'openai.edits', status: 'SUCCEED' });
+      expect(taskJson.data).toHaveLength(2);
       const storedInput = await env.IMAGES.get([...(await env.IMAGES.list()).objects.map((o) => o.key)].find((k) => k.endsWith(`${taskId}/input-0.png`))!);
       expect(new Uint8Array(await storedInput!.arrayBuffer())).toEqual(image);
     });
