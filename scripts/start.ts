@@ -6,8 +6,8 @@
  *  4. start the edge Worker under `wrangler dev` (local R2/KV) on EDGE_PORT;
  *  5. print the base URL and the development key; stop both cleanly on Ctrl-C / SIGTERM.
  * Environment: EDGE_PORT (8787), GPU_PORT (8788), DEV_API_KEY (generated when unset), MODELS_DIR (./models),
- * STATE_DIR (.wrangler/state: local KV/R2 storage), GPU_SERVICE_TOKEN and LINK_SIGNING_SECRET (random per run
- * when unset).
+ * STATE_DIR (.wrangler/state: local KV/R2/D1/Queues storage), GPU_SERVICE_TOKEN, LINK_SIGNING_SECRET and
+ * WEBHOOK_SIGNING_SECRET (random per run when unset).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +25,7 @@ const modelsDir = resolve(env.MODELS_DIR ?? resolve(root, 'models'));
 const stateDir = resolve(env.STATE_DIR ?? resolve(root, '.wrangler/state'));
 const serviceToken = env.GPU_SERVICE_TOKEN ?? randomBytes(24).toString('hex');
 const linkSecret = env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
+const webhookSecret = env.WEBHOOK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
 const devKey = env.DEV_API_KEY ?? `sk-dev-${randomBytes(18).toString('hex')}`;
 const children: ChildProcess[] = [];
 
@@ -136,6 +137,8 @@ try {
       `GPU_SERVICE_TOKEN:${serviceToken}`,
       '--var',
       `LINK_SIGNING_SECRET:${linkSecret}`,
+      '--var',
+      `WEBHOOK_SIGNING_SECRET:${webhookSecret}`,
       '--show-interactive-dev-session=false',
     ],
     // No network here: no metrics, and no fetch of Cloudflare's Request.cf sample (miniflare's placeholder is used).
