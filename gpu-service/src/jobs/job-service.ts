@@ -84,6 +84,8 @@ export class JobService {
   /** Batches collecting jobs now, by batch key. */
   private readonly forming = new Map<string, FormingBatch>();
   private accepting = true;
+  /** submit() calls past the accepting check whose record does not exist yet. */
+  private admitting = 0;
   private readonly maxBatch: number;
   private readonly batchWindowMs: number;
 
@@ -120,14 +122,19 @@ export class JobService {
       this.deps.metrics?.jobFinished('rejected', 0);
       throw errors.shuttingDown();
     }
-    const resolved = await this.registry.resolve(job.model);
-    if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
-      this.deps.metrics?.jobFinished('rejected', 0);
-      throw errors.queueFull(Math.max(1, this.queue.depth));
+    this.admitting++;
+    try {
+      const resolved = await this.registry.resolve(job.model);
+      if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
+        this.deps.metrics?.jobFinished('rejected', 0);
+        throw errors.queueFull(Math.max(1, this.queue.depth));
+      }
+      const rec = this.store.create(job.id, job.tenant);
+      void this.execute(rec, job, resolved, submittedAt);
+      return rec;
+    } finally {
+      this.admitting--;
     }
-    const rec = this.store.create(job.id, job.tenant);
-    void this.execute(rec, job, resolved, submittedAt);
-    return rec;
   }
 
   /** Cancel a queued or running job. @returns false when no such live job exists. */
@@ -146,17 +153,26 @@ export class JobService {
    */
   async shutdown(graceSeconds: number): Promise<{ finished: number; cancelled: number }> {
     this.accepting = false;
-    const live = this.store.live();
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceSeconds * 1000)));
-    const all = Promise.all(live.map((r) => r.finished)).then(() => 'done' as const);
-    const first = await Promise.race([all, graceOver]);
-    clearTimeout(timer);
-    if (first === 'done') return { finished: live.length, cancelled: 0 };
+    const deadline = Date.now() + graceSeconds * 1000;
+    const seen = new Set<JobRecord>();
+    // Jobs admitted just before the signal may still be creating their record: keep looking until none is live.
+    for (;;) {
+      const live = this.store.live();
+      for (const r of live) seen.add(r);
+      if (live.length === 0 && this.admitting === 0) return { finished: seen.size, cancelled: 0 };
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(live.map((r) => r.finished)).then(() => new Promise((r) => setImmediate(r))),
+        new Promise((r) => (timer = setTimeout(r, Math.min(left, 1000)))),
+      ]);
+      clearTimeout(timer);
+    }
     const left = this.store.live();
     for (const rec of left) rec.controller.abort(errors.cancelledByShutdown(graceSeconds));
     await Promise.race([Promise.all(left.map((r) => r.finished)), new Promise((r) => setTimeout(r, 30_000).unref())]);
-    return { finished: live.length - left.length, cancelled: left.length };
+    return { finished: seen.size - left.length, cancelled: left.length };
   }
 
   private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number): Promise<void> {
