@@ -3,6 +3,7 @@
  */
 import type { BenchReport } from './run-benchmarks';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
+import { BATCHING } from './service-throughput';
 
 /** Left-aligned first column, right-aligned others, two spaces between columns. */
 function table(header: string[], rows: string[][]): string {
@@ -31,6 +32,10 @@ export function formatBenchReport(report: BenchReport): string {
     p.generateMs.toFixed(0),
   ]);
   const t = report.throughput_images_per_second;
+  const jobsPerRun = (c: number) => {
+    const mean = report.throughput.points.find((p) => p.concurrency === c && p.batching)?.meanJobsPerRun;
+    return mean == null ? 'n/a' : mean.toFixed(2);
+  };
   const throughputRows = BENCH_CONCURRENCY.map((c) => [
     `c${c}`,
     t[`c${c}`].toFixed(2),
@@ -38,6 +43,7 @@ export function formatBenchReport(report: BenchReport): string {
     (t[`c${c}`] / t[`c${c}_nobatch`]).toFixed(2),
     (t[`c${c}`] / t.c1).toFixed(2),
     (t[`c${c}_nobatch`] / t.c1_nobatch).toFixed(2),
+    jobsPerRun(c),
   ]);
   const job = report.throughput.job;
   return [
@@ -51,7 +57,8 @@ export function formatBenchReport(report: BenchReport): string {
     'after UNet = guidance + sampler update + callback.  generate() = one whole image incl. prompt encoding and VAE decode, ms',
     table(['model', 'before UNet', 'ort tensors', 'after UNet', 'generate()'], breakdownRows),
     '',
-    `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, PNG, closed-loop clients`,
-    table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'cN/c1 batch', 'cN/c1 nobatch'], throughputRows),
+    `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, euler, cfg ${job.cfgScale}, PNG, ` +
+      `closed-loop clients; batch = MAX_BATCH ${BATCHING.maxBatch}, BATCH_WINDOW_MS ${BATCHING.batchWindowMs}; nobatch = MAX_BATCH 1`,
+    table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'cN/c1 batch', 'cN/c1 nobatch', 'jobs/run (batch)'], throughputRows),
   ].join('\n');
 }

@@ -4,11 +4,13 @@
  * as soon as the previous one is answered, until `jobs` jobs are done. Jobs share model, size, steps,
  * sampler and scheduler (what dynamic batching groups) and differ by seed and prompt.
  *
- * Batching is switched with buildApp's `maxBatch` / `batchWindowMs` options (issue 5 part 2). When the
- * service has no batching, those options are ignored and "batch" equals "nobatch" within noise.
+ * Batching is switched with buildApp's `maxBatch` / `batchWindowMs` options (issue 5 part 2): on = the
+ * service's defaults (MAX_BATCH, BATCH_WINDOW_MS), off = maxBatch 1. The service's own /metrics
+ * (gpu_service_batch_jobs histogram) tells how many jobs each UNet run really carried.
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../gpu-service/src/app';
+import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH } from '../../gpu-service/src/config';
 
 /** Batching settings passed to buildApp. */
 export interface BatchingSettings {
@@ -18,8 +20,8 @@ export interface BatchingSettings {
 
 /** Batching off: one job per UNet run. */
 export const NO_BATCHING: Readonly<BatchingSettings> = { maxBatch: 1, batchWindowMs: 0 };
-/** Batching on: up to 8 jobs per UNet run, gathered for at most 5 ms. */
-export const BATCHING: Readonly<BatchingSettings> = { maxBatch: 8, batchWindowMs: 5 };
+/** Batching on, with the service's defaults (up to 8 jobs per UNet run, gathered for at most 10 ms). */
+export const BATCHING: Readonly<BatchingSettings> = { maxBatch: DEFAULT_MAX_BATCH, batchWindowMs: DEFAULT_BATCH_WINDOW_MS };
 
 /** The job every client sends (seed and prompt vary per job). */
 export interface ThroughputJob {
@@ -40,6 +42,8 @@ export interface ThroughputPoint {
   imagesPerSecond: number;
   /** Mean time from request to response, ms. */
   meanLatencyMs: number;
+  /** Mean jobs per sampling run during this point, from the service's /metrics (null when it has no such metric). */
+  meanJobsPerRun: number | null;
 }
 
 const TOKEN = 'bench-service-token-0123456789';
@@ -54,7 +58,7 @@ const WARM_UP_JOBS = 16;
  * @throws Error when a warm-up job fails (the message carries the service's answer).
  */
 export async function startBenchService(modelsDir: string, batching: BatchingSettings, job: ThroughputJob, intraOpNumThreads = 0): Promise<FastifyInstance> {
-  const options = {
+  const options: AppOptions = {
     modelsDir,
     serviceToken: TOKEN,
     executionProviders: ['cpu'],
@@ -63,7 +67,7 @@ export async function startBenchService(modelsDir: string, batching: BatchingSet
     jobTimeoutSeconds: 0,
     startTimeoutSeconds: 0,
     ...batching,
-  } as AppOptions & BatchingSettings;
+  };
   const app = await buildApp(options);
   await postJob(app, job, 0);
   await measureThroughput(app, job, 4, WARM_UP_JOBS, batching.maxBatch > 1);
@@ -83,6 +87,7 @@ export async function measureThroughput(
 ): Promise<ThroughputPoint> {
   let next = 0;
   let latencyMs = 0;
+  const runsBefore = await batchJobsMetric(app);
   const start = performance.now();
   const client = async () => {
     while (next < jobs) {
@@ -94,7 +99,23 @@ export async function measureThroughput(
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   const seconds = (performance.now() - start) / 1000;
-  return { concurrency, batching, jobs, seconds, imagesPerSecond: jobs / seconds, meanLatencyMs: latencyMs / jobs };
+  const runsAfter = await batchJobsMetric(app);
+  const meanJobsPerRun =
+    runsBefore && runsAfter && runsAfter.count > runsBefore.count ? (runsAfter.sum - runsBefore.sum) / (runsAfter.count - runsBefore.count) : null;
+  return { concurrency, batching, jobs, seconds, imagesPerSecond: jobs / seconds, meanLatencyMs: latencyMs / jobs, meanJobsPerRun };
+}
+
+/** Sum and count of the gpu_service_batch_jobs histogram from GET /metrics, or null when absent. */
+async function batchJobsMetric(app: FastifyInstance): Promise<{ sum: number; count: number } | null> {
+  const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } });
+  if (res.statusCode !== 200) return null;
+  const value = (name: string) => {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(res.body);
+    return match ? Number(match[1]) : undefined;
+  };
+  const sum = value('gpu_service_batch_jobs_sum');
+  const count = value('gpu_service_batch_jobs_count');
+  return sum === undefined || count === undefined ? null : { sum, count };
 }
 
 async function postJob(app: FastifyInstance, job: ThroughputJob, seed: number): Promise<void> {
