@@ -171,9 +171,9 @@ export class GpuBackendClient implements GpuClient {
   }
 
   /**
-   * Readiness probe: GET /readyz (200 ready, 503 not ready; body may carry `reason` and a queue
-   * depth); a service without /readyz (404) is probed with GET /healthz instead. Never throws:
-   * an unreachable service is `{ready: false}`.
+   * Readiness probe: GET /readyz (200 ready; 503 not ready, with the reason in the error body;
+   * either way `queue_depth` and `running`); a service without /readyz (404) is probed with GET
+   * /healthz instead. Never throws: an unreachable service is `{ready: false}`.
    */
   async probe(signal?: AbortSignal): Promise<BackendProbe> {
     try {
@@ -183,7 +183,13 @@ export class GpuBackendClient implements GpuClient {
         response = await this.rawFetch('/healthz', { method: 'GET', signal });
       }
       const body = await readJson(response);
-      const reason = typeof (body as { reason?: unknown } | null)?.reason === 'string' ? (body as { reason: string }).reason : undefined;
+      // /readyz explains a 503 in the shared error body (error.code, error.message); also accept `reason`.
+      const parsed = ErrorBodySchema.safeParse(body);
+      const reason = parsed.success
+        ? `${parsed.data.error.code}: ${parsed.data.error.message}`
+        : typeof (body as { reason?: unknown } | null)?.reason === 'string'
+          ? (body as { reason: string }).reason
+          : undefined;
       return {
         ready: response.ok,
         queueDepth: queueDepthOf(body),
@@ -234,16 +240,18 @@ function requireEventStream(response: Response): Response {
   return response;
 }
 
-/** A queue depth from a probe body: `queue_depth`, or `queued` + `running` (numbers), else null. */
+/**
+ * Jobs waiting plus running at a backend, from its probe body: the GPU service's /readyz and
+ * /healthz report `queue_depth` (waiting) and `running`; `queued` is accepted for `queue_depth`.
+ * Null when the body has none of them.
+ */
 function queueDepthOf(body: unknown): number | null {
   if (body === null || typeof body !== 'object') return null;
   const record = body as Record<string, unknown>;
   const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null);
-  const direct = number(record.queue_depth);
-  if (direct !== null) return direct;
-  const queued = number(record.queued);
+  const waiting = number(record.queue_depth) ?? number(record.queued);
   const running = number(record.running);
-  if (queued !== null || running !== null) return (queued ?? 0) + (running ?? 0);
+  if (waiting !== null || running !== null) return (waiting ?? 0) + (running ?? 0);
   const queue = record.queue;
   if (queue && typeof queue === 'object') return queueDepthOf(queue);
   return null;

@@ -156,6 +156,7 @@ describe('GpuBackendPool: choice by health and queue depth', () => {
     expect(a.ran).toEqual([]);
     expect(b.ran).toEqual(['ready-1']);
     expect(a.requests).toContain('GET /readyz');
+    expect(pool.status()[0]).toMatchObject({ ready: false });
   });
 
   it('services without /readyz are probed with /healthz', async () => {
@@ -177,6 +178,16 @@ describe('GpuBackendPool: choice by health and queue depth', () => {
     await pool.runJob(job('depth-2'));
     expect(a.requests.filter((r) => r === 'GET /readyz')).toHaveLength(1); // cached within HEALTH_TTL_MS
     expect(b.ran).toEqual(['depth-1', 'depth-2']);
+  });
+
+  it('running jobs count like waiting ones (queue_depth + running from /readyz)', async () => {
+    const { pool, backends } = setup();
+    const [a, b] = backends;
+    a.running = 2;
+    b.queueDepth = 1;
+    await pool.runJob(job('running-1'));
+    expect(b.ran).toEqual(['running-1']);
+    expect(pool.status().map((s) => s.queueDepth)).toEqual([2, 1]);
   });
 
   it('jobs running at once are spread over the backends by the jobs in flight', async () => {

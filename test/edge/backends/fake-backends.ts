@@ -22,6 +22,8 @@ export interface FakeBackend {
   /** GET /readyz answer: 200 (ready) or 503; `queueDepth` is reported in the body. */
   ready: boolean;
   queueDepth: number;
+  /** Jobs it reports as running (added to the depth by the pool). */
+  running: number;
   /** Has /readyz at all (false: 404, so /healthz is used). */
   hasReadyz: boolean;
   /** Every request it received, as "METHOD /path". */
@@ -86,6 +88,7 @@ export function fakeBackends(urls: string[], token: string): { backends: FakeBac
       mode: 'ok',
       ready: true,
       queueDepth: 0,
+      running: 0,
       hasReadyz: true,
       requests: [],
       ran: [],
@@ -117,9 +120,13 @@ export function fakeBackends(urls: string[], token: string): { backends: FakeBac
     }
     if (url.pathname === '/readyz') {
       if (!backend.hasReadyz) return Response.json({ error: { code: 'not_found', message: 'no route', param: null, type: 'not_found_error' } }, { status: 404 });
+      // The GPU service's shape (gpu-service/src/routes/operations.ts).
+      const load = { queue_depth: backend.queueDepth, running: backend.running, queue_max: 8, slots: 1 };
       return Response.json(
-        backend.ready ? { ok: true, queue_depth: backend.queueDepth } : { ok: false, reason: 'no model can load', queue_depth: backend.queueDepth },
-        { status: backend.ready ? 200 : 503 },
+        backend.ready
+          ? { ready: true, ...load }
+          : { ready: false, ...load, error: { code: 'no_model', message: 'no model can load', param: null, type: 'server_error' } },
+        { status: backend.ready ? 200 : 503, headers: backend.ready ? {} : { 'retry-after': '5' } },
       );
     }
     if (url.pathname === '/v1/models') return Response.json({ data: [TINY] });
