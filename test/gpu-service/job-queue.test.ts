@@ -70,4 +70,51 @@ describe('JobQueue', () => {
     await Promise.all(Array.from({ length: 6 }, (_, i) => q.run(work, { tenant: `t${i % 2}` })));
     expect(peak).toBe(2);
   });
+
+  it('take() moves accepted tagged waiters into the caller\'s slot, oldest first, leaving the rest queued', async () => {
+    const q = new JobQueue(1, 10);
+    const gate = deferred();
+    const ran: string[] = [];
+    let takenSlotWork = false;
+    const leader = q.run(async () => {
+      await gate.promise;
+      // The leader takes compatible jobs (tags 'x') while it holds the slot, up to two.
+      let room = 2;
+      const taken = q.take((tag) => tag === 'x' && room-- > 0);
+      ran.push(`leader took ${taken.length}`);
+    }, { tenant: 'a' });
+    const results = [
+      q.run(async () => void (takenSlotWork = true), { tenant: 'b', tag: 'x', whenTaken: async () => ran.push('x1 taken') }),
+      q.run(async () => void ran.push('y1 own slot'), { tenant: 'c', tag: 'y', whenTaken: async () => ran.push('y1 taken') }),
+      q.run(async () => void (takenSlotWork = true), { tenant: 'b', tag: 'x', whenTaken: async () => ran.push('x2 taken') }),
+      q.run(async () => void ran.push('x3 own slot'), { tenant: 'd', tag: 'x', whenTaken: async () => ran.push('x3 taken') }),
+      q.run(async () => void ran.push('untagged own slot'), { tenant: 'e' }),
+    ];
+    expect(q.depth).toBe(5);
+    gate.resolve();
+    await Promise.all([leader, ...results]);
+    expect(takenSlotWork).toBe(false);
+    expect(ran.slice(0, 3)).toEqual(['leader took 2', 'x1 taken', 'x2 taken']);
+    // The others ran in their own slots afterwards, round-robin as usual.
+    expect(ran.slice(3).sort()).toEqual(['untagged own slot', 'x3 own slot', 'y1 own slot']);
+    expect(q.depth).toBe(0);
+    expect(q.active).toBe(0);
+  });
+
+  it('take() skips waiters whose signal was aborted', async () => {
+    const q = new JobQueue(1, 10);
+    const gate = deferred();
+    const ac = new AbortController();
+    let taken: unknown[] = [];
+    const leader = q.run(async () => {
+      await gate.promise;
+      taken = q.take(() => true);
+    }, { tenant: 'a' });
+    const waiting = q.run(async () => 1, { tenant: 'b', tag: 'x', signal: ac.signal, whenTaken: async () => 2 });
+    ac.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    gate.resolve();
+    await leader;
+    expect(taken).toEqual([]);
+  });
 });

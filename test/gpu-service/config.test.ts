@@ -1,0 +1,58 @@
+/** GPU service settings: defaults, the production settings of issue 5, and start-up refusals of bad values. */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../gpu-service/src/config';
+
+const base = { GPU_SERVICE_TOKEN: 'config-test-token-0123456789' };
+
+describe('loadConfig', () => {
+  it('has production defaults: batching on, no memory budget, huggingface.co, 30 s grace, 127.0.0.1', () => {
+    expect(loadConfig(base)).toMatchObject({
+      host: '127.0.0.1',
+      maxBatch: 8,
+      batchWindowMs: 10,
+      modelMemoryBudget: 0,
+      hfEndpoint: 'https://huggingface.co',
+      shutdownGraceSeconds: 30,
+      modelWarmUp: true,
+      executionProviders: ['cpu'],
+    });
+  });
+
+  it('reads every setting from the environment', () => {
+    const c = loadConfig({
+      ...base,
+      MAX_BATCH: '1',
+      BATCH_WINDOW_MS: '0',
+      MODEL_MEMORY_BUDGET: '8000000000',
+      HF_ENDPOINT: 'http://mirror.local:8080/',
+      HF_TOKEN: 'hf_abc',
+      SHUTDOWN_GRACE: '5',
+      MODEL_WARMUP: 'off',
+      ORT_EXECUTION_PROVIDERS: 'TensorRT, cuda ,cpu',
+      GPU_HOST: '0.0.0.0',
+    });
+    expect(c).toMatchObject({
+      maxBatch: 1,
+      batchWindowMs: 0,
+      modelMemoryBudget: 8_000_000_000,
+      hfEndpoint: 'http://mirror.local:8080',
+      hfToken: 'hf_abc',
+      shutdownGraceSeconds: 5,
+      modelWarmUp: false,
+      executionProviders: ['tensorrt', 'cuda', 'cpu'],
+      host: '0.0.0.0',
+    });
+  });
+
+  it.each([
+    [{ MAX_BATCH: '0' }, /MAX_BATCH must be an integer ≥ 1/],
+    [{ BATCH_WINDOW_MS: '-1' }, /BATCH_WINDOW_MS/],
+    [{ MODEL_MEMORY_BUDGET: '4GB' }, /MODEL_MEMORY_BUDGET must be an integer/],
+    [{ HF_ENDPOINT: 'ftp://x' }, /HF_ENDPOINT must be an http\(s\) URL/],
+    [{ MODEL_WARMUP: 'maybe' }, /MODEL_WARMUP/],
+    [{ ORT_EXECUTION_PROVIDERS: 'cuda,openvino' }, /unknown execution provider "openvino"/],
+    [{ GPU_SERVICE_TOKEN: 'short' }, /GPU_SERVICE_TOKEN/],
+  ])('refuses %o at start', (env, message) => {
+    expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+  });
+});
