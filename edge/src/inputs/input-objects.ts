@@ -1,4 +1,5 @@
-import { fitCustomMetadata, type StoredImage } from '../storage/r2-images';
+import { fitCustomMetadata, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
+import type { TaskRow } from '../tasks/task-types';
 import type { InputImage } from './resolve-image-input';
 
 /** What an input image was used as. */
@@ -66,4 +67,18 @@ export function inputStoredImages(options: InputStoredImagesOptions): StoredImag
       created_at: options.createdAt.toISOString(),
     }),
   }));
+}
+
+/**
+ * Store a task's input images under its folder (`<tenant>/<date of the task>/<task>/input-<n>.<ext>`),
+ * all or nothing. Call it after the task row exists and before the run; the inputs stay with the
+ * task whatever its outcome.
+ * @throws ApiError 500 `storage_failed`.
+ */
+export async function storeTaskInputs(bucket: ImageBucket, task: TaskRow, inputs: readonly TaskInput[]): Promise<void> {
+  if (inputs.length === 0) return;
+  await storeImagesAtomically(
+    bucket,
+    inputStoredImages({ tenant: task.tenant, taskId: task.id, keyName: task.key_name, createdAt: new Date(task.created_at), inputs }),
+  );
 }

@@ -5,13 +5,12 @@ import type { AppEnv } from '../env';
 import type { GpuClient } from '../gpu/backend-client';
 import type { EdgeConfig } from '../lib/edge-config';
 import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
-import { storeImagesAtomically } from '../storage/r2-images';
 import { keepRunning } from '../tasks/background';
 import { runGeneration, type RunGenerationResult } from '../tasks/run-generation';
 import { signedTaskImages } from '../tasks/task-json';
 import { TaskStore } from '../tasks/task-store';
 import { jobForStorage } from '../tasks/task-types';
-import { inputStoredImages, type TaskInput } from './input-objects';
+import { storeTaskInputs, type TaskInput } from './input-objects';
 
 /** Inputs of {@link runInputJob}. */
 export interface RunInputJobOptions {
@@ -82,12 +81,7 @@ export async function runInputJob(c: Context<AppEnv>, options: RunInputJobOption
       style: options.style,
       request: { request: options.request, job: jobForStorage(job) },
     });
-    if (options.inputs.length > 0) {
-      await storeImagesAtomically(
-        c.env.IMAGES,
-        inputStoredImages({ tenant: task.tenant, taskId: task.id, keyName: apiKey.name, createdAt: new Date(task.created_at), inputs: options.inputs }),
-      );
-    }
+    await storeTaskInputs(c.env.IMAGES, task, options.inputs);
     run = runGeneration({ store, gpu: options.gpu, bucket: c.env.IMAGES, now }, { task, job, metadata: options.metadata });
   } catch (error) {
     await slot?.release(false);

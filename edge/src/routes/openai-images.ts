@@ -14,10 +14,13 @@ import { formatSize, type ImageSize } from '../../../shared/src/api/size';
 import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
 import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-names';
 import type { AppEnv } from '../env';
-import { invalidParameter, unsupportedParameter, ApiError } from '../lib/api-error';
+import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 import { readEdgeConfig, type EdgeConfig } from '../lib/edge-config';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { bodySizeLimit } from '../inputs/body-size-limit';
+import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
+import { storeTaskInputs } from '../inputs/input-objects';
 import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
 import { validationHook } from '../middleware/validation-hook';
 import { keepRunning } from '../tasks/background';
@@ -52,6 +55,9 @@ export const OPENAI_GENERATIONS_STYLE = 'openai.generations';
  * - `stream: true`: Server-Sent Events (tasks/openai-image-stream.ts) once the GPU service has
  *   admitted the job; refusals before that (400, 404 model_not_found, 429, 503 queue_full) are
  *   normal JSON errors with their status, later failures an `error` event.
+ * - `image` (URL, data: URL or base64; an array uses its first): img2img of that image with
+ *   `strength`, size defaulting to the image's (inputs/generation-image.ts); the body is capped at
+ *   20 MiB and the image checked like every input (inputs/).
  * The key's rate-limit slot is released when the run ends. Errors are ApiErrors rendered by the
  * error handler.
  */
@@ -60,14 +66,15 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
 
-  routes.post('/generations', zValidator('json', ImageGenerationRequestSchema, validationHook), async (c) => {
+  routes.post('/generations', bodySizeLimit(), zValidator('json', ImageGenerationRequestSchema, validationHook), async (c) => {
     const request = c.req.valid('json');
     const config = readEdgeConfig(c.env);
     const apiKey = c.get('apiKey');
     const taskId = crypto.randomUUID();
     c.header('x-task-id', taskId);
 
-    refuseUnservedFields(request);
+    // `image` (URL or base64) makes it img2img; checked and fetched before any slot is taken.
+    const source = await resolveGenerationImage(c.env, request.image);
     const slot = await acquireGenerationSlot(c, request.n);
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
@@ -75,6 +82,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
       const gpu = options.catalog.backendPool(config);
       const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
       const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
+      if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
       const store = new TaskStore(c.env.DB, { now });
       const { image: _image, ...storedRequest } = request;
       const task = await store.create({
@@ -84,6 +92,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
         style: OPENAI_GENERATIONS_STYLE,
         request: { request: storedRequest, job: jobForStorage(job) },
       });
+      if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
       deps = { store, gpu, bucket: c.env.IMAGES, now };
       input = { task, job, metadata: requestMetadata(request) };
     } catch (error) {
@@ -188,13 +197,6 @@ function requestMetadata(request: ImageGenerationRequest): Record<string, string
     style: request.style,
     user: request.user,
   };
-}
-
-/** Recognised fields this endpoint cannot serve yet are refused, never silently ignored. */
-function refuseUnservedFields(request: ImageGenerationRequest): void {
-  if (request.image !== undefined) {
-    throw unsupportedParameter('image', 'Source images are not accepted on /v1/images/generations yet.');
-  }
 }
 
 /** Inputs of {@link buildGenerationJob}. */

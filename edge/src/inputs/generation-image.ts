@@ -1,0 +1,46 @@
+import type { BackendModel } from '../../../shared/src/api/models';
+import type { ImageSize } from '../../../shared/src/api/size';
+import type { GenerationJobInput } from '../../../shared/src/generation-job';
+import { encodeBase64 } from '../lib/base64';
+import { requireCapability, resolveOutputSize } from './image-job';
+import { resolveImageInput, type InputImage } from './resolve-image-input';
+import { allowHttpImageUrls } from './url-guard';
+
+/**
+ * The `image` field of POST /v1/images/generations (api-styles.md §1: "source image as URL or
+ * base64 → turns the request into img2img"): an https URL (http only with ALLOW_HTTP_IMAGE_URLS),
+ * a data: URL or bare base64; an array uses its FIRST entry (as /v1/images/edits does with
+ * `image[]`). Checked like every input (magic bytes, header pixel limits, SSRF rules).
+ * @param env the Worker env (reads ALLOW_HTTP_IMAGE_URLS).
+ * @returns the checked image, or null when `image` is absent.
+ * @throws ApiError 400/413/415 naming `image`.
+ */
+export async function resolveGenerationImage(env: object, image: string | string[] | undefined): Promise<InputImage | null> {
+  if (image === undefined) return null;
+  const first = Array.isArray(image) ? image[0] : image;
+  if (first === undefined) return null;
+  return resolveImageInput(first, { param: 'image', allowHttp: allowHttpImageUrls(env) });
+}
+
+/**
+ * Turn a txt2img job built from a generations request into img2img of `source` (in place):
+ * mode img2img, init_image, `strength` (GPUStack's field, default 0.75) with stable-diffusion.cpp
+ * step semantics ('scaled'), and — when the request gave no `size` — the source image's size fitted
+ * to the model (source-size.ts) instead of the model's native size.
+ * @throws ApiError 400 `model` when the model cannot do img2img, `size` when over max_pixels.
+ */
+export function applyGenerationImage(
+  job: GenerationJobInput,
+  source: InputImage,
+  options: { model: BackendModel; size: ImageSize | null | undefined; strength: number },
+): GenerationJobInput {
+  requireCapability(options.model, 'img2img');
+  const size = resolveOutputSize(options.model, options.size, source);
+  job.mode = 'img2img';
+  job.width = size.width;
+  job.height = size.height;
+  job.init_image = encodeBase64(source.bytes);
+  job.strength = options.strength;
+  job.strength_schedule = 'scaled';
+  return job;
+}
