@@ -89,8 +89,9 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
         return;
       }
       if (row.attempts !== attempt) {
+        // A new submission numbers its events from 1 again; the first one (0 → 1) keeps the client's id.
+        if (attempt > 0) lastEventId = undefined;
         attempt = row.attempts;
-        lastEventId = undefined;
       }
       let relayed = false;
       let jobEnded: TaskError | 'done' | null = null;
