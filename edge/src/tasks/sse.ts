@@ -14,7 +14,8 @@ export interface SseMessage {
 
 /** Read SSE messages from a byte stream until it ends. Releases the stream when the consumer stops early. */
 export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let buffer = '';
   let event = '';
   let data: string[] = [];
@@ -23,7 +24,8 @@ export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerato
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (value) buffer += value;
+      // stream: true keeps a multi-byte character split across chunks for the next read.
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       // Split complete lines; a trailing CR may be half of a CRLF, so keep it until more text arrives.
       let match: RegExpExecArray | null;
       const lineEnd = /\r\n|\n|\r(?!$)/g;

@@ -29,6 +29,21 @@ describe('parseSse (WHATWG event-stream rules)', () => {
     ]);
   });
 
+  it('keeps a multi-byte character that is split between two chunks', async () => {
+    const bytes = new TextEncoder().encode('data: "café ☕"\n\n');
+    const cut = bytes.indexOf(0xe2) + 1; // inside the 3-byte ☕
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.subarray(0, cut));
+        controller.enqueue(bytes.subarray(cut));
+        controller.close();
+      },
+    });
+    const messages = [];
+    for await (const message of parseSse(body)) messages.push(message.data);
+    expect(messages).toEqual(['"café ☕"']);
+  });
+
   it('drops an event without data and an unterminated last event', async () => {
     expect(await all(['event: ping\n\n', 'data: unfinished'])).toEqual([]);
   });
