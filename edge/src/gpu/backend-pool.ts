@@ -239,7 +239,7 @@ export class GpuBackendPool implements GpuClient {
   async streamJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GpuJobStream> {
     const { value } = await this.submitWithFailover(async (client) => {
       this.remember(job.id, client.baseUrl);
-      return this.tracked(await client.streamJob(job, signal));
+      return this.tracked(await client.streamJob(job, signal), signal);
     });
     return value;
   }
@@ -252,7 +252,7 @@ export class GpuBackendPool implements GpuClient {
   async jobEvents(jobId: string, options: JobLocation & { lastEventId?: string } = {}): Promise<GpuJobStream> {
     const url = options.backendUrl ?? this.backendOf(jobId) ?? (await this.locate(jobId, options.signal));
     if (url === undefined) throw jobNotFound(jobId);
-    return this.tracked(await this.clientFor(url).jobEvents(jobId, options));
+    return this.tracked(await this.clientFor(url).jobEvents(jobId, options), options.signal);
   }
 
   /** GET /v1/jobs/:id on the job's backend (located as in {@link jobEvents}); null when none knows it. */
@@ -327,9 +327,10 @@ export class GpuBackendPool implements GpuClient {
 
   /**
    * Count an event stream as in flight on its backend until it ends, and mark the backend down
-   * when the stream breaks (a read error, not a cancel by our side).
+   * when the stream breaks with a network error (TypeError, e.g. "Network connection lost") that
+   * our side did not cause (`signal` not aborted, stream not cancelled by the reader).
    */
-  private tracked(stream: GpuJobStream): GpuJobStream {
+  private tracked(stream: GpuJobStream, signal?: AbortSignal): GpuJobStream {
     const state = this.backends.get(stream.backendUrl);
     const source = stream.response.body;
     if (!state || !source) return stream;
@@ -353,8 +354,10 @@ export class GpuBackendPool implements GpuClient {
           }
         } catch (error) {
           close();
-          this.markDown(stream.backendUrl);
-          console.warn(`GPU backend ${stream.backendUrl}: event stream broke`, error);
+          if (error instanceof TypeError && !signal?.aborted) {
+            this.markDown(stream.backendUrl);
+            console.warn(`GPU backend ${stream.backendUrl}: event stream broke`, error);
+          }
           controller.error(error);
         }
       },

@@ -130,6 +130,20 @@ describe('GpuBackendPool: failover', () => {
     expect(b.ran).toEqual(['job-stream']);
     expect(pool.backendOf('job-stream')).toBe(B);
   });
+
+  it('a stream our side aborts does not mark its backend down', async () => {
+    const { pool, backends } = setup();
+    const release = backends[0].hold();
+    backends[1].queueDepth = 1;
+    const abort = new AbortController();
+    const stream = await pool.streamJob(job('job-aborted'), abort.signal);
+    expect(stream.backendUrl).toBe(A);
+    const reading = stream.response.text();
+    abort.abort(new DOMException('client went away', 'AbortError'));
+    await expect(reading).rejects.toThrow();
+    release();
+    expect(pool.status()[0]).toMatchObject({ down: false, inFlight: 0 });
+  });
 });
 
 describe('GpuBackendPool: choice by health and queue depth', () => {

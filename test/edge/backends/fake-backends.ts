@@ -149,6 +149,8 @@ export function fakeBackends(urls: string[], token: string): { backends: FakeBac
         const dies = backend.mode === 'die_mid_stream';
         const body = new ReadableStream<Uint8Array>({
           async start(controller) {
+            // Our side aborting the fetch errors the body with the abort reason, as workerd does.
+            request.signal.addEventListener('abort', () => controller.error(request.signal.reason));
             controller.enqueue(encoder.encode(`id: 1\nevent: started\ndata: {}\n\n`));
             if (dies) {
               controller.error(new TypeError('Network connection lost.'));
