@@ -48,7 +48,7 @@ export function formatBenchReport(report: BenchReport): string {
   const job = report.throughput.job;
   return [
     `Benchmark (${m.quick ? 'quick' : 'full'} run) — ${m.cpus} CPUs (${m.cpu_model}), ${m.execution_provider} execution provider, ` +
-      `onnxruntime-node ${m.onnxruntime_node}, Node ${m.node}, ${m.date}`,
+      `onnxruntime-node ${m.onnxruntime_node}, Node ${m.node}, ${m.date}, load average ${m.load_average[0]} → ${m.load_average[1]}`,
     '',
     'Denoising step: euler, cfg 7 (conditional + unconditional in one UNet run), one image; window = steps 2..N',
     table(['model', 'size', 'steps/s', 'ms/step', 'ort ms/step', 'step/ort', 'outside ort'], pipelineRows),

@@ -4,7 +4,7 @@
  * batching on and off; everything in one process so the ratios compare like with like.
  */
 import type { FastifyInstance } from 'fastify';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { loadDiffusionModel } from '../../gpu-service/src/models/diffusion-model';
@@ -37,6 +37,8 @@ export interface BenchReport {
     platform: string;
     date: string;
     quick: boolean;
+    /** 1-minute load average at the start and at the end of the run (other processes make figures noisy). */
+    load_average: [number, number];
   };
 }
 
@@ -46,6 +48,7 @@ export interface BenchReport {
  * @throws Error when a model cannot be generated or loaded, or a service job fails.
  */
 export async function runBenchmarks(options: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
+  const loadAtStart = loadavg()[0];
   const sizes = benchSizes(options.quick);
   const modelsDir = options.modelsDir ? path.resolve(options.modelsDir) : await mkdtemp(path.join(tmpdir(), 'bench-models-'));
   try {
@@ -76,7 +79,7 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     await tiny.release();
     const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
     const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, sizes.jobsMin, sizes.jobsPerClient, log);
-    return summarise(pipeline, { job, points }, options);
+    return summarise(pipeline, { job, points }, options, loadAtStart);
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
@@ -119,7 +122,7 @@ async function throughputPoints(
   }
 }
 
-function summarise(pipeline: PipelineBenchResult[], throughput: BenchReport['throughput'], options: BenchOptions): BenchReport {
+function summarise(pipeline: PipelineBenchResult[], throughput: BenchReport['throughput'], options: BenchOptions, loadAtStart: number): BenchReport {
   const round = (x: number, digits = 4) => Number(x.toFixed(digits));
   const ips = (c: number, batching: boolean) => throughput.points.find((p) => p.concurrency === c && p.batching === batching)!.imagesPerSecond;
   const throughputTable: Record<string, number> = {};
@@ -149,6 +152,7 @@ function summarise(pipeline: PipelineBenchResult[], throughput: BenchReport['thr
       platform: `${process.platform} ${process.arch}`,
       date: new Date().toISOString(),
       quick: options.quick,
+      load_average: [round(loadAtStart, 2), round(loadavg()[0], 2)],
     },
   };
 }
