@@ -34,7 +34,8 @@ export interface ServiceConfig {
   previewInterval: number;
   /** Seconds a finished job's events stay readable. */
   retainSeconds: number;
-  /** Most images (sum of batch_size) in one batched UNet run; 1 turns dynamic batching off. */
+  /** Most images (sum of the jobs' batch_size) in one batched run; 1 turns dynamic batching off. With CFG
+   * the UNet call itself holds twice as many rows (unconditional and conditional halves). */
   maxBatch: number;
   /** Milliseconds a batch that is not full waits for compatible jobs before it starts (0 = no wait). */
   batchWindowMs: number;
