@@ -3,14 +3,18 @@ import { z } from 'zod';
 export const ModelKindSchema = z.enum(['checkpoint', 'lora', 'vae', 'textualinversion']);
 export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
 
-/** One entry of the GPU service's GET /v1/models (contracts.md). `native_size` is [width, height] in pixels. */
+/**
+ * One entry of the GPU service's GET /v1/models (contracts.md). `native_size` is [width, height] in pixels;
+ * it and `max_pixels` are 0 for entries that cannot generate on their own (LoRA, VAE, embeddings) and for
+ * broken folders (which carry `error`).
+ */
 export const BackendModelSchema = z.object({
   id: z.string(),
   kind: ModelKindSchema,
   capabilities: z.array(ModelCapabilitySchema),
-  native_size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  native_size: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
   /** Largest width × height the model accepts, in pixels. */
-  max_pixels: z.number().int().positive(),
+  max_pixels: z.number().int().nonnegative(),
   loaded: z.boolean(),
   error: z.string().optional(),
 });
