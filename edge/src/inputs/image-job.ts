@@ -6,6 +6,7 @@ import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler 
 import { encodeBase64 } from '../lib/base64';
 import { invalidParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
+import type { GenerationCost } from '../middleware/rate-limit';
 import type { MaskMode } from './png-mask';
 import type { InputImage } from './resolve-image-input';
 import { sizeFromSourceImage } from './source-size';
@@ -136,4 +137,17 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
   }
   if (input.guidance !== undefined) job.guidance = input.guidance;
   return job;
+}
+
+/**
+ * What a job costs the compute-unit budget: steps actually run per image and the output size.
+ * txt2img and strength ≥ 1 run `steps`; strength_schedule 'steps' (ComfyUI) runs exactly `steps`;
+ * 'scaled' (A1111/sd.cpp, the default) runs ⌊min(strength, 0.999) · steps⌋ + 1, as the GPU service's
+ * passSigmas does (gpu-service/src/diffusion/pipelines/generate.ts, samplers.md §1.4).
+ */
+export function jobCost(job: GenerationJobInput): GenerationCost {
+  const strength = job.mode === 'txt2img' || job.mode === undefined ? 1 : (job.strength ?? 0.75);
+  const scaled = job.strength_schedule !== 'steps' && strength < 1;
+  const steps = scaled ? Math.floor(Math.min(strength, 0.999) * job.steps) + 1 : job.steps;
+  return { steps, width: job.width, height: job.height };
 }

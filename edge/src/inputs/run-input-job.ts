@@ -10,6 +10,7 @@ import { runGeneration, type RunGenerationResult } from '../tasks/run-generation
 import { signedTaskImages } from '../tasks/task-json';
 import { TaskStore } from '../tasks/task-store';
 import { jobForStorage } from '../tasks/task-types';
+import { jobCost } from './image-job';
 import { storeTaskInputs, type TaskInput } from './input-objects';
 
 /** Inputs of {@link runInputJob}. */
@@ -55,7 +56,8 @@ function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null):
 /**
  * Run one image-input job synchronously for a route, on the one task runner every style uses
  * (tasks/run-generation.ts):
- *  1. take a rate-limit slot (429 before any work) and set `x-task-id`;
+ *  1. take a rate-limit slot for the job's images and compute units (jobCost; 429 before any work)
+ *     and set `x-task-id`;
  *  2. create the QUEUED task row (style, owner, the request without image data);
  *  3. store the input images in R2 under the task's folder
  *     (`<tenant>/<date of the task>/<task>/input-<n>.<ext>`, beside the outputs `<i>.<ext>`); they
@@ -70,7 +72,7 @@ export async function runInputJob(c: Context<AppEnv>, options: RunInputJobOption
   const { job, config, now } = options;
   const apiKey = c.get('apiKey');
   c.header('x-task-id', job.id);
-  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1);
+  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job));
   let run: Promise<RunGenerationResult>;
   try {
     const store = new TaskStore(c.env.DB, { now });

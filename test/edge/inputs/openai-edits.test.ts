@@ -1,6 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
+import { newApiKeyRecord } from '../../../shared/src/api/api-key';
 import type { ImagesResponse } from '../../../shared/src/api/openai-images';
 import type { ErrorBody } from '../../../shared/src/errors';
 import { seedApiKey } from '../helpers/api-keys';
@@ -336,5 +337,37 @@ describe('POST /v1/images/variations', () => {
 
   it('a JPEG with a damaged header → 400 invalid_image', async () => {
     await expectError(await postForm('/v1/images/variations', { image: new Uint8Array([0xff, 0xd8, 0xff, 0xd9]) }), 400, 'image', 'invalid_image');
+  });
+});
+
+describe('the compute-unit budget counts the steps an edit actually runs', () => {
+  let gpu: FakeGpuService;
+  const BUDGET_KEY = 'sk-test-edits-budget';
+  beforeAll(async () => {
+    image = await solidPng(128, 96, [0, 0, 255]);
+    // 0.1 compute unit per minute: 128×96 at strength 0.75 runs ⌊0.75·10⌋ + 1 = 8 steps = 0.098 units.
+    const record = await newApiKeyRecord(BUDGET_KEY, { name: 'budget', tenant: 'tenant-b', limits: { compute_units_per_minute: 0.1 } });
+    await env.API_KEYS.put(record.key_hash, JSON.stringify(record));
+  });
+  beforeEach(() => {
+    gpu = installFakeGpuService(env.GPU_SERVICE_URL, env.GPU_SERVICE_TOKEN);
+  });
+  afterEach(() => gpu.restore());
+
+  const edit = (strength: string) => {
+    const form = new FormData();
+    form.append('image', new File([image], 'image.png', { type: 'image/png' }));
+    form.append('prompt', 'x');
+    form.append('strength', strength);
+    form.append('response_format', 'b64_json');
+    return exports.default.fetch(`${ORIGIN}/v1/images/edits`, { method: 'POST', headers: { authorization: `Bearer ${BUDGET_KEY}` }, body: form });
+  };
+
+  it('strength 1 (10 steps, 0.123 units) is more than the whole budget; strength 0.75 (8 steps) fits', async () => {
+    await expectError(await edit('1'), 400, null, 'compute_units_exceed_limit');
+    expect(gpu.jobs).toHaveLength(0);
+    const response = await edit('0.75');
+    expect(response.status).toBe(200);
+    expect(gpu.jobs).toHaveLength(1);
   });
 });
