@@ -61,7 +61,7 @@ const commonFields = {
   model: formString(z.string().min(1).max(256).optional()),
   n: formNumber(z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(1)),
   /** "WxH" or "auto"; omitted/auto = the source image's size fitted to the model (see the edge route). */
-  size: formString(SizeSchema.optional()),
+  size: formString(SizeSchema.optional()).describe('WxH or auto; default: the source image size scaled to the model max_pixels, multiples of 8.'),
   response_format: formString(z.enum(['url', 'b64_json']).default('url')),
   seed: formNumber(z.number().int().min(-1).max(MAX_SEED).optional()),
   negative_prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
@@ -88,8 +88,8 @@ const commonFields = {
  */
 export const ImageEditRequestSchema = z.object({
   prompt: z.string().min(1, 'prompt must not be empty').max(MAX_PROMPT_LENGTH),
-  mask_mode: formString(z.enum(['alpha', 'white']).default('alpha')),
-  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_STRENGTH)),
+  mask_mode: formString(z.enum(['alpha', 'white']).default('alpha')).describe('alpha: transparent mask pixels are repainted (OpenAI); white: white pixels are repainted.'),
+  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_STRENGTH)).describe('Denoise strength (about steps × strength steps run).'),
   ...commonFields,
 });
 export type ImageEditRequest = z.infer<typeof ImageEditRequestSchema>;
@@ -102,7 +102,7 @@ export type ImageEditRequestInput = z.input<typeof ImageEditRequestSchema>;
  */
 export const ImageVariationRequestSchema = z.object({
   prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
-  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_VARIATION_STRENGTH)),
+  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_VARIATION_STRENGTH)).describe('Denoise strength; lower stays closer to the source.'),
   ...commonFields,
 });
 export type ImageVariationRequest = z.infer<typeof ImageVariationRequestSchema>;

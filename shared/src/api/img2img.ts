@@ -31,8 +31,9 @@ const side = (name: string, fallback: number) =>
     .int()
     .min(MIN_IMAGE_SIDE)
     .max(MAX_IMAGE_SIDE)
-    .refine((v) => v % SIZE_MULTIPLE === 0, `${name} must be a multiple of ${SIZE_MULTIPLE}`)
-    .default(fallback);
+    .multipleOf(SIZE_MULTIPLE, `${name} must be a multiple of ${SIZE_MULTIPLE}`)
+    .default(fallback)
+    .describe(`Output ${name} in pixels (multiple of ${SIZE_MULTIPLE}); width × height must be within the model's max_pixels.`);
 
 /**
  * The request body (JSON). Unknown fields are dropped.
@@ -48,18 +49,21 @@ const side = (name: string, fallback: number) =>
  */
 export const Img2ImgRequestSchema = z.object({
   model: z.string().min(1).max(256).optional(),
-  seed: z.number().int().min(0).max(MAX_SEED).default(IMG2IMG_DEFAULTS.seed),
+  seed: z.number().int().min(0).max(MAX_SEED).default(IMG2IMG_DEFAULTS.seed).describe('Seed of image 0 (0 is a real seed); image i uses seed + i.'),
   steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).default(IMG2IMG_DEFAULTS.steps),
   batch_size: z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(IMG2IMG_DEFAULTS.batch_size),
   width: side('width', IMG2IMG_DEFAULTS.width),
   height: side('height', IMG2IMG_DEFAULTS.height),
-  sampler_name: z.string().min(1).default(IMG2IMG_DEFAULTS.sampler_name),
+  sampler_name: z.string().min(1).default(IMG2IMG_DEFAULTS.sampler_name).describe('ComfyUI sampler name (euler, euler_ancestral, dpmpp_2m, …).'),
   cfg: z.number().min(0).max(50).default(IMG2IMG_DEFAULTS.cfg),
-  denoise_strength: z.number().min(0).max(1).default(IMG2IMG_DEFAULTS.denoise_strength),
-  scheduler: z.string().min(1).default(IMG2IMG_DEFAULTS.scheduler),
+  denoise_strength: z.number().min(0).max(1).default(IMG2IMG_DEFAULTS.denoise_strength).describe('How much of the source is re-noised; exactly `steps` steps run (ComfyUI).'),
+  scheduler: z.string().min(1).default(IMG2IMG_DEFAULTS.scheduler).describe('ComfyUI scheduler: normal, karras, exponential, sgm_uniform, simple, ddim_uniform, beta.'),
   prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.prompt),
   negative_prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.negative_prompt),
-  image_url: z.string().default(IMG2IMG_DEFAULTS.image_url),
+  image_url: z
+    .string()
+    .default(IMG2IMG_DEFAULTS.image_url)
+    .describe('Source image: https URL (public hosts only), data: URL or base64; "" = text-to-image. PNG, JPEG or WebP, at most 4096×4096.'),
   response_format: z.enum(['url', 'b64_json']).default('url'),
   output_format: OutputFormatSchema.default('png'),
   /** Lifetime of the returned links in seconds (checked against LINK_TTL_MAX_SECONDS by the edge). */
