@@ -16,7 +16,7 @@ import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-na
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
-import { readEdgeConfig, type EdgeConfig } from '../lib/edge-config';
+import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { bodySizeLimit } from '../inputs/body-size-limit';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
@@ -72,6 +72,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const apiKey = c.get('apiKey');
     const taskId = crypto.randomUUID();
     c.header('x-task-id', taskId);
+    const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
 
     // `image` (URL or base64) makes it img2img; checked and fetched before any slot is taken.
     const source = await resolveGenerationImage(c.env, request.image);
@@ -100,7 +101,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
       throw error;
     }
 
-    const signing = linkSigning(c, config, now);
+    const signing = linkSigning(c, config.linkSigningSecret, linkTtlSeconds, now);
     if (request.stream) return streamGeneration(c, { deps, input, request, slot, signing, now });
 
     const run = runGeneration(deps, input);
@@ -131,9 +132,9 @@ function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null):
 }
 
 /** Link signing for this request's answers (the clock is read when links are made). */
-function linkSigning(c: Context<AppEnv>, config: EdgeConfig, now: () => number): () => LinkSigning {
+function linkSigning(c: Context<AppEnv>, secret: string, ttlSeconds: number, now: () => number): () => LinkSigning {
   const origin = new URL(c.req.url).origin;
-  return () => ({ origin, secret: config.linkSigningSecret, ttlSeconds: config.linkTtlSeconds, nowSeconds: now() / 1000 });
+  return () => ({ origin, secret, ttlSeconds, nowSeconds: now() / 1000 });
 }
 
 /** Inputs of {@link streamGeneration}. */

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { ApiError, invalidParameter } from '../lib/api-error';
-import { readEdgeConfig } from '../lib/edge-config';
+import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import { keepRunning } from '../tasks/background';
 import { SseWriter, SSE_HEADERS } from '../tasks/sse-writer';
 import { relayTaskEvents } from '../tasks/task-event-relay';
@@ -34,6 +34,7 @@ function taskNotFound(id: string): ApiError {
  * The task routes, for every API style's tasks (the caller's own only: another key's task is 404):
  * - GET    /v1/tasks?limit=N        → {object: "list", data: [task]} newest first (N 1..100, default 20)
  *                                     — finds the task of a sync request whose answer was lost;
+ * Answers with links accept `?link_ttl_seconds=N` (lifetime within LINK_TTL_MAX_SECONDS).
  * - GET    /v1/tasks/:id            → the task (tasks/task-json.ts: status, progress_percent,
  *                                     eta_seconds, reason, error, data [{url, seed}], receipt, usage);
  * - GET    /v1/tasks/:id/events     → resumable SSE (tasks/task-event-relay.ts): task.queued,
@@ -52,10 +53,12 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
     const apiKey = c.get('apiKey');
     return { tenant: apiKey.tenant, key_hash: apiKey.key_hash };
   };
+  // Links in answers live LINK_TTL_SECONDS, or `?link_ttl_seconds=` within LINK_TTL_MAX_SECONDS.
   const signingOf = (c: Context<AppEnv>): (() => LinkSigning) => {
     const config = readEdgeConfig(c.env);
+    const ttlSeconds = resolveLinkTtl(c.req.query('link_ttl_seconds'), config);
     const origin = new URL(c.req.url).origin;
-    return () => ({ origin, secret: config.linkSigningSecret, ttlSeconds: config.linkTtlSeconds, nowSeconds: now() / 1000 });
+    return () => ({ origin, secret: config.linkSigningSecret, ttlSeconds, nowSeconds: now() / 1000 });
   };
   const find = async (c: Context<AppEnv>, store: TaskStore): Promise<TaskRow> => {
     const id = c.req.param('id') ?? '';
@@ -87,6 +90,7 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
     // Nothing after the final event: 204 tells EventSource to stop reconnecting.
     if (isFinalStatus(task.status) && lastEventId === FINAL_EVENT_ID) return c.body(null, 204);
     const config = readEdgeConfig(c.env);
+    const signing = signingOf(c);
     const writer = new SseWriter();
     const relay = relayTaskEvents(writer, {
       store,
@@ -94,7 +98,7 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
       owner: ownerOf(c),
       task,
       lastEventId,
-      signing: signingOf(c),
+      signing,
       now,
     });
     keepRunning(c, relay);

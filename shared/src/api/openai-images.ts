@@ -78,6 +78,8 @@ export const ImageGenerationRequestSchema = z.object({
   strength: z.number().min(0).max(1).default(DEFAULT_STRENGTH),
   preview: PublicPreviewSchema.default('faster'),
   partial_images: z.number().int().min(0).max(MAX_PARTIAL_IMAGES).optional(),
+  /** Lifetime of the returned links in seconds (bounds checked by the edge: LINK_TTL_MAX_SECONDS). */
+  link_ttl_seconds: z.number().int().optional(),
 });
 export type ImageGenerationRequest = z.infer<typeof ImageGenerationRequestSchema>;
 export type ImageGenerationRequestInput = z.input<typeof ImageGenerationRequestSchema>;

@@ -242,6 +242,26 @@ describe('/v1/tasks', () => {
     expect(await objectsOf(id)).toHaveLength(1);
   });
 
+  it('link_ttl_seconds sets the lifetime of the links of a generation and of a task read; out of range is a 400', async () => {
+    const response = await generate({ link_ttl_seconds: 600 });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as ImagesResponse;
+    const exp = Number(new URL(body.data[0].url!).searchParams.get('exp'));
+    expect(exp - Date.now() / 1000).toBeGreaterThan(590);
+    expect(exp - Date.now() / 1000).toBeLessThanOrEqual(600);
+
+    const id = response.headers.get('x-task-id')!;
+    const read = (await (await call(`/v1/tasks/${id}?link_ttl_seconds=120`)).json()) as TaskJson;
+    expect(read.data![0].expires_at - Date.now() / 1000).toBeGreaterThan(110);
+    expect(read.data![0].expires_at - Date.now() / 1000).toBeLessThanOrEqual(120);
+
+    const refused = await generate({ link_ttl_seconds: 10 });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as ErrorBody).error.param).toBe('link_ttl_seconds');
+    const refusedRead = await call(`/v1/tasks/${id}?link_ttl_seconds=99999999`);
+    expect(refusedRead.status).toBe(400);
+  });
+
   it('GET /v1/tasks validates limit', async () => {
     for (const limit of ['0', '101', 'x']) {
       const response = await call(`/v1/tasks?limit=${limit}`);
