@@ -22,9 +22,9 @@ export interface BenchSizes {
   tinySteps: number;
   benchSteps: number;
   repeats: number;
-  /** Jobs per throughput point = max(jobsMin, jobsPerClient × concurrency). */
-  jobsMin: number;
-  jobsPerClient: number;
+  /** A throughput point runs until at least this many jobs are answered and this many seconds have passed. */
+  pointMinJobs: number;
+  pointMinSeconds: number;
   /** Steps of a throughput job. */
   throughputSteps: number;
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
@@ -34,8 +34,8 @@ export interface BenchSizes {
 /** The sizes of a full run and of a --quick run. */
 export function benchSizes(quick: boolean): BenchSizes {
   return quick
-    ? { tinySteps: 6, benchSteps: 4, repeats: 1, jobsMin: 4, jobsPerClient: 1, throughputSteps: 8, throughputRounds: 1 }
-    : { tinySteps: 30, benchSteps: 10, repeats: 3, jobsMin: 24, jobsPerClient: 4, throughputSteps: 20, throughputRounds: 3 };
+    ? { tinySteps: 6, benchSteps: 4, repeats: 1, pointMinJobs: 8, pointMinSeconds: 0.3, throughputSteps: 8, throughputRounds: 1 }
+    : { tinySteps: 30, benchSteps: 10, repeats: 3, pointMinJobs: 24, pointMinSeconds: 2, throughputSteps: 20, throughputRounds: 3 };
 }
 
 /** Usage text. */

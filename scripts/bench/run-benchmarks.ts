@@ -13,7 +13,7 @@ import { generateTinyModel, TINY_DEFAULT_VARIANT } from '../tiny-model/generate'
 import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
 import { benchSizes, type BenchOptions } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
-import { BATCHING, NO_BATCHING, measureThroughput, startBenchService, type ThroughputJob, type ThroughputPoint } from './service-throughput';
+import { BATCHING, NO_BATCHING, measureThroughput, startBenchService, type PointLength, type ThroughputJob, type ThroughputPoint } from './service-throughput';
 
 /** Concurrency levels of the throughput benchmark. */
 export const BENCH_CONCURRENCY = [1, 4, 8] as const;
@@ -78,7 +78,7 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     const [tinyWidth, tinyHeight] = tiny.nativeSize;
     await tiny.release();
     const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
-    const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, sizes.jobsMin, sizes.jobsPerClient, log);
+    const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
     return summarise(pipeline, { job, points }, options, loadAtStart);
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
@@ -95,8 +95,7 @@ async function throughputPoints(
   job: ThroughputJob,
   threads: number,
   rounds: number,
-  jobsMin: number,
-  jobsPerClient: number,
+  length: PointLength,
   log: (line: string) => void,
 ): Promise<ThroughputPoint[]> {
   const apps = new Map<boolean, FastifyInstance>();
@@ -107,9 +106,11 @@ async function throughputPoints(
       for (const c of BENCH_CONCURRENCY) {
         const order = round % 2 === 0 ? [true, false] : [false, true];
         for (const batching of order) {
-          const jobs = Math.max(jobsMin, jobsPerClient * c);
-          const point = await measureThroughput(apps.get(batching)!, job, c, jobs, batching);
-          log(`throughput round ${round + 1}/${rounds}: c${c} ${batching ? 'batch' : 'nobatch'}: ${point.imagesPerSecond.toFixed(2)} images/s (${jobs} jobs)`);
+          const point = await measureThroughput(apps.get(batching)!, job, c, length, batching);
+          log(
+            `throughput round ${round + 1}/${rounds}: c${c} ${batching ? 'batch' : 'nobatch'}: ` +
+              `${point.imagesPerSecond.toFixed(2)} images/s (${point.jobs} jobs in ${point.seconds.toFixed(2)} s)`,
+          );
           const key = `${c}:${batching}`;
           const previous = best.get(key);
           if (!previous || point.imagesPerSecond > previous.imagesPerSecond) best.set(key, point);

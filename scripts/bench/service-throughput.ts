@@ -1,7 +1,7 @@
 /**
  * Images per second of the GPU service (gpu-service/src/app.ts `buildApp`) under a closed-loop load:
  * `concurrency` clients each send POST /v1/jobs (through app.inject, no sockets) and send the next job
- * as soon as the previous one is answered, until `jobs` jobs are done. Jobs share model, size, steps,
+ * as soon as the previous one is answered, until enough jobs are answered and enough time has passed. Jobs share model, size, steps,
  * sampler and scheduler (what dynamic batching groups) and differ by seed and prompt.
  *
  * Batching is switched with buildApp's `maxBatch` / `batchWindowMs` options (issue 5 part 2): on = the
@@ -31,6 +31,12 @@ export interface ThroughputJob {
   steps: number;
   sampler: string;
   cfgScale: number;
+}
+
+/** When a point stops: once at least `minJobs` jobs are answered and `minSeconds` have passed. */
+export interface PointLength {
+  minJobs: number;
+  minSeconds: number;
 }
 
 /** One measured point. */
@@ -70,31 +76,35 @@ export async function startBenchService(modelsDir: string, batching: BatchingSet
   };
   const app = await buildApp(options);
   await postJob(app, job, 0);
-  await measureThroughput(app, job, 4, WARM_UP_JOBS, batching.maxBatch > 1);
+  await measureThroughput(app, job, 4, { minJobs: WARM_UP_JOBS, minSeconds: 0 }, batching.maxBatch > 1);
   return app;
 }
 
 /**
- * Measure one point: `concurrency` closed-loop clients until `jobs` jobs are answered.
+ * Measure one point: `concurrency` closed-loop clients; no client starts a job once `length` is reached,
+ * and the point ends when the last answer arrives (images per second = answered jobs / that time).
  * @throws Error when any job is answered with a status other than 200.
  */
 export async function measureThroughput(
   app: FastifyInstance,
   job: ThroughputJob,
   concurrency: number,
-  jobs: number,
+  length: PointLength,
   batching: boolean,
 ): Promise<ThroughputPoint> {
-  let next = 0;
+  let started = 0;
+  let answered = 0;
   let latencyMs = 0;
   const runsBefore = await batchJobsMetric(app);
   const start = performance.now();
+  const enough = () => answered >= length.minJobs && performance.now() - start >= length.minSeconds * 1000;
   const client = async () => {
-    while (next < jobs) {
-      const n = next++;
+    while (!enough() && (started < length.minJobs || performance.now() - start < length.minSeconds * 1000)) {
+      const seed = 1000 + started++;
       const sent = performance.now();
-      await postJob(app, job, 1000 + n);
+      await postJob(app, job, seed);
       latencyMs += performance.now() - sent;
+      answered++;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
@@ -102,7 +112,7 @@ export async function measureThroughput(
   const runsAfter = await batchJobsMetric(app);
   const meanJobsPerRun =
     runsBefore && runsAfter && runsAfter.count > runsBefore.count ? (runsAfter.sum - runsBefore.sum) / (runsAfter.count - runsBefore.count) : null;
-  return { concurrency, batching, jobs, seconds, imagesPerSecond: jobs / seconds, meanLatencyMs: latencyMs / jobs, meanJobsPerRun };
+  return { concurrency, batching, jobs: answered, seconds, imagesPerSecond: answered / seconds, meanLatencyMs: latencyMs / answered, meanJobsPerRun };
 }
 
 /** Sum and count of the gpu_service_batch_jobs histogram from GET /metrics, or null when absent. */
