@@ -22,6 +22,7 @@ import { bodySizeLimit } from '../inputs/body-size-limit';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
 import { storeTaskInputs } from '../inputs/input-objects';
 import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
+import { jobCost } from '../inputs/image-job';
 import { validationHook } from '../middleware/validation-hook';
 import { keepRunning } from '../tasks/background';
 import { OpenAiImageStream } from '../tasks/openai-image-stream';
@@ -76,14 +77,15 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
 
     // `image` (URL or base64) makes it img2img; checked and fetched before any slot is taken.
     const source = await resolveGenerationImage(c.env, request.image);
-    const slot = await acquireGenerationSlot(c, request.n);
+    // The job (and so its compute cost: steps × megapixels × images) is known before a slot is taken.
+    const gpu = options.catalog.backendPool(config);
+    const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
+    const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
+    if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
+    const slot = await acquireGenerationSlot(c, request.n, jobCost(job));
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {
-      const gpu = options.catalog.backendPool(config);
-      const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
-      const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
-      if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
       const store = new TaskStore(c.env.DB, { now });
       const { image: _image, ...storedRequest } = request;
       const task = await store.create({

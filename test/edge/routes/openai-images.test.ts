@@ -6,6 +6,7 @@ import { decodeBase64 } from '../../../edge/src/lib/base64';
 import type { ImagesResponse } from '../../../shared/src/api/openai-images';
 import type { ErrorBody } from '../../../shared/src/errors';
 import { seedApiKey } from '../helpers/api-keys';
+import { newApiKeyRecord } from '../../../shared/src/api/api-key';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 import { PNG_SIGNATURE } from '../helpers/png';
 
@@ -341,4 +342,25 @@ describe('POST /v1/images/generations', () => {
       expect(await objectKeysOfTask(response.headers.get('x-task-id')!)).toEqual([]); // ... and were removed
     });
   });
+
+  describe('compute-unit budget', () => {
+    it('charges steps × megapixels × images per request: a second 256² 10-step image in the minute is a 429', async () => {
+      const key = `sk-test-cu-${crypto.randomUUID()}`;
+      const record = await newApiKeyRecord(key, { name: 'cu-route', tenant: 'tenant-cu', limits: { compute_units_per_minute: 1 } });
+      await env.API_KEYS.put(record.key_hash, JSON.stringify(record), { metadata: { name: record.name, tenant: record.tenant } });
+      const call = () =>
+        exports.default.fetch(`${ORIGIN}/v1/images/generations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify({ prompt: 'a red apple', size: '256x256', sampling_steps: 10, response_format: 'b64_json' }),
+        });
+      const first = await call(); // 10 × 0.065536 MP = 0.655 units of 1
+      expect(first.status).toBe(200);
+      const second = await call();
+      await expectError(second, 429, null, 'compute_unit_limit_exceeded');
+      expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(second.headers.get('x-ratelimit-limit')).toBe('1');
+    });
+  });
 });
+
