@@ -89,6 +89,8 @@ export interface OpenAiImageJobInput {
   seed?: number;
   output_format: 'png' | 'jpeg' | 'webp';
   output_compression?: number;
+  /** Preview mode of the job (GenerationJob.preview; only used when the answer is streamed). Default 'none'. */
+  preview?: 'none' | 'fast' | 'full';
   /** Seed source for seed −1/omitted (default CSPRNG). */
   pickSeed?: () => number;
 }
@@ -129,7 +131,7 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
     strength: input.strength,
     strength_schedule: 'scaled',
     output: { format: input.output_format, quality: input.output_compression ?? 90 },
-    preview: 'none',
+    preview: input.preview ?? 'none',
   };
   if (input.mask) {
     job.mask = encodeBase64(input.mask.bytes);

@@ -6,8 +6,9 @@ import type { GpuClient } from '../gpu/backend-client';
 import type { EdgeConfig } from '../lib/edge-config';
 import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
 import { keepRunning } from '../tasks/background';
-import { runGeneration, type RunGenerationResult } from '../tasks/run-generation';
-import { signedTaskImages } from '../tasks/task-json';
+import { runGeneration, type RunGenerationDeps, type RunGenerationInput } from '../tasks/run-generation';
+import { settleSlot, streamTask } from '../tasks/stream-task';
+import { signedTaskImages, type LinkSigning } from '../tasks/task-json';
 import { TaskStore } from '../tasks/task-store';
 import { jobForStorage } from '../tasks/task-types';
 import { jobCost } from './image-job';
@@ -45,12 +46,46 @@ export interface RunInputJobResult {
   result: GenerationResult;
 }
 
-/** Release the rate-limit slot when the run ends (images refunded on failure); never rejects. */
-function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null): Promise<void> {
-  return run.then(
-    () => slot?.release(true),
-    () => slot?.release(false),
-  );
+/** A created task with its inputs stored, its rate-limit slot held, ready to run. */
+interface StartedInputTask {
+  deps: RunGenerationDeps;
+  input: RunGenerationInput;
+  slot: GenerationSlot | null;
+}
+
+/**
+ * Steps 1–3 of {@link runInputJob}: rate-limit slot (jobCost), `x-task-id`, the QUEUED task row, the
+ * inputs stored in R2. The slot is released again if any of that fails.
+ */
+async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): Promise<StartedInputTask> {
+  const { job, now } = options;
+  const apiKey = c.get('apiKey');
+  c.header('x-task-id', job.id);
+  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job));
+  try {
+    const store = new TaskStore(c.env.DB, { now });
+    const task = await store.create({
+      id: job.id,
+      owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
+      key_name: apiKey.name,
+      style: options.style,
+      request: { request: options.request, job: jobForStorage(job) },
+    });
+    await storeTaskInputs(c.env.IMAGES, task, options.inputs);
+    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata }, slot };
+  } catch (error) {
+    await slot?.release(false);
+    throw error;
+  }
+}
+
+function linkSigning(c: Context<AppEnv>, options: RunInputJobOptions): () => LinkSigning {
+  return () => ({
+    origin: new URL(c.req.url).origin,
+    secret: options.config.linkSigningSecret,
+    ttlSeconds: options.linkTtlSeconds,
+    nowSeconds: options.now() / 1000,
+  });
 }
 
 /**
@@ -69,38 +104,11 @@ function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null):
  *   failures), 500 `storage_failed`.
  */
 export async function runInputJob(c: Context<AppEnv>, options: RunInputJobOptions): Promise<RunInputJobResult> {
-  const { job, config, now } = options;
-  const apiKey = c.get('apiKey');
-  c.header('x-task-id', job.id);
-  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job));
-  let run: Promise<RunGenerationResult>;
-  try {
-    const store = new TaskStore(c.env.DB, { now });
-    const task = await store.create({
-      id: job.id,
-      owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
-      key_name: apiKey.name,
-      style: options.style,
-      request: { request: options.request, job: jobForStorage(job) },
-    });
-    await storeTaskInputs(c.env.IMAGES, task, options.inputs);
-    run = runGeneration({ store, gpu: options.gpu, bucket: c.env.IMAGES, now }, { task, job, metadata: options.metadata });
-  } catch (error) {
-    await slot?.release(false);
-    throw error;
-  }
-  keepRunning(c, settle(run, slot));
+  const { deps, input, slot } = await startInputTask(c, options);
+  const run = runGeneration(deps, input);
+  keepRunning(c, settleSlot(run, slot));
   const { result, taskResult } = await run;
-
-  const links =
-    options.responseFormat === 'url'
-      ? await signedTaskImages(taskResult, {
-          origin: new URL(c.req.url).origin,
-          secret: config.linkSigningSecret,
-          ttlSeconds: options.linkTtlSeconds,
-          nowSeconds: now() / 1000,
-        })
-      : [];
+  const links = options.responseFormat === 'url' ? await signedTaskImages(taskResult, linkSigning(c, options)()) : [];
   const data: ImageData[] = result.images.map((image, i) =>
     options.responseFormat === 'b64_json' ? { b64_json: image.b64, seed: image.seed } : { url: links[i].url, seed: image.seed },
   );
@@ -111,4 +119,25 @@ export async function runInputJob(c: Context<AppEnv>, options: RunInputJobOption
     receipt: taskResult.receipt,
     result,
   };
+}
+
+/**
+ * Steps 1–3 of {@link runInputJob}, then answer with the task's event stream (tasks/stream-task.ts):
+ * progress, partial images (previews of the job's `preview` mode), one completed event per image.
+ */
+export async function streamInputJob(
+  c: Context<AppEnv>,
+  options: RunInputJobOptions & { outputFormat: string; partialImages: number | null },
+): Promise<Response> {
+  const { deps, input, slot } = await startInputTask(c, options);
+  return streamTask(c, {
+    deps,
+    input,
+    responseFormat: options.responseFormat,
+    outputFormat: options.outputFormat,
+    partialImages: options.partialImages,
+    slot,
+    signing: linkSigning(c, options),
+    now: options.now,
+  });
 }

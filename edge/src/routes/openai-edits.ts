@@ -6,7 +6,7 @@ import {
   type ImageEditRequest,
   type ImageVariationRequest,
 } from '../../../shared/src/api/image-edits';
-import type { ImagesResponse } from '../../../shared/src/api/openai-images';
+import { PREVIEW_MODES, type ImagesResponse } from '../../../shared/src/api/openai-images';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
@@ -17,7 +17,7 @@ import type { TaskInput } from '../inputs/input-objects';
 import { checkMask } from '../inputs/mask-check';
 import { readImageRequest } from '../inputs/read-image-request';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
-import { runInputJob } from '../inputs/run-input-job';
+import { runInputJob, streamInputJob, type RunInputJobOptions } from '../inputs/run-input-job';
 import { allowHttpImageUrls } from '../inputs/url-guard';
 import { validationHook } from '../middleware/validation-hook';
 
@@ -66,7 +66,6 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
   const parsed = (kind === 'edit' ? ImageEditRequestSchema : ImageVariationRequestSchema).safeParse(body.fields);
   validationHook(parsed, c);
   const request = parsed.data as ImageEditRequest | ImageVariationRequest;
-  if (request.stream) throw unsupportedParameter('stream', `Streaming is not available on /v1/images/${kind === 'edit' ? 'edits' : 'variations'}; omit "stream".`);
   const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
   if (body.image === undefined) throw invalidParameter('image', 'image is required (a PNG, JPEG or WebP file).', 'missing_parameter');
   if (kind === 'variation' && body.mask !== undefined) {
@@ -107,9 +106,10 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     seed: request.seed,
     output_format: request.output_format,
     output_compression: request.output_compression,
+    preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   });
 
-  const run = await runInputJob(c, {
+  const runOptions: RunInputJobOptions = {
     config,
     gpu,
     job,
@@ -127,7 +127,15 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
       mask_mode: job.mask ? maskMode : undefined,
       images_sent: body.imageCount,
     },
-  });
+  };
+  if (request.stream) {
+    return streamInputJob(c, {
+      ...runOptions,
+      outputFormat: request.output_format,
+      partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
+    });
+  }
+  const run = await runInputJob(c, runOptions);
   const response: ImagesResponse = { created: run.created, data: run.data, usage: run.usage, receipt: run.receipt };
   return c.json(response, 200);
 }

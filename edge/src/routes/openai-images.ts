@@ -21,13 +21,12 @@ import type { ModelCatalog } from '../gpu/model-catalog';
 import { bodySizeLimit } from '../inputs/body-size-limit';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
 import { storeTaskInputs } from '../inputs/input-objects';
-import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
+import { acquireGenerationSlot } from '../middleware/rate-limit';
 import { jobCost } from '../inputs/image-job';
 import { validationHook } from '../middleware/validation-hook';
 import { keepRunning } from '../tasks/background';
-import { OpenAiImageStream } from '../tasks/openai-image-stream';
-import { runGeneration, type RunGenerationDeps, type RunGenerationInput, type RunGenerationResult } from '../tasks/run-generation';
-import { SseWriter, SSE_HEADERS } from '../tasks/sse-writer';
+import { runGeneration, type RunGenerationDeps, type RunGenerationInput } from '../tasks/run-generation';
+import { settleSlot, streamTask } from '../tasks/stream-task';
 import { signedTaskImages, type LinkSigning } from '../tasks/task-json';
 import { TaskStore } from '../tasks/task-store';
 import { jobForStorage } from '../tasks/task-types';
@@ -104,10 +103,21 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     }
 
     const signing = linkSigning(c, config.linkSigningSecret, linkTtlSeconds, now);
-    if (request.stream) return streamGeneration(c, { deps, input, request, slot, signing, now });
+    if (request.stream) {
+      return streamTask(c, {
+        deps,
+        input,
+        responseFormat: request.response_format,
+        outputFormat: request.output_format,
+        partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
+        slot,
+        signing,
+        now,
+      });
+    }
 
     const run = runGeneration(deps, input);
-    keepRunning(c, settle(run, slot));
+    keepRunning(c, settleSlot(run, slot));
     const { result, taskResult } = await run;
     const links = request.response_format === 'url' ? await signedTaskImages(taskResult, signing()) : [];
     const data: ImageData[] = result.images.map((image, i) =>
@@ -125,70 +135,10 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
   return routes;
 }
 
-/** Release the rate-limit slot when the run ends (images refunded on failure); never rejects. */
-function settle(run: Promise<RunGenerationResult>, slot: GenerationSlot | null): Promise<void> {
-  return run.then(
-    () => slot?.release(true),
-    () => slot?.release(false),
-  );
-}
-
 /** Link signing for this request's answers (the clock is read when links are made). */
 function linkSigning(c: Context<AppEnv>, secret: string, ttlSeconds: number, now: () => number): () => LinkSigning {
   const origin = new URL(c.req.url).origin;
   return () => ({ origin, secret, ttlSeconds, nowSeconds: now() / 1000 });
-}
-
-/** Inputs of {@link streamGeneration}. */
-interface StreamGenerationInput {
-  deps: RunGenerationDeps;
-  input: RunGenerationInput;
-  request: ImageGenerationRequest;
-  slot: GenerationSlot | null;
-  signing: () => LinkSigning;
-  now: () => number;
-}
-
-/**
- * `stream: true`: run the task, answer with an event stream once the GPU service admitted the job
- * (or throw its refusal as a normal error response), then write progress, partial images, one
- * completed event per image or an `error` event. The run goes on when the client disconnects.
- */
-async function streamGeneration(c: Context<AppEnv>, options: StreamGenerationInput): Promise<Response> {
-  const { deps, input, request, slot } = options;
-  const writer = new SseWriter();
-  const stream = new OpenAiImageStream(writer, {
-    partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
-    steps: input.job.steps,
-    now: options.now,
-  });
-  let markAccepted!: () => void;
-  const accepted = new Promise<void>((resolve) => (markAccepted = resolve));
-  const run = runGeneration(deps, {
-    ...input,
-    onEvent: (event) => (event.event === 'accepted' ? markAccepted() : stream.onEvent(event)),
-  });
-  const finished = run
-    .then(
-      async ({ result, taskResult }) => {
-        const links = request.response_format === 'url' ? await signedTaskImages(taskResult, options.signing()) : [];
-        stream.completed(
-          result.images.map((image, i) =>
-            request.response_format === 'b64_json' ? { b64_json: image.b64, seed: image.seed } : { url: links[i].url, seed: image.seed },
-          ),
-          { output_format: request.output_format, usage: taskResult.usage, receipt: taskResult.receipt, task_id: input.task.id },
-        );
-      },
-      (error: unknown) => {
-        if (error instanceof ApiError) stream.failed(error);
-        else stream.failed(new ApiError(500, 'server_error', 'internal_error', 'The generation failed on the edge.'));
-      },
-    )
-    .finally(() => writer.close());
-  keepRunning(c, Promise.all([finished, settle(run, slot)]));
-  // Admission errors (before the stream) become the response's status; the run is over then.
-  await Promise.race([accepted, run]);
-  return c.body(writer.readable, 200, { ...SSE_HEADERS });
 }
 
 /** Request fields kept with each stored image (R2 custom metadata) besides the receipt. */

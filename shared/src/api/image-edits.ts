@@ -7,7 +7,9 @@ import {
   DEFAULT_STRENGTH,
   MAX_IMAGES_PER_REQUEST,
   MAX_PROMPT_LENGTH,
+  MAX_PARTIAL_IMAGES,
   MAX_SAMPLING_STEPS,
+  PublicPreviewSchema,
   QualitySchema,
 } from './openai-images';
 import { SizeSchema } from './size';
@@ -74,8 +76,12 @@ const commonFields = {
   sampling_steps: formNumber(z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional()),
   cfg_scale: formNumber(z.number().min(0).max(50).default(DEFAULT_CFG_SCALE)),
   guidance: formNumber(z.number().min(0).max(50).optional()),
-  /** Recognised so that `true` is refused with a clear 400 (edits are not streamed). */
+  /** Server-Sent Events as on /v1/images/generations: progress, partial images, completed images. */
   stream: formBoolean(z.boolean().default(false)),
+  /** Live previews while streaming: faster (latent projection), normal (VAE decode), none. */
+  preview: formString(PublicPreviewSchema.default('faster')),
+  /** OpenAI: at most this many partial images, spread over the run (omitted: every preview). */
+  partial_images: formNumber(z.number().int().min(0).max(MAX_PARTIAL_IMAGES).optional()),
   /** Lifetime of the returned links in seconds (checked against LINK_TTL_MAX_SECONDS by the edge). */
   link_ttl_seconds: formNumber(z.number().int().optional()),
 };

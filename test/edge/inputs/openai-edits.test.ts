@@ -204,6 +204,23 @@ describe('POST /v1/images/edits', () => {
     });
   });
 
+  describe('streaming', () => {
+    it('stream=true answers with the event stream (progress, then the completed image) and asks for previews', async () => {
+      const response = await postForm('/v1/images/edits', { image, mask, prompt: 'a red square', stream: 'true', response_format: 'b64_json' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/event-stream');
+      const text = await response.text();
+      const events = [...text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
+      expect(events).toContain('image_generation.progress');
+      expect(events.at(-1)).toBe('image_generation.completed');
+      const completed = JSON.parse(text.split('event: image_generation.completed\ndata: ')[1].split('\n')[0]);
+      expect(completed.b64_json.length).toBeGreaterThan(100);
+      expect(gpu.jobs.at(-1)).toMatchObject({ mode: 'inpaint', preview: 'fast' });
+      expect(response.headers.get('x-task-id')).toBe(gpu.jobs.at(-1)!.id);
+    });
+
+  });
+
   describe('validation: 4xx naming the field, no GPU work', () => {
     afterEach(() => expect(gpu.jobs).toHaveLength(0));
 
@@ -276,8 +293,8 @@ describe('POST /v1/images/edits', () => {
       await expectError(await postForm('/v1/images/edits', { image, prompt: 'x', sample_method: 'warp' }), 400, 'sample_method');
     });
 
-    it('stream=true is refused, not ignored', async () => {
-      await expectError(await postForm('/v1/images/edits', { image, prompt: 'x', stream: 'true' }), 400, 'stream', 'unsupported_parameter');
+    it('partial_images above 3 is a 400 naming it', async () => {
+      await expectError(await postForm('/v1/images/edits', { image, prompt: 'x', stream: 'true', partial_images: '4' }), 400, 'partial_images');
     });
 
     it('an unknown model → 404', async () => {
