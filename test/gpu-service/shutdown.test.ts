@@ -120,8 +120,8 @@ describe('SIGTERM', () => {
 
   it('cancels what is left after SHUTDOWN_GRACE seconds, then exits 0', async () => {
     const svc = await startService({ SHUTDOWN_GRACE: '1' });
-    // Far longer than the grace period.
-    const stream = await streamJob(svc.base, TOKEN, job('grace-1'));
+    // Far longer than the grace period (4 images of 1024², 200 Heun steps: several seconds even on a fast machine).
+    const stream = await streamJob(svc.base, TOKEN, job('grace-1', { batch_size: 4 }));
     await stream.until((evs) => evs.some((e) => e.event === 'step'));
     const t0 = Date.now();
     svc.child.kill('SIGTERM');
