@@ -7,6 +7,19 @@ import type { DiffusionModel } from '../models/diffusion-model';
 import { tokenizeWeightedPrompt } from './prompt/chunk-prompt';
 import { PromptSyntaxError } from './prompt/parse-attention';
 import { JobInputError } from './pipelines/job-input-error';
+import { layerNorm, readFinalLayerNorm, type LayerNormParams } from './final-layer-norm';
+
+/** Each loaded model's final LayerNorm (read once, on the first clip_skip request). */
+const finalNorms = new WeakMap<DiffusionModel, Promise<LayerNormParams | undefined>>();
+
+function finalNormOf(model: DiffusionModel): Promise<LayerNormParams | undefined> {
+  let p = finalNorms.get(model);
+  if (!p) {
+    p = readFinalLayerNorm(model.textEncoder.path, model.hiddenSize);
+    finalNorms.set(model, p);
+  }
+  return p;
+}
 import { applyEmphasis } from './prompt/apply-emphasis';
 
 /** Hidden states for one prompt: float32 [tokens, hiddenSize], tokens = 77 × chunks. */
@@ -43,6 +56,9 @@ async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: nu
     if (layer < 1) throw new ClipSkipUnsupportedError(`clip_skip must be at most ${last} for model ${model.name}`);
     outputName = `hidden_states.${layer}`;
   }
+  // clip_skip > 1: the earlier hidden state goes through the text model's final LayerNorm (diffusers,
+  // A1111) when the export carries its weights.
+  const norm = outputName.startsWith('hidden_states.') ? await finalNormOf(model) : undefined;
   const fixedBatch = idsInput.shape[0] === 1;
   const H = model.hiddenSize;
   const hidden = new Float32Array(chunks.length * len * H);
@@ -53,7 +69,8 @@ async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: nu
     const out = await enc.run({ [idsInput.name]: { data: ids, dims: [group.length, len] } }, [outputName]);
     const data = out[outputName].data;
     for (let k = 0; k < group.length; k++) {
-      const chunkHidden = data.subarray(k * len * H, (k + 1) * len * H);
+      const raw = data.subarray(k * len * H, (k + 1) * len * H);
+      const chunkHidden = norm ? layerNorm(raw, H, norm) : raw;
       hidden.set(applyEmphasis(chunkHidden, group[k].weights, len, H), offset);
       offset += len * H;
     }
