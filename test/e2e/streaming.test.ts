@@ -118,7 +118,7 @@ describe('streaming and tasks on the real stack', () => {
     // Whatever was still running when we attached came with the GPU service's ids, all after 2.
     // (A task.queued sent before the job reached the GPU service has no id.)
     const ids = relayed.slice(0, -1).filter((event) => event.id !== null).map((event) => Number(event.id));
-    for (const id of ids) expect(id).toBeGreaterThan(2);
+    for (const id of ids) expect(id, JSON.stringify(relayed.map((e) => [e.event, e.id]))).toBeGreaterThan(2);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     for (const event of relayed.slice(0, -1)) expect(event.event).toMatch(/^task\.(queued|started|progress)$/);
     await streaming.body?.cancel();
