@@ -26,7 +26,7 @@ import {
   type ApiKeyLimits,
   type ApiKeyListMetadata,
   type ApiKeyRecord,
-} from '../shared/src/api/api-key';
+} from '@image-api/shared/api/api-key';
 
 const run = promisify(execFile);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,4 +1,4 @@
-import { PublicModelSchema } from '../../shared/src/api/models';
+import { PublicModelSchema } from '@image-api/shared/api/models';
 import { ApiError, apiErrorFromResponse } from './api-error';
 
 /**

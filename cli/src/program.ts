@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../../shared/src/sampler-names';
+import { SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
 import type { DrawFlags } from './draw-options';
 import { DEFAULT_BASE_URL, parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
 

@@ -1,4 +1,4 @@
-import type { ImageGenerationRequestInput } from '../../shared/src/api/openai-images';
+import type { ImageGenerationRequestInput } from '@image-api/shared/api/openai-images';
 import type { DrawOptions } from './draw-options';
 
 /**

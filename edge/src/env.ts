@@ -1,4 +1,4 @@
-import type { ApiKeyRecord } from '../../shared/src/api/api-key';
+import type { ApiKeyRecord } from '@image-api/shared/api/api-key';
 import type { RateLimiter } from './rate-limit/rate-limiter';
 
 /**

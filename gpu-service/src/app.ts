@@ -6,8 +6,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { errorBody } from '../../shared/src/errors';
-import { GenerationJobSchema } from '../../shared/src/generation-job';
+import { errorBody } from '@image-api/shared/errors';
+import { GenerationJobSchema } from '@image-api/shared/generation-job';
 import type { ServiceConfig } from './config';
 import { JobInputError } from './diffusion/pipelines/generate';
 import { ClipSkipUnsupportedError } from './diffusion/text-conditioning';

@@ -12,7 +12,7 @@
  * (guidance D_u + s·(D_c − D_u), the sampler update, the step callback). Of several timed jobs the
  * fastest is reported.
  */
-import { GenerationJobSchema, type GenerationJob } from '../../shared/src/generation-job';
+import { GenerationJobSchema, type GenerationJob } from '@image-api/shared/generation-job';
 import { generate } from '../../gpu-service/src/diffusion/pipelines/generate';
 import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
 import { instrumentUnet, type UnetCallTiming } from './unet-timer';

@@ -4,7 +4,7 @@
  * Queue consumer has finished, fetch the signed image link and check its colour.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AsyncModelList, AsyncTaskResult } from '../../shared/src/api/async-tasks';
+import type { AsyncModelList, AsyncTaskResult } from '@image-api/shared/api/async-tasks';
 import { dominant, meanColour } from '../helpers/image-stats';
 import { startStack, type Stack } from '../helpers/stack';
 

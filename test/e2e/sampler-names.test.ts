@@ -5,8 +5,8 @@
  * (txt2img without image_url), AUTOMATIC1111 / Novita names on /v3/async/txt2img.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../../shared/src/sampler-names';
-import type { AsyncTaskResult } from '../../shared/src/api/async-tasks';
+import { SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
+import type { AsyncTaskResult } from '@image-api/shared/api/async-tasks';
 import { dominant, meanColour } from '../helpers/image-stats';
 import { startStack, type Stack } from '../helpers/stack';
 

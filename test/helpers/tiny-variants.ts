@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateTinyModel, TINY_VARIANTS } from '../../scripts/tiny-model/generate';
 import { loadDiffusionModel, type DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
-import { GenerationJobSchema, type GenerationJob, type GenerationJobInput } from '../../shared/src/generation-job';
+import { GenerationJobSchema, type GenerationJob, type GenerationJobInput } from '@image-api/shared/generation-job';
 
 const root = mkdtemp(join(tmpdir(), 'tiny-variants-'));
 const loaded = new Map<string, Promise<DiffusionModel>>();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apiKeyHash, ApiKeyRecordSchema, type ApiKeyRecord } from '../../shared/src/api/api-key';
+import { apiKeyHash, ApiKeyRecordSchema, type ApiKeyRecord } from '@image-api/shared/api/api-key';
 import {
   buildProgram,
   createKey,

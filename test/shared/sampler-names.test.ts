@@ -9,7 +9,7 @@ import {
   SCHEDULER_NAMES,
   SamplerNameError,
   resolveSampler,
-} from '../../shared/src/sampler-names';
+} from '@image-api/shared/sampler-names';
 
 /** The public lists of api-styles.md, copied here so a renamed or dropped entry fails loudly. */
 const API_STYLES_LISTS = {

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { ErrorBodySchema } from '../../../shared/src/errors';
+import { ErrorBodySchema } from '@image-api/shared/errors';
 import {
   GenerationResultSchema,
   type GenerationJobInput,
   type GenerationResult,
-} from '../../../shared/src/generation-job';
-import { BackendModelListSchema, type BackendModel } from '../../../shared/src/api/models';
+} from '@image-api/shared/generation-job';
+import { BackendModelListSchema, type BackendModel } from '@image-api/shared/api/models';
 import { ApiError, backendUnavailable } from '../lib/api-error';
 
 /** Options of {@link GpuBackendClient}. */

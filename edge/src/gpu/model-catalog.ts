@@ -1,4 +1,4 @@
-import type { BackendModel } from '../../../shared/src/api/models';
+import type { BackendModel } from '@image-api/shared/api/models';
 import { modelNotFound } from '../lib/api-error';
 import type { EdgeConfig } from '../lib/edge-config';
 import type { GpuClient } from './backend-client';

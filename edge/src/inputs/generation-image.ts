@@ -1,6 +1,6 @@
-import type { BackendModel } from '../../../shared/src/api/models';
-import type { ImageSize } from '../../../shared/src/api/size';
-import type { GenerationJobInput } from '../../../shared/src/generation-job';
+import type { BackendModel } from '@image-api/shared/api/models';
+import type { ImageSize } from '@image-api/shared/api/size';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { encodeBase64 } from '../lib/base64';
 import { requireCapability, resolveOutputSize } from './image-job';
 import { resolveImageInput, type InputImage } from './resolve-image-input';

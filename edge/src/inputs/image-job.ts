@@ -1,8 +1,8 @@
-import type { BackendModel } from '../../../shared/src/api/models';
-import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '../../../shared/src/api/openai-images';
-import { formatSize, type ImageSize } from '../../../shared/src/api/size';
-import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
-import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler } from '../../../shared/src/sampler-names';
+import type { BackendModel } from '@image-api/shared/api/models';
+import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
+import { formatSize, type ImageSize } from '@image-api/shared/api/size';
+import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler } from '@image-api/shared/sampler-names';
 import { encodeBase64 } from '../lib/base64';
 import { invalidParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';

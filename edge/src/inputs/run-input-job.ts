@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import type { ImageData, ImageUsage } from '../../../shared/src/api/openai-images';
-import type { GenerationJobInput, GenerationParams, GenerationResult } from '../../../shared/src/generation-job';
+import type { ImageData, ImageUsage } from '@image-api/shared/api/openai-images';
+import type { GenerationJobInput, GenerationParams, GenerationResult } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { GpuClient } from '../gpu/backend-client';
 import type { EdgeConfig } from '../lib/edge-config';

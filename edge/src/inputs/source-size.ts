@@ -1,4 +1,4 @@
-import { MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, SIZE_MULTIPLE, type ImageSize } from '../../../shared/src/api/size';
+import { MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, SIZE_MULTIPLE, type ImageSize } from '@image-api/shared/api/size';
 
 /** Round down to a multiple of SIZE_MULTIPLE within [MIN_IMAGE_SIDE, MAX_IMAGE_SIDE]. */
 function fitSide(value: number): number {

@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { errorBody, type ErrorBody, type ErrorType } from '../../../shared/src/errors';
+import { errorBody, type ErrorBody, type ErrorType } from '@image-api/shared/errors';
 
 /**
  * The edge's error catalogue: every failure a client can see is an ApiError with a stable machine

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { ApiKeyRecordSchema, apiKeyHash } from '../../../shared/src/api/api-key';
+import { ApiKeyRecordSchema, apiKeyHash } from '@image-api/shared/api/api-key';
 import type { AppEnv } from '../env';
 import { invalidApiKey, missingApiKey } from '../lib/api-error';
 import { constantTimeEqual } from '../lib/crypto';

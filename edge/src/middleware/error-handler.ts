@@ -1,6 +1,6 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { errorBody } from '../../../shared/src/errors';
+import { errorBody } from '@image-api/shared/errors';
 import type { AppEnv } from '../env';
 import { ApiError, notFound } from '../lib/api-error';
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { ErrorBodySchema } from '../../../shared/src/errors';
-import { GenerationParamsSchema } from '../../../shared/src/generation-job';
-import { ImageGenerationRequestSchema, ImagesResponseSchema, ImageUsageSchema } from '../../../shared/src/api/openai-images';
-import { PublicModelListSchema } from '../../../shared/src/api/models';
+import { ErrorBodySchema } from '@image-api/shared/errors';
+import { GenerationParamsSchema } from '@image-api/shared/generation-job';
+import { ImageGenerationRequestSchema, ImagesResponseSchema, ImageUsageSchema } from '@image-api/shared/api/openai-images';
+import { PublicModelListSchema } from '@image-api/shared/api/models';
 import {
   AsyncImg2ImgBodySchema,
   AsyncInpaintingBodySchema,
@@ -10,9 +10,9 @@ import {
   AsyncSubmitResponseSchema,
   AsyncTaskResultSchema,
   AsyncTxt2ImgBodySchema,
-} from '../../../shared/src/api/async-tasks';
-import { ImageEditRequestSchema, ImageVariationRequestSchema } from '../../../shared/src/api/image-edits';
-import { Img2ImgRequestSchema, Img2ImgResponseSchema } from '../../../shared/src/api/img2img';
+} from '@image-api/shared/api/async-tasks';
+import { ImageEditRequestSchema, ImageVariationRequestSchema } from '@image-api/shared/api/image-edits';
+import { Img2ImgRequestSchema, Img2ImgResponseSchema } from '@image-api/shared/api/img2img';
 import { DEFAULT_LINK_TTL_MAX_SECONDS, DEFAULT_LINK_TTL_SECONDS, LINK_TTL_FIELD, MIN_LINK_TTL_SECONDS } from '../lib/edge-config';
 import { jsonSchemaOf, withProperties, type JsonSchema } from './json-schema';
 

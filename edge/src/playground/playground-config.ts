@@ -7,8 +7,8 @@ import {
   MAX_IMAGES_PER_REQUEST,
   MAX_PROMPT_LENGTH,
   QUALITY_STEPS,
-} from '../../../shared/src/api/openai-images';
-import { resolveSampler, SAMPLER_NAMES, SCHEDULER_NAMES } from '../../../shared/src/sampler-names';
+} from '@image-api/shared/api/openai-images';
+import { resolveSampler, SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
 
 /**
  * GPUStack's default `guidance` (distilled guidance for FLUX-class models; seed playground.md, api-styles.md

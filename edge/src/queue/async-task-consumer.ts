@@ -1,4 +1,4 @@
-import type { GenerationJobInput } from '../../../shared/src/generation-job';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { EdgeBindings } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AsyncTaskTypeSchema, type AsyncTaskType } from '../../../shared/src/api/async-tasks';
-import { GenerationJobSchema, OutputFormatSchema } from '../../../shared/src/generation-job';
+import { AsyncTaskTypeSchema, type AsyncTaskType } from '@image-api/shared/api/async-tasks';
+import { GenerationJobSchema, OutputFormatSchema } from '@image-api/shared/generation-job';
 import type { EdgeBindings } from '../env';
 
 /** The Queue message of one async task: only its id (the row holds everything else). */

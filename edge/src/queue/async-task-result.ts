@@ -1,4 +1,4 @@
-import type { AsyncTaskResult, AsyncTaskStatus } from '../../../shared/src/api/async-tasks';
+import type { AsyncTaskResult, AsyncTaskStatus } from '@image-api/shared/api/async-tasks';
 import { signFileLink } from '../storage/signed-links';
 import type { TaskRow, TaskStatus } from '../tasks/task-types';
 import { AsyncTaskRecordSchema } from './async-task-record';

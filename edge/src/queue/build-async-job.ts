@@ -4,10 +4,10 @@ import {
   type AsyncGenerationRequest,
   type AsyncHiresUpscaler,
   type AsyncTaskType,
-} from '../../../shared/src/api/async-tasks';
-import type { BackendModel } from '../../../shared/src/api/models';
-import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
-import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-names';
+} from '@image-api/shared/api/async-tasks';
+import type { BackendModel } from '@image-api/shared/api/models';
+import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import { resolveSampler, SamplerNameError } from '@image-api/shared/sampler-names';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ApiKeyLimits } from '../../../shared/src/api/api-key';
+import type { ApiKeyLimits } from '@image-api/shared/api/api-key';
 import { IdempotencyLedger, type IdempotencyBegin, type StoredResponse } from '../idempotency/idempotency-ledger';
 
 /** Length of the requests-per-minute window (fixed windows aligned to the minute). */

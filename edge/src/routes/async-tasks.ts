@@ -12,9 +12,9 @@ import {
   type AsyncModelList,
   type AsyncSubmitResponse,
   type AsyncTaskType,
-} from '../../../shared/src/api/async-tasks';
-import type { BackendModel } from '../../../shared/src/api/models';
-import type { GenerationJobInput } from '../../../shared/src/generation-job';
+} from '@image-api/shared/api/async-tasks';
+import type { BackendModel } from '@image-api/shared/api/models';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { allowHttpImageUrls } from '../inputs/url-guard';

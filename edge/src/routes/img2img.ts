@@ -1,8 +1,8 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '../../../shared/src/api/img2img';
-import type { BackendModel } from '../../../shared/src/api/models';
-import type { GenerationJobInput } from '../../../shared/src/generation-job';
+import { Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
+import type { BackendModel } from '@image-api/shared/api/models';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { PublicModelList } from '../../../shared/src/api/models';
+import type { PublicModelList } from '@image-api/shared/api/models';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { readEdgeConfig } from '../lib/edge-config';

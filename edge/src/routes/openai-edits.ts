@@ -5,8 +5,8 @@ import {
   ImageVariationRequestSchema,
   type ImageEditRequest,
   type ImageVariationRequest,
-} from '../../../shared/src/api/image-edits';
-import { PREVIEW_MODES, type ImagesResponse } from '../../../shared/src/api/openai-images';
+} from '@image-api/shared/api/image-edits';
+import { PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';

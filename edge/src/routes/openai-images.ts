@@ -8,11 +8,11 @@ import {
   type ImageData,
   type ImageGenerationRequest,
   type ImagesResponse,
-} from '../../../shared/src/api/openai-images';
-import type { BackendModel } from '../../../shared/src/api/models';
-import { formatSize, type ImageSize } from '../../../shared/src/api/size';
-import { MAX_SEED, type GenerationJobInput } from '../../../shared/src/generation-job';
-import { resolveSampler, SamplerNameError } from '../../../shared/src/sampler-names';
+} from '@image-api/shared/api/openai-images';
+import type { BackendModel } from '@image-api/shared/api/models';
+import { formatSize, type ImageSize } from '@image-api/shared/api/size';
+import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import { resolveSampler, SamplerNameError } from '@image-api/shared/sampler-names';
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GenerationResultSchema, type GenerationResult } from '../../../shared/src/generation-job';
+import { GenerationResultSchema, type GenerationResult } from '@image-api/shared/generation-job';
 import { ApiError } from '../lib/api-error';
 import { parseSse } from './sse';
 import { TaskErrorSchema, type TaskError } from './task-types';

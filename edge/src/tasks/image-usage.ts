@@ -1,5 +1,5 @@
-import type { ImageUsage } from '../../../shared/src/api/openai-images';
-import type { GenerationParams } from '../../../shared/src/generation-job';
+import type { ImageUsage } from '@image-api/shared/api/openai-images';
+import type { GenerationParams } from '@image-api/shared/generation-job';
 
 /**
  * Compute units of a job: steps × megapixels × images (issue 6), rounded to 3 decimals.

@@ -1,5 +1,5 @@
-import type { ImageUsage } from '../../../shared/src/api/openai-images';
-import type { GenerationParams } from '../../../shared/src/generation-job';
+import type { ImageUsage } from '@image-api/shared/api/openai-images';
+import type { GenerationParams } from '@image-api/shared/generation-job';
 import type { ApiError } from '../lib/api-error';
 import { PartialImagePicker } from './partial-image-picker';
 import type { GenerationEvent } from './run-generation';

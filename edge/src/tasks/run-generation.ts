@@ -1,4 +1,4 @@
-import type { GenerationJobInput, GenerationResult } from '../../../shared/src/generation-job';
+import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 import type { GpuClient } from '../gpu/backend-client';
 import { ApiError, backendUnavailable } from '../lib/api-error';
 import { decodeBase64 } from '../lib/base64';

@@ -6,7 +6,7 @@
  * client disconnects (waitUntil), so the task still ends with its images stored.
  */
 import type { Context } from 'hono';
-import type { ImageUsage } from '../../../shared/src/api/openai-images';
+import type { ImageUsage } from '@image-api/shared/api/openai-images';
 import type { AppEnv } from '../env';
 import { ApiError } from '../lib/api-error';
 import type { GenerationSlot } from '../middleware/rate-limit';

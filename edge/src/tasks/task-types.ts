@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ErrorBodySchema } from '../../../shared/src/errors';
-import { GenerationParamsSchema } from '../../../shared/src/generation-job';
-import { ImageUsageSchema } from '../../../shared/src/api/openai-images';
+import { ErrorBodySchema } from '@image-api/shared/errors';
+import { GenerationParamsSchema } from '@image-api/shared/generation-job';
+import { ImageUsageSchema } from '@image-api/shared/api/openai-images';
 
 /**
  * Life of a task: QUEUED (waiting at the edge queue or in the GPU service's queue) → PROCESSING

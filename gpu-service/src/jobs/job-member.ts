@@ -3,7 +3,7 @@
  * the promise of its result. The member is what a batch leader takes out of the queue and runs inside
  * its own slot (dynamic batching); whoever runs it settles `outcome`.
  */
-import type { GenerationJob, GenerationResult } from '../../../shared/src/generation-job';
+import type { GenerationJob, GenerationResult } from '@image-api/shared/generation-job';
 import { BATCH_COUPLED_SAMPLERS, batchCompatibilityKey } from '../diffusion/pipelines/batch';
 import { samplers } from '../diffusion/samplers';
 import type { JobRecord } from './job-record';

@@ -4,7 +4,7 @@
  * that is not in MODELS_DIR yet. Every event has a monotonically increasing id, so a client that reconnects with
  * Last-Event-ID gets what it missed; the finished job's log stays available for a retention period.
  */
-import type { GenerationResult } from '../../../shared/src/generation-job';
+import type { GenerationResult } from '@image-api/shared/generation-job';
 
 export type JobEventName = 'downloading' | 'queued' | 'started' | 'step' | 'preview' | 'done' | 'error';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -14,8 +14,8 @@
  * into a batch skip the round-robin order: they ride in a slot that runs anyway.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { GenerationJob, GenerationResult } from '../../../shared/src/generation-job';
-import { errorBody } from '../../../shared/src/errors';
+import type { GenerationJob, GenerationResult } from '@image-api/shared/generation-job';
+import { errorBody } from '@image-api/shared/errors';
 import { generateBatch } from '../diffusion/pipelines/batch';
 import type { StepProgress } from '../diffusion/pipelines/generate';
 import { renderPreview } from '../diffusion/previews';

@@ -2,7 +2,7 @@
  * One GenerationJob from start to encoded files: load the model, run the pipeline, encode each image
  * with its reproducibility receipt.
  */
-import type { GenerationJob, GenerationParams, GenerationResult } from '../../../shared/src/generation-job';
+import type { GenerationJob, GenerationParams, GenerationResult } from '@image-api/shared/generation-job';
 import { generate, type DecodedImage, type GenerateHooks } from '../diffusion/pipelines/generate';
 import { encodeImage, mimeTypeOf } from '../images/encode-image';
 import type { DiffusionModel } from '../models/diffusion-model';

@@ -2,7 +2,7 @@
  * The GPU service's error catalogue (Fastify habit: one catalogue, one error handler). Each error has a
  * stable code, an HTTP status, an error type and a message; 4xx are the caller's fault, 5xx ours.
  */
-import type { ErrorType } from '../../../shared/src/errors';
+import type { ErrorType } from '@image-api/shared/errors';
 
 export class ServiceError extends Error {
   constructor(

@@ -4,7 +4,7 @@
  * route but /healthz).
  */
 import type { FastifyInstance } from 'fastify';
-import { errorBody } from '../../../shared/src/errors';
+import { errorBody } from '@image-api/shared/errors';
 import type { JobService } from '../jobs/job-service';
 import type { ExecutionProviderReport } from '../lib/execution-providers';
 import type { ServiceMetrics } from '../metrics/service-metrics';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../../gpu-service/src/diffusion/pipelines/generate';
-import { DEFAULT_SAMPLER_NAME, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler, type NameStyle } from '../../../shared/src/sampler-names';
+import { DEFAULT_SAMPLER_NAME, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler, type NameStyle } from '@image-api/shared/sampler-names';
 import { regionMean } from '../../helpers/rgb';
 import { testJob, tinyVariant } from '../../helpers/tiny-variants';
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { samplers, type CanonicalSamplerId } from '../../../gpu-service/src/diffusion/samplers';
-import { CANONICAL_SAMPLER_IDS } from '../../../shared/src/sampler-names';
+import { CANONICAL_SAMPLER_IDS } from '@image-api/shared/sampler-names';
 import { NO_NOISE, gaussianDenoiser, karras, normals64, recordingNoise, withZero } from './helpers';
 
 const N = 6;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { getSampler, isStochastic, samplers } from '../../../gpu-service/src/diffusion/samplers';
 import type { StepInfo } from '../../../gpu-service/src/diffusion/samplers/types';
-import { CANONICAL_SAMPLER_IDS, NAME_STYLES, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler } from '../../../shared/src/sampler-names';
+import { CANONICAL_SAMPLER_IDS, NAME_STYLES, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler } from '@image-api/shared/sampler-names';
 import { gaussianDenoiser, karras, maxAbsDiff, mixtureDenoiser, normals64, recordingNoise, withZero } from './helpers';
 
 const SIGMAS = withZero(karras(5));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getSchedule, SCHEDULE_IDS, schedules } from '../../../gpu-service/src/diffusion/schedules';
-import { CANONICAL_SCHEDULE_IDS } from '../../../shared/src/sampler-names';
+import { CANONICAL_SCHEDULE_IDS } from '@image-api/shared/sampler-names';
 import { SD15 } from './sd15';
 
 const STEP_COUNTS = [1, 2, 3, 7, 10, 20, 25, 30, 50, 150];

@@ -1,8 +1,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AsyncModelList, AsyncTaskResult } from '../../../shared/src/api/async-tasks';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { AsyncModelList, AsyncTaskResult } from '@image-api/shared/api/async-tasks';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { buildApp } from '../../../edge/src/app';
 import { ModelCatalog } from '../../../edge/src/gpu/model-catalog';
 import { decodeBase64, encodeBase64 } from '../../../edge/src/lib/base64';

@@ -5,8 +5,8 @@ import {
   AsyncInpaintingRequestSchema,
   AsyncTxt2ImgRequestSchema,
   type AsyncTaskType,
-} from '../../../shared/src/api/async-tasks';
-import type { BackendModel } from '../../../shared/src/api/models';
+} from '@image-api/shared/api/async-tasks';
+import type { BackendModel } from '@image-api/shared/api/models';
 import { ApiError } from '../../../edge/src/lib/api-error';
 import { buildAsyncJob } from '../../../edge/src/queue/build-async-job';
 

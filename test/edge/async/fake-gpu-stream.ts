@@ -1,6 +1,6 @@
 import { vi } from 'vitest';
-import type { BackendModel } from '../../../shared/src/api/models';
-import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '../../../shared/src/generation-job';
+import type { BackendModel } from '@image-api/shared/api/models';
+import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '@image-api/shared/generation-job';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
 import { solidPng } from '../helpers/png';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GenerationJobInput } from '../../../shared/src/generation-job';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { GpuBackendPool, DOWN_MS, MAX_BUSY_MS } from '../../../edge/src/gpu/backend-pool';
 import { ApiError } from '../../../edge/src/lib/api-error';
 import { fakeBackends } from './fake-backends';

@@ -1,5 +1,5 @@
-import type { BackendModel } from '../../../shared/src/api/models';
-import type { GenerationJobInput, GenerationResult } from '../../../shared/src/generation-job';
+import type { BackendModel } from '@image-api/shared/api/models';
+import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 
 /** How one fake backend answers POST /v1/jobs. */
 export type FakeBackendMode =

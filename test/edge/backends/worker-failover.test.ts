@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { newApiKeyRecord } from '../../../shared/src/api/api-key';
+import { newApiKeyRecord } from '@image-api/shared/api/api-key';
 import { buildApp } from '../../../edge/src/app';
 import { fakeBackends, type FakeBackend } from './fake-backends';
 

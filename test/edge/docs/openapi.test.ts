@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH } from '../../../shared/src/api/openai-images';
-import { ASYNC_MAX_IMAGES } from '../../../shared/src/api/async-tasks';
+import { MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH } from '@image-api/shared/api/openai-images';
+import { ASYNC_MAX_IMAGES } from '@image-api/shared/api/async-tasks';
 import { buildApp } from '../../../edge/src/app';
 import { buildOpenApiDocument } from '../../../edge/src/openapi/openapi-document';
 import { renderDocsHtml } from '../../../edge/src/openapi/docs-page';

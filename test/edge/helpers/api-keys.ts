@@ -1,4 +1,4 @@
-import { newApiKeyRecord } from '../../../shared/src/api/api-key';
+import { newApiKeyRecord } from '@image-api/shared/api/api-key';
 
 /** Options of {@link seedApiKey}. */
 export interface SeedApiKeyOptions {

@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { newApiKeyRecord } from '../../../shared/src/api/api-key';
-import type { ErrorBody } from '../../../shared/src/errors';
+import { newApiKeyRecord } from '@image-api/shared/api/api-key';
+import type { ErrorBody } from '@image-api/shared/errors';
 import type { AppEnv } from '../../../edge/src/env';
 import { IDEMPOTENCY_RUNNING_MS, IDEMPOTENCY_TTL_MS } from '../../../edge/src/idempotency/idempotency-ledger';
 import { idempotency, IDEMPOTENCY_R2_PREFIX } from '../../../edge/src/idempotency/idempotency-middleware';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../../edge/src/env';
 import { bodySizeLimit, readCappedStream } from '../../../edge/src/inputs/body-size-limit';
 import { errorHandler } from '../../../edge/src/middleware/error-handler';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ErrorBody } from '@image-api/shared/errors';
 
 /** A tiny app: the cap, then a handler that echoes the body length it could read. */
 function app(maxBytes: number) {

@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
-import type { ImagesResponse } from '../../../shared/src/api/openai-images';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ImagesResponse } from '@image-api/shared/api/openai-images';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 import { solidPng } from '../helpers/png';

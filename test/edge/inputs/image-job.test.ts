@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { jobCost, resolveSeed } from '../../../edge/src/inputs/image-job';
 import { sizeFromSourceImage } from '../../../edge/src/inputs/source-size';
 import { ApiError } from '../../../edge/src/lib/api-error';
-import { MAX_SEED } from '../../../shared/src/generation-job';
+import { MAX_SEED } from '@image-api/shared/generation-job';
 
 const base = { id: 't', model: 'm', prompt: '', width: 512, height: 256, seed: 1, steps: 20 };
 

@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 import { seedApiKey } from '../helpers/api-keys';
-import { apiKeyHash } from '../../../shared/src/api/api-key';
+import { apiKeyHash } from '@image-api/shared/api/api-key';
 
 const GOOD_KEY = 'sk-test-good-key';
 const REVOKED_KEY = 'sk-test-revoked-key';

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { newApiKeyRecord } from '../../../shared/src/api/api-key';
-import type { ErrorBody } from '../../../shared/src/errors';
+import { newApiKeyRecord } from '@image-api/shared/api/api-key';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { buildApp } from '../../../edge/src/app';
 import { DEFAULT_LINK_TTL_MAX_SECONDS, MIN_LINK_TTL_SECONDS, readEdgeConfig, resolveLinkTtl } from '../../../edge/src/lib/edge-config';
 import { signFileLink } from '../../../edge/src/storage/signed-links';

@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { newApiKeyRecord, type ApiKeyLimits } from '../../../shared/src/api/api-key';
-import type { ErrorBody } from '../../../shared/src/errors';
+import { newApiKeyRecord, type ApiKeyLimits } from '@image-api/shared/api/api-key';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 
 let keyCounter = 0;

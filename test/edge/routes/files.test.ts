@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../../edge/src/app';
 import { signFileLink } from '../../../edge/src/storage/signed-links';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { solidPng } from '../helpers/png';
 
 const ORIGIN = 'https://edge.test';

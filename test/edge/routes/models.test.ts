@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../../edge/src/app';
-import type { PublicModelList } from '../../../shared/src/api/models';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { PublicModelList } from '@image-api/shared/api/models';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 

@@ -3,10 +3,10 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../edge/src/app';
 import type { EdgeBindings } from '../../../edge/src/env';
 import { decodeBase64 } from '../../../edge/src/lib/base64';
-import type { ImagesResponse } from '../../../shared/src/api/openai-images';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ImagesResponse } from '@image-api/shared/api/openai-images';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
-import { newApiKeyRecord } from '../../../shared/src/api/api-key';
+import { newApiKeyRecord } from '@image-api/shared/api/api-key';
 import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 import { PNG_SIGNATURE } from '../helpers/png';
 

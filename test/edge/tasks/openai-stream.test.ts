@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBase64 } from '../../../edge/src/lib/base64';
 import type { TaskJson } from '../../../edge/src/tasks/task-json';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
 import { PNG_SIGNATURE } from '../helpers/png';
 import { readEvents, type ReadEvent } from './sse-client';

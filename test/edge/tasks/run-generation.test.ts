@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { GenerationJobInput, GenerationResult } from '../../../shared/src/generation-job';
+import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 import type { GpuClient, GpuJobStream, JobLocation } from '../../../edge/src/gpu/backend-client';
 import { ApiError } from '../../../edge/src/lib/api-error';
 import { encodeBase64 } from '../../../edge/src/lib/base64';

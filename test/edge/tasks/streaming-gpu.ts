@@ -1,5 +1,5 @@
 import { vi } from 'vitest';
-import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '../../../shared/src/generation-job';
+import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '@image-api/shared/generation-job';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
 import { FAKE_MODELS } from '../helpers/fake-gpu-service';
 import { solidPng } from '../helpers/png';

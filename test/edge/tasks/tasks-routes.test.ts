@@ -1,8 +1,8 @@
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskJson } from '../../../edge/src/tasks/task-json';
-import type { ImagesResponse } from '../../../shared/src/api/openai-images';
-import type { ErrorBody } from '../../../shared/src/errors';
+import type { ImagesResponse } from '@image-api/shared/api/openai-images';
+import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
 import { PNG_SIGNATURE } from '../helpers/png';
 import { readEvents } from './sse-client';

@@ -17,7 +17,7 @@
  * sent to the UNet (the denoiser hands back x unchanged for them, which keeps the sampler's arithmetic on
  * those slots finite) and the other jobs are not disturbed.
  */
-import type { GenerationJob } from '../../../../shared/src/generation-job';
+import type { GenerationJob } from '@image-api/shared/generation-job';
 import type { DiffusionModel } from '../../models/diffusion-model';
 import { createCfgDenoiser } from '../cfg-denoiser';
 import { createNormalGenerator } from '../rng';

@@ -6,7 +6,7 @@
  * made alone or in a batch.
  */
 import sharp from 'sharp';
-import type { GenerationJob } from '../../../../shared/src/generation-job';
+import type { GenerationJob } from '@image-api/shared/generation-job';
 import type { DiffusionModel } from '../../models/diffusion-model';
 import { createCfgDenoiser } from '../cfg-denoiser';
 import { createInpaintDenoiser } from '../inpaint-denoiser';

@@ -5,7 +5,7 @@
  * Options: the job layer passes `{ ...entry.defaultOptions, ...job.sampler_options }`. Every sampler reads
  * its own defaults for missing keys (including missing variant keys), so a shallow merge is safe.
  */
-import { CANONICAL_SAMPLER_IDS, type CanonicalSamplerId } from '../../../../shared/src/sampler-names';
+import { CANONICAL_SAMPLER_IDS, type CanonicalSamplerId } from '@image-api/shared/sampler-names';
 import { sampleDdpm } from './ddpm';
 import { sampleDeis } from './deis';
 import { sampleDpm2 } from './dpm-2';
@@ -30,7 +30,7 @@ import { sampleUniPc, sampleUniPcBh2 } from './uni-pc';
 
 export { createIidNoise } from './iid-noise';
 export { createBrownianTreeNoise, type BrownianTreeNoiseOptions } from './brownian-tree-noise';
-export type { CanonicalSamplerId } from '../../../../shared/src/sampler-names';
+export type { CanonicalSamplerId } from '@image-api/shared/sampler-names';
 
 /** What the pipeline needs to know about one sampler. */
 export interface SamplerEntry {
