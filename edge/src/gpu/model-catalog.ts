@@ -1,5 +1,5 @@
 import type { BackendModel } from '@image-api/shared/api/models';
-import { modelNotFound } from '../lib/api-error';
+import { ApiError, modelNotFound } from '../lib/api-error';
 import type { EdgeConfig } from '../lib/edge-config';
 import type { GpuClient } from './backend-client';
 import { GpuBackendPool } from './backend-pool';
@@ -50,15 +50,24 @@ export class ModelCatalog {
 
   /**
    * The checkpoint named `id`. A miss on a cached list re-fetches once, so a model added to the
-   * GPU service is usable at once. @throws ApiError 404 `model_not_found` (param "model").
+   * GPU service is usable at once. A checkpoint the GPU service lists with an `error` (a broken folder)
+   * cannot run: 503 `model_unavailable` with that error, rather than a confusing size or job failure.
+   * @throws ApiError 404 `model_not_found` / 503 `model_unavailable` (param "model").
    */
   async findCheckpoint(client: Pick<GpuClient, 'listModels'>, backendUrl: string, id: string): Promise<BackendModel> {
     const find = (models: BackendModel[]) => models.find((model) => model.id === id && model.kind === 'checkpoint');
+    const usable = (model: BackendModel): BackendModel => {
+      if (model.error) {
+        throw new ApiError(503, 'server_error', 'model_unavailable', `The model "${id}" cannot be loaded: ${model.error}`, 'model', { 'retry-after': '30' });
+      }
+      return model;
+    };
     const found = find(await this.list(client, backendUrl));
-    if (found) return found;
+    if (found && !found.error) return found;
+    // A miss, or a broken model that may have been fixed since the list was cached: look again.
     this.entries.delete(backendUrl);
     const fresh = find(await this.list(client, backendUrl));
     if (!fresh) throw modelNotFound(id);
-    return fresh;
+    return usable(fresh);
   }
 }

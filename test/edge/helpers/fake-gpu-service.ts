@@ -15,6 +15,8 @@ export const FAKE_MODELS: BackendModel[] = [
     loaded: true,
   },
   { id: 'some-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  // A broken folder, as the GPU service lists one: size 0 and the load error.
+  { id: 'broken-model', kind: 'checkpoint', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'model_index.json: Unexpected token' },
 ];
 
 /** What the fake does with POST /v1/jobs. */

@@ -343,6 +343,14 @@ describe('POST /v1/images/generations', () => {
     });
   });
 
+  describe('a broken model', () => {
+    it('is a 503 model_unavailable naming model, with the GPU service\'s reason, and no job is sent', async () => {
+      const body = await expectError(await post({ prompt: 'a red apple', model: 'broken-model' }), 503, 'model', 'model_unavailable');
+      expect(body.error.message).toContain('Unexpected token');
+      expect(gpu.jobs).toHaveLength(0);
+    });
+  });
+
   describe('compute-unit budget', () => {
     it('charges steps × megapixels × images per request: a second 256² 10-step image in the minute is a 429', async () => {
       const key = `sk-test-cu-${crypto.randomUUID()}`;
