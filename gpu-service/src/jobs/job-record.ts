@@ -68,12 +68,18 @@ export class JobRecord {
   }
 
   /**
-   * Replay events with id > afterId, then follow live ones until unsubscribed.
+   * Replay events with id > afterId, then follow live ones with id > afterId until unsubscribed.
+   * The live filter matters when afterId is ahead of the log (the edge relays a client's Last-Event-ID
+   * as soon as it attaches, possibly before the job emitted that id): without it the events up to
+   * afterId would reach the client again once emitted.
    * @returns unsubscribe function.
    */
   subscribe(afterId: number, listener: Listener): () => void {
     for (const e of this.log) if (e.id > afterId) listener(e);
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    const live: Listener = (e) => {
+      if (e.id > afterId) listener(e);
+    };
+    this.listeners.add(live);
+    return () => this.listeners.delete(live);
   }
 }
