@@ -1,28 +1,21 @@
 /**
  * Ollama-style Hugging Face model references (api-styles.md §4, seed draw-cli.md):
  * `hf.co/<org>/<repo>[:<tag or file>]`, e.g. `hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16`.
- * The CLI sends them unchanged as `model`; the GPU service resolves and downloads them.
+ * The CLI only checks the form (with the one parser the edge and the GPU service use) and sends the
+ * reference unchanged as `model`; the GPU service resolves and downloads it.
  */
-const HF_REFERENCE = /^hf\.co\/([A-Za-z0-9][\w.-]*)\/([A-Za-z0-9][\w.-]*)(?::([\w.+-]+))?$/;
+import { isHfReference, parseHfReference as parseShared, type HfReference } from '@image-api/shared/hf-reference';
 
-/** A parsed reference; `tag` is null when the server's default (Q4_0 in the seed doc) applies. */
-export interface HfReference {
-  org: string;
-  repo: string;
-  tag: string | null;
-}
+export type { HfReference };
 
-/** True when `model` is meant as a Hugging Face reference (starts with "hf.co/"). */
-export function looksLikeHfReference(model: string): boolean {
-  return model.toLowerCase().startsWith('hf.co/');
-}
+/** True when `model` is meant as a Hugging Face reference (starts with "hf.co/", any case). */
+export const looksLikeHfReference = isHfReference;
 
-/**
- * Parse `hf.co/<org>/<repo>[:<tag>]`; returns null when `model` is not a well-formed reference
- * (wrong prefix, missing repo, empty tag, spaces or other characters Hugging Face does not allow).
- */
+/** The parsed reference, or null when `model` is not a well-formed `hf.co/<org>/<repo>[:<tag or file>]`. */
 export function parseHfReference(model: string): HfReference | null {
-  const match = HF_REFERENCE.exec(model);
-  if (!match) return null;
-  return { org: match[1]!, repo: match[2]!, tag: match[3] ?? null };
+  try {
+    return parseShared(model);
+  } catch {
+    return null;
+  }
 }

@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { looksLikeHfReference, parseHfReference } from '../../cli/src/hf-reference';
 
 describe('Hugging Face references', () => {
-  it('parses the seed doc examples', () => {
-    expect(parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF')).toEqual({
-      org: 'gpustack',
-      repo: 'stable-diffusion-v3-5-large-turbo-GGUF',
-      tag: null,
+  it('parses the seed doc examples (repo, revision or file, and the local folder name)', () => {
+    expect(parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF')).toMatchObject({
+      repo: 'gpustack/stable-diffusion-v3-5-large-turbo-GGUF',
+      revision: 'main',
+      folderName: 'gpustack--stable-diffusion-v3-5-large-turbo-GGUF',
     });
-    expect(parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16')?.tag).toBe('FP16');
+    expect(parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16')?.revision).toBe('FP16');
     expect(
-      parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:stable-diffusion-v3-5-large-turbo-Q4_0.gguf')?.tag,
+      parseHfReference('hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:stable-diffusion-v3-5-large-turbo-Q4_0.gguf')?.file,
     ).toBe('stable-diffusion-v3-5-large-turbo-Q4_0.gguf');
   });
 

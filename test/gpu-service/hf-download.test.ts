@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../gpu-service/src/app';
-import { parseHfReference } from '../../gpu-service/src/models/hf-reference';
+import { parseHfReference } from '@image-api/shared/hf-reference';
 import { buildTinyModelFiles, generateTinyModel } from '../../scripts/tiny-model/generate';
 import { streamJob } from './sse-client';
 

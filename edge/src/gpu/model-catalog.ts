@@ -1,4 +1,5 @@
 import type { BackendModel } from '@image-api/shared/api/models';
+import { isHfReference, parseHfReference } from '@image-api/shared/hf-reference';
 import { ApiError, modelNotFound } from '../lib/api-error';
 import type { EdgeConfig } from '../lib/edge-config';
 import type { GpuClient } from './backend-client';
@@ -56,6 +57,14 @@ export class ModelCatalog {
    */
   async findCheckpoint(client: Pick<GpuClient, 'listModels'>, backendUrl: string, id: string): Promise<BackendModel> {
     const find = (models: BackendModel[]) => models.find((model) => model.id === id && model.kind === 'checkpoint');
+    if (isHfReference(id)) {
+      // Validate the form first: a malformed reference is the caller's error, not a missing model.
+      try {
+        parseHfReference(id);
+      } catch (error) {
+        throw new ApiError(400, 'invalid_request_error', 'invalid_model_reference', `model: ${(error as Error).message}`, 'model');
+      }
+    }
     const usable = (model: BackendModel): BackendModel => {
       if (model.error) {
         throw new ApiError(503, 'server_error', 'model_unavailable', `The model "${id}" cannot be loaded: ${model.error}`, 'model', { 'retry-after': '30' });
@@ -67,7 +76,30 @@ export class ModelCatalog {
     // A miss, or a broken model that may have been fixed since the list was cached: look again.
     this.entries.delete(backendUrl);
     const fresh = find(await this.list(client, backendUrl));
-    if (!fresh) throw modelNotFound(id);
-    return usable(fresh);
+    if (fresh) return usable(fresh);
+    if (isHfReference(id)) return hfCheckpoint(id, await this.list(client, backendUrl));
+    throw modelNotFound(id);
   }
+}
+
+/** Size assumed for a Hugging Face reference the GPU service has not downloaded yet (SD 1.x native). */
+export const HF_DEFAULT_NATIVE_SIZE: [number, number] = [512, 512];
+
+/**
+ * A `hf.co/<org>/<repo>[:<tag or file>]` model: the downloaded folder when the GPU service lists it
+ * (`<org>--<repo>[--<tag>]`), else a stand-in that sends the reference itself to the GPU service, which
+ * downloads it (HF_ENDPOINT) before running the job; until then its size is assumed to be SD 1.x's.
+ */
+function hfCheckpoint(ref: string, models: BackendModel[]): BackendModel {
+  const { folderName } = parseHfReference(ref);
+  const local = models.find((model) => model.id === folderName && model.kind === 'checkpoint');
+  if (local && !local.error) return local;
+  return {
+    id: ref,
+    kind: 'checkpoint',
+    capabilities: ['txt2img', 'img2img', 'inpaint'],
+    native_size: HF_DEFAULT_NATIVE_SIZE,
+    max_pixels: 1024 * 1024,
+    loaded: false,
+  };
 }

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { HfReference } from './hf-reference';
+import type { HfReference } from '@image-api/shared/hf-reference';
 
 /** Progress of a download: bytes received so far over all files, and the total when known. */
 export interface DownloadProgress {

@@ -17,7 +17,7 @@ import { errors, ServiceError } from '../lib/errors';
 import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
 import { downloadHfModel, type DownloadProgress } from './hf-download';
-import { isHfReference, parseHfReference, type HfReference } from './hf-reference';
+import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
 import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
 

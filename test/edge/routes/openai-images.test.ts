@@ -343,6 +343,20 @@ describe('POST /v1/images/generations', () => {
     });
   });
 
+  describe('Hugging Face references', () => {
+    it('an hf.co reference the GPU service does not list yet is sent as is (it downloads it), at SD 1.x size', async () => {
+      const response = await post({ prompt: 'a red apple', model: 'hf.co/acme/tiny', response_format: 'b64_json' });
+      expect(response.status).toBe(200);
+      expect(gpu.jobs.at(-1)).toMatchObject({ model: 'hf.co/acme/tiny', width: 512, height: 512 });
+    });
+
+    it('a malformed reference is a 400 naming model, and nothing is sent', async () => {
+      await expectError(await post({ prompt: 'a red apple', model: 'hf.co/acme/tiny:' }), 400, 'model', 'invalid_model_reference');
+      await expectError(await post({ prompt: 'a red apple', model: 'hf.co/acme' }), 400, 'model', 'invalid_model_reference');
+      expect(gpu.jobs).toHaveLength(0);
+    });
+  });
+
   describe('a broken model', () => {
     it('is a 503 model_unavailable naming model, with the GPU service\'s reason, and no job is sent', async () => {
       const body = await expectError(await post({ prompt: 'a red apple', model: 'broken-model' }), 503, 'model', 'model_unavailable');

@@ -3,7 +3,7 @@
  * (`huggingface.co/...` is accepted too).
  * - no suffix: revision `main`, the whole diffusers ONNX layout;
  * - `:<tag>` (branch, tag or commit, e.g. `:onnx`, `:v1.0`): that revision;
- * - `:<file>` (a path ending in .safetensors, .onnx, .pt, .bin or .ckpt, e.g. `:lora/style.safetensors`):
+ * - `:<file>` (a path ending in .safetensors, .onnx, .pt, .bin, .ckpt or .gguf, e.g. `:lora/style.safetensors`):
  *   that one file of revision `main` (a LoRA, VAE or embedding).
  * The local folder name is `<org>--<repo>`, plus `--<tag>` or `--<file stem>`, so the reference and the
  * folder map one to one and the folder name is a valid model id.
@@ -22,9 +22,9 @@ export interface HfReference {
   folderName: string;
 }
 
-const PREFIX = /^(?:https?:\/\/)?(?:hf\.co|huggingface\.co)\//;
+const PREFIX = /^(?:https?:\/\/)?(?:hf\.co|huggingface\.co)\//i;
 const SEGMENT = /^[A-Za-z0-9][\w.-]*$/;
-const FILE = /\.(safetensors|onnx|pt|bin|ckpt)$/i;
+const FILE = /\.(safetensors|onnx|pt|bin|ckpt|gguf)$/i;
 
 /** Whether `model` is written as a Hugging Face reference (hf.co/...). */
 export function isHfReference(model: string): boolean {
@@ -44,6 +44,7 @@ export function parseHfReference(model: string): HfReference {
   if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p))) throw new Error('expected hf.co/<org>/<repo>[:<tag or file>]');
   const repo = parts.join('/');
   const base = `${parts[0]}--${parts[1]}`;
+  if (colon >= 0 && !suffix) throw new Error('empty tag after ":"');
   if (!suffix) return { ref: model, repo, revision: 'main', folderName: base };
   if (FILE.test(suffix)) {
     const segments = suffix.split('/');
