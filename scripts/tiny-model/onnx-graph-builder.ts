@@ -8,7 +8,7 @@
  * file is a genuine float16 model (like an fp16 Optimum export) while the maths stays accurate.
  */
 import onnxProto from 'onnx-proto';
-import { float32ToFloat16Bits } from './float16';
+import { toFloat16Bits as float32ToFloat16Bits } from '../../gpu-service/src/onnx/float16';
 import { TINY_OPSET } from './constants';
 
 const { onnx } = onnxProto;

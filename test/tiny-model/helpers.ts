@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { generateTinyModel, TINY_VARIANTS } from '../../scripts/tiny-model/generate';
-import { float16BitsToNumber, float32ToFloat16Bits } from '../../scripts/tiny-model/float16';
+import { fromFloat16Bits as float16BitsToNumber, toFloat16Bits as float32ToFloat16Bits } from '../../gpu-service/src/onnx/float16';
 
 /** A temporary directory holding the named variants (call `cleanup` in afterAll). */
 export async function generateVariants(names: readonly string[]): Promise<{ root: string; cleanup: () => Promise<void> }> {
