@@ -95,6 +95,24 @@ export interface ResolvedSampler {
 }
 
 /**
+ * The GenerationJob fields a resolved name decides (sampler, scheduler, sampler_options,
+ * discard_penultimate_sigma), so every API style builds them the same way.
+ */
+export function samplerJobFields(resolved: ResolvedSampler): {
+  sampler: CanonicalSamplerId;
+  scheduler: CanonicalScheduleId;
+  sampler_options: ResolvedSamplerOptions;
+  discard_penultimate_sigma: boolean;
+} {
+  return {
+    sampler: resolved.sampler,
+    scheduler: resolved.scheduler,
+    sampler_options: resolved.options,
+    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+  };
+}
+
+/**
  * Thrown for a sampler or scheduler name the style does not know. `param` is that style's field name
  * (sample_method / schedule_method, sampler_name / scheduler) and `accepted` every name it accepts, so the
  * caller can answer 400 invalid_request_error with a message that lists them.

@@ -2,7 +2,7 @@ import type { BackendModel } from '@image-api/shared/api/models';
 import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
 import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
-import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler } from '@image-api/shared/sampler-names';
+import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler, samplerJobFields } from '@image-api/shared/sampler-names';
 import { encodeBase64 } from '../lib/base64';
 import { invalidParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
@@ -122,10 +122,7 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
     batch_size: input.n,
     seed,
     steps,
-    sampler: resolved.sampler,
-    scheduler: resolved.scheduler,
-    sampler_options: resolved.options,
-    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    ...samplerJobFields(resolved),
     cfg_scale: input.cfg_scale,
     init_image: encodeBase64(input.source.bytes),
     strength: input.strength,

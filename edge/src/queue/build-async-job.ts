@@ -7,7 +7,7 @@ import {
 } from '@image-api/shared/api/async-tasks';
 import type { BackendModel } from '@image-api/shared/api/models';
 import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
-import { resolveSampler, SamplerNameError } from '@image-api/shared/sampler-names';
+import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 
@@ -95,10 +95,7 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     batch_size: request.image_num,
     seed,
     steps: request.steps,
-    sampler: resolved.sampler,
-    scheduler: resolved.scheduler,
-    sampler_options: resolved.options,
-    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    ...samplerJobFields(resolved),
     cfg_scale: request.guidance_scale,
     output: { format: extra.response_image_type, quality: 90 },
     preview: 'none',

@@ -1,3 +1,4 @@
+import { samplerJobFields } from '@image-api/shared/sampler-names';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
@@ -112,10 +113,7 @@ export function buildComfyJob(
     batch_size: request.batch_size,
     seed,
     steps: request.steps,
-    sampler: resolved.sampler,
-    scheduler: resolved.scheduler,
-    sampler_options: resolved.options,
-    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    ...samplerJobFields(resolved),
     cfg_scale: request.cfg,
     output: { format: request.output_format, quality: 90 },
     preview: 'none',

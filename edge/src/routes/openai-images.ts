@@ -12,7 +12,7 @@ import {
 import type { BackendModel } from '@image-api/shared/api/models';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
 import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
-import { resolveSampler, SamplerNameError } from '@image-api/shared/sampler-names';
+import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
@@ -209,10 +209,7 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
     batch_size: request.n,
     seed,
     steps,
-    sampler: resolved.sampler,
-    scheduler: resolved.scheduler,
-    sampler_options: resolved.options,
-    discard_penultimate_sigma: resolved.discard_penultimate_sigma,
+    ...samplerJobFields(resolved),
     cfg_scale: request.cfg_scale,
     output: { format: request.output_format, quality: request.output_compression ?? 90 },
     // Previews cost GPU time: only for streams that will send them.

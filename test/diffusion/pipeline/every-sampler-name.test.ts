@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../../gpu-service/src/diffusion/pipelines/generate';
-import { DEFAULT_SAMPLER_NAME, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler, type NameStyle } from '@image-api/shared/sampler-names';
+import { DEFAULT_SAMPLER_NAME, SAMPLER_NAMES, SCHEDULER_NAMES, resolveSampler, type NameStyle, samplerJobFields } from '@image-api/shared/sampler-names';
 import { regionMean } from '../../helpers/rgb';
 import { testJob, tinyVariant } from '../../helpers/tiny-variants';
 
@@ -20,10 +20,7 @@ async function colourOf(style: NameStyle, sampler: string, scheduler?: string) {
       prompt: 'a blue sky',
       steps: 10,
       cfg_scale: 4,
-      sampler: r.sampler,
-      scheduler: r.scheduler,
-      sampler_options: r.options,
-      discard_penultimate_sigma: r.discard_penultimate_sigma,
+      ...samplerJobFields(r),
     }),
   );
   return regionMean(img.rgb, img.width, img.height, () => true);
