@@ -1,8 +1,7 @@
 import { vi } from 'vitest';
 import type { BackendModel } from '@image-api/shared/api/models';
 import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '@image-api/shared/generation-job';
-import { encodeBase64 } from '../../../edge/src/lib/base64';
-import { solidPng } from '../helpers/png';
+import { fakeGenerationResult } from '../helpers/fake-result';
 
 /** The models this fake lists: the tiny checkpoint, an SDXL-sized one, a LoRA and a VAE. */
 export const ASYNC_FAKE_MODELS: BackendModel[] = [
@@ -45,24 +44,8 @@ function errorBody(code: string, message: string, type = 'not_found_error') {
   return { error: { code, message, param: null, type } };
 }
 
-async function resultOf(job: GenerationJob): Promise<GenerationResult> {
-  const result: GenerationResult = {
-    id: job.id,
-    images: [],
-    params: {
-      model: job.model, model_hash: 'sha256:fake', mode: job.mode, prompt: job.prompt, negative_prompt: job.negative_prompt,
-      width: job.width, height: job.height, batch_size: job.batch_size, seed: job.seed,
-      seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
-      steps: job.steps, sampler: job.sampler, scheduler: job.scheduler, cfg_scale: job.cfg_scale, rng: job.rng,
-      engine_version: 'fake-0', onnxruntime_version: '0.0.0',
-    },
-    timings: { total_ms: 1 },
-  };
-  for (let i = 0; i < job.batch_size; i++) {
-    const png = await solidPng(job.width, job.height, colourOfSeed(job.seed + i));
-    result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
-  }
-  return result;
+function resultOf(job: GenerationJob): Promise<GenerationResult> {
+  return fakeGenerationResult(job, { colour: colourOfSeed });
 }
 
 function frame(id: number, event: string, data: unknown): string {

@@ -1,8 +1,8 @@
 import { vi } from 'vitest';
 import type { BackendModel } from '@image-api/shared/api/models';
 import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '@image-api/shared/generation-job';
-import { encodeBase64 } from '../../../edge/src/lib/base64';
-import { solidPng } from './png';
+import { decodeBase64 } from '../../../edge/src/lib/base64';
+import { fakeGenerationResult } from './fake-result';
 
 /** The models the fake GPU service lists (tiny-analytic as the contract describes it). */
 export const FAKE_MODELS: BackendModel[] = [
@@ -37,11 +37,6 @@ export interface FakeGpuService {
   /** Hold every POST /v1/jobs until the returned function is called. */
   hold(): () => void;
   restore(): void;
-}
-
-/** Colour of image i: varies with the seed so different images differ. */
-function colourFor(seed: number): [number, number, number] {
-  return [200, seed % 256, (seed >> 8) % 256];
 }
 
 /**
@@ -104,35 +99,8 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
         await gate;
         fake.inFlight -= 1;
       }
-      const result: GenerationResult = {
-        id: job.id,
-        images: [],
-        params: {
-          model: job.model,
-          model_hash: 'sha256:fake',
-          mode: job.mode,
-          prompt: job.prompt,
-          negative_prompt: job.negative_prompt,
-          width: job.width,
-          height: job.height,
-          batch_size: job.batch_size,
-          seed: job.seed,
-          seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
-          steps: job.steps,
-          sampler: job.sampler,
-          scheduler: job.scheduler,
-          cfg_scale: job.cfg_scale,
-          rng: job.rng,
-          engine_version: 'fake-0',
-          onnxruntime_version: '0.0.0',
-        },
-        timings: { total_ms: 1 },
-      };
-      for (let i = 0; i < job.batch_size; i++) {
-        const png = await solidPng(job.width, job.height, colourFor(job.seed + i));
-        fake.images.push(png);
-        result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
-      }
+      const result = await fakeGenerationResult(job);
+      for (const image of result.images) fake.images.push(decodeBase64(image.b64));
       if ((request.headers.get('accept') ?? '').includes('text/event-stream')) return eventStreamOf(result, job.steps);
       return Response.json(result);
     }

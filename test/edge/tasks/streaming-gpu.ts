@@ -2,7 +2,7 @@ import { vi } from 'vitest';
 import { GenerationJobSchema, type GenerationJob, type GenerationResult } from '@image-api/shared/generation-job';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
 import { FAKE_MODELS } from '../helpers/fake-gpu-service';
-import { solidPng } from '../helpers/png';
+import { fakeGenerationResult } from '../helpers/fake-result';
 
 /** How the fake runs the jobs submitted after it is set. */
 export interface JobPlan {
@@ -130,34 +130,7 @@ export function installStreamingGpu(baseUrl: string, token: string): StreamingGp
         return;
       }
     }
-    const result: GenerationResult = {
-      id: job.id,
-      images: [],
-      params: {
-        model: job.model,
-        model_hash: 'sha256:fake',
-        mode: job.mode,
-        prompt: job.prompt,
-        negative_prompt: job.negative_prompt,
-        width: job.width,
-        height: job.height,
-        batch_size: job.batch_size,
-        seed: job.seed,
-        seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
-        steps: job.steps,
-        sampler: job.sampler,
-        scheduler: job.scheduler,
-        cfg_scale: job.cfg_scale,
-        rng: job.rng,
-        engine_version: 'fake-1.2.3',
-        onnxruntime_version: '1.30.0',
-      },
-      timings: { total_ms: 5 },
-    };
-    for (let i = 0; i < job.batch_size; i++) {
-      const png = await solidPng(job.width, job.height, colourFor(job.seed + i));
-      result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
-    }
+    const result = await fakeGenerationResult(job, { engineVersion: 'fake-1.2.3', onnxruntimeVersion: '1.30.0', totalMs: 5, colour: colourFor });
     if (!record.cancelled) emit(record, 'done', { result });
   };
 
