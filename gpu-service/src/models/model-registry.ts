@@ -163,6 +163,9 @@ export class ModelRegistry {
       }
       name = download.folderName;
     }
+    // A loaded model needs no look at the disk: every job would otherwise list MODELS_DIR and re-read the
+    // folder's configs (a few % of CPU at tiny-model job rates).
+    if (this.entries.get(name)?.model) return { name };
     const folder = await this.inspect(name);
     if (!folder) {
       if (download) return { name, download };
