@@ -1,0 +1,196 @@
+/**
+ * PyTorch layers emitted into an OnnxGraph with their weights taken from a WeightSet, by module path:
+ * `layers.linear(x, 'input_blocks.1.1.proj_in')` uses `…proj_in.weight` / `…proj_in.bias` exactly as the
+ * checkpoint stores them (PyTorch layouts: Linear [out, in], Conv2d [out, in, kh, kw]); layout changes the
+ * ONNX ops need (the Linear transpose) are graph nodes over the initializer, which onnxruntime folds once at
+ * session creation. So every initializer holds one checkpoint tensor under its key, and a weight patch
+ * (LoRA: W += scale · up·down) works on the checkpoint's own layout.
+ *
+ * Values are names of tensors in the graph; feature maps are NCHW, token sequences [B, T, C].
+ * Semantics follow torch.nn (Linear, Conv2d, GroupNorm, LayerNorm, SiLU, GELU) and diffusers'
+ * `Attention` (softmax(q·kᵀ/√d)·v per head).
+ *
+ * Float16 graphs: GroupNorm statistics and the standard attention's softmax run in float32 (cast up and
+ * back), as onnxruntime's own fused kernels do; everything else computes in the graph's float type.
+ */
+import { DataType, MS_DOMAIN, type OnnxGraph } from './onnx-graph';
+import { WeightShapeError, type WeightSet } from '../weights/weight-set';
+
+/** How attention is emitted. */
+export type AttentionKind =
+  /** onnxruntime's com.microsoft MultiHeadAttention (fused, memory-efficient kernels on CPU and CUDA). */
+  | 'contrib'
+  /** Standard ops: MatMul, Softmax, MatMul (any ONNX runtime). */
+  | 'standard';
+
+export interface LayerOptions {
+  attention?: AttentionKind;
+}
+
+export class Layers {
+  readonly attentionKind: AttentionKind;
+
+  constructor(
+    readonly g: OnnxGraph,
+    readonly w: WeightSet,
+    opts: LayerOptions = {},
+  ) {
+    this.attentionKind = opts.attention ?? 'contrib';
+  }
+
+  /** The initializer holding checkpoint tensor `name` (declared once, read at save time). */
+  param(name: string): string {
+    const shape = this.w.shape(name);
+    return this.g.weight(name, shape, () => this.w.read(name));
+  }
+
+  /** The stored shape of `name`, checked against `expected` (−1 = any). @throws WeightShapeError */
+  expectShape(name: string, expected: readonly number[]): number[] {
+    const shape = this.w.shape(name);
+    if (shape.length !== expected.length || shape.some((d, i) => expected[i] !== -1 && d !== expected[i])) {
+      throw new WeightShapeError(name, this.w.where, shape, expected);
+    }
+    return shape;
+  }
+
+  /** torch.nn.Linear: x [..., in] → [..., out]; bias when `${prefix}.bias` exists. */
+  linear(x: string, prefix: string): string {
+    const weight = this.param(`${prefix}.weight`);
+    const wt = this.g.node('Transpose', [weight], { perm: [1, 0] });
+    const y = this.g.node('MatMul', [x, wt]);
+    return this.w.has(`${prefix}.bias`) ? this.g.node('Add', [y, this.param(`${prefix}.bias`)]) : y;
+  }
+
+  /** [out, in] of a Linear, or [out, in] of a 1×1 Conv used as one. */
+  linearShape(prefix: string): { out: number; in: number } {
+    const s = this.w.shape(`${prefix}.weight`);
+    return { out: s[0], in: s[1] };
+  }
+
+  /**
+   * torch.nn.Conv2d: x [N, in, h, w] → [N, out, h', w'].
+   * @param opts.pads [top, left, bottom, right]; default kernel/2 on every side (PyTorch `padding=k//2`).
+   */
+  conv2d(x: string, prefix: string, opts: { stride?: number; pads?: [number, number, number, number] } = {}): string {
+    const shape = this.w.shape(`${prefix}.weight`);
+    if (shape.length !== 4) throw new WeightShapeError(`${prefix}.weight`, this.w.where, shape, [-1, -1, -1, -1]);
+    const [kh, kw] = [shape[2], shape[3]];
+    const stride = opts.stride ?? 1;
+    const pads = opts.pads ?? [Math.floor(kh / 2), Math.floor(kw / 2), Math.floor(kh / 2), Math.floor(kw / 2)];
+    const inputs = [x, this.param(`${prefix}.weight`)];
+    if (this.w.has(`${prefix}.bias`)) inputs.push(this.param(`${prefix}.bias`));
+    return this.g.node('Conv', inputs, { kernel_shape: [kh, kw], strides: [stride, stride], pads });
+  }
+
+  /**
+   * torch.nn.GroupNorm over [N, C, …]: statistics per (sample, group), then the per-channel affine
+   * `${prefix}.weight` / `${prefix}.bias` [C]. Written as Reshape [N, G, −1] → InstanceNormalization →
+   * Reshape back (the form PyTorch's exporter emits and onnxruntime fuses).
+   */
+  groupNorm(x: string, prefix: string, groups: number, eps: number): string {
+    const C = this.w.shape(`${prefix}.weight`)[0];
+    if (C % groups !== 0) throw new WeightShapeError(`${prefix}.weight`, this.w.where, [C], [groups * Math.ceil(C / groups)]);
+    const g = this.g;
+    const upcast = g.floatType === 'float16';
+    const xin = upcast ? g.node('Cast', [x], { to: DataType.FLOAT }) : x;
+    const grouped = g.node('Reshape', [xin, g.ints('gn_shape', [0, groups, -1])]);
+    const ones = upcast ? g.float32Constant('gn_one', [groups], new Float32Array(groups).fill(1)) : g.floatConstant('gn_one', [groups], new Float32Array(groups).fill(1));
+    const zeros = upcast ? g.float32Constant('gn_zero', [groups], new Float32Array(groups)) : g.floatConstant('gn_zero', [groups], new Float32Array(groups));
+    const normed = g.node('InstanceNormalization', [grouped, ones, zeros], { epsilon: eps });
+    let y = g.node('Reshape', [normed, g.node('Shape', [xin])]);
+    if (upcast) y = g.node('Cast', [y], { to: DataType.FLOAT16 });
+    const affineShape = g.ints('gn_affine', [C, 1, 1]);
+    const gamma = g.node('Reshape', [this.param(`${prefix}.weight`), affineShape]);
+    const beta = g.node('Reshape', [this.param(`${prefix}.bias`), affineShape]);
+    return g.node('Add', [g.node('Mul', [y, gamma]), beta]);
+  }
+
+  /** torch.nn.LayerNorm over the last axis with `${prefix}.weight` / `.bias` (bias optional). */
+  layerNorm(x: string, prefix: string, eps: number): string {
+    const inputs = [x, this.param(`${prefix}.weight`)];
+    if (this.w.has(`${prefix}.bias`)) inputs.push(this.param(`${prefix}.bias`));
+    return this.g.node('LayerNormalization', inputs, { axis: -1, epsilon: eps });
+  }
+
+  /** SiLU(x) = x·σ(x). */
+  silu(x: string): string {
+    return this.g.node('Mul', [x, this.g.node('Sigmoid', [x])]);
+  }
+
+  /** GELU, exact (erf) form: 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU()). */
+  gelu(x: string): string {
+    const g = this.g;
+    const erf = g.node('Erf', [g.node('Mul', [x, g.floatConstant('inv_sqrt2', [], [Math.SQRT1_2])])]);
+    return g.node('Mul', [g.node('Mul', [x, g.floatConstant('half', [], [0.5])]), g.node('Add', [erf, g.floatConstant('one', [], [1])])]);
+  }
+
+  /** GELU, tanh approximation (torch.nn.GELU(approximate='tanh')): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+  geluTanh(x: string): string {
+    const g = this.g;
+    const x3 = g.node('Mul', [g.node('Mul', [x, x]), x]);
+    const inner = g.node('Mul', [g.node('Add', [x, g.node('Mul', [x3, g.floatConstant('c', [], [0.044715])])]), g.floatConstant('k', [], [Math.sqrt(2 / Math.PI)])]);
+    return g.node('Mul', [g.node('Mul', [x, g.floatConstant('half', [], [0.5])]), g.node('Add', [g.node('Tanh', [inner]), g.floatConstant('one', [], [1])])]);
+  }
+
+  /** quick_gelu (OpenAI CLIP): x·σ(1.702x). */
+  quickGelu(x: string): string {
+    const g = this.g;
+    return g.node('Mul', [x, g.node('Sigmoid', [g.node('Mul', [x, g.floatConstant('qg', [], [1.702])])])]);
+  }
+
+  /** [N, C, h, w] → [N, h·w, C] (tokens for a transformer). */
+  toTokens(x: string): string {
+    const flat = this.g.node('Reshape', [x, this.g.ints('tok_shape', [0, 0, -1])]);
+    return this.g.node('Transpose', [flat], { perm: [0, 2, 1] });
+  }
+
+  /** [N, h·w, C] → the NCHW shape of `like`. */
+  fromTokens(tokens: string, like: string): string {
+    const chw = this.g.node('Transpose', [tokens], { perm: [0, 2, 1] });
+    return this.g.node('Reshape', [chw, this.g.node('Shape', [like])]);
+  }
+
+  /** Nearest-neighbour ×2 upsampling of [N, C, h, w] (torch F.interpolate(scale_factor=2, mode='nearest')). */
+  upsampleNearest2x(x: string): string {
+    const g = this.g;
+    return g.node('Resize', [x, '', g.float32Constant('scales', [4], [1, 1, 2, 2])], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
+  }
+
+  /**
+   * Multi-head attention of projected q [B, S, C], k and v [B, L, C] with `heads` heads of C/heads each:
+   * softmax(q·kᵀ/√d)·v per head, heads concatenated → [B, S, C].
+   */
+  attention(q: string, k: string, v: string, heads: number, channels: number): string {
+    const g = this.g;
+    if (channels % heads !== 0) throw new Error(`attention: ${channels} channels do not split into ${heads} heads`);
+    if (this.attentionKind === 'contrib') {
+      return g.node('MultiHeadAttention', [q, k, v], { num_heads: heads }, { domain: MS_DOMAIN });
+    }
+    const d = channels / heads;
+    const split = g.ints('heads_shape', [0, 0, heads, d]);
+    const qh = g.node('Transpose', [g.node('Reshape', [q, split])], { perm: [0, 2, 1, 3] });
+    const kh = g.node('Transpose', [g.node('Reshape', [k, split])], { perm: [0, 2, 3, 1] });
+    const vh = g.node('Transpose', [g.node('Reshape', [v, split])], { perm: [0, 2, 1, 3] });
+    let scores = g.node('Mul', [g.node('MatMul', [qh, kh]), g.floatConstant('attn_scale', [], [1 / Math.sqrt(d)])]);
+    const upcast = g.floatType === 'float16';
+    if (upcast) scores = g.node('Cast', [scores], { to: DataType.FLOAT });
+    let probs = g.node('Softmax', [scores], { axis: -1 });
+    if (upcast) probs = g.node('Cast', [probs], { to: DataType.FLOAT16 });
+    const out = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] });
+    return g.node('Reshape', [out, g.ints('merge_heads', [0, 0, channels])]);
+  }
+
+  /** x + y. */
+  add(x: string, y: string): string {
+    return this.g.node('Add', [x, y]);
+  }
+
+  /** Concatenate along `axis`. */
+  concat(values: readonly string[], axis: number): string {
+    return this.g.node('Concat', values, { axis });
+  }
+}

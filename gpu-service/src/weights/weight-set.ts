@@ -1,0 +1,131 @@
+/**
+ * A network's weights under the names its graph builder asks for (the *canonical* names: upstream's original
+ * checkpoint keys — LDM names for Stable Diffusion UNets and VAEs, transformers' CLIP names for text
+ * encoders, …), each pointing at a tensor of some opened weights file. A single-file checkpoint maps its
+ * keys minus a prefix (`model.diffusion_model.`); a diffusers folder maps converted keys (checkpoints/
+ * key-maps); the shape a builder sees may be a reshape of the stored one (same data, e.g. a diffusers VAE
+ * attention Linear [C, C] seen as the LDM 1×1 Conv [C, C, 1, 1]).
+ */
+import { elementCount, type TensorFile } from './tensor-file';
+
+/** Where one canonical tensor lives. */
+export interface WeightRef {
+  file: TensorFile;
+  /** The key inside `file`. */
+  key: string;
+  /** The shape the builder sees (same element count as the stored one). */
+  shape: number[];
+}
+
+/** A tensor the detected architecture needs is not in the file: the model is broken, with this reason. */
+export class MissingWeightError extends Error {
+  constructor(
+    readonly weightName: string,
+    readonly where: string,
+  ) {
+    super(`${where} has no tensor "${weightName}", which the detected architecture needs`);
+    this.name = 'MissingWeightError';
+  }
+}
+
+/** A tensor whose shape contradicts the architecture read from the other tensors. */
+export class WeightShapeError extends Error {
+  constructor(weightName: string, where: string, actual: readonly number[], expected: readonly number[]) {
+    super(`${where}: tensor "${weightName}" has shape [${actual.join(', ')}], the architecture needs [${expected.join(', ')}]`);
+    this.name = 'WeightShapeError';
+  }
+}
+
+export class WeightSet {
+  constructor(
+    private readonly refs: ReadonlyMap<string, WeightRef>,
+    /** Where the weights come from, for errors (a path and a component name). */
+    readonly where: string,
+  ) {}
+
+  /**
+   * The tensors of `file` whose keys start with `prefix`, named without it.
+   * @param where description for errors; default `<path> (<prefix>*)`.
+   */
+  static fromFile(file: TensorFile, prefix = '', where?: string): WeightSet {
+    const refs = new Map<string, WeightRef>();
+    for (const e of file.entries.values()) {
+      if (e.key.startsWith(prefix)) refs.set(e.key.slice(prefix.length), { file, key: e.key, shape: e.shape });
+    }
+    return new WeightSet(refs, where ?? (prefix ? `${file.path} (${prefix}*)` : file.path));
+  }
+
+  /**
+   * The tensors of `file` renamed by `rename` (a key map); keys it returns undefined for are left out.
+   * `reshape` may give the canonical shape of a renamed tensor (same element count).
+   */
+  static mapped(file: TensorFile, rename: (key: string) => string | undefined, where: string, reshape?: (canonical: string, shape: number[]) => number[]): WeightSet {
+    const refs = new Map<string, WeightRef>();
+    for (const e of file.entries.values()) {
+      const name = rename(e.key);
+      if (name === undefined) continue;
+      const shape = reshape ? reshape(name, e.shape) : e.shape;
+      if (elementCount(shape) !== elementCount(e.shape)) throw new Error(`${where}: cannot view ${e.key} [${e.shape}] as ${name} [${shape}]`);
+      refs.set(name, { file, key: e.key, shape });
+    }
+    return new WeightSet(refs, where);
+  }
+
+  /** Canonical names, in file order. */
+  names(): string[] {
+    return [...this.refs.keys()];
+  }
+
+  /** Number of tensors. */
+  get size(): number {
+    return this.refs.size;
+  }
+
+  has(name: string): boolean {
+    return this.refs.has(name);
+  }
+
+  /**
+   * The shape the builder sees.
+   * @throws MissingWeightError when the tensor is absent.
+   */
+  shape(name: string): number[] {
+    return this.ref(name).shape;
+  }
+
+  /** The stored reference (file, key, shape). @throws MissingWeightError */
+  ref(name: string): WeightRef {
+    const r = this.refs.get(name);
+    if (!r) throw new MissingWeightError(name, this.where);
+    return r;
+  }
+
+  /** float32 values of one tensor. @throws MissingWeightError, or the file's read error */
+  read(name: string): Promise<Float32Array> {
+    const r = this.ref(name);
+    return r.file.readFloat32(r.key);
+  }
+
+  /** The sub-set under `prefix`, named without it (e.g. `input_blocks.1.`). */
+  scope(prefix: string): WeightSet {
+    const refs = new Map<string, WeightRef>();
+    for (const [name, r] of this.refs) if (name.startsWith(prefix)) refs.set(name.slice(prefix.length), r);
+    return new WeightSet(refs, `${this.where} ${prefix}*`);
+  }
+
+  /** Both sets' tensors (this one wins on a clash). */
+  merge(other: WeightSet): WeightSet {
+    return new WeightSet(new Map([...other.refs, ...this.refs]), `${this.where} + ${other.where}`);
+  }
+
+  /** Highest N for which `${prefix}N${suffix}` names a tensor (−1 when none): counts blocks and layers. */
+  maxIndex(prefix: string, suffix = '.'): number {
+    let max = -1;
+    for (const name of this.refs.keys()) {
+      if (!name.startsWith(prefix)) continue;
+      const m = /^(\d+)/.exec(name.slice(prefix.length));
+      if (m && name.slice(prefix.length + m[1].length).startsWith(suffix)) max = Math.max(max, Number(m[1]));
+    }
+    return max;
+  }
+}
