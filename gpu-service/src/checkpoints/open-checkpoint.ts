@@ -1,0 +1,229 @@
+/**
+ * Opens a checkpoint — an A1111/ComfyUI single file or a diffusers folder with safetensors weights — into
+ * its networks' weights under canonical names (WeightSet), with the configs that came with it:
+ * - single file: the family and prefixes from the keys (detect/family.ts), configs from its sidecar;
+ * - diffusers folder: `model_index.json`, each component's `config.json` and weights (`*.safetensors`,
+ *   an `.fp16` variant, or shards listed in `*.safetensors.index.json`), keys renamed to the canonical names
+ *   by key-maps/.
+ * Pickle weights (`.ckpt`, `.pt`, `.pth`, `.bin`) are never opened: unpickling runs code from the file.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { openSafetensors } from '../weights/safetensors';
+import type { TensorFile } from '../weights/tensor-file';
+import { WeightSet } from '../weights/weight-set';
+import { detectFamily, type FamilyLayout, type ModelFamily, type TextEncoderLocation } from './detect/family';
+import { diffusersUnetKeyMap } from './key-maps/diffusers-unet';
+import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
+import { readSidecar, type ComponentConfigs } from './sidecar';
+
+/** Extensions of pickle-based weight formats, refused everywhere. */
+export const PICKLE_EXTENSIONS = ['.ckpt', '.pt', '.pth', '.bin', '.pkl'];
+
+/** The message for a pickle file: never unpickled, convert it. */
+export function pickleRefusal(file: string): string {
+  return `${basename(file)} is a pickle file (${PICKLE_EXTENSIONS.join(', ')}); pickle files are never loaded because unpickling can run code from the file. Convert it to .safetensors (e.g. with the safetensors "convert" tool) and use that instead`;
+}
+
+/** A text encoder's weights, where they came from and which layout they use. */
+export interface TextEncoderWeights extends TextEncoderLocation {
+  weights: WeightSet;
+  /** diffusers `text_encoder*/config.json` (transformers CLIPTextConfig), when the folder has one. */
+  config?: Record<string, unknown>;
+}
+
+/** An opened checkpoint. */
+export interface CheckpointParts {
+  kind: 'single-file' | 'diffusers';
+  /** The file or folder. */
+  path: string;
+  family: ModelFamily;
+  unet: WeightSet;
+  vae?: WeightSet;
+  textEncoders: TextEncoderWeights[];
+  /** Configs from the sidecar (single file) or the folder's config files (diffusers). */
+  configs: ComponentConfigs;
+  /** Files whose bytes define the model (hashed for the cache key and the receipt), in a fixed order. */
+  contentFiles: string[];
+  /** Sidecar bytes (part of the cache key), when there is a sidecar. */
+  sidecarBytes?: Uint8Array;
+  /** True when the denoiser is all the file holds (its text encoders and VAE come from `configs.base`). */
+  unetOnly: boolean;
+  /** Close every opened file. */
+  close(): Promise<void>;
+}
+
+/** A checkpoint that cannot be opened as a model; listed as broken with this reason. */
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+/**
+ * Open a single-file `.safetensors` checkpoint.
+ * @throws CheckpointError / WeightsFileError / UnknownArchitectureError / SidecarError with the reason.
+ */
+export async function openSingleFile(path: string): Promise<CheckpointParts> {
+  const sidecar = await readSidecar(path);
+  const file = await openSafetensors(path);
+  try {
+    const layout: FamilyLayout = detectFamily(file.entries.keys(), (k) => file.entries.get(k)?.shape);
+    const unet = WeightSet.fromFile(file, layout.unetPrefix, `${basename(path)} (UNet)`);
+    const vae = layout.vaePrefix !== undefined ? WeightSet.fromFile(file, layout.vaePrefix, `${basename(path)} (VAE)`) : undefined;
+    const textEncoders = layout.textEncoders.map((t) => ({ ...t, weights: WeightSet.fromFile(file, t.prefix, `${basename(path)} (${t.role} text encoder)`) }));
+    return {
+      kind: 'single-file',
+      path,
+      family: layout.family,
+      unet,
+      vae,
+      textEncoders,
+      configs: sidecar?.configs ?? {},
+      contentFiles: [path],
+      sidecarBytes: sidecar?.bytes,
+      unetOnly: layout.unetOnly,
+      close: () => file.close(),
+    };
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CheckpointError(`${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The safetensors files holding one diffusers component: `<stem>.safetensors`, else `<stem>.fp16.safetensors`,
+ * else the shards of `<stem>.safetensors.index.json`.
+ * @throws CheckpointError when the component has only pickle weights or none.
+ */
+async function componentFiles(dir: string, stem: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    throw new CheckpointError(`${dir} is missing`);
+  }
+  for (const candidate of [`${stem}.safetensors`, `${stem}.fp16.safetensors`]) if (names.includes(candidate)) return [join(dir, candidate)];
+  for (const index of [`${stem}.safetensors.index.json`, `${stem}.safetensors.index.fp16.json`, `${stem}.fp16.safetensors.index.json`]) {
+    if (!names.includes(index)) continue;
+    const json = await readJson(join(dir, index));
+    const map = json?.weight_map;
+    if (!map || typeof map !== 'object') throw new CheckpointError(`${join(dir, index)} has no weight_map`);
+    const shards = [...new Set(Object.values(map as Record<string, string>))].sort();
+    for (const s of shards) if (!names.includes(s) || s.includes('/') || s.includes('..')) throw new CheckpointError(`${join(dir, index)} lists a missing shard ${s}`);
+    return shards.map((s) => join(dir, s));
+  }
+  const pickle = names.find((n) => PICKLE_EXTENSIONS.some((e) => n.endsWith(e)));
+  if (pickle) throw new CheckpointError(pickleRefusal(join(dir, pickle)));
+  throw new CheckpointError(`${dir} has no ${stem}.safetensors`);
+}
+
+/**
+ * Open a diffusers folder whose weights are safetensors.
+ * @throws CheckpointError naming the missing or unusable part.
+ */
+export async function openDiffusersFolder(dir: string): Promise<CheckpointParts> {
+  const index = await readJson(join(dir, 'model_index.json'));
+  if (!index) throw new CheckpointError(`${dir}: model_index.json is missing`);
+  const opened: TensorFile[] = [];
+  const close = async () => {
+    await Promise.all(opened.map((f) => f.close()));
+  };
+  try {
+    const open = async (paths: string[]) => {
+      const files = [];
+      for (const p of paths) {
+        const f = await openSafetensors(p);
+        opened.push(f);
+        files.push(f);
+      }
+      return files;
+    };
+    const component = (name: string) => (index[name] && Array.isArray(index[name]) && (index[name] as unknown[])[0] !== null ? name : undefined);
+    const contentFiles: string[] = [];
+    const configs: ComponentConfigs = {};
+
+    const unetName = component('unet');
+    if (!unetName) throw new CheckpointError(`${dir}: model_index.json names no unet (transformer models are read by their own loader)`);
+    const unetPaths = await componentFiles(join(dir, 'unet'), 'diffusion_pytorch_model');
+    const unetFiles = await open(unetPaths);
+    contentFiles.push(...unetPaths);
+    const unetKeys = unetFiles.flatMap((f) => [...f.entries.keys()]);
+    const unetMap = diffusersUnetKeyMap(unetKeys);
+    let unet = new WeightSet(new Map(), `${basename(dir)}/unet`);
+    for (const f of unetFiles) unet = unet.merge(WeightSet.mapped(f, unetMap, `${basename(dir)}/unet`));
+    configs.unet = await readJson(join(dir, 'unet', 'config.json'));
+
+    let vae: WeightSet | undefined;
+    if (component('vae')) {
+      const vaePaths = await componentFiles(join(dir, 'vae'), 'diffusion_pytorch_model');
+      const vaeFiles = await open(vaePaths);
+      contentFiles.push(...vaePaths);
+      const vaeMap = diffusersVaeKeyMap(vaeFiles.flatMap((f) => [...f.entries.keys()]));
+      vae = new WeightSet(new Map(), `${basename(dir)}/vae`);
+      for (const f of vaeFiles) vae = vae.merge(WeightSet.mapped(f, vaeMap, `${basename(dir)}/vae`, ldmVaeShape));
+      configs.vae = await readJson(join(dir, 'vae', 'config.json'));
+    }
+
+    const textEncoders: TextEncoderWeights[] = [];
+    for (const name of ['text_encoder', 'text_encoder_2'] as const) {
+      if (!component(name)) continue;
+      const paths = await componentFiles(join(dir, name), 'model');
+      const files = await open(paths);
+      contentFiles.push(...paths);
+      // transformers ≥ 5.6 may save CLIPTextModel without the `text_model.` wrapper: add it back.
+      let weights = new WeightSet(new Map(), `${basename(dir)}/${name}`);
+      for (const f of files) {
+        const flat = ![...f.entries.keys()].some((k) => k.startsWith('text_model.'));
+        weights = weights.merge(WeightSet.mapped(f, (k) => (flat && k !== 'text_projection.weight' && !k.startsWith('text_projection') ? `text_model.${k}` : k), `${basename(dir)}/${name}`));
+      }
+      const config = await readJson(join(dir, name, 'config.json'));
+      configs[name] = config;
+      textEncoders.push({ prefix: '', layout: 'transformers', role: name === 'text_encoder_2' ? 'clip_g' : 'clip_l', weights, config });
+    }
+    configs.scheduler = await readJson(join(dir, 'scheduler', 'scheduler_config.json'));
+
+    const family = diffusersFamily(index, configs, textEncoders);
+    if (family === 'sd2') textEncoders.forEach((t) => (t.role = 'clip_h'));
+    if (family === 'sdxl-refiner') textEncoders.forEach((t) => (t.role = 'clip_g'));
+    return { kind: 'diffusers', path: dir, family, unet, vae, textEncoders, configs, contentFiles, unetOnly: !vae && textEncoders.length === 0, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * The family of a diffusers pipeline folder: SDXL by its pipeline class (base with two encoders, refiner with
+ * only `text_encoder_2`); SD 2.x by its OpenCLIP-derived text encoder (exact gelu, or 1024-wide hidden states);
+ * SD 1.x otherwise.
+ */
+function diffusersFamily(index: Record<string, unknown>, configs: ComponentConfigs, encoders: TextEncoderWeights[]): ModelFamily {
+  const cls = typeof index._class_name === 'string' ? index._class_name : '';
+  if (/StableDiffusionXL/.test(cls)) return encoders.some((e) => e.role === 'clip_l') ? 'sdxl' : 'sdxl-refiner';
+  const te = configs.text_encoder;
+  if (te && (te.hidden_act === 'gelu' || te.hidden_size === 1024)) return 'sd2';
+  if (configs.unet?.cross_attention_dim === 1024) return 'sd2';
+  return 'sd1';
+}
+
+/** Whether `dir` is a diffusers folder whose UNet weights are safetensors (not an ONNX export). */
+export async function isSafetensorsDiffusersFolder(dir: string): Promise<boolean> {
+  try {
+    if (!(await stat(join(dir, 'model_index.json'))).isFile()) return false;
+    const unet = await readdir(join(dir, 'unet'));
+    return !unet.includes('model.onnx') && unet.some((n) => n.endsWith('.safetensors') || n.endsWith('.safetensors.index.json') || PICKLE_EXTENSIONS.some((e) => n.endsWith(e)));
+  } catch {
+    return false;
+  }
+}
