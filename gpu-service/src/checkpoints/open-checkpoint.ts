@@ -28,7 +28,7 @@ export function pickleRefusal(file: string): string {
 /** A text encoder's weights, where they came from and which layout they use. */
 export interface TextEncoderWeights extends TextEncoderLocation {
   weights: WeightSet;
-  /** diffusers `text_encoder*/config.json` (transformers CLIPTextConfig), when the folder has one. */
+  /** diffusers `text_encoder/config.json` (or `text_encoder_2/…`) (transformers CLIPTextConfig), when the folder has one. */
   config?: Record<string, unknown>;
 }
 

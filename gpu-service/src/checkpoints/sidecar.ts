@@ -2,7 +2,7 @@
  * What a checkpoint's tensors cannot tell (attention heads, GroupNorm groups, prediction type, VAE scaling
  * factor, …) may come from a sidecar file beside it, in this order:
  * 1. `<name>.json`: diffusers component configs `{unet, vae, text_encoder, text_encoder_2, scheduler}` — the same
- *    objects as a diffusers folder's `*/config.json` and `scheduler/scheduler_config.json` — plus `base`, the id of
+ *    objects as a diffusers folder's component `config.json` files and `scheduler/scheduler_config.json` — plus `base`, the id of
  *    a model that supplies missing components (UNet-only files).
  * 2. `<name>.yaml`: AUTOMATIC1111's LDM config (`v1-inference.yaml`, `v2-inference-v.yaml`, …), of which the keys
  *    below are read and translated to the diffusers names.
