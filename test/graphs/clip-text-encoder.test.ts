@@ -109,9 +109,18 @@ describe.skipIf(!hasFixture('checkpoints'))('CLIP text encoder vs transformers (
         const c = sd15.case('sd15.text_encoder');
         const rel = c.tolerance.rel;
         const weights = WeightSet.fromFile(await open(path.join(sd15.dir, layout.file)), layout.prefix);
-        const hints = clipTextHintsFromTransformersConfig(sd15.json.configs!.text_encoder as Record<string, unknown>);
-        const config = detectClipTextConfig(weights, { family: 'sd1', ...hints });
-        expect(config).toMatchObject({ layout: 'transformers', hiddenSize: 32, layers: 5, numHiddenLayers: 5, intermediateSize: 64, heads: 4, activation: 'quick_gelu', projectionDim: null });
+        const teConfig = sd15.json.configs!.text_encoder as Record<string, number>;
+        const config = detectClipTextConfig(weights, { family: 'sd1', ...clipTextHintsFromTransformersConfig(teConfig) });
+        expect(config).toMatchObject({
+          layout: 'transformers',
+          hiddenSize: teConfig.hidden_size,
+          layers: teConfig.num_hidden_layers,
+          numHiddenLayers: teConfig.num_hidden_layers,
+          intermediateSize: teConfig.intermediate_size,
+          vocabSize: teConfig.vocab_size,
+          maxPositions: teConfig.max_position_embeddings,
+          projectionDim: null,
+        });
 
         const ids = await sd15.tensor(c.inputs.input_ids);
         const rows = ids.shape[0];
@@ -121,7 +130,7 @@ describe.skipIf(!hasFixture('checkpoints'))('CLIP text encoder vs transformers (
         for (let i = 0; i <= config.numHiddenLayers; i++) expectRel(c.id, `hidden_states.${i}`, out[`hidden_states.${i}`].data, entry(hidden, i), rel);
         expectRel(c.id, 'last_hidden_state', out.last_hidden_state.data, (await sd15.tensor(c.outputs.last_hidden_state)).data, rel);
         expectRel(c.id, 'pooler_output', out.pooler_output.data, (await sd15.tensor(c.outputs.pooler_output)).data, rel);
-        expect(out.pooler_output.dims).toEqual([rows, 32]);
+        expect(out.pooler_output.dims).toEqual([rows, config.hiddenSize]);
         expect(Object.keys(out)).not.toContain('text_embeds');
 
         // diffusers clip_skip = 1 (A1111 'CLIP skip 2') for rows main, neg: the pipeline's own path takes the
@@ -136,27 +145,36 @@ describe.skipIf(!hasFixture('checkpoints'))('CLIP text encoder vs transformers (
   }
 
   for (const attention of ATTENTION) {
-    it(`sd2.text_encoder, OpenCLIP single file, ${attention} attention: penultimate layer, all 24 resblocks' hidden states`, async () => {
+    it(`sd2.text_encoder, OpenCLIP single file, ${attention} attention: penultimate layer, every resblock's hidden state`, async () => {
       const c = sd2.case('sd2.text_encoder');
       const rel = c.tolerance.rel;
       const weights = WeightSet.fromFile(await open(path.join(sd2.dir, 'sd2-tiny.safetensors')), 'cond_stage_model.model.');
-      const teConfig = sd2.json.configs!.text_encoder as Record<string, unknown>;
+      const teConfig = sd2.json.configs!.text_encoder as Record<string, number>;
       // The sidecar's num_hidden_layers (23) and the sd2 family default (resblocks − 1) agree.
       const config = detectClipTextConfig(weights, clipTextHintsFromTransformersConfig(teConfig));
-      expect(detectClipTextConfig(weights, { family: 'sd2', heads: 2 })).toEqual(config);
-      expect(config).toMatchObject({ layout: 'open_clip', hiddenSize: 32, layers: 24, numHiddenLayers: 23, intermediateSize: 128, heads: 2, activation: 'gelu', projectionDim: 32 });
+      expect(detectClipTextConfig(weights, { family: 'sd2', heads: teConfig.num_attention_heads })).toEqual(config);
+      expect(config).toMatchObject({
+        layout: 'open_clip',
+        hiddenSize: teConfig.hidden_size,
+        layers: teConfig.resblocks_in_single_file,
+        numHiddenLayers: teConfig.num_hidden_layers,
+        intermediateSize: teConfig.intermediate_size,
+        activation: 'gelu',
+        projectionDim: teConfig.projection_dim,
+      });
 
       const ids = await sd2.tensor(c.inputs.input_ids);
       const rows = ids.shape[0];
       const out = await runEncoder(config, weights, ids.data, rows, { attention });
       expectRel(c.id, 'last_hidden_state', out.last_hidden_state.data, (await sd2.tensor(c.outputs.last_hidden_state)).data, rel);
       expectRel(c.id, 'pooler_output', out.pooler_output.data, (await sd2.tensor(c.outputs.pooler_output)).data, rel);
-      expect(Object.keys(out)).toContain('hidden_states.23');
-      expect(Object.keys(out)).not.toContain('hidden_states.24');
+      expect(Object.keys(out)).toContain(`hidden_states.${config.numHiddenLayers}`);
+      expect(Object.keys(out)).not.toContain(`hidden_states.${config.numHiddenLayers + 1}`);
 
       // hidden_states [25, 2 rows, 77, H]: every resblock of the file, so run all 24 as well.
       const hidden = await sd2.tensor(c.outputs.hidden_states);
-      const all = await runEncoder({ ...config, numHiddenLayers: config.layers }, weights, ids.data.subarray(0, 2 * 77), 2, { attention });
+      const rowsAll = hidden.shape[1];
+      const all = await runEncoder({ ...config, numHiddenLayers: config.layers }, weights, ids.data.subarray(0, rowsAll * ids.shape[1]), rowsAll, { attention });
       expect(hidden.shape[0]).toBe(config.layers + 1);
       for (let i = 0; i <= config.layers; i++) expectRel(c.id, `hidden_states.${i}`, all[`hidden_states.${i}`].data, entry(hidden, i), rel);
     });
