@@ -193,4 +193,39 @@ export class Layers {
   concat(values: readonly string[], axis: number): string {
     return this.g.node('Concat', values, { axis });
   }
+
+  /**
+   * Causal (decoder-style) self-attention of projected q, k, v [B, T, C] with `heads` heads of C/heads each:
+   * position i attends to positions 0..i only, softmax(q·kᵀ/√d + M)·v per head with M[i][j] = −∞ for j > i,
+   * heads concatenated → [B, T, C] (the text transformer of CLIP: transformers `_create_4d_causal_attention_mask`,
+   * open_clip `build_causal_mask`). T is read at run time, so one graph serves every sequence length.
+   * - 'contrib': MultiHeadAttention with `unidirectional` = 1. onnxruntime's CPU kernel (float32 only) adds
+   *   mask_filter_value −10000 above the diagonal, whose exp underflows to the same exact zeros as −∞ for any
+   *   finite scores; CUDA runs its causal flash / memory-efficient kernels.
+   * - 'standard': future positions are set to −∞ by a Where over a [T, T] mask built from Range, softmax in float32.
+   */
+  causalSelfAttention(q: string, k: string, v: string, heads: number, channels: number): string {
+    const g = this.g;
+    if (channels % heads !== 0) throw new Error(`attention: ${channels} channels do not split into ${heads} heads`);
+    if (this.attentionKind === 'contrib') {
+      return g.node('MultiHeadAttention', [q, k, v], { num_heads: heads, unidirectional: 1 }, { domain: MS_DOMAIN });
+    }
+    const d = channels / heads;
+    const split = g.ints('heads_shape', [0, 0, heads, d]);
+    const qh = g.node('Transpose', [g.node('Reshape', [q, split])], { perm: [0, 2, 1, 3] });
+    const kh = g.node('Transpose', [g.node('Reshape', [k, split])], { perm: [0, 2, 3, 1] });
+    const vh = g.node('Transpose', [g.node('Reshape', [v, split])], { perm: [0, 2, 1, 3] });
+    let scores = g.node('Mul', [g.node('MatMul', [qh, kh]), g.floatConstant('attn_scale', [], [1 / Math.sqrt(d)])]);
+    const upcast = g.floatType === 'float16';
+    if (upcast) scores = g.node('Cast', [scores], { to: DataType.FLOAT });
+    // future[i][j] = j > i, for i, j in 0..T−1.
+    const T = g.node('Squeeze', [g.node('Shape', [q], { start: 1, end: 2 }), g.ints('axis0', [0])]);
+    const positions = g.node('Range', [g.int64Constant('zero', [], [0]), T, g.int64Constant('one', [], [1])]);
+    const future = g.node('Greater', [g.node('Unsqueeze', [positions, g.ints('axis0', [0])]), g.node('Unsqueeze', [positions, g.ints('axis1', [1])])]);
+    scores = g.node('Where', [future, g.float32Constant('minus_inf', [], [-Infinity]), scores]);
+    let probs = g.node('Softmax', [scores], { axis: -1 });
+    if (upcast) probs = g.node('Cast', [probs], { to: DataType.FLOAT16 });
+    const out = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] });
+    return g.node('Reshape', [out, g.ints('merge_heads', [0, 0, channels])]);
+  }
 }
