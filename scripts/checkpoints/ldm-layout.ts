@@ -37,7 +37,7 @@ export interface LdmVaeArch {
 
 /** CLIP text encoder architecture. */
 export interface ClipArch {
-  layout: 'transformers' | 'openclip';
+  layout: 'transformers' | 'open_clip';
   hidden: number;
   layers: number;
   mlp: number;

@@ -34,7 +34,7 @@ export interface TextEncoderLocation {
   /** Prefix to strip (the canonical names start after it). */
   prefix: string;
   /** `transformers`: HF CLIPTextModel names (`text_model.…`); `openclip`: OpenCLIP names (`transformer.resblocks.…`). */
-  layout: 'transformers' | 'openclip';
+  layout: 'transformers' | 'open_clip';
   /** The encoder's role in its family (CLIP ViT-L, OpenCLIP ViT-H, OpenCLIP ViT-bigG). */
   role: 'clip_l' | 'clip_h' | 'clip_g';
 }
@@ -99,20 +99,20 @@ export function detectFamily(keyList: Iterable<string>, shapeOf: (key: string) =
     if (has('conditioner.embedders.0.transformer.') && has('conditioner.embedders.1.model.')) {
       family = 'sdxl';
       textEncoders.push({ prefix: 'conditioner.embedders.0.transformer.', layout: 'transformers', role: 'clip_l' });
-      textEncoders.push({ prefix: 'conditioner.embedders.1.model.', layout: 'openclip', role: 'clip_g' });
+      textEncoders.push({ prefix: 'conditioner.embedders.1.model.', layout: 'open_clip', role: 'clip_g' });
     } else if (has('conditioner.embedders.0.model.') && hasAdm) {
       family = 'sdxl-refiner';
-      textEncoders.push({ prefix: 'conditioner.embedders.0.model.', layout: 'openclip', role: 'clip_g' });
+      textEncoders.push({ prefix: 'conditioner.embedders.0.model.', layout: 'open_clip', role: 'clip_g' });
     } else if (has('conditioner.embedders.0.model.')) {
       // SD 2.x saved in the sgm (SDXL-era) layout.
       family = 'sd2';
-      textEncoders.push({ prefix: 'conditioner.embedders.0.model.', layout: 'openclip', role: 'clip_h' });
+      textEncoders.push({ prefix: 'conditioner.embedders.0.model.', layout: 'open_clip', role: 'clip_h' });
     } else {
       throw new UnknownArchitectureError('conditioner.embedders.* tensors in no known arrangement (expected SDXL base: embedders.0.transformer + embedders.1.model, or the refiner: embedders.0.model)');
     }
   } else if (has('cond_stage_model.model.')) {
     family = 'sd2';
-    textEncoders.push({ prefix: 'cond_stage_model.model.', layout: 'openclip', role: 'clip_h' });
+    textEncoders.push({ prefix: 'cond_stage_model.model.', layout: 'open_clip', role: 'clip_h' });
   } else if (has('cond_stage_model.transformer.')) {
     family = 'sd1';
     textEncoders.push({ prefix: 'cond_stage_model.transformer.', layout: 'transformers', role: 'clip_l' });
