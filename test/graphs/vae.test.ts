@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectVaeConfig, VaeConfigError, type VaeConfig, type VaeHints } from '../../gpu-service/src/checkpoints/detect/vae-config';
+import { detectVaeConfig, VAE_FAMILY_SCALING, VaeConfigError, type VaeConfig, type VaeHints } from '../../gpu-service/src/checkpoints/detect/vae-config';
 import { buildVaeDecoder, buildVaeEncoder, type VaeGraphOptions } from '../../gpu-service/src/graphs/vae';
 import type { OnnxGraph } from '../../gpu-service/src/graphs/onnx-graph';
 import type { AttentionKind } from '../../gpu-service/src/graphs/layers';
@@ -77,18 +77,20 @@ interface FixtureVae {
   encode: string[];
   /** The pass rule: 'rel' (checkpoints/) or 'atol' (checkpoints-xl, checkpoints-dit). */
   rule: 'rel' | 'atol';
+  /** Its entry in VAE_FAMILY_SCALING. */
+  scaling: keyof typeof VAE_FAMILY_SCALING;
 }
 
 const sdConfig = (f: FixtureFamily) => (f.json.configs as { vae: DiffusersVaeConfig }).vae;
 const modelsConfig = (model: string) => (f: FixtureFamily) => (f.json.models as Record<string, { vae: DiffusersVaeConfig }>)[model].vae;
 
 const FIXTURE_VAES: FixtureVae[] = [
-  { name: 'SD 1.5 single file', family: 'checkpoints/sd15-tiny', file: 'sd15-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: sdConfig, decode: ['sd15.vae.decode.0', 'sd15.vae.decode.1'], encode: ['sd15.vae.encode'], rule: 'rel' },
-  { name: 'SD 1.5 standalone VAE', family: 'checkpoints/sd15-tiny', file: 'vae/tiny-vae-ft-mse.safetensors', prefix: '', vaeConfig: sdConfig, decode: ['sd15.vae_override.decode.0', 'sd15.vae_override.decode.1'], encode: ['sd15.vae_override.encode'], rule: 'rel' },
-  { name: 'SD 2.x single file', family: 'checkpoints/sd2-tiny', file: 'sd2-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: sdConfig, decode: ['sd2.vae.decode.0'], encode: ['sd2.vae.encode'], rule: 'rel' },
-  { name: 'SDXL single file', family: 'checkpoints-xl', file: 'sdxl-base/sd_xl_base_tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: modelsConfig('sdxl-base'), decode: ['sdxl.vae.decode'], encode: ['sdxl.vae.encode'], rule: 'atol' },
-  { name: 'FLUX.1 ae', family: 'checkpoints-dit/flux-schnell', file: 'ae.safetensors', prefix: '', vaeConfig: modelsConfig('flux-schnell'), decode: ['flux.vae.decode'], encode: ['flux.vae.encode'], rule: 'atol' },
-  { name: 'SD 3.5 single file', family: 'checkpoints-dit/sd3.5', file: 'sd3.5-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: modelsConfig('sd3.5'), decode: ['sd35.vae.decode'], encode: ['sd35.vae.encode'], rule: 'atol' },
+  { name: 'SD 1.5 single file', family: 'checkpoints/sd15-tiny', file: 'sd15-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: sdConfig, decode: ['sd15.vae.decode.0', 'sd15.vae.decode.1'], encode: ['sd15.vae.encode'], rule: 'rel', scaling: 'sd1' },
+  { name: 'SD 1.5 standalone VAE', family: 'checkpoints/sd15-tiny', file: 'vae/tiny-vae-ft-mse.safetensors', prefix: '', vaeConfig: sdConfig, decode: ['sd15.vae_override.decode.0', 'sd15.vae_override.decode.1'], encode: ['sd15.vae_override.encode'], rule: 'rel', scaling: 'sd1' },
+  { name: 'SD 2.x single file', family: 'checkpoints/sd2-tiny', file: 'sd2-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: sdConfig, decode: ['sd2.vae.decode.0'], encode: ['sd2.vae.encode'], rule: 'rel', scaling: 'sd2' },
+  { name: 'SDXL single file', family: 'checkpoints-xl', file: 'sdxl-base/sd_xl_base_tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: modelsConfig('sdxl-base'), decode: ['sdxl.vae.decode'], encode: ['sdxl.vae.encode'], rule: 'atol', scaling: 'sdxl' },
+  { name: 'FLUX.1 ae', family: 'checkpoints-dit/flux-schnell', file: 'ae.safetensors', prefix: '', vaeConfig: modelsConfig('flux-schnell'), decode: ['flux.vae.decode'], encode: ['flux.vae.encode'], rule: 'atol', scaling: 'flux' },
+  { name: 'SD 3.5 single file', family: 'checkpoints-dit/sd3.5', file: 'sd3.5-tiny.safetensors', prefix: 'first_stage_model.', vaeConfig: modelsConfig('sd3.5'), decode: ['sd35.vae.decode'], encode: ['sd35.vae.encode'], rule: 'atol', scaling: 'sd3' },
 ];
 
 const ATTENTION_KINDS: AttentionKind[] = ['contrib', 'standard'];
@@ -123,6 +125,7 @@ for (const fx of FIXTURE_VAES) {
       expect(config.downsampleFactor).toBe(8);
       expect(config.eps).toBe(1e-6);
       expect(config.scalingFactor).toBe(upstream.scaling_factor);
+      expect(VAE_FAMILY_SCALING[fx.scaling]).toEqual({ scalingFactor: upstream.scaling_factor, shiftFactor: upstream.shift_factor ?? 0 });
     });
 
     for (const attention of ATTENTION_KINDS) {
