@@ -1,0 +1,247 @@
+/**
+ * The UNet graph builder and its config detection against upstream: the tiny SD 1.x / 2.x / SDXL checkpoints'
+ * reference outputs (diffusers UNet2DConditionModel, float32), both attention kinds, and detection on other
+ * configurations written here with writeSafetensors.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectUnetConfig, UnetHintError, type UnetConfig, type UnetHints } from '../../gpu-service/src/checkpoints/detect/unet-config';
+import type { AttentionKind } from '../../gpu-service/src/graphs/layers';
+import { buildUnetGraph, UNET_IO } from '../../gpu-service/src/graphs/unet';
+import { timestepFrequencies } from '../../gpu-service/src/graphs/unet/time-embedding';
+import { OnnxModel, type Feed } from '../../gpu-service/src/onnx/session';
+import { openSafetensors } from '../../gpu-service/src/weights/safetensors';
+import { writeSafetensors, type TensorToWrite } from '../../gpu-service/src/weights/safetensors-writer';
+import type { TensorFile } from '../../gpu-service/src/weights/tensor-file';
+import { MissingWeightError, WeightSet, WeightShapeError } from '../../gpu-service/src/weights/weight-set';
+import { expectWithinTolerance, hasFixture, normwiseRelError, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
+
+let dir: string;
+const opened: TensorFile[] = [];
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'unet-graph-'));
+});
+afterAll(async () => {
+  await Promise.all(opened.map((f) => f.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function unetWeights(file: string): Promise<WeightSet> {
+  const f = await openSafetensors(file);
+  opened.push(f);
+  return WeightSet.fromFile(f, 'model.diffusion_model.');
+}
+
+let graphCount = 0;
+/** Build, save and open the graph of `config`. */
+async function session(config: UnetConfig, weights: WeightSet, attention: AttentionKind): Promise<OnnxModel> {
+  const g = buildUnetGraph(config, weights, { attention });
+  const out = path.join(dir, `g${graphCount++}`);
+  const { modelPath } = await g.save(out);
+  return OnnxModel.open(modelPath);
+}
+
+async function runUnet(model: OnnxModel, feeds: Record<string, Feed>): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const out = await model.run(feeds, [UNET_IO.outSample]);
+  return out[UNET_IO.outSample];
+}
+
+/** Open a fixture family whose reference file is closed with the weights files. */
+async function fixtureFamily(rel: string): Promise<FixtureFamily> {
+  const family = await openFixtureFamily(rel);
+  opened.push(family.reference);
+  return family;
+}
+
+async function feed(family: FixtureFamily, name: string): Promise<Feed> {
+  const t = await family.tensor(name);
+  return { data: t.data, dims: t.shape };
+}
+
+/** The SDXL cases' absolute bound (their `tolerance.atol`; the SD 1.x/2.x cases give `rel`). */
+function atolOf(c: FixtureCase): number {
+  return (c.tolerance as unknown as { atol: number }).atol;
+}
+
+/** max|a − e| (the SDXL fixtures' absolute pass rule). */
+function maxAbsError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < expected.length; i++) m = Math.max(m, Math.abs(actual[i] - expected[i]));
+  return m;
+}
+
+const worst: Record<string, string> = {};
+afterAll(() => {
+  if (Object.keys(worst).length) console.log('UNet fixture errors:', worst);
+});
+
+describe('timestep embedding', () => {
+  it('uses float32 frequencies exp(−ln(10000)·k/half) with f_0 = 1', () => {
+    const f = timestepFrequencies(160);
+    expect(f[0]).toBe(1);
+    expect(f[80]).toBeCloseTo(Math.exp(-Math.log(10000) / 2), 6);
+    expect(f[159]).toBeCloseTo(Math.exp((-Math.log(10000) * 159) / 160), 7);
+  });
+});
+
+describe.skipIf(!hasFixture('checkpoints'))('SD 1.x / 2.x UNet against diffusers', () => {
+  const cases: Array<{ family: string; file: string; ids: string[]; hints: (ldm: Record<string, unknown>) => UnetHints; attention: AttentionKind[] }> = [
+    {
+      family: 'checkpoints/sd15-tiny',
+      file: 'sd15-tiny.safetensors',
+      ids: ['sd15.unet.sq', 'sd15.unet.nonsq'],
+      // LDM num_heads: a head count for every level.
+      hints: (ldm) => ({ attentionHeads: { heads: ldm.num_heads as number }, groupNormGroups: ldm.norm_num_groups as number }),
+      attention: ['contrib', 'standard'],
+    },
+    {
+      family: 'checkpoints/sd2-tiny',
+      file: 'sd2-tiny.safetensors',
+      ids: ['sd2.unet.sq', 'sd2.unet.nonsq'],
+      // LDM num_head_channels: a fixed head width.
+      hints: (ldm) => ({ attentionHeads: { headDim: ldm.num_head_channels as number }, groupNormGroups: ldm.norm_num_groups as number }),
+      attention: ['contrib', 'standard'],
+    },
+  ];
+
+  for (const c of cases) {
+    it(`${c.family}: detects the config and matches every UNet case with ${c.attention.join(' and ')} attention`, async () => {
+      const family = await fixtureFamily(c.family);
+      const configs = family.json.configs as Record<string, Record<string, unknown>>;
+      const ldm = configs.unet_ldm_equivalent;
+      const weights = await unetWeights(path.join(family.dir, c.file));
+      const config = detectUnetConfig(weights, c.hints(ldm));
+
+      expect(config.modelChannels).toBe(ldm.model_channels);
+      expect(config.levels.map((l) => l.channelMult)).toEqual(ldm.channel_mult);
+      expect(config.levels.map((l) => l.numResBlocks)).toEqual((ldm.channel_mult as number[]).map(() => ldm.num_res_blocks));
+      expect(config.contextDim).toBe(ldm.context_dim);
+      expect(config.useLinearInTransformer).toBe(ldm.use_linear_in_transformer);
+      expect([config.inChannels, config.outChannels]).toEqual([ldm.in_channels, ldm.out_channels]);
+      for (const a of ldm.attention_levels as Array<{ level: number; heads: number }>) expect(config.levels[a.level].heads).toBe(a.heads);
+      expect(config.middle?.heads).toBe((ldm.mid_block_attention as { heads: number }).heads);
+      expect(config.adm).toBeNull();
+
+      for (const attention of c.attention) {
+        const model = await session(config, weights, attention);
+        try {
+          for (const id of c.ids) {
+            const fc = family.case(id);
+            const out = await runUnet(model, {
+              [UNET_IO.sample]: await feed(family, fc.inputs.sample),
+              [UNET_IO.timestep]: await feed(family, fc.inputs.timestep),
+              [UNET_IO.encoderHiddenStates]: await feed(family, fc.inputs.encoder_hidden_states),
+            });
+            const expected = await family.tensor(fc.outputs.out);
+            expect(out.dims).toEqual(expected.shape);
+            worst[`${id} (${attention})`] = normwiseRelError(out.data, expected.data).toExponential(2) + ' rel';
+            expectWithinTolerance(`${id} (${attention})`, out.data, expected.data, fc.tolerance.rel);
+          }
+        } finally {
+          await model.release();
+        }
+      }
+    });
+  }
+
+  it('sd2-tiny: the diffusers head counts per level ([2, 4]) give the same config as the head width', async () => {
+    const family = await fixtureFamily('checkpoints/sd2-tiny');
+    const configs = family.json.configs as Record<string, Record<string, unknown>>;
+    const weights = await unetWeights(path.join(family.dir, 'sd2-tiny.safetensors'));
+    const groups = configs.unet.norm_num_groups as number;
+    const byCount = detectUnetConfig(weights, { attentionHeads: { heads: configs.unet.attention_head_dim as number[] }, groupNormGroups: groups });
+    const byWidth = detectUnetConfig(weights, { attentionHeads: { headDim: configs.unet_ldm_equivalent.num_head_channels as number }, groupNormGroups: groups });
+    expect(byCount).toEqual(byWidth);
+  });
+});
+
+describe.skipIf(!hasFixture('checkpoints-xl'))('SDXL base and refiner UNets against diffusers', () => {
+  type XlModel = { unet: Record<string, unknown>; files: { single_file: { path: string } } };
+  const hintsOf = (unet: Record<string, unknown>): UnetHints => ({
+    // diffusers' attention_head_dim: head counts per level.
+    attentionHeads: { heads: unet.attention_head_dim as number[] },
+    groupNormGroups: unet.norm_num_groups as number,
+    normEps: unet.norm_eps as number,
+    additionTimeEmbedDim: unet.addition_time_embed_dim as number,
+  });
+
+  it('base: detects levels without attention, per-level depth [1, 2, 1] and label_emb, matches sdxl.unet.* with both attention kinds', async () => {
+    const family = await fixtureFamily('checkpoints-xl');
+    const models = family.json.models as Record<string, XlModel>;
+    const base = models['sdxl-base'];
+    const weights = await unetWeights(path.join(family.dir, base.files.single_file.path));
+    const config = detectUnetConfig(weights, hintsOf(base.unet));
+    const depths = base.unet.transformer_layers_per_block as number[];
+    const attnLevels = (base.unet.down_block_types as string[]).map((t) => t.startsWith('CrossAttn'));
+    expect(config.levels.map((l) => l.channels)).toEqual(base.unet.block_out_channels);
+    expect(config.levels.map((l) => l.transformerDepth)).toEqual(depths.map((d, i) => new Array(base.unet.layers_per_block as number).fill(attnLevels[i] ? d : 0)));
+    expect(config.levels.map((l) => l.transformerDepthOutput)).toEqual(depths.map((d, i) => new Array((base.unet.layers_per_block as number) + 1).fill(attnLevels[i] ? d : 0)));
+    expect(config.middle).toEqual({ transformerDepth: depths[depths.length - 1], heads: (base.unet.attention_head_dim as number[]).at(-1) });
+    expect(config.contextDim).toBe(base.unet.cross_attention_dim);
+    expect(config.useLinearInTransformer).toBe(true);
+    expect(config.adm).toEqual({ inChannels: base.unet.projection_class_embeddings_input_dim, timeIdEmbedDim: base.unet.addition_time_embed_dim });
+
+    for (const attention of ['contrib', 'standard'] as const) {
+      const model = await session(config, weights, attention);
+      try {
+        for (const id of ['sdxl.unet.square', 'sdxl.unet.nonsquare']) {
+          const fc = family.case(id);
+          const out = await runUnet(model, {
+            [UNET_IO.sample]: await feed(family, fc.inputs.sample),
+            [UNET_IO.timestep]: await feed(family, fc.inputs.timestep),
+            [UNET_IO.encoderHiddenStates]: await feed(family, fc.inputs.encoder_hidden_states),
+            [UNET_IO.textEmbeds]: await feed(family, fc.inputs.text_embeds),
+            [UNET_IO.timeIds]: await feed(family, fc.inputs.time_ids),
+          });
+          const expected = await family.tensor(fc.outputs.eps);
+          expect(out.dims).toEqual(expected.shape);
+          const err = maxAbsError(out.data, expected.data);
+          worst[`${id} (${attention})`] = `${err.toExponential(2)} abs, ${normwiseRelError(out.data, expected.data).toExponential(2)} rel`;
+          expect(err, `${id} (${attention}): max abs error`).toBeLessThanOrEqual(atolOf(fc));
+        }
+      } finally {
+        await model.release();
+      }
+    }
+  });
+
+  it('refiner: 4 levels, 5 time ids with the aesthetic score, matches the base_refiner case’s refiner UNet calls', async () => {
+    const family = await fixtureFamily('checkpoints-xl');
+    const models = family.json.models as Record<string, XlModel>;
+    const refiner = models['sdxl-refiner'];
+    const weights = await unetWeights(path.join(family.dir, refiner.files.single_file.path));
+    const config = detectUnetConfig(weights, hintsOf(refiner.unet));
+    expect(config.levels.map((l) => l.channels)).toEqual(refiner.unet.block_out_channels);
+    expect(config.levels.map((l) => l.heads)).toEqual((refiner.unet.down_block_types as string[]).map((t, i) => (t.startsWith('CrossAttn') ? (refiner.unet.attention_head_dim as number[])[i] : 0)));
+    expect(config.contextDim).toBe(refiner.unet.cross_attention_dim);
+    expect(config.adm?.inChannels).toBe(refiner.unet.projection_class_embeddings_input_dim);
+
+    const fc = family.case('sdxl.base_refiner');
+    const steps = fc.refiner_steps as { timesteps: number[] };
+    const inter = fc.intermediates as Record<string, string>;
+    // The UNet calls of the refiner half: batch [uncond, cond]; raw UNet output, before guidance. The case's
+    // own tolerance is for its latents; the UNet-only cases' bound (3e-5) is the one that fits these.
+    const atol = atolOf(family.case('sdxl.unet.square'));
+    const model = await session(config, weights, 'contrib');
+    try {
+      for (const [i, t] of steps.timesteps.entries()) {
+        const sample = await feed(family, inter[`refiner.step${i}.unet_sample`]);
+        const out = await runUnet(model, {
+          [UNET_IO.sample]: sample,
+          [UNET_IO.timestep]: { data: [t, t], dims: [2] },
+          [UNET_IO.encoderHiddenStates]: await feed(family, inter.encoder_hidden_states),
+          [UNET_IO.textEmbeds]: await feed(family, inter.text_embeds),
+          [UNET_IO.timeIds]: await feed(family, inter.time_ids),
+        });
+        const expected = await family.tensor(inter[`refiner.step${i}.unet_eps`]);
+        const err = maxAbsError(out.data, expected.data);
+        worst[`sdxl.base_refiner refiner.step${i}`] = `${err.toExponential(2)} abs, ${normwiseRelError(out.data, expected.data).toExponential(2)} rel`;
+        expect(err, `refiner step ${i}: max abs error`).toBeLessThanOrEqual(atol);
+      }
+    } finally {
+      await model.release();
+    }
+  });
+});
