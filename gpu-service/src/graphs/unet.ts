@@ -46,7 +46,8 @@ export interface UnetGraphOptions {
 /**
  * Build the UNet graph. Weights stay lazy until `save()`.
  * @throws MissingWeightError when a tensor of the configured architecture is absent; WeightShapeError when one
- *         has a shape the architecture contradicts (the message names the tensor and both shapes).
+ *         has a shape the architecture contradicts (the message names the tensor and both shapes); Error when
+ *         the WeightSet holds tensors the architecture does not use (another kind of network).
  */
 export function buildUnetGraph(config: UnetConfig, weights: WeightSet, opts: UnetGraphOptions = {}): OnnxGraph {
   const g = new OnnxGraph('unet', opts.floatType ?? 'float32');
@@ -139,5 +140,13 @@ export function buildUnetGraph(config: UnetConfig, weights: WeightSet, opts: Une
   layers.expectShape('out.2.weight', [c.outChannels, ch, 3, 3]);
   const out = layers.conv2d(layers.silu(layers.groupNorm(h, 'out.0', c.groupNormGroups, c.normEps)), 'out.2');
   g.floatOutput(UNET_IO.outSample, out, ['batch', c.outChannels, 'height', 'width']);
+
+  // A tensor the graph does not use belongs to an architecture this builder does not know (SVD's time_stack,
+  // a ControlNet's input_hint_block, …): refuse rather than silently compute a different network.
+  const used = new Set(g.weights().map((x) => x.name));
+  const unused = weights.names().filter((n) => !used.has(n));
+  if (unused.length > 0) {
+    throw new Error(`${weights.where}: ${unused.length} tensor(s) the detected UNet architecture does not use (${unused.slice(0, 3).join(', ')}${unused.length > 3 ? ', …' : ''}): not a UNet this builder supports`);
+  }
   return g;
 }
