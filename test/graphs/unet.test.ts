@@ -16,6 +16,7 @@ import { openSafetensors } from '../../gpu-service/src/weights/safetensors';
 import { writeSafetensors, type TensorToWrite } from '../../gpu-service/src/weights/safetensors-writer';
 import type { TensorFile } from '../../gpu-service/src/weights/tensor-file';
 import { MissingWeightError, WeightSet, WeightShapeError } from '../../gpu-service/src/weights/weight-set';
+import { ldmUnetTensors, type LdmUnetSpec } from '../helpers/ldm-unet-checkpoint';
 import { expectWithinTolerance, hasFixture, normwiseRelError, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
 
 let dir: string;
@@ -102,7 +103,8 @@ describe.skipIf(!hasFixture('checkpoints'))('SD 1.x / 2.x UNet against diffusers
       ids: ['sd2.unet.sq', 'sd2.unet.nonsq'],
       // LDM num_head_channels: a fixed head width.
       hints: (ldm) => ({ attentionHeads: { headDim: ldm.num_head_channels as number }, groupNormGroups: ldm.norm_num_groups as number }),
-      attention: ['contrib', 'standard'],
+      // The standard kind with per-level head counts is covered by the SDXL base case.
+      attention: ['contrib'],
     },
   ];
 
@@ -243,5 +245,158 @@ describe.skipIf(!hasFixture('checkpoints-xl'))('SDXL base and refiner UNets agai
     } finally {
       await model.release();
     }
+  });
+});
+
+describe('UNet detection on other configurations', () => {
+  /** Write `tensors` and open them as a UNet WeightSet. */
+  async function written(name: string, tensors: TensorToWrite[]): Promise<WeightSet> {
+    const file = path.join(dir, `${name}.safetensors`);
+    await writeSafetensors(file, tensors);
+    return unetWeights(file);
+  }
+
+  // Inpainting-style (9 input channels), 3 levels with multipliers [1, 2, 3], one res block per level, no
+  // attention at the top level, depth 2 / 1 below, a depth-2 middle transformer, conv projections.
+  const inpaintSpec: LdmUnetSpec = {
+    inChannels: 9,
+    outChannels: 4,
+    modelChannels: 16,
+    channelMult: [1, 2, 3],
+    numResBlocks: 1,
+    transformerDepth: [0, 2, 1],
+    transformerDepthMiddle: 2,
+    contextDim: 24,
+    useLinear: false,
+  };
+  const inpaintHints: UnetHints = { attentionHeads: { heads: [1, 2, 3] }, groupNormGroups: 8 };
+
+  it('3 levels, 9 input channels, per-level depths: detected config, and a graph whose output keeps odd sizes', async () => {
+    const weights = await written('inpaint', ldmUnetTensors(inpaintSpec));
+    const config = detectUnetConfig(weights, inpaintHints);
+    expect(config).toEqual({
+      inChannels: 9,
+      outChannels: 4,
+      modelChannels: 16,
+      timestepEmbedDim: 16,
+      timeEmbedDim: 64,
+      levels: [
+        { channels: 16, channelMult: 1, numResBlocks: 1, transformerDepth: [0], transformerDepthOutput: [0, 0], heads: 0 },
+        { channels: 32, channelMult: 2, numResBlocks: 1, transformerDepth: [2], transformerDepthOutput: [2, 2], heads: 2 },
+        { channels: 48, channelMult: 3, numResBlocks: 1, transformerDepth: [1], transformerDepthOutput: [1, 1], heads: 3 },
+      ],
+      middle: { transformerDepth: 2, heads: 3 },
+      contextDim: 24,
+      useLinearInTransformer: false,
+      adm: null,
+      groupNormGroups: 8,
+      normEps: 1e-5,
+      transformerNormEps: 1e-6,
+      layerNormEps: 1e-5,
+    } satisfies UnetConfig);
+
+    // 12×10 latents: 10 → 5 → 3 on the way down, so the up path must upsample 3 → 5 (the skip's size), not 6.
+    const [B, H, W, T] = [2, 12, 10, 7];
+    const sample = Float32Array.from({ length: B * 9 * H * W }, (_, i) => Math.sin(i * 0.37));
+    const ehs = Float32Array.from({ length: B * T * 24 }, (_, i) => Math.cos(i * 0.11));
+    const feeds = {
+      [UNET_IO.sample]: { data: sample, dims: [B, 9, H, W] },
+      [UNET_IO.timestep]: { data: [981, 3.5], dims: [B] },
+      [UNET_IO.encoderHiddenStates]: { data: ehs, dims: [B, T, 24] },
+    };
+    const outs: Float32Array[] = [];
+    for (const attention of ['contrib', 'standard'] as const) {
+      const model = await session(config, weights, attention);
+      try {
+        expect(model.inputs.map((i) => i.name)).toEqual([UNET_IO.sample, UNET_IO.timestep, UNET_IO.encoderHiddenStates]);
+        const out = await runUnet(model, feeds);
+        expect(out.dims).toEqual([B, 4, H, W]);
+        expect(out.data.every(Number.isFinite)).toBe(true);
+        outs.push(out.data);
+      } finally {
+        await model.release();
+      }
+    }
+    expect(normwiseRelError(outs[0], outs[1])).toBeLessThan(1e-5);
+  });
+
+  it('SDXL-style: label_emb width, linear projections, head width; text_embeds and time_ids reach the output', async () => {
+    const [pooled, ids, d] = [12, 3, 4];
+    const spec: LdmUnetSpec = {
+      inChannels: 4,
+      outChannels: 4,
+      modelChannels: 16,
+      channelMult: [1, 2],
+      numResBlocks: 2,
+      transformerDepth: [0, 3],
+      transformerDepthMiddle: 1,
+      contextDim: 20,
+      useLinear: true,
+      admInChannels: pooled + ids * d,
+    };
+    const weights = await written('xl-style', ldmUnetTensors(spec));
+    const config = detectUnetConfig(weights, { attentionHeads: { headDim: 8 }, groupNormGroups: 4, additionTimeEmbedDim: d });
+    expect(config.levels.map((l) => [l.channels, l.numResBlocks, l.transformerDepth, l.transformerDepthOutput, l.heads])).toEqual([
+      [16, 2, [0, 0], [0, 0, 0], 0],
+      [32, 2, [3, 3], [3, 3, 3], 4],
+    ]);
+    expect(config.middle).toEqual({ transformerDepth: 1, heads: 4 });
+    expect(config.adm).toEqual({ inChannels: pooled + ids * d, timeIdEmbedDim: d });
+    expect(config.useLinearInTransformer).toBe(true);
+
+    const model = await session(config, weights, 'contrib');
+    try {
+      const base = {
+        [UNET_IO.sample]: { data: Float32Array.from({ length: 4 * 64 }, (_, i) => Math.sin(i)), dims: [1, 4, 8, 8] },
+        [UNET_IO.timestep]: { data: [500], dims: [1] },
+        [UNET_IO.encoderHiddenStates]: { data: Float32Array.from({ length: 5 * 20 }, (_, i) => Math.cos(i)), dims: [1, 5, 20] },
+        [UNET_IO.textEmbeds]: { data: Float32Array.from({ length: pooled }, (_, i) => i / pooled), dims: [1, pooled] },
+        [UNET_IO.timeIds]: { data: [64, 64, 0], dims: [1, ids] },
+      };
+      const a = await runUnet(model, base);
+      expect(a.dims).toEqual([1, 4, 8, 8]);
+      const b = await runUnet(model, { ...base, [UNET_IO.timeIds]: { data: [64, 64, 8], dims: [1, ids] } });
+      const c = await runUnet(model, { ...base, [UNET_IO.textEmbeds]: { data: new Float32Array(pooled), dims: [1, pooled] } });
+      expect(normwiseRelError(b.data, a.data)).toBeGreaterThan(1e-4);
+      expect(normwiseRelError(c.data, a.data)).toBeGreaterThan(1e-4);
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('a missing tensor is a MissingWeightError naming it; an unused one (another architecture) is refused', async () => {
+    const missing = 'model.diffusion_model.input_blocks.3.1.transformer_blocks.1.attn2.to_v.weight';
+    const weights = await written('missing', ldmUnetTensors(inpaintSpec).filter((t) => t.key !== missing));
+    const config = detectUnetConfig(weights, inpaintHints);
+    expect(() => buildUnetGraph(config, weights)).toThrow(MissingWeightError);
+    expect(() => buildUnetGraph(config, weights)).toThrow(/input_blocks\.3\.1\.transformer_blocks\.1\.attn2\.to_v\.weight/);
+    const extra = await written('extra', [...ldmUnetTensors(inpaintSpec), { key: 'model.diffusion_model.input_blocks.1.0.time_stack.in_layers.2.weight', dtype: 'F32', shape: [16, 16, 3, 1, 1], values: () => new Float32Array(768) }]);
+    expect(() => buildUnetGraph(detectUnetConfig(extra, inpaintHints), extra)).toThrow(/1 tensor\(s\) the detected UNet architecture does not use \(input_blocks\.1\.0\.time_stack\.in_layers\.2\.weight\)/);
+    const noUnet = await written('no-unet', ldmUnetTensors(inpaintSpec).filter((t) => !t.key.includes('input_blocks.0.0.')));
+    expect(() => detectUnetConfig(noUnet, inpaintHints)).toThrow(/has no tensor "input_blocks\.0\.0\.weight"/);
+  });
+
+  it('inconsistent shapes are WeightShapeErrors naming the tensor and both shapes', async () => {
+    const reshaped = (key: string, shape: number[]) =>
+      ldmUnetTensors(inpaintSpec).map((t) => (t.key === `model.diffusion_model.${key}` ? { ...t, shape, values: () => new Float32Array(shape.reduce((a, b) => a * b, 1)) } : t));
+    // The middle transformer cross-attends to another width than the others: caught by detection.
+    const ctx = await written('ctx', reshaped('middle_block.1.transformer_blocks.0.attn2.to_k.weight', [48, 30]));
+    expect(() => detectUnetConfig(ctx, inpaintHints)).toThrow(WeightShapeError);
+    expect(() => detectUnetConfig(ctx, inpaintHints)).toThrow(/middle_block\.1\.transformer_blocks\.0\.attn2\.to_k\.weight" has shape \[48, 30\], the architecture needs \[-1, 24\]/);
+    // An output res block whose input width ignores the skip it concatenates (48 + 32): caught by the builder.
+    const skip = await written('skip', reshaped('output_blocks.1.0.in_layers.2.weight', [48, 48, 3, 3]));
+    const config = detectUnetConfig(skip, inpaintHints);
+    expect(() => buildUnetGraph(config, skip)).toThrow(/output_blocks\.1\.0\.in_layers\.2\.weight" has shape \[48, 48, 3, 3\], the architecture needs \[48, 80, 3, 3\]/);
+  });
+
+  it('output blocks that do not mirror the input path, and hints that do not fit, are refused with the reason', async () => {
+    const truncated = await written('truncated', ldmUnetTensors(inpaintSpec).filter((t) => !t.key.includes('output_blocks.5.')));
+    expect(() => detectUnetConfig(truncated, inpaintHints)).toThrow(/5 output blocks, but an input path of 1\+1\+1 res blocks over 3 levels needs 6/);
+    const weights = await written('hints', ldmUnetTensors(inpaintSpec));
+    expect(() => detectUnetConfig(weights, { attentionHeads: { heads: [2, 2] } })).toThrow(UnetHintError);
+    expect(() => detectUnetConfig(weights, { ...inpaintHints, attentionHeads: { heads: [2, 2] } })).toThrow(/has 2 entries, the UNet has 3 levels/);
+    expect(() => detectUnetConfig(weights, { ...inpaintHints, attentionHeads: { headDim: 20 } })).toThrow(/head width 20 does not divide level 1's 32 channels/);
+    expect(() => detectUnetConfig(weights, { ...inpaintHints, attentionHeads: { heads: 5 } })).toThrow(/5 attention heads do not split level 1's 32 channels/);
+    expect(() => detectUnetConfig(weights, { ...inpaintHints, groupNormGroups: 32 })).toThrow(/groupNormGroups 32 does not divide the UNet's 16 channels/);
   });
 });
