@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectUnetConfig, UnetHintError, type UnetConfig, type UnetHints } from '../../gpu-service/src/checkpoints/detect/unet-config';
+import { detectUnetConfig, UnetHintError, unetHintsFromDiffusersConfig, unetHintsFromLdmParams, type UnetConfig, type UnetHints } from '../../gpu-service/src/checkpoints/detect/unet-config';
 import type { AttentionKind } from '../../gpu-service/src/graphs/layers';
 import { buildUnetGraph, UNET_IO } from '../../gpu-service/src/graphs/unet';
 import { timestepFrequencies } from '../../gpu-service/src/graphs/unet/time-embedding';
@@ -148,26 +148,29 @@ describe.skipIf(!hasFixture('checkpoints'))('SD 1.x / 2.x UNet against diffusers
     });
   }
 
-  it('sd2-tiny: the diffusers head counts per level ([2, 4]) give the same config as the head width', async () => {
+  it('sd2-tiny: the diffusers config (head counts per level, [2, 4]) gives the same config as the LDM head width', async () => {
     const family = await fixtureFamily('checkpoints/sd2-tiny');
     const configs = family.json.configs as Record<string, Record<string, unknown>>;
     const weights = await unetWeights(path.join(family.dir, 'sd2-tiny.safetensors'));
-    const groups = configs.unet.norm_num_groups as number;
-    const byCount = detectUnetConfig(weights, { attentionHeads: { heads: configs.unet.attention_head_dim as number[] }, groupNormGroups: groups });
-    const byWidth = detectUnetConfig(weights, { attentionHeads: { headDim: configs.unet_ldm_equivalent.num_head_channels as number }, groupNormGroups: groups });
-    expect(byCount).toEqual(byWidth);
+    const fromDiffusers = unetHintsFromDiffusersConfig(configs.unet);
+    expect(fromDiffusers).toEqual({ attentionHeads: { heads: [2, 4] }, groupNormGroups: 16, normEps: 1e-5 });
+    const fromLdm = { ...unetHintsFromLdmParams({ num_heads: -1, num_head_channels: configs.unet_ldm_equivalent.num_head_channels as number }), groupNormGroups: 16 };
+    expect(fromLdm.attentionHeads).toEqual({ headDim: 16 });
+    expect(detectUnetConfig(weights, fromDiffusers)).toEqual(detectUnetConfig(weights, fromLdm));
+  });
+
+  it('hints from LDM yaml params: num_head_channels wins over num_heads, one of them is required', () => {
+    expect(unetHintsFromLdmParams({ num_heads: 8 })).toEqual({ attentionHeads: { heads: 8 }, groupNormGroups: 32 });
+    expect(unetHintsFromLdmParams({ num_heads: -1, num_head_channels: 64 })).toEqual({ attentionHeads: { headDim: 64 }, groupNormGroups: 32 });
+    expect(() => unetHintsFromLdmParams({})).toThrow(/neither num_heads nor num_head_channels/);
+    expect(() => unetHintsFromDiffusersConfig({ attention_head_dim: 'eight' })).toThrow(/attention_head_dim must be a positive number/);
   });
 });
 
 describe.skipIf(!hasFixture('checkpoints-xl'))('SDXL base and refiner UNets against diffusers', () => {
   type XlModel = { unet: Record<string, unknown>; files: { single_file: { path: string } } };
-  const hintsOf = (unet: Record<string, unknown>): UnetHints => ({
-    // diffusers' attention_head_dim: head counts per level.
-    attentionHeads: { heads: unet.attention_head_dim as number[] },
-    groupNormGroups: unet.norm_num_groups as number,
-    normEps: unet.norm_eps as number,
-    additionTimeEmbedDim: unet.addition_time_embed_dim as number,
-  });
+  // diffusers' attention_head_dim: head counts per level.
+  const hintsOf = (unet: Record<string, unknown>): UnetHints => unetHintsFromDiffusersConfig(unet);
 
   it('base: detects levels without attention, per-level depth [1, 2, 1] and label_emb, matches sdxl.unet.* with both attention kinds', async () => {
     const family = await fixtureFamily('checkpoints-xl');

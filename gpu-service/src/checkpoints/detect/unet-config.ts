@@ -55,6 +55,46 @@ export const UNET_FAMILY_HINTS = {
   sdxl: { attentionHeads: { headDim: 64 }, groupNormGroups: 32, normEps: 1e-5, additionTimeEmbedDim: 256 },
 } as const satisfies Record<string, UnetHints>;
 
+/**
+ * Hints from a diffusers `unet/config.json` (UNet2DConditionModel): heads from `num_attention_heads`, else
+ * `attention_head_dim` (which diffusers itself reads as the head *count*, `num_attention_heads = num_attention_heads
+ * or attention_head_dim`; default 8), `norm_num_groups` (default 32), `norm_eps` (default 1e-5),
+ * `addition_time_embed_dim` (when set).
+ * @throws UnetHintError when a field has the wrong type.
+ */
+export function unetHintsFromDiffusersConfig(config: Record<string, unknown>): UnetHints {
+  const heads = config.num_attention_heads ?? config.attention_head_dim ?? 8;
+  const hints: UnetHints = { attentionHeads: { heads: headCounts('attention_head_dim', heads) } };
+  if (config.norm_num_groups !== undefined && config.norm_num_groups !== null) hints.groupNormGroups = positiveNumber('norm_num_groups', config.norm_num_groups);
+  if (config.norm_eps !== undefined && config.norm_eps !== null) hints.normEps = positiveNumber('norm_eps', config.norm_eps);
+  if (config.addition_time_embed_dim !== undefined && config.addition_time_embed_dim !== null) hints.additionTimeEmbedDim = positiveNumber('addition_time_embed_dim', config.addition_time_embed_dim);
+  return hints;
+}
+
+/**
+ * Hints from the `unet_config.params` of an LDM / SGM yaml (A1111 sidecar, ComfyUI's configs): `num_head_channels`
+ * (≠ −1: a head width) else `num_heads` (a count for every level), as `openaimodel.UNetModel` reads them;
+ * GroupNorm groups are 32 there (`normalization()`).
+ * @throws UnetHintError when neither is set.
+ */
+export function unetHintsFromLdmParams(params: { num_heads?: number; num_head_channels?: number }): UnetHints {
+  const width = params.num_head_channels ?? -1;
+  const heads = params.num_heads ?? -1;
+  if (width !== -1) return { attentionHeads: { headDim: positiveNumber('num_head_channels', width) }, groupNormGroups: 32 };
+  if (heads !== -1) return { attentionHeads: { heads: positiveNumber('num_heads', heads) }, groupNormGroups: 32 };
+  throw new UnetHintError('unet_config.params sets neither num_heads nor num_head_channels');
+}
+
+function positiveNumber(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !(v > 0)) throw new UnetHintError(`${field} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function headCounts(field: string, v: unknown): number | number[] {
+  if (Array.isArray(v)) return v.map((x) => positiveNumber(field, x));
+  return positiveNumber(field, v);
+}
+
 /** One resolution level, top (full resolution) first. */
 export interface UnetLevel {
   /** Feature channels of the level's res blocks (model_channels × channel_mult). */
