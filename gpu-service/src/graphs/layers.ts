@@ -228,4 +228,22 @@ export class Layers {
     const out = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] });
     return g.node('Reshape', [out, g.ints('merge_heads', [0, 0, channels])]);
   }
+
+  /**
+   * Nearest-neighbour upsampling of [N, C, h, w] to the spatial size of `like` [N', C', H, W]
+   * (torch `F.interpolate(x, size=like.shape[2:], mode='nearest')`, which LDM's `Upsample(output_shape=…)` and
+   * diffusers' `Upsample2D(output_size=…)` use so that odd sizes meet their skip connection). For H = 2h it is
+   * exactly ×2; for H = 2h − 1 source row ⌊i·h/H⌋ = ⌊i/2⌋ as well.
+   */
+  upsampleNearestLike(x: string, like: string): string {
+    const g = this.g;
+    const nc = g.node('Slice', [g.node('Shape', [x]), g.ints('nc_start', [0]), g.ints('nc_end', [2])]);
+    const hw = g.node('Slice', [g.node('Shape', [like]), g.ints('hw_start', [2]), g.ints('hw_end', [4])]);
+    const sizes = g.node('Concat', [nc, hw], { axis: 0 });
+    return g.node('Resize', [x, '', '', sizes], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
+  }
 }
