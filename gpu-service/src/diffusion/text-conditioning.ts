@@ -13,6 +13,7 @@ import { layerNorm, readFinalLayerNorm, type LayerNormParams } from './final-lay
 const finalNorms = new WeakMap<DiffusionModel, Promise<LayerNormParams | undefined>>();
 
 function finalNormOf(model: DiffusionModel): Promise<LayerNormParams | undefined> {
+  if (model.finalLayerNorm) return Promise.resolve(model.finalLayerNorm);
   let p = finalNorms.get(model);
   if (!p) {
     p = readFinalLayerNorm(model.textEncoder.path, model.hiddenSize);

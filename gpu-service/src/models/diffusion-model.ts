@@ -11,6 +11,7 @@ import { OnnxModel, type SessionOptions, type ValueInfo } from '../onnx/session'
 import { modelScheduleFromConfig } from '../diffusion/schedules';
 import type { ModelSchedule } from '../diffusion/schedules/types';
 import { loadClipTokenizer, type ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer';
+import type { LayerNormParams } from '../diffusion/final-layer-norm';
 
 /** Parsed facts about a model, available without loading its sessions. */
 export interface ModelInfo {
@@ -41,9 +42,22 @@ export interface DiffusionModel extends ModelInfo {
   latentChannels: number;
   /** Hidden size of the text encoder output (768 for SD 1.x). */
   hiddenSize: number;
-  /** sha256 (hex) over the folder's config and ONNX files, for the reproducibility receipt. */
+  /** sha256 (hex) over the folder's config and ONNX files (or of the checkpoint file), for the reproducibility receipt. */
   contentHash: string;
+  /**
+   * The text model's final LayerNorm, which clip_skip applies to an earlier hidden state; when absent it is
+   * looked up among the text encoder's initializers (ONNX exports).
+   */
+  finalLayerNorm?: LayerNormParams;
   release(): Promise<void>;
+}
+
+/** What a caller already knows about a folder (a conversion-cache entry): skips re-deriving it from the files. */
+export interface KnownModelFacts {
+  /** Id to report instead of the folder's base name. */
+  name?: string;
+  contentHash?: string;
+  finalLayerNorm?: LayerNormParams;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -132,8 +146,9 @@ function channelsOf(info: ValueInfo | undefined, fallback: number): number {
  * Open every session of a model folder.
  * @throws Error naming the folder and the missing/broken part.
  */
-export async function loadDiffusionModel(dir: string, sessionOptions: SessionOptions = {}): Promise<DiffusionModel> {
+export async function loadDiffusionModel(dir: string, sessionOptions: SessionOptions = {}, known: KnownModelFacts = {}): Promise<DiffusionModel> {
   const info = await readModelInfo(dir);
+  if (known.name) info.name = known.name;
   const schedulerConfig = await readJson(join(dir, 'scheduler/scheduler_config.json'));
   if (!schedulerConfig) throw new Error(`${dir}: scheduler/scheduler_config.json is missing`);
   const schedule = modelScheduleFromConfig(schedulerConfig);
@@ -156,7 +171,8 @@ export async function loadDiffusionModel(dir: string, sessionOptions: SessionOpt
     unetInChannels,
     latentChannels,
     hiddenSize,
-    contentHash: await hashFolder(dir),
+    contentHash: known.contentHash ?? (await hashFolder(dir)),
+    finalLayerNorm: known.finalLayerNorm,
     async release() {
       await Promise.all([textEncoder.release(), unet.release(), vaeDecoder.release(), vaeEncoder?.release()]);
     },

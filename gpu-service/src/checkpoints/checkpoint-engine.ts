@@ -1,0 +1,175 @@
+/**
+ * The checkpoint engine's front door: a checkpoint file or folder → (once) graphs in the conversion cache →
+ * a loaded DiffusionModel that the ordinary pipeline runs. Also the cheap inspection the model listing shows.
+ *
+ * Cache key: SHA-256 over the engine's graph version, the float type and attention kind, the SHA-256 of every
+ * weights file, the sidecar and the tokenizer files — so a changed file, sidecar or engine never reuses a stale
+ * entry, and identical files under two names share one.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildClipTextEncoder } from '../graphs/clip-text-encoder';
+import type { AttentionKind } from '../graphs/layers';
+import type { FloatType } from '../graphs/onnx-graph';
+import { buildUnetGraph } from '../graphs/unet';
+import { buildVaeDecoder, buildVaeEncoder } from '../graphs/vae';
+import { loadDiffusionModel, type DiffusionModel } from '../models/diffusion-model';
+import type { SessionOptions } from '../onnx/session';
+import type { LayerNormParams } from '../diffusion/final-layer-norm';
+import type { ContentHashes } from './content-hash';
+import { ConversionCache, type CacheEntry } from './conversion-cache';
+import { describeModel, type ModelSpec } from './model-spec';
+import { CheckpointError, openDiffusersFolder, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
+
+/** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
+export const ENGINE_GRAPH_VERSION = 1;
+
+/** Engine settings shared by every checkpoint of a service. */
+export interface CheckpointEngineOptions {
+  cache: ConversionCache;
+  hashes: ContentHashes;
+  /** Folder with the CLIP BPE files (vocab.json, merges.txt) for checkpoints that carry no tokenizer. */
+  tokenizerDir: string;
+  /** Graph float type: float16 for GPU execution providers, float32 on CPU. */
+  floatType: FloatType;
+  attention: AttentionKind;
+}
+
+/** A checkpoint on disk. */
+export interface CheckpointRef {
+  /** Model id (relative path under MODELS_DIR/checkpoints, or a folder name). */
+  id: string;
+  path: string;
+  format: 'safetensors' | 'gguf' | 'diffusers' | 'pickle';
+}
+
+/**
+ * Open a checkpoint's weights.
+ * @throws CheckpointError for pickle files and formats not read yet; the readers' errors otherwise.
+ */
+export async function openCheckpoint(ref: CheckpointRef): Promise<CheckpointParts> {
+  switch (ref.format) {
+    case 'safetensors':
+      return openSingleFile(ref.path);
+    case 'diffusers':
+      return openDiffusersFolder(ref.path);
+    case 'pickle':
+      throw new CheckpointError(pickleRefusal(ref.path));
+    case 'gguf':
+      throw new CheckpointError('GGUF checkpoints are not read by this engine yet; use the .safetensors file');
+  }
+}
+
+/** The tokenizer files a checkpoint uses: its folder's own `tokenizer/`, else the deployment's CLIP BPE files. */
+async function tokenizerFiles(parts: CheckpointParts, engine: CheckpointEngineOptions): Promise<{ vocab: Buffer; merges: Buffer }> {
+  const dirs = parts.kind === 'diffusers' ? [join(parts.path, 'tokenizer'), engine.tokenizerDir] : [engine.tokenizerDir];
+  for (const dir of dirs) {
+    try {
+      const [vocab, merges] = await Promise.all([readFile(join(dir, 'vocab.json')), readFile(join(dir, 'merges.txt'))]);
+      return { vocab, merges };
+    } catch {
+      // try the next folder
+    }
+  }
+  throw new CheckpointError(
+    `the CLIP tokenizer files are missing: put vocab.json and merges.txt of openai/clip-vit-large-patch14 into ${engine.tokenizerDir} (single-file checkpoints carry no tokenizer)`,
+  );
+}
+
+/** The cache key and the checkpoint's own content hash (the receipt's model hash). */
+export async function cacheKeyOf(parts: CheckpointParts, engine: CheckpointEngineOptions, tokenizer: { vocab: Buffer; merges: Buffer }): Promise<{ key: string; sha256: string }> {
+  const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
+  const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, files: fileHashes }));
+  if (parts.sidecarBytes) h.update(parts.sidecarBytes);
+  h.update(tokenizer.vocab).update(tokenizer.merges);
+  return { key: h.digest('hex').slice(0, 32), sha256 };
+}
+
+/** What a converted model's cache entry says about it (model_index.json's `image_api` object). */
+export interface ConvertedFacts {
+  id: string;
+  sha256: string;
+  family: string;
+  architecture: string;
+  prediction_type: string;
+  stored_dtype: string;
+  float_type: FloatType;
+  capabilities: string[];
+}
+
+/** Build every graph of a described checkpoint into the cache (no-op when the entry exists). */
+export async function convertCheckpoint(ref: CheckpointRef, parts: CheckpointParts, spec: ModelSpec, engine: CheckpointEngineOptions): Promise<CacheEntry & { sha256: string; key: string }> {
+  const tokenizer = await tokenizerFiles(parts, engine);
+  const { key, sha256 } = await cacheKeyOf(parts, engine, tokenizer);
+  const opts = { floatType: engine.floatType, attention: engine.attention };
+  const text = spec.textEncoders[0];
+  const facts: ConvertedFacts = {
+    id: ref.id,
+    sha256,
+    family: spec.family,
+    architecture: spec.architecture,
+    prediction_type: spec.predictionType,
+    stored_dtype: spec.storedDtype,
+    float_type: engine.floatType,
+    capabilities: spec.capabilities,
+  };
+  const finalNorm = text.config.layout === 'open_clip' ? 'ln_final' : 'text_model.final_layer_norm';
+  const [normWeight, normBias] = await Promise.all([text.weights.read(`${finalNorm}.weight`), text.weights.read(`${finalNorm}.bias`)]);
+  const graphs = [
+    { folder: 'text_encoder', build: () => buildClipTextEncoder(text.config, text.weights, opts) },
+    { folder: 'unet', build: () => buildUnetGraph(spec.unet.config, spec.unet.weights, opts) },
+    { folder: 'vae_decoder', build: () => buildVaeDecoder(spec.vae!.config, spec.vae!.weights, opts) },
+  ];
+  if (spec.vae!.config.encoder) graphs.push({ folder: 'vae_encoder', build: () => buildVaeEncoder(spec.vae!.config, spec.vae!.weights, opts) });
+  const entry = await engine.cache.ensure({
+    key,
+    graphs,
+    files: [
+      { path: 'model_index.json', contents: JSON.stringify({ _class_name: 'StableDiffusionPipeline', native_size: spec.nativeSize, image_api: facts }, null, 1) },
+      { path: 'scheduler/scheduler_config.json', contents: JSON.stringify(spec.scheduler, null, 1) },
+      { path: 'vae_decoder/config.json', contents: JSON.stringify({ scaling_factor: spec.vae!.config.scalingFactor, shift_factor: spec.vae!.config.shiftFactor }) },
+      { path: 'text_encoder/final_layer_norm.json', contents: JSON.stringify({ weight: Array.from(normWeight), bias: Array.from(normBias), eps: text.config.layerNormEps }) },
+      { path: 'tokenizer/vocab.json', contents: tokenizer.vocab },
+      { path: 'tokenizer/merges.txt', contents: tokenizer.merges },
+      {
+        path: 'tokenizer/special_tokens_map.json',
+        contents: JSON.stringify({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: text.padToken }),
+      },
+      { path: 'tokenizer/tokenizer_config.json', contents: JSON.stringify({ model_max_length: text.config.maxPositions }) },
+    ],
+  });
+  return { ...entry, sha256, key };
+}
+
+/** A loaded checkpoint and what loading it cost. */
+export interface LoadedCheckpoint {
+  model: DiffusionModel;
+  spec: ModelSpec;
+  /** Whether this load built the cache entry, and the seconds spent converting and opening sessions. */
+  converted: boolean;
+  conversionSeconds: number;
+  sessionSeconds: number;
+  cacheDir: string;
+}
+
+/**
+ * Convert (when not cached) and open a checkpoint.
+ * @throws the opening / detection / conversion error, with the reason the model is broken.
+ */
+export async function loadCheckpointModel(ref: CheckpointRef, engine: CheckpointEngineOptions, sessionOptions: SessionOptions): Promise<LoadedCheckpoint> {
+  const parts = await openCheckpoint(ref);
+  try {
+    const spec = await describeModel(parts);
+    const entry = await convertCheckpoint(ref, parts, spec, engine);
+    const started = performance.now();
+    const norm = JSON.parse(await readFile(join(entry.dir, 'text_encoder/final_layer_norm.json'), 'utf8')) as { weight: number[]; bias: number[]; eps: number };
+    const finalLayerNorm: LayerNormParams = { weight: Float32Array.from(norm.weight), bias: Float32Array.from(norm.bias), eps: norm.eps };
+    const model = await loadDiffusionModel(entry.dir, sessionOptions, { name: ref.id, contentHash: entry.sha256, finalLayerNorm });
+    return { model, spec, converted: entry.built, conversionSeconds: entry.seconds, sessionSeconds: (performance.now() - started) / 1000, cacheDir: entry.dir };
+  } finally {
+    await parts.close();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Everything the engine needs to build and run an opened checkpoint, decided once from its tensors, its
+ * configs (sidecar or diffusers folder) and its family's conventions, in that order of precedence:
+ * each network's detected architecture, the noise schedule and prediction type, the VAE's latent scaling,
+ * the tokenizer's pad token, the native size and what the model can do. Cheap: only tensor headers are read
+ * (plus one small tensor for SD 2.x's v-prediction heuristic).
+ */
+import { clipTextHintsFromTransformersConfig, detectClipTextConfig, type ClipTextConfig, type ClipTextHints } from './detect/clip-text-config';
+import { FAMILY_NAMES, type ModelFamily, type TextEncoderLocation } from './detect/family';
+import { detectUnetConfig, unetHintsFromDiffusersConfig, unetHintsFromLdmParams, type UnetConfig, type UnetHints } from './detect/unet-config';
+import { detectVaeConfig, type VaeConfig } from './detect/vae-config';
+import { clipFamilyOf, FAMILY_CONVENTIONS, padTokenOf, sd2IsVPrediction } from './conventions';
+import { CheckpointError, type CheckpointParts } from './open-checkpoint';
+import type { WeightSet } from '../weights/weight-set';
+
+/** One text encoder, ready to build. */
+export interface TextEncoderSpec {
+  role: TextEncoderLocation['role'];
+  config: ClipTextConfig;
+  weights: WeightSet;
+  /** Pad token of its tokenizer. */
+  padToken: string;
+}
+
+/** A checkpoint's engine-level description. */
+export interface ModelSpec {
+  family: ModelFamily;
+  /** e.g. "Stable Diffusion 1.x". */
+  architecture: string;
+  unet: { config: UnetConfig; weights: WeightSet };
+  vae?: { config: VaeConfig; weights: WeightSet };
+  textEncoders: TextEncoderSpec[];
+  /** diffusers scheduler config (the noise table and prediction type). */
+  scheduler: Record<string, unknown>;
+  predictionType: 'epsilon' | 'v_prediction';
+  /** [width, height] in pixels. */
+  nativeSize: [number, number];
+  capabilities: Array<'txt2img' | 'img2img' | 'inpaint'>;
+  /** Element type most of the UNet's tensors are stored in (`F16`, `F32`, `BF16`, …). */
+  storedDtype: string;
+  /** Number of weights of the networks the engine builds (for memory estimates). */
+  parameterCount: number;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * UNet hints: the family's conventions, overridden by the config's own fields — diffusers' head counts
+ * (`num_attention_heads` / `attention_head_dim`), groups and eps, or an A1111 yaml's head width
+ * (`num_head_channels`, carried over by sidecar.ts).
+ */
+function unetHints(family: 'sd1' | 'sd2', config: Record<string, unknown> | undefined): UnetHints {
+  const base: UnetHints = FAMILY_CONVENTIONS[family].unet;
+  if (!config) return base;
+  const fromConfig = unetHintsFromDiffusersConfig(config);
+  const headsGiven = config.num_attention_heads !== undefined || config.attention_head_dim !== undefined;
+  const attentionHeads = typeof config.num_head_channels === 'number' ? unetHintsFromLdmParams({ num_head_channels: config.num_head_channels }).attentionHeads : headsGiven ? fromConfig.attentionHeads : base.attentionHeads;
+  return { ...base, ...fromConfig, attentionHeads };
+}
+
+function majorityDtype(w: WeightSet): string {
+  const counts = new Map<string, number>();
+  for (const n of w.names()) {
+    const r = w.ref(n);
+    const dtype = r.file.entries.get(r.key)!.dtype;
+    counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
+}
+
+function parameters(w: WeightSet): number {
+  let n = 0;
+  for (const name of w.names()) n += w.shape(name).reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/**
+ * Describe an opened checkpoint.
+ * @throws CheckpointError for a family the UNet engine does not build or a model without a VAE or text
+ *         encoder; the detection errors (MissingWeightError, WeightShapeError, UnetHintError, ClipTextConfigError,
+ *         VaeConfigError) when tensors and hints do not form the architecture.
+ */
+export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> {
+  const family = parts.family;
+  if (family !== 'sd1' && family !== 'sd2') {
+    throw new CheckpointError(`${FAMILY_NAMES[family]} checkpoints are recognised but not built by this engine yet`);
+  }
+  if (parts.unetOnly) throw new CheckpointError('the file holds only a UNet: name the model that supplies its text encoder and VAE in a sidecar {"base": "<model id>"}');
+  if (!parts.vae) throw new CheckpointError('the checkpoint has no VAE (first_stage_model.*)');
+  if (parts.textEncoders.length === 0) throw new CheckpointError('the checkpoint has no text encoder');
+  const conventions = FAMILY_CONVENTIONS[family];
+  const configs = parts.configs;
+
+  const unet = { config: detectUnetConfig(parts.unet, unetHints(family, configs.unet)), weights: parts.unet };
+  const vaeConfig = configs.vae ?? {};
+  const vae = {
+    config: detectVaeConfig(parts.vae, {
+      normGroups: num(vaeConfig.norm_num_groups),
+      scalingFactor: num(vaeConfig.scaling_factor) ?? conventions.vae.scalingFactor,
+      shiftFactor: num(vaeConfig.shift_factor) ?? conventions.vae.shiftFactor,
+    }),
+    weights: parts.vae,
+  };
+
+  const textEncoders = parts.textEncoders.map((t, i): TextEncoderSpec => {
+    const raw = t.config ?? (i === 0 ? configs.text_encoder : configs.text_encoder_2);
+    const fromConfig: ClipTextHints = raw ? clipTextHintsFromTransformersConfig(raw) : {};
+    // The conditioning is the last layer the graph runs, with the final LayerNorm (SD 1.x; SD 2.x's graph stops
+    // one layer early, as LDM's `layer="penultimate"` and diffusers' 23-layer SD 2.x text encoder do). An A1111
+    // yaml saying `layer: last` runs the whole OpenCLIP stack; `penultimate` for a transformers-layout encoder
+    // drops its last layer.
+    const clipLayer = raw?.clip_layer;
+    const layers = t.weights.maxIndex(t.layout === 'open_clip' ? 'transformer.resblocks.' : 'text_model.encoder.layers.') + 1;
+    if (clipLayer === 'last' && fromConfig.numHiddenLayers === undefined) fromConfig.numHiddenLayers = layers;
+    if (clipLayer === 'penultimate' && fromConfig.numHiddenLayers === undefined) fromConfig.numHiddenLayers = layers - 1;
+    const config = detectClipTextConfig(t.weights, { family: clipFamilyOf(family, t.role), ...fromConfig });
+    return { role: t.role, config, weights: t.weights, padToken: padTokenOf(t.role) };
+  });
+
+  const scheduler = { ...conventions.scheduler, ...(configs.scheduler ?? {}) };
+  let predictionType: ModelSpec['predictionType'] = scheduler.prediction_type === 'v_prediction' ? 'v_prediction' : 'epsilon';
+  if (!configs.scheduler?.prediction_type && family === 'sd2' && (await sd2IsVPrediction(parts.unet))) predictionType = 'v_prediction';
+  scheduler.prediction_type = predictionType;
+
+  const sample = num(configs.unet?.sample_size);
+  const side = sample ? sample * 8 : conventions.nativeSize[predictionType];
+  const inpaint = unet.config.inChannels === unet.config.outChannels + 5;
+  if (unet.config.inChannels !== unet.config.outChannels && !inpaint) {
+    throw new CheckpointError(`a UNet with ${unet.config.inChannels} input channels for ${unet.config.outChannels} latent channels is neither a txt2img nor an inpainting model`);
+  }
+  const canEncode = !!vae.config.encoder;
+  const capabilities: ModelSpec['capabilities'] = inpaint ? (canEncode ? ['inpaint'] : []) : canEncode ? ['txt2img', 'img2img', 'inpaint'] : ['txt2img'];
+  return {
+    family,
+    architecture: FAMILY_NAMES[family],
+    unet,
+    vae,
+    textEncoders,
+    scheduler,
+    predictionType,
+    nativeSize: [side, side],
+    capabilities,
+    storedDtype: majorityDtype(parts.unet),
+    parameterCount: parameters(parts.unet) + parameters(parts.vae) + textEncoders.reduce((n, t) => n + parameters(t.weights), 0),
+  };
+}
