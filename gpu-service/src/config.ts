@@ -7,9 +7,10 @@
  * (0 = onnxruntime's default), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
  * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
- * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), LOG_LEVEL (info; read by main.ts).
+ * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
+ * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), LOG_LEVEL (info; read by main.ts).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ExecutionProvider } from './onnx/session';
 
 export interface ServiceConfig {
@@ -50,6 +51,15 @@ export interface ServiceConfig {
   shutdownGraceSeconds: number;
   /** Run one UNet/VAE call right after a model loads, so the first job does not pay for kernel set-up. */
   modelWarmUp: boolean;
+  /**
+   * Float type the checkpoint engine builds graphs in: 'auto' = float16 when the first execution provider is a
+   * GPU one (cuda, tensorrt, dml, webgpu, coreml), float32 on CPU; or 'float32' / 'float16'.
+   */
+  checkpointDtype: 'auto' | 'float32' | 'float16';
+  /** Attention ops in built graphs: 'contrib' (onnxruntime's fused MultiHeadAttention) or 'standard' ONNX ops. */
+  checkpointAttention: 'contrib' | 'standard';
+  /** CLIP BPE files (vocab.json, merges.txt) for single-file checkpoints, which carry no tokenizer. */
+  clipTokenizerDir: string;
 }
 
 /** Default MAX_BATCH (images per batched UNet run). */
@@ -77,6 +87,19 @@ function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new Error(`${name} must be 1/0 (or true/false), got "${env[name]}"`);
 }
 
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: readonly T[], fallback: T): T {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '') return fallback;
+  if (!values.includes(raw as T)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${env[name]}"`);
+  return raw as T;
+}
+
+/** The float type checkpoints are built in for these providers (CHECKPOINT_DTYPE 'auto'). */
+export function checkpointFloatType(setting: ServiceConfig['checkpointDtype'], providers: readonly string[]): 'float32' | 'float16' {
+  if (setting !== 'auto') return setting;
+  return ['cuda', 'tensorrt', 'dml', 'webgpu', 'coreml'].includes(providers[0] ?? 'cpu') ? 'float16' : 'float32';
+}
+
 function endpoint(env: NodeJS.ProcessEnv): string {
   const raw = env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT;
   let url: URL;
@@ -102,8 +125,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       throw new Error(`ORT_EXECUTION_PROVIDERS: unknown execution provider "${p}" (accepted: ${PROVIDERS.join(', ')})`);
     }
   }
+  const modelsDir = resolve(env.MODELS_DIR ?? 'models');
   return {
-    modelsDir: resolve(env.MODELS_DIR ?? 'models'),
+    modelsDir,
     serviceToken,
     host: env.GPU_HOST ?? '127.0.0.1',
     port: int(env, 'GPU_PORT', 8788, 0),
@@ -122,5 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     hfToken: env.HF_TOKEN || undefined,
     shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
+    checkpointDtype: oneOf(env, 'CHECKPOINT_DTYPE', ['auto', 'float32', 'float16'] as const, 'auto'),
+    checkpointAttention: oneOf(env, 'CHECKPOINT_ATTENTION', ['contrib', 'standard'] as const, 'contrib'),
+    clipTokenizerDir: resolve(env.CLIP_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 'clip-vit-large-patch14')),
   };
 }

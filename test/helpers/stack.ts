@@ -21,8 +21,14 @@ export interface Stack {
 
 const root = resolve(import.meta.dirname, '../..');
 
+/** Options of startStack. */
+export interface StackOptions {
+  /** MODELS_DIR for the GPU service (default: a folder with the tiny model). */
+  modelsDir?: string;
+}
+
 /** Start the stack; resolves once it printed "Image API ready". */
-export async function startStack(): Promise<Stack> {
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const [edgePort, gpuPort] = [await freePort(), await freePort()];
   const apiKey = `sk-test-${Math.random().toString(36).slice(2)}${Date.now()}`;
   const serviceToken = `svc-${Math.random().toString(36).slice(2)}-token-long-enough`;
@@ -36,7 +42,7 @@ export async function startStack(): Promise<Stack> {
       GPU_PORT: String(gpuPort),
       DEV_API_KEY: apiKey,
       GPU_SERVICE_TOKEN: serviceToken,
-      MODELS_DIR: await tinyModelsDir(),
+      MODELS_DIR: options.modelsDir ?? (await tinyModelsDir()),
       STATE_DIR: stateDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

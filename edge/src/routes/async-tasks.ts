@@ -128,6 +128,18 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
 }
 
 /**
+ * Novita's `base_model` label: from the architecture the GPU service detected (SD 1.x → "SD 1.5", SD 2.x →
+ * "SD 2.1", SDXL → "SDXL"), else from the native size (ONNX folders say no architecture).
+ */
+function baseModelOf(model: BackendModel): string {
+  const a = model.architecture ?? '';
+  if (/XL/.test(a)) return 'SDXL';
+  if (/2\.x/.test(a)) return 'SD 2.1';
+  if (/1\.x/.test(a)) return 'SD 1.5';
+  return Math.min(...model.native_size) >= SDXL_NATIVE_SIDE ? 'SDXL' : 'SD 1.5';
+}
+
+/**
  * One GPU service model in Novita's /v3/model shape (see AsyncModelSchema): `sd_name` is what requests
  * pass as model_name / loras[].model_name / sd_vae / embeddings[].model_name.
  */
@@ -138,10 +150,12 @@ export function novitaModel(model: BackendModel): AsyncModel {
     sd_name: model.id,
     type: model.kind,
     status: model.error ? 0 : 1,
-    base_model: Math.min(...model.native_size) >= SDXL_NATIVE_SIDE ? 'SDXL' : 'SD 1.5',
+    base_model: baseModelOf(model),
     capabilities: model.capabilities,
     native_size: model.native_size,
     max_pixels: model.max_pixels,
+    ...(model.architecture ? { architecture: model.architecture } : {}),
+    ...(model.error ? { reason: model.error } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { PublicModelList } from '@image-api/shared/api/models';
+import type { BackendModel, PublicModelList } from '@image-api/shared/api/models';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { readEdgeConfig } from '../lib/edge-config';
@@ -9,12 +9,23 @@ export interface ModelsRouteOptions {
   catalog: ModelCatalog;
 }
 
+/** The checkpoint facts and the error of a GPU-service model, only the fields it has. */
+export function checkpointFacts(model: BackendModel): Pick<BackendModel, 'format' | 'architecture' | 'prediction_type' | 'stored_dtype' | 'dtype' | 'cache' | 'error'> {
+  const out: ReturnType<typeof checkpointFacts> = {};
+  for (const key of ['format', 'architecture', 'prediction_type', 'stored_dtype', 'dtype', 'cache', 'error'] as const) {
+    if (model[key] !== undefined) (out as Record<string, unknown>)[key] = model[key];
+  }
+  return out;
+}
+
 /** `owned_by` of every model: they are all served by this deployment. */
 export const MODEL_OWNER = 'image-api';
 
 /**
  * GET /v1/models: OpenAI's list shape ({object: "list", data: [{id, object: "model", created,
- * owned_by}]}) plus kind, capabilities, native_size [w, h] and max_pixels from the GPU service.
+ * owned_by}]}) plus kind, capabilities, native_size [w, h] and max_pixels from the GPU service, and for
+ * checkpoints built by the engine their format, architecture, prediction type, dtypes and cache state (and the
+ * reason a broken one cannot be used).
  * `created` is 0: the GPU service does not report when a model was added.
  */
 export function modelsRoutes(options: ModelsRouteOptions): Hono<AppEnv> {
@@ -35,6 +46,7 @@ export function modelsRoutes(options: ModelsRouteOptions): Hono<AppEnv> {
         capabilities: model.capabilities,
         native_size: model.native_size,
         max_pixels: model.max_pixels,
+        ...checkpointFacts(model),
       })),
     };
     return c.json(body);

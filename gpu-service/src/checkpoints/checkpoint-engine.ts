@@ -61,9 +61,13 @@ export async function openCheckpoint(ref: CheckpointRef): Promise<CheckpointPart
   }
 }
 
-/** The tokenizer files a checkpoint uses: its folder's own `tokenizer/`, else the deployment's CLIP BPE files. */
-async function tokenizerFiles(parts: CheckpointParts, engine: CheckpointEngineOptions): Promise<{ vocab: Buffer; merges: Buffer }> {
-  const dirs = parts.kind === 'diffusers' ? [join(parts.path, 'tokenizer'), engine.tokenizerDir] : [engine.tokenizerDir];
+/**
+ * The tokenizer files a checkpoint uses: a diffusers folder's own `tokenizer/`, else the deployment's CLIP BPE
+ * files (single files carry none).
+ * @throws CheckpointError saying where to put them when neither exists.
+ */
+export async function tokenizerFiles(ref: Pick<CheckpointRef, 'format' | 'path'>, engine: CheckpointEngineOptions): Promise<{ vocab: Buffer; merges: Buffer }> {
+  const dirs = ref.format === 'diffusers' ? [join(ref.path, 'tokenizer'), engine.tokenizerDir] : [engine.tokenizerDir];
   for (const dir of dirs) {
     try {
       const [vocab, merges] = await Promise.all([readFile(join(dir, 'vocab.json')), readFile(join(dir, 'merges.txt'))]);
@@ -78,7 +82,11 @@ async function tokenizerFiles(parts: CheckpointParts, engine: CheckpointEngineOp
 }
 
 /** The cache key and the checkpoint's own content hash (the receipt's model hash). */
-export async function cacheKeyOf(parts: CheckpointParts, engine: CheckpointEngineOptions, tokenizer: { vocab: Buffer; merges: Buffer }): Promise<{ key: string; sha256: string }> {
+export async function cacheKeyOf(
+  parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>,
+  engine: CheckpointEngineOptions,
+  tokenizer: { vocab: Buffer; merges: Buffer },
+): Promise<{ key: string; sha256: string }> {
   const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
   const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
   const h = createHash('sha256');
@@ -102,7 +110,7 @@ export interface ConvertedFacts {
 
 /** Build every graph of a described checkpoint into the cache (no-op when the entry exists). */
 export async function convertCheckpoint(ref: CheckpointRef, parts: CheckpointParts, spec: ModelSpec, engine: CheckpointEngineOptions): Promise<CacheEntry & { sha256: string; key: string }> {
-  const tokenizer = await tokenizerFiles(parts, engine);
+  const tokenizer = await tokenizerFiles(ref, engine);
   const { key, sha256 } = await cacheKeyOf(parts, engine, tokenizer);
   const opts = { floatType: engine.floatType, attention: engine.attention };
   const text = spec.textEncoders[0];

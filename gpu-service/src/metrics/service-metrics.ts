@@ -43,6 +43,7 @@ export class ServiceMetrics {
   private readonly loads: Counter<'outcome'>;
   private readonly unloads: Counter<'reason'>;
   private readonly downloads: Counter;
+  private readonly loadSeconds: Histogram<'source'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -80,6 +81,13 @@ export class ServiceMetrics {
     this.loads = new Counter({ name: 'gpu_service_model_loads_total', help: 'Model loads, by outcome.', labelNames: ['outcome'], registers });
     this.unloads = new Counter({ name: 'gpu_service_model_unloads_total', help: 'Model unloads, by reason.', labelNames: ['reason'], registers });
     this.downloads = new Counter({ name: 'gpu_service_model_downloads_total', help: 'Models downloaded from HF_ENDPOINT.', registers });
+    this.loadSeconds = new Histogram({
+      name: 'gpu_service_model_load_seconds',
+      help: 'Seconds to make a model ready, by source: "conversion" (a checkpoint built into the conversion cache), "cache" (a checkpoint loaded from it) or "onnx" (an ONNX folder); loads include warm-up.',
+      labelNames: ['source'],
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers,
+    });
     for (const outcome of ['succeeded', 'failed', 'cancelled', 'timed_out', 'rejected']) this.jobs.inc({ outcome }, 0);
   }
 
@@ -108,10 +116,23 @@ export class ServiceMetrics {
 
   /** Count the registry's model events. */
   modelEvent(e: RegistryEvent): void {
-    if (e.type === 'loaded') this.loads.inc({ outcome: 'loaded' });
-    else if (e.type === 'load_failed') this.loads.inc({ outcome: 'failed' });
-    else if (e.type === 'unloaded') this.unloads.inc({ reason: e.reason });
-    else this.downloads.inc();
+    switch (e.type) {
+      case 'loaded':
+        this.loads.inc({ outcome: 'loaded' });
+        this.loadSeconds.observe({ source: e.source }, e.seconds);
+        break;
+      case 'load_failed':
+        this.loads.inc({ outcome: 'failed' });
+        break;
+      case 'unloaded':
+        this.unloads.inc({ reason: e.reason });
+        break;
+      case 'downloaded':
+        this.downloads.inc();
+        break;
+      case 'converted':
+        break;
+    }
   }
 
   /** The exposition text and its content type. */

@@ -12,6 +12,7 @@
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readModelInfo, type ModelInfo } from './diffusion-model';
+import type { CheckpointFacts } from './checkpoint-inspection';
 
 /** The kinds GET /v1/models reports (contracts.md). */
 export type ModelKind = 'checkpoint' | 'lora' | 'vae' | 'textualinversion';
@@ -31,6 +32,8 @@ export interface ModelFolder {
   footprintBytes: number;
   /** Why the folder cannot be used, when it cannot. */
   error?: string;
+  /** Set for checkpoints the checkpoint engine builds (single files, diffusers folders with safetensors). */
+  checkpoint?: CheckpointFacts;
 }
 
 const ONNX_FILE = /\.(onnx|onnx_data|onnx\.data|pb)$|_data$/;

@@ -1,6 +1,9 @@
 /**
  * The models this service can run: every visible sub-folder of MODELS_DIR (hidden `.download-*` folders
- * are partial downloads and never listed).
+ * are partial downloads and never listed; `checkpoints/`, `loras/`, `embeddings/`, `vae/` and `tokenizers/`
+ * hold files of those kinds, not models named after the folder), and every checkpoint file or diffusers folder
+ * under MODELS_DIR/checkpoints/, whose id is its relative path (checkpoint-catalog.ts). Checkpoints are built by
+ * the checkpoint engine (gpu-service/src/checkpoints) into the conversion cache on first load.
  * - Listing: kind (checkpoint, lora, vae, textual inversion — model-folder.ts), capabilities, native
  *   size, loaded or not, and the error of a broken folder (which never stops the others).
  * - Loading: lazy, on first use, followed by a warm-up run; one load at a time per model.
@@ -13,6 +16,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadCheckpointModel, type CheckpointEngineOptions } from '../checkpoints/checkpoint-engine';
+import { isSafetensorsDiffusersFolder } from '../checkpoints/open-checkpoint';
+import { CHECKPOINTS_FOLDER, listCheckpointFiles } from './checkpoint-catalog';
+import { CheckpointInspector, type CheckpointFacts } from './checkpoint-inspection';
 import { errors, ServiceError } from '../lib/errors';
 import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
@@ -29,9 +36,16 @@ export interface ModelListing {
   native_size: [number, number];
   max_pixels: number;
   loaded: boolean;
-  /** Estimated memory footprint: bytes of the folder's ONNX files. */
+  /** Estimated memory footprint: bytes of the folder's ONNX files (checkpoints: their weights in the run dtype). */
   size_bytes: number;
   error?: string;
+  /** Checkpoints only: format, architecture, prediction type, stored and run dtypes, conversion cache state. */
+  format?: CheckpointFacts['format'];
+  architecture?: string;
+  prediction_type?: CheckpointFacts['prediction_type'];
+  stored_dtype?: string;
+  dtype?: string;
+  cache?: CheckpointFacts['cache'];
 }
 
 /** A loaded model held for a job; `release()` lets the registry unload it again when memory is short. */
@@ -42,10 +56,12 @@ export interface ModelLease {
 
 /** Something that happened to a model (for logs and metrics). */
 export type RegistryEvent =
-  | { type: 'loaded'; name: string; seconds: number; bytes: number }
+  | { type: 'loaded'; name: string; seconds: number; bytes: number; source: 'conversion' | 'cache' | 'onnx' }
   | { type: 'load_failed'; name: string; error: string }
   | { type: 'unloaded'; name: string; bytes: number; reason: 'memory_budget' | 'close' }
-  | { type: 'downloaded'; name: string; ref: string; seconds: number };
+  | { type: 'downloaded'; name: string; ref: string; seconds: number }
+  /** A checkpoint's graphs were built into the conversion cache (`cached`: they were already there). */
+  | { type: 'converted'; name: string; seconds: number; cached: boolean };
 
 export interface ModelRegistryOptions {
   sessionOptions: SessionOptions;
@@ -56,6 +72,9 @@ export interface ModelRegistryOptions {
   /** Hugging Face endpoint for hf.co references (default https://huggingface.co). */
   hfEndpoint?: string;
   hfToken?: string;
+  /** The checkpoint engine's settings (conversion cache, tokenizer folder, float type); without them checkpoint
+   * files are listed as unavailable. */
+  checkpoints?: CheckpointEngineOptions;
   onEvent?: (e: RegistryEvent) => void;
 }
 
@@ -81,7 +100,8 @@ interface Download {
   last?: DownloadProgress;
 }
 
-const NAME = /^[\w.-]+$/;
+/** Folders of MODELS_DIR that hold files of a kind rather than being a model themselves. */
+export const RESERVED_FOLDERS = new Set([CHECKPOINTS_FOLDER, 'loras', 'embeddings', 'vae', 'tokenizers']);
 
 export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -92,35 +112,60 @@ export class ModelRegistry {
   private admission: Promise<unknown> = Promise.resolve();
   private readonly closing = new AbortController();
   private readyCheck?: Promise<{ ok: boolean; reason?: string }>;
+  private readonly checkpointInspector?: CheckpointInspector;
 
   constructor(
     readonly modelsDir: string,
     private readonly opts: ModelRegistryOptions,
-  ) {}
+  ) {
+    if (opts.checkpoints) this.checkpointInspector = new CheckpointInspector(opts.checkpoints);
+  }
 
-  /** Names of the model folders present now (hidden folders excluded). */
-  async names(): Promise<string[]> {
+  /** Names of the top-level model folders present now (hidden and reserved folders excluded). */
+  private async folderNames(): Promise<string[]> {
     let entries;
     try {
       entries = await readdir(this.modelsDir, { withFileTypes: true });
     } catch {
       return [];
     }
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && !RESERVED_FOLDERS.has(e.name)).map((e) => e.name);
   }
 
-  /** Facts of one folder, or undefined when no such folder exists. */
+  /** Ids of every model present now: top-level folders and checkpoints (by relative path), sorted. */
+  async names(): Promise<string[]> {
+    const [folders, checkpoints] = await Promise.all([this.folderNames(), listCheckpointFiles(this.modelsDir)]);
+    return [...folders, ...checkpoints.map((c) => c.id)].sort();
+  }
+
+  /**
+   * Facts of one model, or undefined when there is none of that id. Ids are matched against what is on disk,
+   * never joined into a path unchecked, so `..` or absolute ids name nothing.
+   */
   async inspect(name: string): Promise<ModelFolder | undefined> {
-    if (!NAME.test(name) || !(await this.names()).includes(name)) return undefined;
-    return inspectModelFolder(name, join(this.modelsDir, name));
+    const checkpoint = (await listCheckpointFiles(this.modelsDir)).find((c) => c.id === name);
+    if (checkpoint) return this.inspectCheckpoint({ id: name, path: checkpoint.path, format: checkpoint.format });
+    if (!(await this.folderNames()).includes(name)) return undefined;
+    const dir = join(this.modelsDir, name);
+    if (await isSafetensorsDiffusersFolder(dir)) return this.inspectCheckpoint({ id: name, path: dir, format: 'diffusers' });
+    return inspectModelFolder(name, dir);
+  }
+
+  private async inspectCheckpoint(ref: { id: string; path: string; format: CheckpointFacts['format'] }): Promise<ModelFolder> {
+    if (!this.checkpointInspector) {
+      return { name: ref.id, dir: ref.path, kind: 'checkpoint', capabilities: [], footprintBytes: 0, error: 'this service runs without the checkpoint engine', checkpoint: { format: ref.format, dtype: 'float32', cache: 'missing' } };
+    }
+    return this.checkpointInspector.inspect(ref);
   }
 
   /** Facts and state of every model folder (broken folders included, with their error). */
   async list(): Promise<ModelListing[]> {
     const rows: ModelListing[] = [];
     for (const name of await this.names()) {
-      const folder = await inspectModelFolder(name, join(this.modelsDir, name));
+      const folder = await this.inspect(name);
+      if (!folder) continue; // removed while listing
       const error = folder.error ?? this.loadErrors.get(name);
+      const c = folder.checkpoint;
       rows.push({
         id: name,
         kind: folder.kind,
@@ -130,6 +175,16 @@ export class ModelRegistry {
         loaded: this.entries.get(name)?.model !== undefined,
         size_bytes: folder.footprintBytes,
         ...(error ? { error } : {}),
+        ...(c
+          ? {
+              format: c.format,
+              ...(c.architecture ? { architecture: c.architecture } : {}),
+              ...(c.prediction_type ? { prediction_type: c.prediction_type } : {}),
+              ...(c.stored_dtype ? { stored_dtype: c.stored_dtype } : {}),
+              dtype: c.dtype,
+              cache: c.cache,
+            }
+          : {}),
       });
     }
     return rows;
@@ -268,8 +323,8 @@ export class ModelRegistry {
     this.readyCheck ??= (async () => {
       const reasons: string[] = [];
       for (const name of await this.names()) {
-        const folder = await inspectModelFolder(name, join(this.modelsDir, name));
-        if (folder.kind !== 'checkpoint') continue;
+        const folder = await this.inspect(name);
+        if (!folder || folder.kind !== 'checkpoint') continue;
         if (folder.error || folder.capabilities.length === 0) {
           reasons.push(`${name}: ${folder.error ?? 'cannot run any mode'}`);
           continue;
@@ -313,7 +368,8 @@ export class ModelRegistry {
       if (folder.kind !== 'checkpoint') throw errors.notACheckpoint(name, folder.kind);
       const budget = this.opts.memoryBudgetBytes ?? 0;
       if (budget > 0 && folder.footprintBytes > budget) {
-        const message = `its ONNX files take ${folder.footprintBytes} bytes, more than MODEL_MEMORY_BUDGET (${budget})`;
+        const what = folder.checkpoint ? `its weights take ${folder.footprintBytes} bytes as ${folder.checkpoint.dtype}` : `its ONNX files take ${folder.footprintBytes} bytes`;
+        const message = `${what}, more than MODEL_MEMORY_BUDGET (${budget})`;
         this.loadErrors.set(name, message);
         throw errors.modelBroken(name, message);
       }
@@ -336,7 +392,17 @@ export class ModelRegistry {
   private async load(name: string, folder: ModelFolder): Promise<DiffusionModel> {
     const started = performance.now();
     try {
-      const model = await loadDiffusionModel(folder.dir, this.opts.sessionOptions);
+      let model: DiffusionModel;
+      let source: 'conversion' | 'cache' | 'onnx' = 'onnx';
+      if (folder.checkpoint) {
+        if (!this.opts.checkpoints) throw new Error('this service runs without the checkpoint engine');
+        const loaded = await loadCheckpointModel({ id: name, path: folder.dir, format: folder.checkpoint.format }, this.opts.checkpoints, this.opts.sessionOptions);
+        this.opts.onEvent?.({ type: 'converted', name, seconds: loaded.conversionSeconds, cached: !loaded.converted });
+        model = loaded.model;
+        source = loaded.converted ? 'conversion' : 'cache';
+      } else {
+        model = await loadDiffusionModel(folder.dir, this.opts.sessionOptions);
+      }
       if (this.opts.warmUp ?? true) {
         try {
           await warmUpModel(model);
@@ -346,7 +412,7 @@ export class ModelRegistry {
         }
       }
       this.loadErrors.delete(name);
-      this.opts.onEvent?.({ type: 'loaded', name, seconds: (performance.now() - started) / 1000, bytes: folder.footprintBytes });
+      this.opts.onEvent?.({ type: 'loaded', name, seconds: (performance.now() - started) / 1000, bytes: folder.footprintBytes, source });
       return model;
     } catch (err) {
       const message = (err as Error).message;

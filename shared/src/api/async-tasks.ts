@@ -223,6 +223,10 @@ export const AsyncModelSchema = z.object({
   capabilities: z.array(z.string()),
   native_size: z.tuple([z.number().int(), z.number().int()]),
   max_pixels: z.number().int(),
+  /** The detected architecture of an engine-built checkpoint ("Stable Diffusion 1.x", …). */
+  architecture: z.string().optional(),
+  /** Why the model cannot be used (status 0), when it cannot. */
+  reason: z.string().optional(),
 });
 export type AsyncModel = z.infer<typeof AsyncModelSchema>;
 

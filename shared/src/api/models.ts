@@ -8,16 +8,33 @@ export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
  * it and `max_pixels` are 0 for entries that cannot generate on their own (LoRA, VAE, embeddings) and for
  * broken folders (which carry `error`).
  */
-export const BackendModelSchema = z.object({
-  id: z.string(),
-  kind: ModelKindSchema,
-  capabilities: z.array(ModelCapabilitySchema),
-  native_size: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
-  /** Largest width × height the model accepts, in pixels. */
-  max_pixels: z.number().int().nonnegative(),
-  loaded: z.boolean(),
-  error: z.string().optional(),
+/**
+ * Facts of a checkpoint the GPU service's engine builds itself (single files and diffusers folders with
+ * safetensors weights): file format, detected architecture ("Stable Diffusion 1.x", …), prediction type, the
+ * element type the file stores and the float type the service runs, and the conversion cache's state
+ * (`cached`: built, loads in seconds; `missing`: built on first use; `building`).
+ */
+export const CheckpointFactsSchema = z.object({
+  format: z.enum(['safetensors', 'gguf', 'diffusers', 'pickle']).optional(),
+  architecture: z.string().optional(),
+  prediction_type: z.enum(['epsilon', 'v_prediction']).optional(),
+  stored_dtype: z.string().optional(),
+  dtype: z.string().optional(),
+  cache: z.enum(['cached', 'building', 'missing']).optional(),
 });
+
+export const BackendModelSchema = z
+  .object({
+    id: z.string(),
+    kind: ModelKindSchema,
+    capabilities: z.array(ModelCapabilitySchema),
+    native_size: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+    /** Largest width × height the model accepts, in pixels. */
+    max_pixels: z.number().int().nonnegative(),
+    loaded: z.boolean(),
+    error: z.string().optional(),
+  })
+  .extend(CheckpointFactsSchema.shape);
 export type BackendModel = z.infer<typeof BackendModelSchema>;
 
 export const BackendModelListSchema = z.object({ data: z.array(BackendModelSchema) });
@@ -27,16 +44,20 @@ export type BackendModelList = z.infer<typeof BackendModelListSchema>;
  * One model of the public GET /v1/models: OpenAI's model object ({id, object: "model", created,
  * owned_by}) plus our kind, capabilities, native_size and max_pixels.
  */
-export const PublicModelSchema = z.object({
-  id: z.string(),
-  object: z.literal('model'),
-  created: z.number().int(),
-  owned_by: z.string(),
-  kind: ModelKindSchema,
-  capabilities: z.array(ModelCapabilitySchema),
-  native_size: z.tuple([z.number().int(), z.number().int()]),
-  max_pixels: z.number().int(),
-});
+export const PublicModelSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('model'),
+    created: z.number().int(),
+    owned_by: z.string(),
+    kind: ModelKindSchema,
+    capabilities: z.array(ModelCapabilitySchema),
+    native_size: z.tuple([z.number().int(), z.number().int()]),
+    max_pixels: z.number().int(),
+    /** Why the model cannot be used now (a broken or unsupported file), when it cannot. */
+    error: z.string().optional(),
+  })
+  .extend(CheckpointFactsSchema.shape);
 export type PublicModel = z.infer<typeof PublicModelSchema>;
 
 export const PublicModelListSchema = z.object({ object: z.literal('list'), data: z.array(PublicModelSchema) });
