@@ -4,7 +4,6 @@
  * the model registry (lazy loads, LRU under MODEL_MEMORY_BUDGET, hf.co downloads), the job service (queue,
  * dynamic batching, events) and the metrics, and serves /v1/jobs, /v1/models, /healthz, /readyz, /metrics.
  */
-import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import { errorBody } from '@image-api/shared/errors';
@@ -13,8 +12,7 @@ import type { ServiceConfig } from './config';
 import { JobInputError } from './diffusion/pipelines/generate';
 import { ClipSkipUnsupportedError } from './diffusion/text-conditioning';
 import { checkpointFloatType, DEFAULT_BATCH_WINDOW_MS, DEFAULT_HF_ENDPOINT, DEFAULT_MAX_BATCH } from './config';
-import { ContentHashes } from './checkpoints/content-hash';
-import { ConversionCache } from './checkpoints/conversion-cache';
+import { checkpointEngineFor } from './checkpoints/checkpoint-engine';
 import { JobService } from './jobs/job-service';
 import { errors, ServiceError } from './lib/errors';
 import { probeExecutionProviders, type ExecutionProviderReport } from './lib/execution-providers';
@@ -86,18 +84,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     modelsLoaded: () => registry.loadedNames().length,
     modelBytes: () => registry.loadedBytes(),
   });
-  const conversionCache = new ConversionCache(join(opts.modelsDir, '.cache'));
+  const checkpoints = checkpointEngineFor(opts.modelsDir, {
+    floatType: checkpointFloatType(opts.checkpointDtype ?? 'auto', providers.active),
+    attention: opts.checkpointAttention ?? 'contrib',
+    tokenizerDir: opts.clipTokenizerDir,
+  });
   // Temporary folders of conversions a crashed process left behind.
-  await conversionCache.sweep();
+  await checkpoints.cache.sweep();
   const registry = new ModelRegistry(opts.modelsDir, {
     sessionOptions: { executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
-    checkpoints: {
-      cache: conversionCache,
-      hashes: new ContentHashes(conversionCache.root),
-      tokenizerDir: opts.clipTokenizerDir ?? join(opts.modelsDir, 'tokenizers', 'clip-vit-large-patch14'),
-      floatType: checkpointFloatType(opts.checkpointDtype ?? 'auto', providers.active),
-      attention: opts.checkpointAttention ?? 'contrib',
-    },
+    checkpoints,
     memoryBudgetBytes: opts.modelMemoryBudget ?? 0,
     warmUp: opts.modelWarmUp ?? true,
     hfEndpoint: opts.hfEndpoint ?? DEFAULT_HF_ENDPOINT,

@@ -112,13 +112,15 @@ function endpoint(env: NodeJS.ProcessEnv): string {
   return raw.replace(/\/+$/, '');
 }
 
+/** The settings that decide where models are and how checkpoints are built (shared with `npm run models`). */
+export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProviders' | 'checkpointDtype' | 'checkpointAttention' | 'clipTokenizerDir' | 'hfEndpoint'>;
+
 /**
- * Read the configuration.
- * @throws Error naming the variable when a value is invalid or GPU_SERVICE_TOKEN is missing.
+ * Read the model settings: MODELS_DIR, ORT_EXECUTION_PROVIDERS, CHECKPOINT_DTYPE, CHECKPOINT_ATTENTION,
+ * CLIP_TOKENIZER_DIR, HF_ENDPOINT.
+ * @throws Error naming the variable when a value is invalid.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  const serviceToken = env.GPU_SERVICE_TOKEN ?? '';
-  if (serviceToken.length < 16) throw new Error('GPU_SERVICE_TOKEN must be set to a secret of at least 16 characters');
+export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettings {
   const providers = (env.ORT_EXECUTION_PROVIDERS ?? 'cpu').split(',').map((p) => p.trim().toLowerCase()).filter(Boolean);
   for (const p of providers) {
     if (!PROVIDERS.includes(p as ExecutionProvider)) {
@@ -128,10 +130,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   const modelsDir = resolve(env.MODELS_DIR ?? 'models');
   return {
     modelsDir,
+    executionProviders: providers as ExecutionProvider[],
+    checkpointDtype: oneOf(env, 'CHECKPOINT_DTYPE', ['auto', 'float32', 'float16'] as const, 'auto'),
+    checkpointAttention: oneOf(env, 'CHECKPOINT_ATTENTION', ['contrib', 'standard'] as const, 'contrib'),
+    clipTokenizerDir: resolve(env.CLIP_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 'clip-vit-large-patch14')),
+    hfEndpoint: endpoint(env),
+  };
+}
+
+/**
+ * Read the configuration.
+ * @throws Error naming the variable when a value is invalid or GPU_SERVICE_TOKEN is missing.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const serviceToken = env.GPU_SERVICE_TOKEN ?? '';
+  if (serviceToken.length < 16) throw new Error('GPU_SERVICE_TOKEN must be set to a secret of at least 16 characters');
+  return {
+    ...loadModelSettings(env),
     serviceToken,
     host: env.GPU_HOST ?? '127.0.0.1',
     port: int(env, 'GPU_PORT', 8788, 0),
-    executionProviders: providers as ExecutionProvider[],
     intraOpNumThreads: int(env, 'ORT_INTRA_OP_THREADS', 0),
     queueMax: int(env, 'QUEUE_MAX', 16, 1),
     concurrency: int(env, 'JOB_CONCURRENCY', 1, 1),
@@ -142,12 +160,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     maxBatch: int(env, 'MAX_BATCH', DEFAULT_MAX_BATCH, 1),
     batchWindowMs: int(env, 'BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, 0),
     modelMemoryBudget: int(env, 'MODEL_MEMORY_BUDGET', 0, 0),
-    hfEndpoint: endpoint(env),
     hfToken: env.HF_TOKEN || undefined,
     shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
-    checkpointDtype: oneOf(env, 'CHECKPOINT_DTYPE', ['auto', 'float32', 'float16'] as const, 'auto'),
-    checkpointAttention: oneOf(env, 'CHECKPOINT_ATTENTION', ['contrib', 'standard'] as const, 'contrib'),
-    clipTokenizerDir: resolve(env.CLIP_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 'clip-vit-large-patch14')),
   };
 }

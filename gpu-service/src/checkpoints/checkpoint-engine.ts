@@ -17,8 +17,8 @@ import { buildVaeDecoder, buildVaeEncoder } from '../graphs/vae';
 import { loadDiffusionModel, type DiffusionModel } from '../models/diffusion-model';
 import type { SessionOptions } from '../onnx/session';
 import type { LayerNormParams } from '../diffusion/final-layer-norm';
-import type { ContentHashes } from './content-hash';
-import { ConversionCache, type CacheEntry } from './conversion-cache';
+import { ContentHashes } from './content-hash';
+import { ConversionCache, type CacheEntry, type CacheEntryPlan } from './conversion-cache';
 import { describeModel, type ModelSpec } from './model-spec';
 import { CheckpointError, openDiffusersFolder, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
@@ -34,6 +34,24 @@ export interface CheckpointEngineOptions {
   /** Graph float type: float16 for GPU execution providers, float32 on CPU. */
   floatType: FloatType;
   attention: AttentionKind;
+}
+
+/**
+ * The engine options of a service (or of `npm run models`) over MODELS_DIR: the conversion cache in
+ * `MODELS_DIR/.cache`, its content hashes, the CLIP tokenizer folder, and the float type for the providers.
+ */
+export function checkpointEngineFor(
+  modelsDir: string,
+  settings: { floatType: FloatType; attention: AttentionKind; tokenizerDir?: string },
+): CheckpointEngineOptions {
+  const cache = new ConversionCache(join(modelsDir, '.cache'));
+  return {
+    cache,
+    hashes: new ContentHashes(cache.root),
+    tokenizerDir: settings.tokenizerDir ?? join(modelsDir, 'tokenizers', 'clip-vit-large-patch14'),
+    floatType: settings.floatType,
+    attention: settings.attention,
+  };
 }
 
 /** A checkpoint on disk. */
@@ -109,7 +127,13 @@ export interface ConvertedFacts {
 }
 
 /** Build every graph of a described checkpoint into the cache (no-op when the entry exists). */
-export async function convertCheckpoint(ref: CheckpointRef, parts: CheckpointParts, spec: ModelSpec, engine: CheckpointEngineOptions): Promise<CacheEntry & { sha256: string; key: string }> {
+export async function convertCheckpoint(
+  ref: CheckpointRef,
+  parts: CheckpointParts,
+  spec: ModelSpec,
+  engine: CheckpointEngineOptions,
+  onProgress?: CacheEntryPlan['onProgress'],
+): Promise<CacheEntry & { sha256: string; key: string }> {
   const tokenizer = await tokenizerFiles(ref, engine);
   const { key, sha256 } = await cacheKeyOf(parts, engine, tokenizer);
   const opts = { floatType: engine.floatType, attention: engine.attention };
@@ -135,6 +159,7 @@ export async function convertCheckpoint(ref: CheckpointRef, parts: CheckpointPar
   const entry = await engine.cache.ensure({
     key,
     graphs,
+    onProgress,
     files: [
       { path: 'model_index.json', contents: JSON.stringify({ _class_name: 'StableDiffusionPipeline', native_size: spec.nativeSize, image_api: facts }, null, 1) },
       { path: 'scheduler/scheduler_config.json', contents: JSON.stringify(spec.scheduler, null, 1) },

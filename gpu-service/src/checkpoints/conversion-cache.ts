@@ -27,6 +27,8 @@ export interface CacheEntryPlan {
   graphs: GraphToBuild[];
   /** Small files written beside the graphs (model_index.json, scheduler config, tokenizer files). */
   files: Array<{ path: string; contents: string | Uint8Array }>;
+  /** Progress of a build: the graph being written and how many of its weights are written. */
+  onProgress?: (p: { folder: string; graph: number; graphs: number; weights: number; totalWeights: number }) => void;
 }
 
 /** Result of ensure(). */
@@ -98,9 +100,10 @@ export class ConversionCache {
     let bytes = 0;
     try {
       await mkdir(tmp, { recursive: true });
-      for (const g of plan.graphs) {
+      for (const [i, g] of plan.graphs.entries()) {
         const graph = await g.build();
-        bytes += (await graph.save(join(tmp, g.folder))).bytes;
+        const onWeight = (weights: number, totalWeights: number) => plan.onProgress?.({ folder: g.folder, graph: i + 1, graphs: plan.graphs.length, weights, totalWeights });
+        bytes += (await graph.save(join(tmp, g.folder), 'model.onnx', { onWeight })).bytes;
       }
       // model_index.json last among the files: its presence marks a complete entry.
       const files = [...plan.files.filter((f) => f.path !== 'model_index.json'), ...plan.files.filter((f) => f.path === 'model_index.json')];

@@ -180,7 +180,11 @@ export class OnnxGraph {
    * @throws the loader's error (the files written so far are the caller's to remove: the conversion cache
    *         writes into a temporary folder and renames it only on success).
    */
-  async save(dir: string, file = 'model.onnx', opts: { docString?: string; metadata?: Record<string, string> } = {}): Promise<SavedGraph> {
+  async save(
+    dir: string,
+    file = 'model.onnx',
+    opts: { docString?: string; metadata?: Record<string, string>; onWeight?: (done: number, total: number) => void } = {},
+  ): Promise<SavedGraph> {
     await mkdir(dir, { recursive: true });
     const dataName = `${file}_data`;
     const stream = createWriteStream(join(dir, dataName));
@@ -211,6 +215,7 @@ export class OnnxGraph {
           ],
         });
         offset = padded + bytes.length;
+        opts.onWeight?.(external.length, this.lazy.length);
       }
     } finally {
       await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
