@@ -64,7 +64,8 @@ function majorityDtype(w: WeightSet): string {
   const counts = new Map<string, number>();
   for (const n of w.names()) {
     const r = w.ref(n);
-    const dtype = r.file.entries.get(r.key)!.dtype;
+    const first = r.sources?.[0] ?? r;
+    const dtype = first.file.entries.get(first.key)?.dtype ?? 'F32';
     counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
   }
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';

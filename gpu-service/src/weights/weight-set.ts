@@ -11,10 +11,71 @@ import { elementCount, type TensorFile } from './tensor-file';
 /** Where one canonical tensor lives. */
 export interface WeightRef {
   file: TensorFile;
-  /** The key inside `file`. */
+  /** The key inside `file` (for an assembled tensor: its first source's). */
   key: string;
   /** The shape the builder sees (same element count as the stored one). */
   shape: number[];
+  /**
+   * For a tensor assembled from stored ones (a key map joining diffusers' separate q/k/v into an original fused
+   * qkv, or swapping (scale, shift) halves): how to read it. Absent: read `key` from `file`.
+   */
+  assemble?: () => Promise<Float32Array>;
+  /** The stored tensors an assembled one is made of (for provenance: dtypes, LoRA targets). */
+  sources?: Array<{ file: TensorFile; key: string }>;
+}
+
+/**
+ * A canonical tensor made of stored ones concatenated along their first axis (diffusers' to_q, to_k, to_v →
+ * the original layout's fused qkv [3C, C]; or q, k, v and the MLP input → FLUX's single-block linear1).
+ * @throws Error when the parts' trailing dims differ.
+ */
+export function concatFirstAxis(parts: readonly WeightRef[]): WeightRef {
+  const tail = parts[0].shape.slice(1);
+  for (const p of parts) {
+    if (p.shape.slice(1).join(',') !== tail.join(',')) throw new Error(`cannot concatenate ${parts.map((q) => `${q.key} [${q.shape}]`).join(', ')}`);
+  }
+  const rows = parts.reduce((n, p) => n + p.shape[0], 0);
+  return {
+    file: parts[0].file,
+    key: parts[0].key,
+    shape: [rows, ...tail],
+    sources: parts.flatMap((p) => p.sources ?? [{ file: p.file, key: p.key }]),
+    assemble: async () => {
+      const out = new Float32Array(rows * tail.reduce((a, b) => a * b, 1));
+      let at = 0;
+      for (const p of parts) {
+        const v = await readRef(p);
+        out.set(v, at);
+        at += v.length;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * A canonical tensor whose first-axis halves are swapped: the original layouts store an adaLN projection's
+ * rows as (shift, scale) where diffusers stores (scale, shift).
+ */
+export function swapFirstAxisHalves(ref: WeightRef): WeightRef {
+  if (ref.shape[0] % 2 !== 0) throw new Error(`${ref.key} [${ref.shape}] has no halves to swap`);
+  return {
+    ...ref,
+    sources: ref.sources ?? [{ file: ref.file, key: ref.key }],
+    assemble: async () => {
+      const v = await readRef(ref);
+      const half = v.length / 2;
+      const out = new Float32Array(v.length);
+      out.set(v.subarray(half), 0);
+      out.set(v.subarray(0, half), half);
+      return out;
+    },
+  };
+}
+
+/** The values of a reference: assembled, or read from its file. */
+export function readRef(ref: WeightRef): Promise<Float32Array> {
+  return ref.assemble ? ref.assemble() : ref.file.readFloat32(ref.key);
 }
 
 /** A tensor the detected architecture needs is not in the file: the model is broken, with this reason. */
@@ -102,8 +163,18 @@ export class WeightSet {
 
   /** float32 values of one tensor. @throws MissingWeightError, or the file's read error */
   read(name: string): Promise<Float32Array> {
-    const r = this.ref(name);
-    return r.file.readFloat32(r.key);
+    return readRef(this.ref(name));
+  }
+
+  /** This set with `refs` added or replaced under their canonical names (assembled tensors of a key map). */
+  with(refs: ReadonlyMap<string, WeightRef>): WeightSet {
+    return new WeightSet(new Map([...this.refs, ...refs]), this.where);
+  }
+
+  /** This set without the named tensors (the stored parts an assembled tensor replaced). */
+  without(names: Iterable<string>): WeightSet {
+    const drop = new Set(names);
+    return new WeightSet(new Map([...this.refs].filter(([n]) => !drop.has(n))), this.where);
   }
 
   /** The sub-set under `prefix`, named without it (e.g. `input_blocks.1.`). */
