@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSafetensors } from '../../gpu-service/src/weights/safetensors';
-import { diffusersUnetKeyMap } from '../../gpu-service/src/checkpoints/key-maps/diffusers-unet';
+import { diffusersUnetKeyMap, ldmUnetToDiffusers } from '../../gpu-service/src/checkpoints/key-maps/diffusers-unet';
 import { diffusersVaeKeyMap, ldmVaeShape } from '../../gpu-service/src/checkpoints/key-maps/diffusers-vae';
 import { fixtureDir, hasFixture } from '../helpers/checkpoint-fixtures';
 
@@ -60,4 +60,21 @@ describe.skipIf(!hasFixture('checkpoints') || !hasFixture('checkpoints-xl'))('di
     const root = fixtureDir('checkpoints-xl/sdxl-refiner');
     await expectSameTensors(path.join(root, 'diffusers/unet/diffusion_pytorch_model.safetensors'), path.join(root, 'sd_xl_refiner_tiny.safetensors'), 'model.diffusion_model.', diffusersUnetKeyMap);
   });
+});
+
+describe.skipIf(!hasFixture('checkpoints') || !hasFixture('checkpoints-xl'))('LDM → diffusers (the inverse UNet map)', () => {
+  for (const f of [...families, { name: 'SDXL refiner', root: 'checkpoints-xl/sdxl-refiner', single: 'sd_xl_refiner_tiny.safetensors' }]) {
+    it(`${f.name}: every diffusers UNet key maps to LDM and back to itself`, async () => {
+      const d = await openSafetensors(path.join(fixtureDir(f.root), 'diffusers/unet/diffusion_pytorch_model.safetensors'));
+      try {
+        const keys = [...d.entries.keys()];
+        const toLdm = diffusersUnetKeyMap(keys);
+        const ldmKeys = keys.map((k) => toLdm(k)!);
+        const back = ldmUnetToDiffusers(ldmKeys);
+        for (const k of keys) expect(back(toLdm(k)!), k).toBe(k);
+      } finally {
+        await d.close();
+      }
+    });
+  }
 });

@@ -77,3 +77,56 @@ export function diffusersUnetKeyMap(keys: readonly string[]): (key: string) => s
     return undefined;
   };
 }
+
+const RESNET_PARTS_TO_DIFFUSERS: Record<string, string> = Object.fromEntries(Object.entries(RESNET_PARTS).map(([d, l]) => [l, d]));
+
+function resnetTailToDiffusers(rest: string): string {
+  for (const [ldm, d] of Object.entries(RESNET_PARTS_TO_DIFFUSERS)) if (rest === ldm || rest.startsWith(`${ldm}.`)) return d + rest.slice(ldm.length);
+  return rest;
+}
+
+/**
+ * The inverse map: LDM UNet names → diffusers names (for LoRA files that name their targets the diffusers way,
+ * e.g. kohya's `lora_unet_down_blocks_0_attentions_0_proj_in`). `layers_per_block` is read from the LDM keys
+ * (the first downsampler is `input_blocks.{L+1}.0.op`).
+ * @param ldmKeys every canonical key of the UNet.
+ * @returns name → diffusers name (weights, biases or module paths alike), or undefined for names outside the map.
+ */
+export function ldmUnetToDiffusers(ldmKeys: readonly string[]): (name: string) => string | undefined {
+  let firstDown = Infinity;
+  for (const k of ldmKeys) {
+    const m = /^input_blocks\.(\d+)\.0\.op\./.exec(k);
+    if (m) firstDown = Math.min(firstDown, Number(m[1]));
+  }
+  // A UNet with a single level has no downsampler: every input block after conv_in is a res block.
+  const L = Number.isFinite(firstDown) ? firstDown - 1 : Math.max(0, ...ldmKeys.map((k) => Number(/^input_blocks\.(\d+)\./.exec(k)?.[1] ?? 0)));
+  const TOP: Record<string, string> = Object.fromEntries(Object.entries(TOP_LEVEL).map(([d, l]) => [l, d]));
+  return (name: string) => {
+    for (const [ldm, d] of Object.entries(TOP)) if (name === ldm || name.startsWith(`${ldm}.`)) return d + name.slice(ldm.length);
+    let m = /^input_blocks\.(\d+)\.0\.op(\..+)?$/.exec(name);
+    if (m) return `down_blocks.${Number(m[1]) / (L + 1) - 1}.downsamplers.0.conv${m[2] ?? ''}`;
+    m = /^input_blocks\.(\d+)\.([01])(?:\.(.+))?$/.exec(name);
+    if (m && Number(m[1]) > 0) {
+      const k = Number(m[1]) - 1;
+      const [i, j] = [Math.floor(k / (L + 1)), k % (L + 1)];
+      const rest = m[3] ?? '';
+      return m[2] === '0' ? `down_blocks.${i}.resnets.${j}${rest ? `.${resnetTailToDiffusers(rest)}` : ''}` : `down_blocks.${i}.attentions.${j}${rest ? `.${rest}` : ''}`;
+    }
+    m = /^middle_block\.([012])(?:\.(.+))?$/.exec(name);
+    if (m) {
+      const rest = m[2] ?? '';
+      if (m[1] === '1') return `mid_block.attentions.0${rest ? `.${rest}` : ''}`;
+      return `mid_block.resnets.${Number(m[1]) / 2}${rest ? `.${resnetTailToDiffusers(rest)}` : ''}`;
+    }
+    m = /^output_blocks\.(\d+)\.([012])(?:\.(.+))?$/.exec(name);
+    if (m) {
+      const k = Number(m[1]);
+      const [i, j] = [Math.floor(k / (L + 1)), k % (L + 1)];
+      const rest = m[3] ?? '';
+      const upsampler = m[2] === '2' || (m[2] === '1' && /^conv(\.|$)/.test(rest) && j === L);
+      if (upsampler) return `up_blocks.${i}.upsamplers.0${rest ? `.${rest}` : ''}`;
+      return m[2] === '0' ? `up_blocks.${i}.resnets.${j}${rest ? `.${resnetTailToDiffusers(rest)}` : ''}` : `up_blocks.${i}.attentions.${j}${rest ? `.${rest}` : ''}`;
+    }
+    return undefined;
+  };
+}
