@@ -176,6 +176,27 @@ export class OnnxGraph {
   }
 
   /**
+   * The encoded ModelProto of a graph without lazy weights (small helper graphs run from memory).
+   * @throws Error when the graph has lazy weights (those need save()).
+   */
+  toBytes(): Uint8Array {
+    if (this.lazy.length > 0) throw new Error(`graph ${this.name} has lazy weights: use save()`);
+    return onnx.ModelProto.encode(this.modelProto([...this.inline], {})).finish();
+  }
+
+  private modelProto(initializer: onnxProto.onnx.ITensorProto[], opts: { docString?: string; metadata?: Record<string, string> }): onnxProto.onnx.ModelProto {
+    return onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'image-api checkpoint engine',
+      producerVersion: '1',
+      docString: opts.docString ?? '',
+      opsetImport: [{ domain: '', version: GRAPH_OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+      graph: { name: this.name, node: this.nodes, initializer, input: this.inputs, output: this.outputs },
+    });
+  }
+
+  /**
    * Write `<dir>/<file>` and `<dir>/<file>_data` (the weights), pulling each lazy weight once.
    * @throws the loader's error (the files written so far are the caller's to remove: the conversion cache
    *         writes into a temporary folder and renames it only on success).
@@ -220,16 +241,7 @@ export class OnnxGraph {
     } finally {
       await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      producerName: 'image-api checkpoint engine',
-      producerVersion: '1',
-      docString: opts.docString ?? '',
-      opsetImport: [{ domain: '', version: GRAPH_OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
-      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
-      graph: { name: this.name, node: this.nodes, initializer: [...this.inline, ...external], input: this.inputs, output: this.outputs },
-    });
-    const bytes = onnx.ModelProto.encode(model).finish();
+    const bytes = onnx.ModelProto.encode(this.modelProto([...this.inline, ...external], opts)).finish();
     const modelPath = join(dir, file);
     await writeFile(modelPath, bytes);
     return { modelPath, bytes: bytes.length + offset };

@@ -59,15 +59,25 @@ export class OnnxModel {
 
   /**
    * Open `path` (a model.onnx; external data such as model.onnx_data beside it is found by onnxruntime).
+   * @param source.externalData external-data files given from memory instead of read from disk (`path` as the
+   *        model's `location` names it): how weight-patched variants (LoRA) share one graph file. The buffers
+   *        must stay alive as long as the session.
+   * @param source.model the ModelProto bytes, when they are already in memory (`path` then only names it).
    * @throws Error when the file is missing or not a loadable ONNX model.
    */
-  static async open(path: string, options: SessionOptions = {}): Promise<OnnxModel> {
-    const session = await ort.InferenceSession.create(path, {
+  static async open(
+    path: string,
+    options: SessionOptions = {},
+    source: { model?: Uint8Array; externalData?: Array<{ path: string; data: Uint8Array }> } = {},
+  ): Promise<OnnxModel> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: options.executionProviders ?? ['cpu'],
       // onnxruntime-node rejects an explicit undefined: only pass a real thread count.
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      ...(source.externalData ? { externalData: source.externalData } : {}),
       graphOptimizationLevel: 'all',
-    });
+    };
+    const session = source.model ? await ort.InferenceSession.create(source.model, sessionOptions) : await ort.InferenceSession.create(path, sessionOptions);
     const describe = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>
       meta.map((m) => ({
         name: m.name,
