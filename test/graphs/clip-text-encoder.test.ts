@@ -16,7 +16,7 @@ import {
   type ClipTextHints,
 } from '../../gpu-service/src/checkpoints/detect/clip-text-config';
 import { layerNorm, readFinalLayerNorm } from '../../gpu-service/src/diffusion/final-layer-norm';
-import { buildClipTextEncoder } from '../../gpu-service/src/graphs/clip-text-encoder';
+import { buildClipTextEncoder , CLIP_TEXT_INPUTS } from '../../gpu-service/src/graphs/clip-text-encoder';
 import type { AttentionKind } from '../../gpu-service/src/graphs/layers';
 import type { FloatType } from '../../gpu-service/src/graphs/onnx-graph';
 import { OnnxModel, type Fetches } from '../../gpu-service/src/onnx/session';
@@ -58,7 +58,9 @@ async function runGraph(config: ClipTextConfig, weights: WeightSet, ids: ArrayLi
   const { modelPath } = await buildClipTextEncoder(config, weights, opts).save(dir);
   const model = await OnnxModel.open(modelPath);
   try {
-    return { out: await model.run({ input_ids: { data: ids, dims: [rows, ids.length / rows] } }), modelPath };
+    // No textual-inversion vectors: an empty extra table.
+    const extra = { data: new Float32Array(0), dims: [0, config.hiddenSize] };
+    return { out: await model.run({ input_ids: { data: ids, dims: [rows, ids.length / rows] }, [CLIP_TEXT_INPUTS.extraTokenEmbeddings]: extra }), modelPath };
   } finally {
     await model.release();
   }

@@ -23,7 +23,7 @@ import { describeModel, type ModelSpec } from './model-spec';
 import { CheckpointError, openDiffusersFolder, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
-export const ENGINE_GRAPH_VERSION = 1;
+export const ENGINE_GRAPH_VERSION = 2;
 
 /** Engine settings shared by every checkpoint of a service. */
 export interface CheckpointEngineOptions {

@@ -4,7 +4,8 @@
  * negative prompt padded to the same number of chunks.
  */
 import type { DiffusionModel } from '../models/diffusion-model';
-import { tokenizeWeightedPrompt } from './prompt/chunk-prompt';
+import { tokenizeWeightedPrompt, type PromptEmbedding } from './prompt/chunk-prompt';
+import { CLIP_TEXT_INPUTS } from '../graphs/clip-text-encoder';
 import { PromptSyntaxError } from './prompt/parse-attention';
 import { JobInputError } from './pipelines/job-input-error';
 import { layerNorm, readFinalLayerNorm, type LayerNormParams } from './final-layer-norm';
@@ -40,7 +41,37 @@ export class ClipSkipUnsupportedError extends JobInputError {
 
 type Chunk = { ids: number[]; weights: number[] };
 
-async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: number | undefined): Promise<Conditioning> {
+/**
+ * Textual-inversion embeddings for one prompt pair: what the tokenizer looks for, and the vectors the text
+ * encoder reads for their placeholder ids (vocabulary size V and up, in order).
+ */
+export interface TextualInversionSet {
+  embeddings: PromptEmbedding[];
+  /** float32 [count, hiddenSize]: row k is the vector of id V + k. */
+  table: Float32Array;
+  count: number;
+}
+
+/**
+ * Assign placeholder ids to embeddings' vectors.
+ * @param embeddings name (the prompt word) and vectors float32 [n, H] of each embedding.
+ */
+export function textualInversionSet(model: DiffusionModel, embeddings: ReadonlyArray<{ name: string; vectors: Float32Array; count: number }>): TextualInversionSet {
+  const V = model.tokenizer.vocabSize;
+  const H = model.hiddenSize;
+  const total = embeddings.reduce((n, e) => n + e.count, 0);
+  const table = new Float32Array(total * H);
+  const out: PromptEmbedding[] = [];
+  let next = 0;
+  for (const e of embeddings) {
+    table.set(e.vectors.subarray(0, e.count * H), next * H);
+    out.push({ name: e.name, nameIds: model.tokenizer.encode(e.name), vectorIds: Array.from({ length: e.count }, (_, i) => V + next + i) });
+    next += e.count;
+  }
+  return { embeddings: out, table, count: total };
+}
+
+async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: number | undefined, ti?: TextualInversionSet): Promise<Conditioning> {
   const enc = model.textEncoder;
   const idsInput = enc.findInput('input_ids') ?? enc.inputs[0];
   const len = chunks[0].ids.length;
@@ -67,7 +98,14 @@ async function encodeChunks(model: DiffusionModel, chunks: Chunk[], clipSkip: nu
   let offset = 0;
   for (const group of groups) {
     const ids = group.flatMap((c) => c.ids);
-    const out = await enc.run({ [idsInput.name]: { data: ids, dims: [group.length, len] } }, [outputName]);
+    const feeds: Record<string, { data: ArrayLike<number>; dims: number[] }> = { [idsInput.name]: { data: ids, dims: [group.length, len] } };
+    // Engine-built text encoders read textual-inversion vectors from an extra table (empty without embeddings).
+    const takesExtra = !!enc.findInput(CLIP_TEXT_INPUTS.extraTokenEmbeddings);
+    if (ti && ti.count > 0 && !takesExtra) {
+      throw new JobInputError('embeddings', `model ${model.name}'s text encoder takes no textual-inversion vectors (an ONNX export; embeddings need a checkpoint the engine builds)`);
+    }
+    if (takesExtra) feeds[CLIP_TEXT_INPUTS.extraTokenEmbeddings] = ti && ti.count > 0 ? { data: ti.table, dims: [ti.count, model.hiddenSize] } : { data: new Float32Array(0), dims: [0, model.hiddenSize] };
+    const out = await enc.run(feeds, [outputName]);
     const data = out[outputName].data;
     for (let k = 0; k < group.length; k++) {
       const raw = data.subarray(k * len * H, (k + 1) * len * H);
@@ -90,10 +128,11 @@ export async function encodePromptPair(
   prompt: string,
   negativePrompt: string,
   clipSkip?: number,
+  textualInversion?: TextualInversionSet,
 ): Promise<{ cond: Conditioning; uncond: Conditioning }> {
   const tokenize = (text: string, param: string) => {
     try {
-      return tokenizeWeightedPrompt(model.tokenizer, text).chunks;
+      return tokenizeWeightedPrompt(model.tokenizer, text, { embeddings: textualInversion?.embeddings }).chunks;
     } catch (err) {
       if (err instanceof PromptSyntaxError) throw new JobInputError(param, `${param}: ${err.message}`);
       throw err;
@@ -104,6 +143,6 @@ export async function encodePromptPair(
   const empty = tokenizeWeightedPrompt(model.tokenizer, '').chunks[0];
   while (pos.length < neg.length) pos.push(empty);
   while (neg.length < pos.length) neg.push(empty);
-  const [cond, uncond] = await Promise.all([encodeChunks(model, pos, clipSkip), encodeChunks(model, neg, clipSkip)]);
+  const [cond, uncond] = await Promise.all([encodeChunks(model, pos, clipSkip, textualInversion), encodeChunks(model, neg, clipSkip, textualInversion)]);
   return { cond, uncond };
 }

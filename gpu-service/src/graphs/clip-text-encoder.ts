@@ -35,6 +35,12 @@ export interface ClipTextGraphOptions {
   attention?: AttentionKind;
 }
 
+/** Graph input names besides `input_ids`. */
+export const CLIP_TEXT_INPUTS = {
+  /** [E, H] textual-inversion vectors, addressed by ids V..V+E−1 (E = 0: none). */
+  extraTokenEmbeddings: 'extra_token_embeddings',
+} as const;
+
 /** Graph output names (ENGINE.md's text encoder contract). */
 export const CLIP_TEXT_OUTPUTS = {
   lastHiddenState: 'last_hidden_state',
@@ -60,7 +66,7 @@ export function buildClipTextEncoder(config: ClipTextConfig, weights: WeightSet,
   const inputIds = g.input('input_ids', DataType.INT64, ['batch', 'sequence']);
   nn.expectShape(names.tokenEmbedding, [config.vocabSize, H]);
   nn.expectShape(names.positionEmbedding, [config.maxPositions, H]);
-  const tokens = g.node('Gather', [nn.param(names.tokenEmbedding), inputIds], { axis: 0 });
+  const tokens = tokenEmbeddings(g, nn.param(names.tokenEmbedding), inputIds, config.vocabSize, H);
   const seqLen = g.node('Shape', [inputIds], { start: 1, end: 2 });
   const positions = g.node('Slice', [nn.param(names.positionEmbedding), g.ints('pos_start', [0]), seqLen, g.ints('pos_axis', [0])]);
   let x = g.node('Add', [tokens, positions]);
@@ -90,6 +96,26 @@ export function buildClipTextEncoder(config: ClipTextConfig, weights: WeightSet,
     g.floatOutput(CLIP_TEXT_OUTPUTS.textEmbeds, textEmbeds, ['batch', P]);
   }
   return g;
+}
+
+/**
+ * The token embedding lookup with textual-inversion vectors: ids below the vocabulary size V read the token
+ * table; an id V + k reads row k of the graph input `extra_token_embeddings` [E, H] (the vectors of the
+ * embeddings a prompt names; AUTOMATIC1111's EmbeddingsWithFixes puts them at those positions the same way).
+ * Callers without embeddings feed an empty [0, H] table. A zero row is put in front so that E = 0 still gives
+ * Gather a valid table.
+ */
+function tokenEmbeddings(g: OnnxGraph, table: string, ids: string, vocabSize: number, H: number): string {
+  const extraName = CLIP_TEXT_INPUTS.extraTokenEmbeddings;
+  g.floatInput(extraName, ['extra_tokens', H]);
+  const V = g.int64Constant('vocab_size', [], [vocabSize]);
+  const isExtra = g.node('GreaterOrEqual', [ids, V]);
+  const zero = g.int64Constant('zero', [], [0]);
+  const base = g.node('Gather', [table, g.node('Where', [isExtra, zero, ids])], { axis: 0 });
+  const padded = g.node('Concat', [g.floatConstant('zero_row', [1, H], new Float32Array(H)), extraName], { axis: 0 });
+  const extraIndex = g.node('Where', [isExtra, g.node('Sub', [ids, g.int64Constant('vocab_minus_one', [], [vocabSize - 1])]), zero]);
+  const extra = g.node('Gather', [padded, extraIndex], { axis: 0 });
+  return g.node('Where', [g.node('Unsqueeze', [isExtra, g.ints('last_axis', [-1])]), extra, base]);
 }
 
 /** transformers `CLIPEncoderLayer` (pre-LayerNorm residual block). */

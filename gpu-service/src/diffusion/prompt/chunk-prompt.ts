@@ -10,8 +10,11 @@
  * - each chunk becomes bos + 75 tokens (padded with eos) + eos, with weight 1.0 at bos, eos and padding;
  *   when the tokenizer pads with something other than eos (SD 2.x), everything after the chunk's first eos
  *   becomes pad;
- * - an empty prompt is one chunk of [bos, eos, pad…].
- * Textual-inversion embeddings are not handled here.
+ * - an empty prompt is one chunk of [bos, eos, pad…];
+ * - textual-inversion embeddings (`embedding_db.find_embedding_at_position`): where the tokens of an embedding's
+ *   name appear (longest name first), its n vectors take n positions, kept within one chunk (a chunk that cannot
+ *   hold them all is closed first), with the weight of the text around them; their ids are the embedding's
+ *   placeholder ids (the text encoder's vocabulary size and up, which its graph reads from the extra table).
  */
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer';
 import { parsePromptAttention } from './parse-attention';
@@ -28,10 +31,26 @@ export interface WeightedPrompt {
   tokenCount: number;
 }
 
+/** A textual-inversion embedding as the tokenizer sees it. */
+export interface PromptEmbedding {
+  /**
+   * The name users write in prompts: the file's stem (A1111), matched on tokens; or a diffusers token such as
+   * `<cat-toy>`, matched literally in the text wherever it occurs (transformers' added-token rule, so
+   * `<cat-toy>,` still matches).
+   */
+  name: string;
+  /** The tokens of `name` (how it appears in a tokenized prompt). */
+  nameIds: readonly number[];
+  /** One placeholder id per vector (≥ the text encoder's vocabulary size). */
+  vectorIds: readonly number[];
+}
+
 /** Options of tokenizeWeightedPrompt. */
 export interface ChunkPromptOptions {
   /** A1111 `comma_padding_backtrack`: how far back (in tokens) a comma may be to move the chunk's tail; 0 = off. */
   commaPaddingBacktrack?: number;
+  /** Textual-inversion embeddings a prompt may name. */
+  embeddings?: readonly PromptEmbedding[];
 }
 
 /** A1111's default `comma_padding_backtrack`. */
@@ -88,12 +107,36 @@ export function tokenizeWeightedPrompt(
     weights = [];
   };
 
+  // Embeddings by their first name token, longest name first (A1111 EmbeddingDatabase.ids_lookup).
+  const byFirstToken = new Map<number, PromptEmbedding[]>();
+  for (const e of options.embeddings ?? []) {
+    if (e.nameIds.length === 0) continue;
+    const list = byFirstToken.get(e.nameIds[0]) ?? [];
+    list.push(e);
+    list.sort((a, b) => b.nameIds.length - a.nameIds.length);
+    byFirstToken.set(e.nameIds[0], list);
+  }
+  const embeddingAt = (ids: ReadonlyArray<number | PromptEmbedding>, at: number): PromptEmbedding | undefined => {
+    const first = ids[at];
+    if (typeof first !== 'number') return first;
+    return byFirstToken.get(first)?.find((e) => e.nameIds.every((id, i) => ids[at + i] === id));
+  };
+  const literal = (options.embeddings ?? []).filter((e) => /^<.+>$/.test(e.name));
+  /** A piece's tokens, with literal embedding names (diffusers tokens) split out as the embedding itself. */
+  const encodePiece = (text: string): Array<number | PromptEmbedding> => {
+    const hit = literal.map((e) => ({ e, at: text.indexOf(e.name) })).filter((h) => h.at >= 0).sort((a, b) => a.at - b.at || b.e.name.length - a.e.name.length)[0];
+    if (!hit) return tokenizer.encode(text);
+    return [...tokenizer.encode(text.slice(0, hit.at)), hit.e, ...encodePiece(text.slice(hit.at + hit.e.name.length))];
+  };
+
   for (const { text: pieceText, weight } of parsed) {
     if (pieceText === 'BREAK' && weight === -1) {
       nextChunk();
       continue;
     }
-    for (const token of tokenizer.encode(pieceText)) {
+    const pieceTokens = encodePiece(pieceText);
+    for (let position = 0; position < pieceTokens.length; position++) {
+      const token = pieceTokens[position];
       if (token === commaToken) {
         lastComma = tokens.length;
       } else if (
@@ -113,8 +156,16 @@ export function tokenizeWeightedPrompt(
         weights = relocWeights;
       }
       if (tokens.length === chunkLength) nextChunk();
-      tokens.push(token);
-      weights.push(weight);
+      const embedding = embeddingAt(pieceTokens, position);
+      if (!embedding) {
+        tokens.push(token as number);
+        weights.push(weight);
+        continue;
+      }
+      if (tokens.length + embedding.vectorIds.length > chunkLength) nextChunk();
+      tokens.push(...embedding.vectorIds);
+      weights.push(...embedding.vectorIds.map(() => weight));
+      if (typeof token === 'number') position += embedding.nameIds.length - 1;
     }
   }
   if (tokens.length > 0 || chunks.length === 0) nextChunk(true);

@@ -98,6 +98,11 @@ export class ClipTokenizer {
   /** Sequence length the text encoder takes (tokenizer_config `model_max_length`, default 77). */
   readonly modelMaxLength: number;
 
+  /** Entries of vocab.json (49,408 for CLIP ViT-L/14): textual-inversion placeholder ids start here. */
+  get vocabSize(): number {
+    return this.vocab.size;
+  }
+
   private readonly vocab: ReadonlyMap<string, number>;
   private readonly merger: BpeMerger;
   private readonly wordRe: RegExp;
