@@ -7,6 +7,8 @@ import { z } from 'zod';
  * Image i of a batch uses seed `seed + i`, so one image of a batch can be reproduced alone.
  */
 export const MAX_SEED = 2 ** 53 - 1;
+/** Most LoRAs, and most embeddings, one job may use (the async API's limit). */
+export const MAX_ADDONS = 5;
 
 export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp']);
 export const PreviewModeSchema = z.enum(['none', 'fast', 'full']);
@@ -68,6 +70,15 @@ export const GenerationJobSchema = z.object({
   preview: PreviewModeSchema.default('none'),
   /** Where the initial noise comes from: 'cpu' reproduces torch.randn on the CPU for the seed. */
   rng: NoiseGeneratorSchema.default('cpu'),
+  /**
+   * LoRAs by id (path under MODELS_DIR/loras without extension) with their strength: W += strength · ΔW.
+   * `<lora:name:strength>` tags in the prompt add to this list (shared/src/prompt-addons.ts).
+   */
+  loras: z.array(z.object({ name: z.string().min(1).max(256), strength: z.number().min(-4).max(4).default(1) })).max(MAX_ADDONS).default([]),
+  /** Textual-inversion embeddings (ids under MODELS_DIR/embeddings) the prompts may name. */
+  embeddings: z.array(z.object({ name: z.string().min(1).max(256) })).max(MAX_ADDONS).default([]),
+  /** A standalone VAE (id under MODELS_DIR/vae) replacing the checkpoint's for decode and encode. */
+  vae: z.string().min(1).max(256).optional(),
 });
 
 /** A GenerationJob after defaults are applied. */
@@ -101,6 +112,10 @@ export const GenerationParamsSchema = z.object({
   cfg_scale: z.number(),
   strength: z.number().optional(),
   rng: z.string(),
+  /** Add-ons that shaped the pixels, each with its file's SHA-256. */
+  loras: z.array(z.object({ name: z.string(), strength: z.number(), hash: z.string() })).optional(),
+  embeddings: z.array(z.object({ name: z.string(), hash: z.string() })).optional(),
+  vae: z.object({ name: z.string(), hash: z.string() }).optional(),
   engine_version: z.string(),
   onnxruntime_version: z.string(),
 });

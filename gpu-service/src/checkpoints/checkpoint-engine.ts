@@ -20,6 +20,12 @@ import type { LayerNormParams } from '../diffusion/final-layer-norm';
 import { ContentHashes } from './content-hash';
 import { ConversionCache, type CacheEntry, type CacheEntryPlan } from './conversion-cache';
 import { describeModel, type ModelSpec } from './model-spec';
+import { detectVaeConfig, type VaeHints } from './detect/vae-config';
+import { readSidecar } from './sidecar';
+import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
+import { openSafetensors } from '../weights/safetensors';
+import type { TensorFile } from '../weights/tensor-file';
+import { WeightSet } from '../weights/weight-set';
 import { CheckpointError, openDiffusersFolder, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
@@ -163,7 +169,10 @@ export async function convertCheckpoint(
     files: [
       { path: 'model_index.json', contents: JSON.stringify({ _class_name: 'StableDiffusionPipeline', native_size: spec.nativeSize, image_api: facts }, null, 1) },
       { path: 'scheduler/scheduler_config.json', contents: JSON.stringify(spec.scheduler, null, 1) },
-      { path: 'vae_decoder/config.json', contents: JSON.stringify({ scaling_factor: spec.vae!.config.scalingFactor, shift_factor: spec.vae!.config.shiftFactor }) },
+      {
+        path: 'vae_decoder/config.json',
+        contents: JSON.stringify({ scaling_factor: spec.vae!.config.scalingFactor, shift_factor: spec.vae!.config.shiftFactor, norm_num_groups: spec.vae!.config.normGroups }),
+      },
       { path: 'text_encoder/final_layer_norm.json', contents: JSON.stringify({ weight: Array.from(normWeight), bias: Array.from(normBias), eps: text.config.layerNormEps }) },
       { path: 'tokenizer/vocab.json', contents: tokenizer.vocab },
       { path: 'tokenizer/merges.txt', contents: tokenizer.merges },
@@ -175,6 +184,57 @@ export async function convertCheckpoint(
     ],
   });
   return { ...entry, sha256, key };
+}
+
+/**
+ * The weights of a standalone VAE file (an add-on replacing a checkpoint's VAE): LDM keys (`encoder.*`,
+ * `decoder.*`, `quant_conv`, `post_quant_conv`, optionally under `first_stage_model.`) or diffusers AutoencoderKL
+ * keys (`decoder.up_blocks.*`), renamed to the canonical LDM names.
+ */
+export function standaloneVaeWeights(file: TensorFile): WeightSet {
+  const keys = [...file.entries.keys()];
+  if (keys.some((k) => /^(encoder|decoder)\.(down|up|mid)_block/.test(k))) {
+    return WeightSet.mapped(file, diffusersVaeKeyMap(keys), file.path, ldmVaeShape);
+  }
+  return WeightSet.fromFile(file, keys.some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '', file.path);
+}
+
+/**
+ * Build a standalone VAE's encoder and decoder graphs into the cache (keyed by the file's content, the hints it is
+ * built with, the engine version and float type).
+ * @param base the replaced VAE's hints: its latent scaling (the new VAE works in the same latent space) and
+ *        GroupNorm groups, which a `<name>.json` sidecar `{"vae": {"norm_num_groups": …}}` beside the file overrides.
+ * @throws the reader's or detection's error (a file that is not a VAE, or one of another latent width).
+ */
+export async function convertStandaloneVae(path: string, engine: CheckpointEngineOptions, base: VaeHints): Promise<CacheEntry & { sha256: string }> {
+  const sha256 = await engine.hashes.of(path);
+  const sidecar = (await readSidecar(path))?.configs.vae;
+  const groups = typeof sidecar?.norm_num_groups === 'number' ? sidecar.norm_num_groups : base.normGroups;
+  const hints: VaeHints = { ...base, ...(groups ? { normGroups: groups } : {}) };
+  const scaling = { scalingFactor: hints.scalingFactor ?? 0.18215, shiftFactor: hints.shiftFactor ?? 0 };
+  const key = createHash('sha256')
+    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention }))
+    .digest('hex')
+    .slice(0, 32);
+  const file = await openSafetensors(path);
+  try {
+    const weights = standaloneVaeWeights(file);
+    const config = detectVaeConfig(weights, hints);
+    const opts = { floatType: engine.floatType, attention: engine.attention };
+    const graphs = [{ folder: 'vae_decoder', build: () => buildVaeDecoder(config, weights, opts) }];
+    if (config.encoder) graphs.push({ folder: 'vae_encoder', build: () => buildVaeEncoder(config, weights, opts) });
+    const entry = await engine.cache.ensure({
+      key,
+      graphs,
+      files: [
+        { path: 'vae_decoder/config.json', contents: JSON.stringify(scaling) },
+        { path: 'model_index.json', contents: JSON.stringify({ _class_name: 'AutoencoderKL', image_api: { sha256, latent_channels: config.latentChannels } }) },
+      ],
+    });
+    return { ...entry, sha256 };
+  } finally {
+    await file.close();
+  }
 }
 
 /** A loaded checkpoint and what loading it cost. */
@@ -200,7 +260,7 @@ export async function loadCheckpointModel(ref: CheckpointRef, engine: Checkpoint
     const started = performance.now();
     const norm = JSON.parse(await readFile(join(entry.dir, 'text_encoder/final_layer_norm.json'), 'utf8')) as { weight: number[]; bias: number[]; eps: number };
     const finalLayerNorm: LayerNormParams = { weight: Float32Array.from(norm.weight), bias: Float32Array.from(norm.bias), eps: norm.eps };
-    const model = await loadDiffusionModel(entry.dir, sessionOptions, { name: ref.id, contentHash: entry.sha256, finalLayerNorm });
+    const model = await loadDiffusionModel(entry.dir, sessionOptions, { name: ref.id, contentHash: entry.sha256, finalLayerNorm, builtByEngine: true });
     return { model, spec, converted: entry.built, conversionSeconds: entry.seconds, sessionSeconds: (performance.now() - started) / 1000, cacheDir: entry.dir };
   } finally {
     await parts.close();

@@ -128,7 +128,7 @@ export async function encodePromptPair(
   prompt: string,
   negativePrompt: string,
   clipSkip?: number,
-  textualInversion?: TextualInversionSet,
+  textualInversion: TextualInversionSet | undefined = model.textualInversion,
 ): Promise<{ cond: Conditioning; uncond: Conditioning }> {
   const tokenize = (text: string, param: string) => {
     try {

@@ -7,6 +7,7 @@ import type { GenerationJob, GenerationResult } from '@image-api/shared/generati
 import { BATCH_COUPLED_SAMPLERS, batchCompatibilityKey } from '../diffusion/pipelines/batch';
 import { samplers } from '../diffusion/samplers';
 import type { JobRecord } from './job-record';
+import { NO_ADDONS, type ResolvedAddons } from '../addons/job-addons';
 
 export class JobMember {
   /** The batch compatibility key, or undefined when this job always runs alone (see batchKeyOf). */
@@ -30,6 +31,8 @@ export class JobMember {
     readonly modelName: string,
     batchingEnabled: boolean,
     submittedAt = performance.now(),
+    /** The job's LoRAs, embeddings and VAE override, found at submit. */
+    readonly addons: ResolvedAddons = NO_ADDONS,
   ) {
     this.submittedAt = submittedAt;
     this.key = batchingEnabled ? batchKeyOf(job, modelName) : undefined;

@@ -24,6 +24,7 @@ import type { ServiceMetrics, JobOutcome } from '../metrics/service-metrics';
 import type { DiffusionModel } from '../models/diffusion-model';
 import type { ModelRegistry, ResolvedModel } from '../models/model-registry';
 import { FormingBatch } from './forming-batch';
+import { resolveJobAddons, type ResolvedAddons } from '../addons/job-addons';
 import { JobMember } from './job-member';
 import { JobQueue } from './job-queue';
 import type { JobRecord } from './job-record';
@@ -125,12 +126,14 @@ export class JobService {
     this.admitting++;
     try {
       const resolved = await this.registry.resolve(job.model);
+      // The prompt's <lora:…> tags become LoRAs; every add-on is found now, so a bad one is refused at once.
+      const withAddons = await resolveJobAddons(job, this.registry.addons);
       if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
         this.deps.metrics?.jobFinished('rejected', 0);
         throw errors.queueFull(Math.max(1, this.queue.depth));
       }
       const rec = this.store.create(job.id, job.tenant);
-      void this.execute(rec, job, resolved, submittedAt);
+      void this.execute(rec, withAddons.job, resolved, submittedAt, withAddons.addons);
       return rec;
     } finally {
       this.admitting--;
@@ -175,11 +178,11 @@ export class JobService {
     return { finished: seen.size - left.length, cancelled: left.length };
   }
 
-  private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number): Promise<void> {
+  private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number, addons: ResolvedAddons): Promise<void> {
     const { signal } = rec.controller;
     const log = this.deps.log?.child({ job_id: rec.id, tenant: job.tenant, model: job.model });
     const timers: NodeJS.Timeout[] = [];
-    const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt);
+    const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt, addons);
     try {
       if (resolved.download) {
         log?.info({ ref: resolved.download.ref }, 'downloading model');
@@ -241,7 +244,7 @@ export class JobService {
     if (!leader.active) return;
     let lease;
     try {
-      lease = await this.registry.acquire(leader.modelName);
+      lease = await this.registry.acquire(leader.modelName, leader.addons);
     } catch (err) {
       leader.reject(err);
       return;

@@ -28,6 +28,7 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
     cfg_scale: job.cfg_scale,
     ...(job.mode !== 'txt2img' ? { strength: job.strength } : {}),
     rng: job.rng,
+    ...(model.addons ?? {}),
     engine_version: ENGINE_VERSION,
     onnxruntime_version: ONNXRUNTIME_VERSION,
   };

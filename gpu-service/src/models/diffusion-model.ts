@@ -12,6 +12,8 @@ import { modelScheduleFromConfig } from '../diffusion/schedules';
 import type { ModelSchedule } from '../diffusion/schedules/types';
 import { loadClipTokenizer, type ClipTokenizer } from '../diffusion/tokenizer/clip-tokenizer';
 import type { LayerNormParams } from '../diffusion/final-layer-norm';
+import type { TextualInversionSet } from '../diffusion/text-conditioning';
+import type { GenerationParams } from '@image-api/shared/generation-job';
 
 /** Parsed facts about a model, available without loading its sessions. */
 export interface ModelInfo {
@@ -49,6 +51,12 @@ export interface DiffusionModel extends ModelInfo {
    * looked up among the text encoder's initializers (ONNX exports).
    */
   finalLayerNorm?: LayerNormParams;
+  /** True for checkpoints the engine built: their initializers carry checkpoint keys, so add-ons can patch them. */
+  builtByEngine?: boolean;
+  /** Textual-inversion vectors the prompts of this model variant may name (addons/model-variants.ts). */
+  textualInversion?: TextualInversionSet;
+  /** The add-ons of this variant with their files' hashes, for the receipt. */
+  addons?: Pick<GenerationParams, 'loras' | 'embeddings' | 'vae'>;
   release(): Promise<void>;
 }
 
@@ -58,6 +66,7 @@ export interface KnownModelFacts {
   name?: string;
   contentHash?: string;
   finalLayerNorm?: LayerNormParams;
+  builtByEngine?: boolean;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -173,6 +182,7 @@ export async function loadDiffusionModel(dir: string, sessionOptions: SessionOpt
     hiddenSize,
     contentHash: known.contentHash ?? (await hashFolder(dir)),
     finalLayerNorm: known.finalLayerNorm,
+    builtByEngine: known.builtByEngine,
     async release() {
       await Promise.all([textEncoder.release(), unet.release(), vaeDecoder.release(), vaeEncoder?.release()]);
     },

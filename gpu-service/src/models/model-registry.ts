@@ -20,6 +20,9 @@ import { loadCheckpointModel, type CheckpointEngineOptions } from '../checkpoint
 import { isSafetensorsDiffusersFolder } from '../checkpoints/open-checkpoint';
 import { CHECKPOINTS_FOLDER, listCheckpointFiles } from './checkpoint-catalog';
 import { CheckpointInspector, type CheckpointFacts } from './checkpoint-inspection';
+import { AddonCatalog } from '../addons/addon-catalog';
+import { hasAddons, NO_ADDONS, type ResolvedAddons } from '../addons/job-addons';
+import { ModelVariants } from '../addons/model-variants';
 import { errors, ServiceError } from '../lib/errors';
 import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
@@ -41,6 +44,7 @@ export interface ModelListing {
   error?: string;
   /** Checkpoints only: format, architecture, prediction type, stored and run dtypes, conversion cache state. */
   format?: CheckpointFacts['format'];
+  /** Checkpoints: the detected architecture; add-ons (LoRA, embedding, VAE files): the architecture they fit. */
   architecture?: string;
   prediction_type?: CheckpointFacts['prediction_type'];
   stored_dtype?: string;
@@ -75,6 +79,8 @@ export interface ModelRegistryOptions {
   /** The checkpoint engine's settings (conversion cache, tokenizer folder, float type); without them checkpoint
    * files are listed as unavailable. */
   checkpoints?: CheckpointEngineOptions;
+  /** Bytes of LoRA-patched and base weights model variants may keep (0 = no limit). */
+  addonMemoryBudgetBytes?: number;
   onEvent?: (e: RegistryEvent) => void;
 }
 
@@ -113,12 +119,19 @@ export class ModelRegistry {
   private readonly closing = new AbortController();
   private readyCheck?: Promise<{ ok: boolean; reason?: string }>;
   private readonly checkpointInspector?: CheckpointInspector;
+  /** The LoRAs, embeddings and VAEs of MODELS_DIR/loras, embeddings, vae. */
+  readonly addons: AddonCatalog;
+  private readonly variants?: ModelVariants;
 
   constructor(
     readonly modelsDir: string,
     private readonly opts: ModelRegistryOptions,
   ) {
-    if (opts.checkpoints) this.checkpointInspector = new CheckpointInspector(opts.checkpoints);
+    this.addons = new AddonCatalog(modelsDir);
+    if (opts.checkpoints) {
+      this.checkpointInspector = new CheckpointInspector(opts.checkpoints);
+      this.variants = new ModelVariants({ engine: opts.checkpoints, sessionOptions: opts.sessionOptions, budgetBytes: opts.addonMemoryBudgetBytes });
+    }
   }
 
   /** Names of the top-level model folders present now (hidden and reserved folders excluded). */
@@ -185,6 +198,19 @@ export class ModelRegistry {
               cache: c.cache,
             }
           : {}),
+      });
+    }
+    for (const a of await this.addons.list()) {
+      rows.push({
+        id: a.id,
+        kind: a.kind,
+        capabilities: [],
+        native_size: [0, 0],
+        max_pixels: 0,
+        loaded: false,
+        size_bytes: a.sizeBytes,
+        ...(a.baseArchitecture ? { architecture: a.baseArchitecture } : {}),
+        ...(a.error ? { error: a.error } : {}),
       });
     }
     return rows;
@@ -280,7 +306,29 @@ export class ModelRegistry {
    * @throws ServiceError 404 for an unknown model, 400 for a non-checkpoint, 503 model_unavailable when the
    *         folder is broken, fails to load, or is larger than MODEL_MEMORY_BUDGET.
    */
-  async acquire(name: string): Promise<ModelLease> {
+  async acquire(name: string, addons: ResolvedAddons = NO_ADDONS): Promise<ModelLease> {
+    const lease = await this.acquireBase(name);
+    if (!hasAddons(addons)) return lease;
+    if (!this.variants) {
+      lease.release();
+      throw new ServiceError(400, 'invalid_request', 'this service runs without the checkpoint engine: no LoRAs, embeddings or VAE overrides', addons.loras[0]?.param ?? 'loras');
+    }
+    try {
+      const variant = await this.variants.acquire(lease.model, addons);
+      return {
+        model: variant.model,
+        release: () => {
+          variant.release();
+          lease.release();
+        },
+      };
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+  }
+
+  private async acquireBase(name: string): Promise<ModelLease> {
     let entry = this.entries.get(name);
     if (entry) entry.refs++;
     else entry = await this.admit(name);
@@ -344,6 +392,7 @@ export class ModelRegistry {
   /** Release every loaded session and stop downloads. */
   async close(): Promise<void> {
     this.closing.abort(new Error('the service is shutting down'));
+    await this.variants?.close();
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.allSettled(
@@ -431,6 +480,7 @@ export class ModelRegistry {
       const victim = idle[0];
       if (victim) {
         this.entries.delete(victim.name);
+        await this.variants?.dropModel(victim.model!.dir);
         await victim.model!.release();
         this.opts.onEvent?.({ type: 'unloaded', name: victim.name, bytes: victim.footprint, reason: 'memory_budget' });
         continue;

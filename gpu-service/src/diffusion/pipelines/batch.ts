@@ -64,6 +64,10 @@ export function batchCompatibilityKey(job: GenerationJob): string {
     job.preview,
     // A batch with one guided image runs the unconditional half for all; cfg 1 jobs skip it when alone.
     job.cfg_scale === 1,
+    // Add-ons make a model variant: jobs with different sets never share a run.
+    job.loras.map((l) => [l.name, l.strength]),
+    job.embeddings.map((e) => e.name).sort(),
+    job.vae ?? null,
   ]);
 }
 

@@ -1,0 +1,286 @@
+/**
+ * Model variants: an engine-built model with a set of add-ons applied — LoRAs merged into the UNet and text
+ * encoder weights (new sessions over the same graphs, weights from memory), a standalone VAE's sessions in place
+ * of the checkpoint's, textual-inversion vectors for the prompts. One variant per (model, add-on set), built on
+ * first use and cached: jobs with the same set reuse it (and batch together); jobs with different sets never
+ * share one. Idle variants are dropped least recently used first when ADDON_MEMORY_BUDGET would be exceeded; the
+ * base weights each LoRA variant starts from are read from disk once per model and kept with its variants.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GenerationParams } from '@image-api/shared/generation-job';
+import { convertStandaloneVae, type CheckpointEngineOptions } from '../checkpoints/checkpoint-engine';
+import { textualInversionSet } from '../diffusion/text-conditioning';
+import { ServiceError } from '../lib/errors';
+import type { DiffusionModel } from '../models/diffusion-model';
+import { OnnxModel, type SessionOptions } from '../onnx/session';
+import { openSafetensors } from '../weights/safetensors';
+import { EmbeddingFormatError, readEmbeddingFile, vectorsFor } from './embedding-file';
+import { addonsKey, hasAddons, type ResolvedAddons } from './job-addons';
+import { LoraFormatError, parseLoraFile } from './lora-file';
+import { LoraMismatchError, loraPatches } from './lora-patch';
+import { loraTargetIndex } from './lora-targets';
+import { loadBaseGraph, openPatchedGraph, type BaseGraph } from './patched-graphs';
+
+/** A variant held by a job; release() when the job ends. */
+export interface VariantLease {
+  model: DiffusionModel;
+  release(): void;
+}
+
+interface Variant {
+  key: string;
+  baseDir: string;
+  loading: Promise<{ model: DiffusionModel; bytes: number }>;
+  refs: number;
+  lastUsed: number;
+  bytes: number;
+}
+
+/** Base graphs in memory, per model folder. */
+interface BaseWeights {
+  graphs: Promise<{ unet: BaseGraph; text: BaseGraph }>;
+  bytes: number;
+}
+
+export interface ModelVariantsOptions {
+  engine: CheckpointEngineOptions;
+  sessionOptions: SessionOptions;
+  /** Bytes of patched weights and base weights kept in memory (0 = no limit). */
+  budgetBytes?: number;
+  onEvent?: (e: { type: 'variant_built'; model: string; key: string; seconds: number; bytes: number } | { type: 'variant_dropped'; model: string; key: string; bytes: number }) => void;
+}
+
+export class ModelVariants {
+  private readonly variants = new Map<string, Variant>();
+  private readonly bases = new Map<string, BaseWeights>();
+
+  constructor(private readonly opts: ModelVariantsOptions) {}
+
+  /** Bytes held now (variants and base weights). */
+  get bytes(): number {
+    let n = 0;
+    for (const v of this.variants.values()) n += v.bytes;
+    for (const b of this.bases.values()) n += b.bytes;
+    return n;
+  }
+
+  /**
+   * The variant of `base` with `addons` (base itself, unleased, when there are none).
+   * @throws ServiceError 400 naming the add-on's field when it does not fit the model (another architecture, a
+   *         LoRA matching nothing, an embedding of another width) or the model is not engine-built.
+   */
+  async acquire(base: DiffusionModel, addons: ResolvedAddons): Promise<VariantLease> {
+    if (!hasAddons(addons)) return { model: base, release: () => undefined };
+    if (!base.builtByEngine) {
+      const param = addons.loras[0]?.param ?? addons.embeddings[0]?.param ?? 'vae';
+      throw new ServiceError(400, 'invalid_request', `model "${base.name}" is an ONNX export: LoRAs, embeddings and VAE overrides need a checkpoint the engine builds (MODELS_DIR/checkpoints)`, param);
+    }
+    const key = `${base.dir}\n${addonsKey(addons)}`;
+    let v = this.variants.get(key);
+    if (!v) {
+      const created: Variant = { key, baseDir: base.dir, refs: 0, lastUsed: Date.now(), bytes: 0, loading: this.build(base, addons) };
+      created.loading.then(
+        ({ bytes }) => (created.bytes = bytes),
+        () => this.variants.delete(key),
+      );
+      this.variants.set(key, created);
+      v = created;
+    }
+    v.refs++;
+    let model: DiffusionModel;
+    try {
+      model = (await v.loading).model;
+    } catch (err) {
+      v.refs--;
+      throw err;
+    }
+    v.lastUsed = Date.now();
+    await this.makeRoom(key);
+    const held = v;
+    let released = false;
+    return {
+      model,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.refs--;
+        held.lastUsed = Date.now();
+      },
+    };
+  }
+
+  /** Drop every variant of the model folder `baseDir` (the model is being unloaded). */
+  async dropModel(baseDir: string): Promise<void> {
+    for (const v of [...this.variants.values()]) if (v.baseDir === baseDir) await this.drop(v);
+    this.bases.delete(baseDir);
+  }
+
+  /** Release every variant. */
+  async close(): Promise<void> {
+    for (const v of [...this.variants.values()]) await this.drop(v);
+    this.bases.clear();
+  }
+
+  private async drop(v: Variant): Promise<void> {
+    this.variants.delete(v.key);
+    const { model } = await v.loading.catch(() => ({ model: undefined }));
+    await model?.release();
+    if (model) this.opts.onEvent?.({ type: 'variant_dropped', model: model.name, key: v.key, bytes: v.bytes });
+  }
+
+  /** Drop idle variants, least recently used first, until the held bytes fit the budget (never `keep`). */
+  private async makeRoom(keep: string): Promise<void> {
+    const budget = this.opts.budgetBytes ?? 0;
+    if (budget <= 0) return;
+    while (this.bytes > budget) {
+      const idle = [...this.variants.values()].filter((v) => v.refs === 0 && v.key !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
+      if (idle.length === 0) {
+        // Base weights of models with no variant left can go too (they are read again when needed).
+        for (const dir of [...this.bases.keys()]) if (![...this.variants.values()].some((v) => v.baseDir === dir)) this.bases.delete(dir);
+        return;
+      }
+      await this.drop(idle[0]);
+    }
+  }
+
+  private baseWeights(dir: string): BaseWeights {
+    let b = this.bases.get(dir);
+    if (!b) {
+      const created: BaseWeights = { bytes: 0, graphs: Promise.all([loadBaseGraph(dir, 'unet'), loadBaseGraph(dir, 'text_encoder')]).then(([unet, text]) => ({ unet, text })) };
+      created.graphs.then(
+        ({ unet, text }) => (created.bytes = unet.bytes + text.bytes),
+        () => this.bases.delete(dir),
+      );
+      this.bases.set(dir, created);
+      b = created;
+    }
+    return b;
+  }
+
+  private async build(base: DiffusionModel, addons: ResolvedAddons): Promise<{ model: DiffusionModel; bytes: number }> {
+    const started = performance.now();
+    const hashes = this.opts.engine.hashes;
+    const opened: OnnxModel[] = [];
+    let bytes = 0;
+    const keep: Buffer[] = [];
+    try {
+      let unet = base.unet;
+      let textEncoder = base.textEncoder;
+      if (addons.loras.length > 0) {
+        const { unet: unetBase, text: textBase } = await this.baseWeights(base.dir).graphs;
+        const index = loraTargetIndex([
+          { graph: 'unet', kind: 'unet', initializers: unetBase.layout },
+          { graph: 'text_encoder', kind: 'text_encoder', textEncoderIndex: 1, initializers: textBase.layout },
+        ]);
+        const files = await Promise.all(addons.loras.map((l) => openSafetensors(l.path)));
+        try {
+          const loras = await Promise.all(
+            addons.loras.map(async (l, i) => {
+              try {
+                return { id: l.id, lora: await parseLoraFile(files[i]), strength: l.strength };
+              } catch (err) {
+                if (err instanceof LoraFormatError) throw new ServiceError(400, 'invalid_request', `LoRA "${l.id}": ${err.message}`, l.param);
+                throw err;
+              }
+            }),
+          );
+          let patches;
+          try {
+            patches = await loraPatches(loras, index);
+          } catch (err) {
+            if (err instanceof LoraMismatchError) throw new ServiceError(400, 'invalid_request', err.message, addons.loras[err.loraIndex].param);
+            if (err instanceof LoraFormatError) throw new ServiceError(400, 'invalid_request', err.message, addons.loras[0].param);
+            throw err;
+          }
+          for (const [graph, which] of [
+            [unetBase, 'unet'],
+            [textBase, 'text_encoder'],
+          ] as const) {
+            const mine = patches.filter((p) => p.target.graph === which);
+            if (mine.length === 0) continue;
+            const s = await openPatchedGraph(graph, mine, this.opts.sessionOptions);
+            opened.push(s.session);
+            keep.push(...s.buffers);
+            bytes += s.bytes;
+            if (which === 'unet') unet = s.session;
+            else textEncoder = s.session;
+          }
+        } finally {
+          await Promise.all(files.map((f) => f.close()));
+        }
+      }
+
+      let vaeDecoder = base.vaeDecoder;
+      let vaeEncoder = base.vaeEncoder;
+      let vae: GenerationParams['vae'];
+      if (addons.vae) {
+        const baseConfig = JSON.parse(await readFile(join(base.dir, 'vae_decoder', 'config.json'), 'utf8')) as { norm_num_groups?: number };
+        let entry;
+        try {
+          entry = await convertStandaloneVae(addons.vae.path, this.opts.engine, { scalingFactor: base.scalingFactor, shiftFactor: base.shiftFactor, normGroups: baseConfig.norm_num_groups });
+        } catch (err) {
+          throw new ServiceError(400, 'invalid_request', `VAE "${addons.vae.id}" cannot be used with this model: ${(err as Error).message}`, addons.vae.param);
+        }
+        const decoder = await OnnxModel.open(join(entry.dir, 'vae_decoder', 'model.onnx'), this.opts.sessionOptions);
+        opened.push(decoder);
+        const channels = decoder.inputs[0]?.shape[1];
+        if (channels !== base.latentChannels) {
+          throw new ServiceError(400, 'invalid_request', `VAE "${addons.vae.id}" takes ${channels}-channel latents; model "${base.name}" makes ${base.latentChannels}-channel ones (a VAE for another architecture)`, addons.vae.param);
+        }
+        vaeDecoder = decoder;
+        vaeEncoder = undefined;
+        try {
+          vaeEncoder = await OnnxModel.open(join(entry.dir, 'vae_encoder', 'model.onnx'), this.opts.sessionOptions);
+          opened.push(vaeEncoder);
+        } catch {
+          // A decoder-only VAE file: img2img and inpainting then fail with the model's "no VAE encoder" error.
+        }
+        vae = { name: addons.vae.id, hash: entry.sha256 };
+      }
+
+      const variant: DiffusionModel = {
+        ...base,
+        unet,
+        textEncoder,
+        vaeDecoder,
+        vaeEncoder,
+        hasVaeEncoder: !!vaeEncoder,
+        release: async () => {
+          await Promise.all(opened.map((s) => s.release()));
+          keep.length = 0;
+        },
+      };
+      if (addons.embeddings.length > 0) {
+        const embeddings = [];
+        for (const e of addons.embeddings) {
+          const f = await openSafetensors(e.path);
+          try {
+            const v = vectorsFor(await readEmbeddingFile(f), 'clip_l', base.hiddenSize, e.id);
+            // The name a prompt uses: the file's stem (A1111); a diffusers file also answers to its token.
+            const stem = e.id.split('/').pop()!;
+            embeddings.push({ name: stem, vectors: v.data, count: v.count });
+            const token = [...f.entries.keys()][0];
+            if (/^<.+>$/.test(token) && token !== stem) embeddings.push({ name: token, vectors: v.data, count: v.count });
+          } catch (err) {
+            if (err instanceof EmbeddingFormatError) throw new ServiceError(400, 'invalid_request', err.message, e.param);
+            throw err;
+          } finally {
+            await f.close();
+          }
+        }
+        variant.textualInversion = textualInversionSet(base, embeddings);
+      }
+      variant.addons = {
+        ...(addons.loras.length ? { loras: await Promise.all(addons.loras.map(async (l) => ({ name: l.id, strength: l.strength, hash: await hashes.of(l.path) }))) } : {}),
+        ...(addons.embeddings.length ? { embeddings: await Promise.all(addons.embeddings.map(async (e) => ({ name: e.id, hash: await hashes.of(e.path) }))) } : {}),
+        ...(vae ? { vae } : {}),
+      };
+      this.opts.onEvent?.({ type: 'variant_built', model: base.name, key: addonsKey(addons), seconds: (performance.now() - started) / 1000, bytes });
+      return { model: variant, bytes };
+    } catch (err) {
+      await Promise.all(opened.map((s) => s.release()));
+      throw err;
+    }
+  }
+}
