@@ -243,6 +243,10 @@ describe.skipIf(!hasFixture('checkpoints-dit'))('T5 encoder vs transformers T5En
     const weights = WeightSet.mapped(standalone, t5EncoderKeyMap(keys, prefix), 'standalone');
     expect(weights.has('shared.weight')).toBe(true);
     expect(weights.has('encoder.embed_tokens.weight')).toBe(false);
+    expect(() => detectT5EncoderConfig(WeightSet.fromFile(standalone, prefix, 'unmapped'))).toThrow(/unmapped: the token embedding is stored as "encoder\.embed_tokens\.weight"; read the file through t5EncoderKeyMap/);
+    // Both names (tied) in one set: detection accepts the duplicate table of the same shape.
+    const tied = weights.with(new Map([['encoder.embed_tokens.weight', weights.ref('shared.weight')]]));
+    expect(detectT5EncoderConfig(tied)).toEqual(detectT5EncoderConfig(weights));
     const config = detectT5EncoderConfig(weights);
     const result = await runEncoder(config, weights, ids.data, ids.shape[0], { attention: 'standard' });
     expectWithinAtol('standalone layout', result.last_hidden_state.data, expected.data, atol);

@@ -35,8 +35,8 @@ export type T5Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 /** What the tensors cannot tell, in our own typed form; every field optional with the documented default. */
 export interface T5EncoderHints {
   /**
-   * Attention heads (`num_heads`). The tensors tell it (the columns of `relative_attention_bias`); a hint is
-   * checked against them. Without that tensor the default would be d_model/64 — but it is required anyway.
+   * Attention heads (`num_heads`). The tensors tell it (`relative_attention_bias` has one column per head), so no
+   * d_model/64 default is needed; a hint is checked against them.
    */
   numHeads?: number;
   /** `relative_attention_max_distance`: relative positions at or beyond it share the last bucket. Default 128. */
@@ -146,7 +146,11 @@ const ACTIVATIONS: readonly T5Activation[] = ['gelu_new', 'gelu', 'relu', 'silu'
  */
 export function detectT5EncoderConfig(weights: WeightSet, hints: T5EncoderHints = {}): T5EncoderConfig {
   if (!weights.has(T5_NAMES.tokenEmbedding)) {
-    throw new T5ConfigError(`${weights.where} is not a T5 encoder: it has no token embedding "${T5_NAMES.tokenEmbedding}" (or "${T5_NAMES.encoderTokenEmbedding}")`);
+    throw new T5ConfigError(
+      weights.has(T5_NAMES.encoderTokenEmbedding)
+        ? `${weights.where}: the token embedding is stored as "${T5_NAMES.encoderTokenEmbedding}"; read the file through t5EncoderKeyMap (checkpoints/key-maps/t5-encoder.ts), which names it "${T5_NAMES.tokenEmbedding}"`
+        : `${weights.where} is not a T5 encoder: it has no token embedding "${T5_NAMES.tokenEmbedding}" (or "${T5_NAMES.encoderTokenEmbedding}")`,
+    );
   }
   const expect = (name: string, shape: readonly number[]): number[] => {
     const actual = weights.shape(name);
@@ -172,11 +176,13 @@ export function detectT5EncoderConfig(weights: WeightSet, hints: T5EncoderHints 
   const expected = blockTensors({ dModel, innerDim, dFf, isGatedAct });
   for (let i = 0; i < numLayers; i++) for (const [suffix, shape] of Object.entries(expected)) expect(T5_NAMES.block(i) + suffix, shape);
   expect(T5_NAMES.finalLayerNorm, [dModel]);
+  // transformers ties encoder.embed_tokens to shared: a file holding both holds one table twice (the graph reads shared).
+  if (weights.has(T5_NAMES.encoderTokenEmbedding)) expect(T5_NAMES.encoderTokenEmbedding, [vocabSize, dModel]);
   // A tensor the architecture lacks would change the arithmetic (a bias, UMT5's per-layer position bias, a
   // scaled-fp8 scale): refuse rather than ignore it.
-  const known = new Set([...Object.keys(expected)]);
+  const known = new Set(Object.keys(expected));
   const unexpected = weights.names().filter((n) => {
-    if (n === T5_NAMES.tokenEmbedding || n === T5_NAMES.relativeAttentionBias || n === T5_NAMES.finalLayerNorm) return false;
+    if (n === T5_NAMES.encoderTokenEmbedding || n === T5_NAMES.relativeAttentionBias || n === T5_NAMES.finalLayerNorm) return false;
     const m = /^encoder\.block\.\d+\.(.+)$/.exec(n);
     return m ? !known.has(m[1]) : n.startsWith('encoder.');
   });
