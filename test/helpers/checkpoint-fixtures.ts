@@ -1,7 +1,8 @@
 /**
  * Access to ../shared/fixtures/checkpoints* (tiny random-weight checkpoints with upstream reference outputs):
- * the case lists, the reference tensors, and the fixtures' pass rule
- * `max|actual − expected| ≤ tolerance.rel · max|expected|` per output tensor.
+ * the case lists, the reference tensors, and the fixtures' pass rules: `max|actual − expected| ≤ tolerance.rel ·
+ * max|expected|` per output tensor (checkpoints/), or `max|actual − expected| ≤ tolerance.atol` (checkpoints-xl/,
+ * checkpoints-dit/).
  * Suites use `describe.skipIf(!hasCheckpointFixtures)` and print why when the folder is absent.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -32,7 +33,8 @@ export interface FixtureCase {
   model_files: string[];
   inputs: Record<string, string>;
   outputs: Record<string, string>;
-  tolerance: { rel: number };
+  /** `rel` (checkpoints/) or `atol` with `per_output` atols (checkpoints-xl/, checkpoints-dit/). */
+  tolerance: { rel: number; atol?: number; per_output?: Record<string, { atol?: number }> };
   [field: string]: unknown;
 }
 
@@ -88,4 +90,19 @@ export function expectWithinTolerance(label: string, actual: ArrayLike<number>, 
   expect(actual.length, `${label}: element count`).toBe(expected.length);
   const err = normwiseRelError(actual, expected);
   expect(err, `${label}: normwise relative error ${err.toExponential(3)} exceeds ${rel}`).toBeLessThanOrEqual(rel);
+}
+
+/** max|a − e| (the absolute rule's error). */
+export function maxAbsError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let maxErr = 0;
+  for (let i = 0; i < expected.length; i++) maxErr = Math.max(maxErr, Math.abs(actual[i] - expected[i]));
+  return maxErr;
+}
+
+/** Assert the absolute rule `max|actual − expected| ≤ atol` for one output (length too); returns the error. */
+export function expectWithinAtol(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number): number {
+  expect(actual.length, `${label}: element count`).toBe(expected.length);
+  const err = maxAbsError(actual, expected);
+  expect(err, `${label}: max |diff| ${err.toExponential(3)} exceeds atol ${atol}`).toBeLessThanOrEqual(atol);
+  return err;
 }

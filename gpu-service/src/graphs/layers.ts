@@ -13,7 +13,7 @@
  * Float16 graphs: GroupNorm statistics and the standard attention's softmax run in float32 (cast up and
  * back), as onnxruntime's own fused kernels do; everything else computes in the graph's float type.
  */
-import { DataType, MS_DOMAIN, type OnnxGraph } from './onnx-graph';
+import { DataType, MS_DOMAIN, type AttributeValue, type OnnxGraph } from './onnx-graph';
 import { WeightShapeError, type WeightSet } from '../weights/weight-set';
 
 /** How attention is emitted. */
@@ -161,23 +161,33 @@ export class Layers {
   }
 
   /**
-   * Multi-head attention of projected q [B, S, C], k and v [B, L, C] with `heads` heads of C/heads each:
-   * softmax(q·kᵀ/√d)·v per head, heads concatenated → [B, S, C].
+   * Multi-head attention of projected q [B, S, C], k and v [B, L, C] with `heads` heads of d = C/heads each:
+   * softmax(scale·q·kᵀ + bias)·v per head, heads concatenated → [B, S, C].
+   * @param opts.scale the score scale; default 1/√d (diffusers, CLIP). T5 uses 1 (its init folds the scale in).
+   * @param opts.bias an additive score bias [B or 1, heads or 1, S, L] in the graph's float type (T5's relative
+   *        position bias, a padding mask as large negative values): com.microsoft MultiHeadAttention's
+   *        `attention_bias` input; the standard path adds it to the scores in float32.
    */
-  attention(q: string, k: string, v: string, heads: number, channels: number): string {
+  attention(q: string, k: string, v: string, heads: number, channels: number, opts: { scale?: number; bias?: string } = {}): string {
     const g = this.g;
     if (channels % heads !== 0) throw new Error(`attention: ${channels} channels do not split into ${heads} heads`);
-    if (this.attentionKind === 'contrib') {
-      return g.node('MultiHeadAttention', [q, k, v], { num_heads: heads }, { domain: MS_DOMAIN });
-    }
     const d = channels / heads;
+    if (this.attentionKind === 'contrib') {
+      const attrs: Record<string, AttributeValue> = { num_heads: heads };
+      if (opts.scale !== undefined) attrs.scale = { float: opts.scale };
+      const inputs = opts.bias ? [q, k, v, '', '', opts.bias] : [q, k, v];
+      return g.node('MultiHeadAttention', inputs, attrs, { domain: MS_DOMAIN });
+    }
     const split = g.ints('heads_shape', [0, 0, heads, d]);
     const qh = g.node('Transpose', [g.node('Reshape', [q, split])], { perm: [0, 2, 1, 3] });
     const kh = g.node('Transpose', [g.node('Reshape', [k, split])], { perm: [0, 2, 3, 1] });
     const vh = g.node('Transpose', [g.node('Reshape', [v, split])], { perm: [0, 2, 1, 3] });
-    let scores = g.node('Mul', [g.node('MatMul', [qh, kh]), g.floatConstant('attn_scale', [], [1 / Math.sqrt(d)])]);
+    const scale = opts.scale ?? 1 / Math.sqrt(d);
+    let scores = g.node('MatMul', [qh, kh]);
+    if (scale !== 1) scores = g.node('Mul', [scores, g.floatConstant('attn_scale', [], [scale])]);
     const upcast = g.floatType === 'float16';
     if (upcast) scores = g.node('Cast', [scores], { to: DataType.FLOAT });
+    if (opts.bias) scores = g.node('Add', [scores, upcast ? g.node('Cast', [opts.bias], { to: DataType.FLOAT }) : opts.bias]);
     let probs = g.node('Softmax', [scores], { axis: -1 });
     if (upcast) probs = g.node('Cast', [probs], { to: DataType.FLOAT16 });
     const out = g.node('Transpose', [g.node('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] });

@@ -48,6 +48,8 @@ export interface LazyWeight {
   dims: number[];
   /** float32 values, row-major in `dims`. */
   load: () => Promise<Float32Array>;
+  /** The stored type when it is not the graph's (a float32 weight in a float16 graph). */
+  type?: FloatType;
 }
 
 /** What save() wrote. */
@@ -131,13 +133,20 @@ export class OnnxGraph {
   }
 
   /**
-   * A weight read lazily at save time, stored in the graph's float type under `name` (the checkpoint key).
-   * Declaring the same name twice returns the existing initializer.
+   * A weight read lazily at save time, stored under `name` (the checkpoint key) in the graph's float type, or
+   * in `opts.type` for a weight a float16 graph keeps in float32 (transformers' `_keep_in_fp32_modules`, e.g.
+   * T5's `wo`). Declaring the same name twice returns the existing initializer.
+   * @throws Error when `name` was declared before with another type.
    */
-  weight(name: string, dims: readonly number[], load: () => Promise<Float32Array>): string {
-    if (this.names.has(name)) return name;
+  weight(name: string, dims: readonly number[], load: () => Promise<Float32Array>, opts: { type?: FloatType } = {}): string {
+    const type = opts.type && opts.type !== this.floatType ? opts.type : undefined;
+    if (this.names.has(name)) {
+      const existing = this.lazy.find((w) => w.name === name);
+      if (existing && existing.type !== type) throw new Error(`weight ${name} is declared as ${existing.type ?? this.floatType} and ${type ?? this.floatType}`);
+      return name;
+    }
     this.names.add(name);
-    this.lazy.push({ name, dims: [...dims], load });
+    this.lazy.push({ name, dims: [...dims], load, ...(type ? { type } : {}) });
     return name;
   }
 
@@ -220,13 +229,14 @@ export class OnnxGraph {
         const values = await w.load();
         const expected = w.dims.reduce((a, b) => a * b, 1);
         if (values.length !== expected) throw new Error(`weight ${w.name}: ${values.length} values for dims [${w.dims.join(', ')}]`);
-        const bytes = floatBytes(values, this.floatType);
+        const type = w.type ?? this.floatType;
+        const bytes = floatBytes(values, type);
         const padded = Math.ceil(offset / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
         if (padded > offset) await write(new Uint8Array(padded - offset));
         await write(bytes);
         external.push({
           name: w.name,
-          dataType: this.floatCode,
+          dataType: type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT,
           dims: w.dims,
           dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
           externalData: [
