@@ -26,7 +26,7 @@ import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
 import { WeightSet } from '../weights/weight-set';
-import { CheckpointError, openDiffusersFolder, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
+import { CheckpointError, openDiffusersFolder, openGgufCheckpoint, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
 export const ENGINE_GRAPH_VERSION = 2;
@@ -70,7 +70,7 @@ export interface CheckpointRef {
 
 /**
  * Open a checkpoint's weights.
- * @throws CheckpointError for pickle files and formats not read yet; the readers' errors otherwise.
+ * @throws CheckpointError for pickle files; the readers' errors otherwise.
  */
 export async function openCheckpoint(ref: CheckpointRef): Promise<CheckpointParts> {
   switch (ref.format) {
@@ -81,7 +81,7 @@ export async function openCheckpoint(ref: CheckpointRef): Promise<CheckpointPart
     case 'pickle':
       throw new CheckpointError(pickleRefusal(ref.path));
     case 'gguf':
-      throw new CheckpointError('GGUF checkpoints are not read by this engine yet; use the .safetensors file');
+      return openGgufCheckpoint(ref.path);
   }
 }
 

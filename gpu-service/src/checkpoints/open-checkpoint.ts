@@ -1,7 +1,10 @@
 /**
- * Opens a checkpoint — an A1111/ComfyUI single file or a diffusers folder with safetensors weights — into
- * its networks' weights under canonical names (WeightSet), with the configs that came with it:
- * - single file: the family and prefixes from the keys (detect/family.ts), configs from its sidecar;
+ * Opens a checkpoint — an A1111/ComfyUI single file, a GGUF file, or a diffusers folder with safetensors weights —
+ * into its networks' weights under canonical names (WeightSet), with the configs that came with it:
+ * - single file (`.safetensors`, or `.gguf` as stable-diffusion.cpp writes whole models with the same LDM keys):
+ *   the family and prefixes from the keys (detect/family.ts), configs from its sidecar;
+ * - UNet / transformer-only files (ComfyUI-GGUF / city96, stable-diffusion.cpp `--diffusion-model` files, UNet-only
+ *   safetensors) open the same way with `unetOnly`: their text encoders and VAE come from the sidecar's `base`;
  * - diffusers folder: `model_index.json`, each component's `config.json` and weights (`*.safetensors`,
  *   an `.fp16` variant, or shards listed in `*.safetensors.index.json`), keys renamed to the canonical names
  *   by key-maps/.
@@ -9,13 +12,14 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { openGguf, type GgufFile } from '../weights/gguf';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
 import { WeightSet } from '../weights/weight-set';
 import { detectFamily, type FamilyLayout, type ModelFamily, type TextEncoderLocation } from './detect/family';
 import { diffusersUnetKeyMap } from './key-maps/diffusers-unet';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
-import { readSidecar, type ComponentConfigs } from './sidecar';
+import { readSidecar, type ComponentConfigs, type Sidecar } from './sidecar';
 
 /** Extensions of pickle-based weight formats, refused everywhere. */
 export const PICKLE_EXTENSIONS = ['.ckpt', '.pt', '.pth', '.bin', '.pkl'];
@@ -30,6 +34,16 @@ export interface TextEncoderWeights extends TextEncoderLocation {
   weights: WeightSet;
   /** diffusers `text_encoder/config.json` (or `text_encoder_2/…`) (transformers CLIPTextConfig), when the folder has one. */
   config?: Record<string, unknown>;
+}
+
+/** What a weights file's own metadata says about it (GGUF key/values), for listings. */
+export interface CheckpointMetadata {
+  /** `general.architecture` (`sd1`, `flux`, …), when the file names one (stable-diffusion.cpp writes none). */
+  architecture?: string;
+  /** The ggml type most quantized tensors are stored in (`Q8_0`, `Q4_K`, …); absent when none is quantized. */
+  quantization?: string;
+  /** Number of tensors per stored type, e.g. `{F16: 183, Q8_0: 121}`. */
+  tensorTypes: Record<string, number>;
 }
 
 /** An opened checkpoint. */
@@ -49,6 +63,8 @@ export interface CheckpointParts {
   sidecarBytes?: Uint8Array;
   /** True when the denoiser is all the file holds (its text encoders and VAE come from `configs.base`). */
   unetOnly: boolean;
+  /** The file's own metadata (GGUF files). */
+  metadata?: CheckpointMetadata;
   /** Close every opened file. */
   close(): Promise<void>;
 }
@@ -67,7 +83,39 @@ export class CheckpointError extends Error {
  */
 export async function openSingleFile(path: string): Promise<CheckpointParts> {
   const sidecar = await readSidecar(path);
-  const file = await openSafetensors(path);
+  return partsOfSingleFile(await openSafetensors(path), sidecar);
+}
+
+/**
+ * Open a GGUF checkpoint: a whole model in stable-diffusion.cpp's layout (LDM keys with `model.diffusion_model.`,
+ * `first_stage_model.`, `cond_stage_model.` prefixes, opened exactly like a single file), or a UNet / transformer
+ * alone (stable-diffusion.cpp's prefixed UNet, ComfyUI-GGUF / city96's prefix-less UNet or BFL FLUX keys), opened
+ * with `unetOnly`. Quantized tensors are dequantized to float32 when the graph builders read them. The file's
+ * `general.architecture` and tensor types come back in `metadata`.
+ * @throws WeightsFileError (an invalid or undecodable GGUF file) / UnknownArchitectureError / SidecarError.
+ */
+export async function openGgufCheckpoint(path: string): Promise<CheckpointParts> {
+  const sidecar = await readSidecar(path);
+  const file = await openGguf(path);
+  const parts = await partsOfSingleFile(file, sidecar);
+  return { ...parts, metadata: ggufMetadata(file) };
+}
+
+function ggufMetadata(file: GgufFile): CheckpointMetadata {
+  const tensorTypes: Record<string, number> = {};
+  const quantized = new Map<string, number>();
+  for (const e of file.entries.values()) {
+    tensorTypes[e.dtype] = (tensorTypes[e.dtype] ?? 0) + 1;
+    if (e.ggmlType.quantized) quantized.set(e.dtype, (quantized.get(e.dtype) ?? 0) + 1);
+  }
+  const quantization = [...quantized.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const architecture = file.values.get('general.architecture')?.type === 'string' ? file.metadata['general.architecture'] : undefined;
+  return { ...(architecture ? { architecture } : {}), ...(quantization ? { quantization } : {}), tensorTypes };
+}
+
+/** A single opened weights file's networks by the family detected from its keys; closes the file on failure. */
+async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined): Promise<CheckpointParts> {
+  const path = file.path;
   try {
     const layout: FamilyLayout = detectFamily(file.entries.keys(), (k) => file.entries.get(k)?.shape);
     const unet = WeightSet.fromFile(file, layout.unetPrefix, `${basename(path)} (UNet)`);

@@ -8,7 +8,7 @@
 /** float16 bit pattern → float32 value, for all 65,536 patterns (built once, 256 KiB). */
 let halfTable: Float32Array | undefined;
 
-function halfToFloatTable(): Float32Array {
+export function halfToFloatTable(): Float32Array {
   if (halfTable) return halfTable;
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
