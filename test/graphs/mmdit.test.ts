@@ -1,7 +1,7 @@
 /**
- * The SD3.x MMDiT graph builder, its config detection against upstream: the
+ * The SD3.x MMDiT graph builder, its config detection and the diffusers → original key map against upstream: the
  * tiny SD3.5 (MMDiT-X, QK-norm) transformer's reference outputs (diffusers SD3Transformer2DModel, float32) from
- * the single file, both attention kinds, a float16 graph on the CPU provider, and
+ * the single file and from the diffusers folder, both attention kinds, a float16 graph on the CPU provider, and
  * detection on other configurations written here with writeSafetensors.
  */
 import { readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectMmditConfig, MmditHintError, mmditHintsFromDiffusersConfig, type MmditConfig, type MmditHints } from '../../gpu-service/src/checkpoints/detect/mmdit-config';
+import { diffusersSd3Weights } from '../../gpu-service/src/checkpoints/key-maps/diffusers-sd3';
 import type { AttentionKind } from '../../gpu-service/src/graphs/layers';
 import { buildMmditGraph, MMDIT_IO, type MmditGraphOptions } from '../../gpu-service/src/graphs/mmdit';
 import { OnnxModel, type Feed } from '../../gpu-service/src/onnx/session';
@@ -18,7 +19,7 @@ import { writeSafetensors, type TensorToWrite } from '../../gpu-service/src/weig
 import type { TensorFile } from '../../gpu-service/src/weights/tensor-file';
 import { MissingWeightError, WeightSet, WeightShapeError } from '../../gpu-service/src/weights/weight-set';
 import { expectWithinAtol, hasFixture, maxAbsError, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
-import { mmditTensors, type MmditSpec } from '../helpers/mmdit-checkpoint';
+import { diffusersSd3Tensors, mmditTensors, type MmditSpec } from '../helpers/mmdit-checkpoint';
 
 const FAMILY = 'checkpoints-dit/sd3.5';
 const CASES = ['sd35.transformer.square', 'sd35.transformer.nonsquare'];
@@ -75,6 +76,7 @@ describe.skipIf(!hasFixture(FAMILY))('SD3.5 MMDiT-X against diffusers', () => {
   });
 
   const singleFile = async () => WeightSet.fromFile(await open(path.join(family.dir, model.files.single_file.path)), 'model.diffusion_model.');
+  const diffusersFile = async () => diffusersSd3Weights(await open(path.join(family.dir, model.files.diffusers.path, 'transformer', 'diffusion_pytorch_model.safetensors')));
 
   const feeds = async (fc: FixtureCase): Promise<Record<string, Feed>> => {
     const feed = async (name: string) => {
@@ -147,6 +149,31 @@ describe.skipIf(!hasFixture(FAMILY))('SD3.5 MMDiT-X against diffusers', () => {
     }
   });
 
+  it('diffusers transformer through the key map: the single file’s names, shapes and values bit for bit, and the same outputs', async () => {
+    const [mapped, single] = [await diffusersFile(), await singleFile()];
+    expect(mapped.names().sort()).toEqual(single.names().sort());
+    for (const name of single.names()) {
+      expect(mapped.shape(name), name).toEqual(single.shape(name));
+      const [a, b] = await Promise.all([mapped.read(name), single.read(name)]);
+      expect(firstDifference(a, b), name).toBe(-1);
+    }
+    // The assembled tensors keep their stored parts as sources (dtypes, LoRA targets named the diffusers way).
+    expect(mapped.ref('joint_blocks.0.x_block.attn.qkv.weight').sources?.map((s) => s.key)).toEqual([
+      'transformer_blocks.0.attn.to_q.weight',
+      'transformer_blocks.0.attn.to_k.weight',
+      'transformer_blocks.0.attn.to_v.weight',
+    ]);
+
+    const config = detectMmditConfig(mapped, mmditHintsFromDiffusersConfig(diffusersConfig));
+    expect(config).toEqual(detectMmditConfig(single));
+    const onnx = await session(config, mapped, { attention: 'contrib' });
+    try {
+      await checkCases(onnx, 'diffusers, contrib', atol);
+    } finally {
+      await onnx.release();
+    }
+  });
+
   it('a float16 graph runs on the CPU provider within float16 accuracy, with both attention kinds', async () => {
     const weights = await singleFile();
     const config = detectMmditConfig(weights);
@@ -163,6 +190,13 @@ describe.skipIf(!hasFixture(FAMILY))('SD3.5 MMDiT-X against diffusers', () => {
     }
   });
 });
+
+/** Index of the first differing element, or −1. */
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return -1;
+}
 
 describe('MMDiT detection on other configurations', () => {
   async function written(name: string, tensors: TensorToWrite[]): Promise<WeightSet> {
@@ -306,5 +340,30 @@ describe('MMDiT detection on other configurations', () => {
     expect(() => detectMmditConfig(grid, mediumHints)).toThrow(/"pos_embed" has shape \[1, 60, 48\]/);
     const final = await written('final', reshaped('final_layer.linear.weight', [30, 48]));
     expect(() => detectMmditConfig(final, mediumHints)).toThrow(/final_layer\.linear has 30 outputs, not a multiple of patch_size² = 4/);
+  });
+  it('key map on a generated SD3-Medium-style model (no QK-norm, no attn2): upstream’s conversion inverted bit for bit; incomplete and mixed files refused', async () => {
+    const { original, diffusers } = diffusersSd3Tensors(mmditTensors(medium));
+    const single = await written('km-original', original);
+    const writeDiffusers = async (name: string, tensors: TensorToWrite[]) => {
+      const file = path.join(dir, `${name}.safetensors`);
+      await writeSafetensors(file, tensors);
+      return open(file);
+    };
+    const mapped = diffusersSd3Weights(await writeDiffusers('km-diffusers', diffusers));
+    expect(mapped.names().sort()).toEqual(single.names().sort());
+    for (const name of single.names()) {
+      expect(mapped.shape(name), name).toEqual(single.shape(name));
+      expect(firstDifference(await mapped.read(name), await single.read(name)), name).toBe(-1);
+    }
+    expect(detectMmditConfig(mapped, mediumHints)).toEqual(detectMmditConfig(single, mediumHints));
+
+    const noToV = await writeDiffusers('km-no-to-v', diffusers.filter((t) => t.key !== 'transformer_blocks.1.attn.to_v.weight'));
+    expect(() => diffusersSd3Weights(noToV)).toThrow(MissingWeightError);
+    expect(() => diffusersSd3Weights(noToV)).toThrow(/has no tensor "transformer_blocks\.1\.attn\.to_v\.weight"/);
+    // A key the map does not know stays under its own name, so the builder refuses it instead of dropping it.
+    const unknown = diffusersSd3Weights(await writeDiffusers('km-unknown', [...diffusers, { key: 'transformer_blocks.0.attn.to_gate.weight', dtype: 'F32', shape: [48, 48], values: () => new Float32Array(48 * 48) }]));
+    expect(() => buildMmditGraph(detectMmditConfig(unknown, mediumHints), unknown)).toThrow(/does not use \(transformer_blocks\.0\.attn\.to_gate\.weight\)/);
+    const mixed = await writeDiffusers('km-mixed', [...diffusers, { key: 'x_embedder.proj.bias', dtype: 'F32', shape: [48], values: () => new Float32Array(48) }]);
+    expect(() => diffusersSd3Weights(mixed)).toThrow(/"x_embedder\.proj\.bias" is both a stored tensor and the original name of a diffusers one/);
   });
 });

@@ -85,3 +85,80 @@ export function mmditTensors(spec: MmditSpec, prefix = 'model.diffusion_model.',
   linear('final_layer.linear', spec.patchSize ** 2 * spec.outChannels, C);
   return out;
 }
+
+/**
+ * The same weights in the diffusers SD3Transformer2DModel layout, converted the way upstream diffusers'
+ * `convert_sd3_transformer_checkpoint_to_diffusers` (loaders/single_file_utils.py) converts an original file:
+ * qkv chunked in three, the last block's context modulation and the final modulation's halves swapped.
+ * @param original tensors under `prefix` (as mmditTensors writes them); their values are produced once here.
+ * @returns both layouts over the same values (write `original` too: its values are drawn only once).
+ */
+export function diffusersSd3Tensors(original: TensorToWrite[], prefix = 'model.diffusion_model.'): { original: TensorToWrite[]; diffusers: TensorToWrite[] } {
+  const values = new Map(original.map((t) => [t.key.slice(prefix.length), Float32Array.from(t.values())]));
+  const shapes = new Map(original.map((t) => [t.key.slice(prefix.length), [...t.shape]]));
+  const diffusers: TensorToWrite[] = [];
+  const put = (key: string, shape: number[], data: Float32Array) => diffusers.push({ key, dtype: 'F32', shape, values: () => data });
+  const copy = (from: string, to: string) => {
+    for (const s of ['weight', 'bias']) if (values.has(`${from}.${s}`)) put(`${to}.${s}`, shapes.get(`${from}.${s}`)!, values.get(`${from}.${s}`)!);
+  };
+  const chunk3 = (from: string, to: [string, string, string]) => {
+    for (const s of ['weight', 'bias']) {
+      const v = values.get(`${from}.${s}`)!;
+      const shape = shapes.get(`${from}.${s}`)!;
+      const n = v.length / 3;
+      to.forEach((t, i) => put(`${t}.${s}`, [shape[0] / 3, ...shape.slice(1)], v.slice(i * n, (i + 1) * n)));
+    }
+  };
+  const swapScaleShift = (from: string, to: string) => {
+    for (const s of ['weight', 'bias']) {
+      const v = values.get(`${from}.${s}`)!;
+      const half = v.length / 2;
+      const out = new Float32Array(v.length);
+      out.set(v.subarray(half), 0);
+      out.set(v.subarray(0, half), half);
+      put(`${to}.${s}`, shapes.get(`${from}.${s}`)!, out);
+    }
+  };
+  put('pos_embed.pos_embed', shapes.get('pos_embed')!, values.get('pos_embed')!);
+  copy('x_embedder.proj', 'pos_embed.proj');
+  copy('t_embedder.mlp.0', 'time_text_embed.timestep_embedder.linear_1');
+  copy('t_embedder.mlp.2', 'time_text_embed.timestep_embedder.linear_2');
+  copy('context_embedder', 'context_embedder');
+  copy('y_embedder.mlp.0', 'time_text_embed.text_embedder.linear_1');
+  copy('y_embedder.mlp.2', 'time_text_embed.text_embedder.linear_2');
+  const depth = Math.max(...[...values.keys()].filter((k) => k.startsWith('joint_blocks.')).map((k) => Number(k.split('.')[1]))) + 1;
+  for (let i = 0; i < depth; i++) {
+    const [o, d] = [`joint_blocks.${i}`, `transformer_blocks.${i}`];
+    const last = i === depth - 1;
+    chunk3(`${o}.x_block.attn.qkv`, [`${d}.attn.to_q`, `${d}.attn.to_k`, `${d}.attn.to_v`]);
+    chunk3(`${o}.context_block.attn.qkv`, [`${d}.attn.add_q_proj`, `${d}.attn.add_k_proj`, `${d}.attn.add_v_proj`]);
+    if (values.has(`${o}.x_block.attn.ln_q.weight`)) {
+      copy(`${o}.x_block.attn.ln_q`, `${d}.attn.norm_q`);
+      copy(`${o}.x_block.attn.ln_k`, `${d}.attn.norm_k`);
+      copy(`${o}.context_block.attn.ln_q`, `${d}.attn.norm_added_q`);
+      copy(`${o}.context_block.attn.ln_k`, `${d}.attn.norm_added_k`);
+    }
+    copy(`${o}.x_block.attn.proj`, `${d}.attn.to_out.0`);
+    if (!last) copy(`${o}.context_block.attn.proj`, `${d}.attn.to_add_out`);
+    if (values.has(`${o}.x_block.attn2.qkv.weight`)) {
+      chunk3(`${o}.x_block.attn2.qkv`, [`${d}.attn2.to_q`, `${d}.attn2.to_k`, `${d}.attn2.to_v`]);
+      if (values.has(`${o}.x_block.attn2.ln_q.weight`)) {
+        copy(`${o}.x_block.attn2.ln_q`, `${d}.attn2.norm_q`);
+        copy(`${o}.x_block.attn2.ln_k`, `${d}.attn2.norm_k`);
+      }
+      copy(`${o}.x_block.attn2.proj`, `${d}.attn2.to_out.0`);
+    }
+    copy(`${o}.x_block.adaLN_modulation.1`, `${d}.norm1.linear`);
+    if (last) swapScaleShift(`${o}.context_block.adaLN_modulation.1`, `${d}.norm1_context.linear`);
+    else copy(`${o}.context_block.adaLN_modulation.1`, `${d}.norm1_context.linear`);
+    copy(`${o}.x_block.mlp.fc1`, `${d}.ff.net.0.proj`);
+    copy(`${o}.x_block.mlp.fc2`, `${d}.ff.net.2`);
+    if (!last) {
+      copy(`${o}.context_block.mlp.fc1`, `${d}.ff_context.net.0.proj`);
+      copy(`${o}.context_block.mlp.fc2`, `${d}.ff_context.net.2`);
+    }
+  }
+  copy('final_layer.linear', 'proj_out');
+  swapScaleShift('final_layer.adaLN_modulation.1', 'norm_out.linear');
+  return { original: original.map((t) => ({ ...t, values: () => values.get(t.key.slice(prefix.length))! })), diffusers };
+}
