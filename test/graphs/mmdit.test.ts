@@ -366,4 +366,20 @@ describe('MMDiT detection on other configurations', () => {
     const mixed = await writeDiffusers('km-mixed', [...diffusers, { key: 'x_embedder.proj.bias', dtype: 'F32', shape: [48], values: () => new Float32Array(48) }]);
     expect(() => diffusersSd3Weights(mixed)).toThrow(/"x_embedder\.proj\.bias" is both a stored tensor and the original name of a diffusers one/);
   });
+  it('real sizes (shapes only, nothing read): SD3 Medium, SD3.5 Large / Large Turbo and SD3.5 Medium are recognised and their graphs build', () => {
+    const real = { patchSize: 2, inChannels: 16, outChannels: 16, contextDim: 4096, pooledDim: 2048, mlpRatio: 4 };
+    const models: Array<[string, MmditSpec, Partial<MmditConfig>]> = [
+      ['sd3-medium', { ...real, hiddenSize: 1536, depth: 24, posEmbedMaxSize: 192, dualAttentionLayers: [] }, { heads: 24, qkNorm: null }],
+      ['sd3.5-large', { ...real, hiddenSize: 2432, depth: 38, posEmbedMaxSize: 192, qkNormHeadDim: 64, dualAttentionLayers: [] }, { heads: 38, qkNorm: 'rms' }],
+      ['sd3.5-medium', { ...real, hiddenSize: 1536, depth: 24, posEmbedMaxSize: 384, qkNormHeadDim: 64, dualAttentionLayers: [...Array(13).keys()] }, { heads: 24, qkNorm: 'rms' }],
+    ];
+    const stub = { path: 'shapes only' } as TensorFile;
+    for (const [variant, spec, expected] of models) {
+      const refs = new Map(mmditTensors(spec, '').map((t) => [t.key, { file: stub, key: t.key, shape: [...t.shape] }]));
+      const weights = new WeightSet(refs, variant);
+      const config = detectMmditConfig(weights);
+      expect(config).toMatchObject({ ...expected, variant, headDim: 64, posEmbedMaxSize: spec.posEmbedMaxSize, dualAttentionLayers: spec.dualAttentionLayers });
+      expect(buildMmditGraph(config, weights).weights().length, variant).toBe(refs.size);
+    }
+  });
 });
