@@ -102,7 +102,7 @@ describe.skipIf(!hasFixture(FAMILY))('SD3.5 MMDiT-X against diffusers', () => {
       expectWithinAtol(`${id} (${label})`, out.data, expected.data, bound(fc));
     }
   };
-  const atol = (fc: FixtureCase) => (fc.tolerance as unknown as { atol: number }).atol;
+  const atol = (fc: FixtureCase) => fc.tolerance.atol!;
 
   it('detects the config of the single file (patch, width, depth, grid, widths, QK-norm, dual-attention layers)', async () => {
     const t = model.transformer;
