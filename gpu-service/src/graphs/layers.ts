@@ -112,6 +112,35 @@ export class Layers {
     return this.g.node('LayerNormalization', inputs, { axis: -1, epsilon: eps });
   }
 
+  /**
+   * torch.nn.LayerNorm(channels, elementwise_affine=False) over the last axis (the DiTs' adaLN norms, whose
+   * scale and shift come from the conditioning). Statistics in float32 in float16 graphs.
+   */
+  layerNormWithoutAffine(x: string, channels: number, eps: number): string {
+    const g = this.g;
+    const upcast = g.floatType === 'float16';
+    const xin = upcast ? g.node('Cast', [x], { to: DataType.FLOAT }) : x;
+    const ones = g.float32Constant('ln_one', [channels], new Float32Array(channels).fill(1));
+    const y = g.node('LayerNormalization', [xin, ones], { axis: -1, epsilon: eps });
+    return upcast ? g.node('Cast', [y], { to: DataType.FLOAT16 }) : y;
+  }
+
+  /**
+   * RMSNorm over the last axis with `${prefix}.weight` (diffusers `RMSNorm`, ComfyUI mmdit.py `RMSNorm`):
+   * x·rsqrt(mean(x²) + eps), cast back to the graph's type, times the weight. The mean and rsqrt compute in
+   * float32 in float16 graphs, as diffusers computes the variance.
+   */
+  rmsNorm(x: string, prefix: string, eps: number): string {
+    const g = this.g;
+    const upcast = g.floatType === 'float16';
+    const xin = upcast ? g.node('Cast', [x], { to: DataType.FLOAT }) : x;
+    const meanSquare = g.node('ReduceMean', [g.node('Mul', [xin, xin])], { axes: [-1], keepdims: 1 });
+    const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [meanSquare, g.float32Constant('rms_eps', [], [eps])])])]);
+    let y = g.node('Mul', [xin, inv]);
+    if (upcast) y = g.node('Cast', [y], { to: DataType.FLOAT16 });
+    return g.node('Mul', [y, this.param(`${prefix}.weight`)]);
+  }
+
   /** SiLU(x) = x·σ(x). */
   silu(x: string): string {
     return this.g.node('Mul', [x, this.g.node('Sigmoid', [x])]);
