@@ -20,8 +20,10 @@ export interface CheckpointFacts {
   format: CheckpointRef['format'];
   architecture?: string;
   prediction_type?: 'epsilon' | 'v_prediction';
-  /** Element type the weights are stored in (F16, F32, BF16). */
+  /** Element type the weights are stored in (F16, F32, BF16; a GGUF file's quantization, e.g. Q4_0). */
   stored_dtype?: string;
+  /** A GGUF file's own `general.architecture` (e.g. "flux", "sd1"). */
+  gguf_architecture?: string;
   /** Float type the engine builds and runs the graphs in on this service. */
   dtype: string;
   /** Conversion cache state: 'cached' (built, loads in seconds), 'building', or 'missing' (built on first use). */
@@ -97,7 +99,9 @@ export class CheckpointInspector {
         format: ref.format,
         architecture: spec.architecture,
         prediction_type: spec.predictionType,
-        stored_dtype: spec.storedDtype,
+        // GGUF files keep their norms and biases in F16/F32: the quantization is what describes the file.
+        stored_dtype: parts.metadata?.quantization ?? spec.storedDtype,
+        ...(parts.metadata?.architecture ? { gguf_architecture: parts.metadata.architecture } : {}),
         dtype,
         cache: 'missing',
       };

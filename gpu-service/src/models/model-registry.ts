@@ -48,6 +48,7 @@ export interface ModelListing {
   architecture?: string;
   prediction_type?: CheckpointFacts['prediction_type'];
   stored_dtype?: string;
+  gguf_architecture?: string;
   dtype?: string;
   cache?: CheckpointFacts['cache'];
 }
@@ -194,6 +195,7 @@ export class ModelRegistry {
               ...(c.architecture ? { architecture: c.architecture } : {}),
               ...(c.prediction_type ? { prediction_type: c.prediction_type } : {}),
               ...(c.stored_dtype ? { stored_dtype: c.stored_dtype } : {}),
+              ...(c.gguf_architecture ? { gguf_architecture: c.gguf_architecture } : {}),
               dtype: c.dtype,
               cache: c.cache,
             }

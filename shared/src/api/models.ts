@@ -19,6 +19,8 @@ export const CheckpointFactsSchema = z.object({
   architecture: z.string().optional(),
   prediction_type: z.enum(['epsilon', 'v_prediction']).optional(),
   stored_dtype: z.string().optional(),
+  /** A GGUF file's own `general.architecture` metadata, when it has one. */
+  gguf_architecture: z.string().optional(),
   dtype: z.string().optional(),
   cache: z.enum(['cached', 'building', 'missing']).optional(),
 });
