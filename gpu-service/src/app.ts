@@ -42,6 +42,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'hfToken'
       | 'modelWarmUp'
       | 'checkpointDtype'
+      | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
     >
@@ -95,6 +96,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     sessionOptions: { executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
     checkpoints,
     memoryBudgetBytes: opts.modelMemoryBudget ?? 0,
+    addonMemoryBudgetBytes: opts.addonMemoryBudget ?? 0,
     warmUp: opts.modelWarmUp ?? true,
     hfEndpoint: opts.hfEndpoint ?? DEFAULT_HF_ENDPOINT,
     hfToken: opts.hfToken,

@@ -7,7 +7,7 @@
  * (0 = onnxruntime's default), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
  * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
- * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
+ * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
  * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), LOG_LEVEL (info; read by main.ts).
  */
 import { join, resolve } from 'node:path';
@@ -51,6 +51,8 @@ export interface ServiceConfig {
   shutdownGraceSeconds: number;
   /** Run one UNet/VAE call right after a model loads, so the first job does not pay for kernel set-up. */
   modelWarmUp: boolean;
+  /** Bytes of LoRA-patched and base weights that model variants may keep (0 = no limit). */
+  addonMemoryBudget: number;
   /**
    * Float type the checkpoint engine builds graphs in: 'auto' = float16 when the first execution provider is a
    * GPU one (cuda, tensorrt, dml, webgpu, coreml), float32 on CPU; or 'float32' / 'float16'.
@@ -163,5 +165,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     hfToken: env.HF_TOKEN || undefined,
     shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
+    addonMemoryBudget: int(env, 'ADDON_MEMORY_BUDGET', 0, 0),
   };
 }
