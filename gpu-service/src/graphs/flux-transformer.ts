@@ -25,6 +25,11 @@
  * Floats other than timestep, guidance and ids are in the graph's float type. Float32 inside float16 graphs: the
  * timestep/guidance sinusoids, RoPE tables and rotation, QK RMSNorm, LayerNorm statistics and the standard
  * attention's softmax. Attention runs over [txt; img] with scale 1/√headDim and no mask (upstream passes none).
+ *
+ * Exactness note: the sinusoid's arguments reach 1000·σ rad in float32 (as upstream computes them), so one ulp in
+ * one of the 128 frequencies moves the output by up to 3e-5 on the fixture. timestepFrequencies rounds each
+ * exp correctly; the fixture's torch (CPU, MKL vsExp) rounds entry 12 (0.479 ulp from a tie) the other way, which
+ * is most of this graph's 1.0e-5 error against it (2.2e-6 with that entry matched, in a float64 re-computation).
  */
 import { checkFluxTensors, type FluxConfig } from '../checkpoints/detect/flux-config';
 import type { WeightSet } from '../weights/weight-set';
