@@ -97,7 +97,6 @@ export function buildFluxTransformerGraph(config: FluxConfig, weights: WeightSet
     config: c,
     vecSilu: layers.silu(vec),
     rope: ropeTables(layers, g.node('Concat', [txtIds, imgIds], { axis: 0 }), c.axesDim, c.theta),
-    normOnes: g.float32Constant('ln_ones', [c.hiddenSize], new Float32Array(c.hiddenSize).fill(1)),
   };
 
   let img = layers.linear(hiddenStates, 'img_in');

@@ -15,11 +15,12 @@
  * Final layer: (shift, scale) = adaLN_modulation.1(SiLU(vec)); out = linear(LN(img)(1 + scale) + shift).
  *
  * Float16 graphs clip the text stream after each double block and x after each single block to ±65504, as
- * upstream does for float16, and keep QK-norm and RoPE in float32.
+ * upstream does for float16; the QK-norm statistics and the RoPE rotation compute in float32 (ComfyUI's RMSNorm
+ * and `apply_rope` upcast the same way).
  */
 import type { FluxConfig } from '../../checkpoints/detect/flux-config';
 import type { Layers } from '../layers';
-import { modulate, modulationChunks, rmsNorm } from './modulation';
+import { modulate, modulationChunks } from './modulation';
 import { applyRope, toFloat32, type RopeTables } from './rope';
 import { toGraphFloat } from '../unet/time-embedding';
 
@@ -31,24 +32,21 @@ export interface FluxBlockContext {
   vecSilu: string;
   /** RoPE tables of the joint sequence [txt; img]. */
   rope: RopeTables;
-  /** float32 ones [D]: the Scale input of the affine-free LayerNorms. */
-  normOnes: string;
 }
 
-/** [B, T, D] → per-head float32 [B, T, H, d], RMS-normed with the scale tensor `scaleName`. */
-function normedHeads(ctx: FluxBlockContext, x: string, scaleName: string): string {
+/** [B, T, D] → per-head [B, T, H, d], RMS-normed with the QK-norm `${norm}.scale` (BFL `RMSNorm`, eps 1e-6). */
+function normedHeads(ctx: FluxBlockContext, x: string, norm: string): string {
   const { layers, config } = ctx;
   const heads = layers.g.node('Reshape', [x, layers.g.ints('heads', [0, 0, config.heads, config.headDim])]);
-  return rmsNorm(layers, toFloat32(layers, heads), scaleName, config.rmsNormEps);
+  return layers.rmsNorm(heads, norm, config.rmsNormEps, 'scale');
 }
 
-/** Attention of normed float32 q, k [B, S, H, d] (RoPE applied here) and v [B, S, D] → [B, S, D]. */
+/** Attention of normed q, k [B, S, H, d] (RoPE applied here, in float32) and v [B, S, D] → [B, S, D]. */
 function ropeAttention(ctx: FluxBlockContext, q: string, k: string, v: string): string {
   const { layers, config } = ctx;
   const D = config.hiddenSize;
-  const qr = toGraphFloat(layers, applyRope(layers, q, ctx.rope, D));
-  const kr = toGraphFloat(layers, applyRope(layers, k, ctx.rope, D));
-  return layers.attention(qr, kr, v, config.heads, D);
+  const rotate = (x: string) => toGraphFloat(layers, applyRope(layers, toFloat32(layers, x), ctx.rope, D));
+  return layers.attention(rotate(q), rotate(k), v, config.heads, D);
 }
 
 /** x + gate · y. */
@@ -82,11 +80,11 @@ export function doubleStreamBlock(ctx: FluxBlockContext, img: string, txt: strin
 
   const stream = (x: string, s: 'img' | 'txt') => {
     const [shift1, scale1, gate1, shift2, scale2, gate2] = modulationChunks(layers, ctx.vecSilu, `${prefix}.${s}_mod.lin`, 6, D);
-    const qkv = layers.linear(modulate(layers, x, ctx.normOnes, eps, shift1, scale1), `${prefix}.${s}_attn.qkv`);
+    const qkv = layers.linear(modulate(layers, x, D, eps, shift1, scale1), `${prefix}.${s}_attn.qkv`);
     const [q, k, v] = g.nodeOutputs('Split', [qkv, g.ints('qkv_split', [D, D, D])], { axis: -1 }, { outputs: 3 });
     return {
-      q: normedHeads(ctx, q, `${prefix}.${s}_attn.norm.query_norm.scale`),
-      k: normedHeads(ctx, k, `${prefix}.${s}_attn.norm.key_norm.scale`),
+      q: normedHeads(ctx, q, `${prefix}.${s}_attn.norm.query_norm`),
+      k: normedHeads(ctx, k, `${prefix}.${s}_attn.norm.key_norm`),
       v,
       gate1,
       mod2: { shift: shift2, scale: scale2, gate: gate2 },
@@ -102,7 +100,7 @@ export function doubleStreamBlock(ctx: FluxBlockContext, img: string, txt: strin
   const finish = (x: string, a: string, st: typeof i, s: 'img' | 'txt') => {
     const afterAttn = gated(layers, x, st.gate1, layers.linear(a, `${prefix}.${s}_attn.proj`));
     const m = st.mod2;
-    return gated(layers, afterAttn, m.gate, mlp(layers, modulate(layers, afterAttn, ctx.normOnes, eps, m.shift, m.scale), `${prefix}.${s}_mlp`));
+    return gated(layers, afterAttn, m.gate, mlp(layers, modulate(layers, afterAttn, D, eps, m.shift, m.scale), `${prefix}.${s}_mlp`));
   };
   return { img: finish(img, imgAttn, i, 'img'), txt: clipFloat16(layers, finish(txt, txtAttn, t, 'txt')) };
 }
@@ -113,9 +111,9 @@ export function singleStreamBlock(ctx: FluxBlockContext, x: string, prefix: stri
   const g = layers.g;
   const D = config.hiddenSize;
   const [shift, scale, gate] = modulationChunks(layers, ctx.vecSilu, `${prefix}.modulation.lin`, 3, D);
-  const h = layers.linear(modulate(layers, x, ctx.normOnes, config.layerNormEps, shift, scale), `${prefix}.linear1`);
+  const h = layers.linear(modulate(layers, x, D, config.layerNormEps, shift, scale), `${prefix}.linear1`);
   const [q, k, v, m] = g.nodeOutputs('Split', [h, g.ints('linear1_split', [D, D, D, config.mlpHiddenDim])], { axis: -1 }, { outputs: 4 });
-  const attn = ropeAttention(ctx, normedHeads(ctx, q, `${prefix}.norm.query_norm.scale`), normedHeads(ctx, k, `${prefix}.norm.key_norm.scale`), v);
+  const attn = ropeAttention(ctx, normedHeads(ctx, q, `${prefix}.norm.query_norm`), normedHeads(ctx, k, `${prefix}.norm.key_norm`), v);
   const out = layers.linear(g.node('Concat', [attn, layers.geluTanh(m)], { axis: -1 }), `${prefix}.linear2`);
   return clipFloat16(layers, gated(layers, x, gate, out));
 }
@@ -124,5 +122,5 @@ export function singleStreamBlock(ctx: FluxBlockContext, x: string, prefix: stri
 export function finalLayer(ctx: FluxBlockContext, img: string): string {
   const { layers, config } = ctx;
   const [shift, scale] = modulationChunks(layers, ctx.vecSilu, 'final_layer.adaLN_modulation.1', 2, config.hiddenSize);
-  return layers.linear(modulate(layers, img, ctx.normOnes, config.layerNormEps, shift, scale), 'final_layer.linear');
+  return layers.linear(modulate(layers, img, config.hiddenSize, config.layerNormEps, shift, scale), 'final_layer.linear');
 }
