@@ -22,6 +22,7 @@ import { buildFluxTransformerGraph, FLUX_TRANSFORMER_IO as IO, type FluxTransfor
 import { Layers, type AttentionKind } from '../../gpu-service/src/graphs/layers';
 import { DataType, OnnxGraph } from '../../gpu-service/src/graphs/onnx-graph';
 import { OnnxModel, type Feed } from '../../gpu-service/src/onnx/session';
+import { openGguf } from '../../gpu-service/src/weights/gguf';
 import { openSafetensors } from '../../gpu-service/src/weights/safetensors';
 import { writeSafetensors, type TensorToWrite } from '../../gpu-service/src/weights/safetensors-writer';
 import type { TensorFile } from '../../gpu-service/src/weights/tensor-file';
@@ -194,6 +195,27 @@ describe.skipIf(!hasFixture('checkpoints-dit'))('FLUX.1-schnell transformer agai
       await model.release();
     }
   });
+
+  for (const quant of ['Q8_0', 'Q4_0']) {
+    it(`GGUF ${quant} (city96 layout, dequantized in float32 by the reader): the gguf_${quant} cases within atol`, async () => {
+      const file = await openGguf(path.join(family.dir, `flux1-schnell-tiny-${quant}.gguf`));
+      opened.push(file);
+      const weights = WeightSet.fromFile(file);
+      const model = await session(detectFluxConfig(weights, hints), weights, { attention: 'contrib' });
+      try {
+        for (const id of CASES.map((c) => `${c}.gguf_${quant}`)) {
+          const c = family.case(id);
+          const out = await run(model, await feeds(id));
+          const expected = await family.tensor(c.outputs.output);
+          expect(out.dims).toEqual(expected.shape);
+          worst[`${id} contrib`] = maxAbsError(out.data, expected.data).toExponential(2);
+          expectWithinAtol(id, out.data, expected.data, c.tolerance.atol!);
+        }
+      } finally {
+        await model.release();
+      }
+    });
+  }
 
   it('a float16 graph runs on the CPU provider within float16 accuracy of the float32 graph', async () => {
     const config = detectFluxConfig(bfl, hints);
