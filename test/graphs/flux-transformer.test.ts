@@ -196,6 +196,34 @@ describe.skipIf(!hasFixture('checkpoints-dit'))('FLUX.1-schnell transformer agai
     }
   });
 
+  it("flux.txt2img's four transformer calls (σ = 1, 0.75, 0.5, 0.25), each fed the reference's latents, within atol", async () => {
+    const c = family.case('flux.txt2img');
+    const sigmas = c.transformer_timestep_inputs as number[];
+    const inter = c.intermediates as Record<string, string>;
+    const model = await session(detectFluxConfig(bfl, hints), bfl, { attention: 'contrib' });
+    try {
+      const context = await family.tensor(inter.encoder_hidden_states);
+      const pooled = await family.tensor(inter.pooled_projections);
+      const side = Math.sqrt((await family.tensor(c.inputs.latents_packed)).shape[1]);
+      for (const [step, sigma] of sigmas.entries()) {
+        const latents = await family.tensor(step === 0 ? c.inputs.latents_packed : inter[`step${step - 1}.latents_after`]);
+        const out = await run(model, {
+          [IO.hiddenStates]: { data: latents.data, dims: latents.shape },
+          [IO.encoderHiddenStates]: { data: context.data, dims: context.shape },
+          [IO.pooledProjections]: { data: pooled.data, dims: pooled.shape },
+          [IO.timestep]: { data: [sigma], dims: [1] },
+          [IO.imgIds]: imgIds(side, side),
+          [IO.txtIds]: { data: new Array(context.shape[1] * 3).fill(0), dims: [context.shape[1], 3] },
+        });
+        const expected = await family.tensor(inter[`step${step}.transformer_output`]);
+        worst[`flux.txt2img step${step} transformer (σ ${sigma})`] = maxAbsError(out.data, expected.data).toExponential(2);
+        expectWithinAtol(`step${step}`, out.data, expected.data, c.tolerance.atol!);
+      }
+    } finally {
+      await model.release();
+    }
+  });
+
   for (const quant of ['Q8_0', 'Q4_0']) {
     it(`GGUF ${quant} (city96 layout, dequantized in float32 by the reader): the gguf_${quant} cases within atol`, async () => {
       const file = await openGguf(path.join(family.dir, `flux1-schnell-tiny-${quant}.gguf`));
