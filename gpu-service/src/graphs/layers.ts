@@ -129,8 +129,9 @@ export class Layers {
    * RMSNorm over the last axis with `${prefix}.weight` (diffusers `RMSNorm`, ComfyUI mmdit.py `RMSNorm`):
    * x·rsqrt(mean(x²) + eps), cast back to the graph's type, times the weight. The mean and rsqrt compute in
    * float32 in float16 graphs, as diffusers computes the variance.
+   * @param param the weight's name under `prefix` (BFL FLUX.1 calls it `scale`).
    */
-  rmsNorm(x: string, prefix: string, eps: number): string {
+  rmsNorm(x: string, prefix: string, eps: number, param = 'weight'): string {
     const g = this.g;
     const upcast = g.floatType === 'float16';
     const xin = upcast ? g.node('Cast', [x], { to: DataType.FLOAT }) : x;
@@ -138,7 +139,7 @@ export class Layers {
     const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [meanSquare, g.float32Constant('rms_eps', [], [eps])])])]);
     let y = g.node('Mul', [xin, inv]);
     if (upcast) y = g.node('Cast', [y], { to: DataType.FLOAT16 });
-    return g.node('Mul', [y, this.param(`${prefix}.weight`)]);
+    return g.node('Mul', [y, this.param(`${prefix}.${param}`)]);
   }
 
   /** SiLU(x) = x·σ(x). */
