@@ -1,5 +1,6 @@
 /**
  * The checkpoint engine's front door: a checkpoint file or folder → (once) graphs in the conversion cache →
+ * (once per execution provider, where saved: optimized-graphs.ts) onnxruntime's optimized graphs beside them →
  * a loaded DiffusionModel that the ordinary pipeline runs. Also the cheap inspection the model listing shows.
  *
  * Cache key: SHA-256 over the engine's graph version, the float type and attention kind, the SHA-256 of every
@@ -20,6 +21,7 @@ import type { LayerNormParams } from '../diffusion/final-layer-norm';
 import { ContentHashes } from './content-hash';
 import { ConversionCache, type CacheEntry, type CacheEntryPlan } from './conversion-cache';
 import { describeModel, type ModelSpec } from './model-spec';
+import { optimizedGraphs } from './optimized-graphs';
 import { detectVaeConfig, type VaeHints } from './detect/vae-config';
 import { readSidecar } from './sidecar';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
@@ -244,6 +246,14 @@ export interface LoadedCheckpoint {
   /** Whether this load built the cache entry, and the seconds spent converting and opening sessions. */
   converted: boolean;
   conversionSeconds: number;
+  /**
+   * Whether this load optimized the graphs for the execution provider and saved them in the entry, and the seconds
+   * that took (0 when they were saved before, or are not saved for this provider: optimized-graphs.ts).
+   */
+  optimized: boolean;
+  optimizationSeconds: number;
+  /** Why the optimized graphs could not be saved, when that failed (the original graphs were opened). */
+  optimizationError?: string;
   sessionSeconds: number;
   cacheDir: string;
 }
@@ -257,11 +267,22 @@ export async function loadCheckpointModel(ref: CheckpointRef, engine: Checkpoint
   try {
     const spec = await describeModel(parts);
     const entry = await convertCheckpoint(ref, parts, spec, engine);
+    const graphs = await optimizedGraphs(engine.cache, entry.key, sessionOptions);
     const started = performance.now();
     const norm = JSON.parse(await readFile(join(entry.dir, 'text_encoder/final_layer_norm.json'), 'utf8')) as { weight: number[]; bias: number[]; eps: number };
     const finalLayerNorm: LayerNormParams = { weight: Float32Array.from(norm.weight), bias: Float32Array.from(norm.bias), eps: norm.eps };
-    const model = await loadDiffusionModel(entry.dir, sessionOptions, { name: ref.id, contentHash: entry.sha256, finalLayerNorm, builtByEngine: true });
-    return { model, spec, converted: entry.built, conversionSeconds: entry.seconds, sessionSeconds: (performance.now() - started) / 1000, cacheDir: entry.dir };
+    const model = await loadDiffusionModel(entry.dir, sessionOptions, { name: ref.id, contentHash: entry.sha256, finalLayerNorm, builtByEngine: true, openNetwork: graphs.open });
+    return {
+      model,
+      spec,
+      converted: entry.built,
+      conversionSeconds: entry.seconds,
+      optimized: graphs.built,
+      optimizationSeconds: graphs.seconds,
+      optimizationError: graphs.error,
+      sessionSeconds: (performance.now() - started) / 1000,
+      cacheDir: entry.dir,
+    };
   } finally {
     await parts.close();
   }

@@ -2,7 +2,8 @@
  * The conversion cache: graphs built from a checkpoint, with their weights as ONNX external data, under
  * `MODELS_DIR/.cache/<key>/` where the key is a hash of everything the build depends on (checkpoint content,
  * sidecar, engine graph version, float type, attention kind). Identical files share an entry; entries survive
- * restarts.
+ * restarts. What is derived from an entry later, per host setting (graphs onnxruntime optimized for an execution
+ * provider), is added to it as a folder of its own with derive().
  *
  * Atomicity: an entry is built in `.cache/.tmp-<key>-<pid>-<n>/` and renamed into place only when every file
  * is written; a failed build removes its temporary folder, so a half-built entry is never visible. Temporary
@@ -10,7 +11,7 @@
  * share one promise; across processes the first rename wins and the other build's folder is discarded.
  */
 import { access, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { OnnxGraph } from '../graphs/onnx-graph';
 
 /** One network of an entry: its folder inside the entry and how to build its graph. */
@@ -42,6 +43,15 @@ export interface CacheEntry {
   bytes: number;
 }
 
+/** Result of derive(). */
+export interface DerivedFolder {
+  dir: string;
+  /** True when this call wrote the folder. */
+  built: boolean;
+  /** Seconds spent writing it (0 when it was there). */
+  seconds: number;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
@@ -64,6 +74,7 @@ let tmpCounter = 0;
 
 export class ConversionCache {
   private readonly building = new Map<string, Promise<CacheEntry>>();
+  private readonly deriving = new Map<string, Promise<DerivedFolder>>();
 
   /** @param root `MODELS_DIR/.cache`. */
   constructor(readonly root: string) {}
@@ -124,6 +135,52 @@ export class ConversionCache {
         throw err;
       }
       return { dir, built: true, seconds: (performance.now() - started) / 1000, bytes };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Add the folder `name` to the complete entry `key` unless it is there already: `write` fills a temporary
+   * folder, which is renamed to `<entry>/<name>` when `write` returns. Atomic as ensure(): a failed write leaves
+   * nothing, a crashed one only a temporary folder that sweep() removes, and when two processes derive the same
+   * folder the first rename wins. Used for what is derived from an entry later, per host setting (graphs that
+   * onnxruntime optimized for an execution provider).
+   * @returns the folder, whether this call wrote it, and the seconds spent writing (0 when it was there).
+   * @throws Error when the entry does not exist, or the write's error (after removing its temporary folder).
+   */
+  derive(key: string, name: string, write: (dir: string) => Promise<void>): Promise<DerivedFolder> {
+    const id = `${key}/${name}`;
+    const running = this.deriving.get(id);
+    if (running) return running;
+    const p = this.buildDerived(key, name, write).finally(() => this.deriving.delete(id));
+    this.deriving.set(id, p);
+    return p;
+  }
+
+  private async buildDerived(key: string, name: string, write: (dir: string) => Promise<void>): Promise<DerivedFolder> {
+    const entry = this.dirOf(key);
+    const dir = join(entry, name);
+    if (!(await exists(join(entry, 'model_index.json')))) throw new Error(`conversion cache: no complete entry ${key} to derive ${name} from`);
+    if (await exists(dir)) return { dir, built: false, seconds: 0 };
+    const tmp = join(this.root, `.tmp-${key}-${process.pid}-${++tmpCounter}`);
+    const started = performance.now();
+    try {
+      await mkdir(tmp, { recursive: true });
+      await write(tmp);
+      await mkdir(dirname(dir), { recursive: true });
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await exists(dir))) {
+          await rm(tmp, { recursive: true, force: true });
+          return { dir, built: false, seconds: 0 };
+        }
+        throw err;
+      }
+      return { dir, built: true, seconds: (performance.now() - started) / 1000 };
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;

@@ -67,6 +67,12 @@ export interface KnownModelFacts {
   contentHash?: string;
   finalLayerNorm?: LayerNormParams;
   builtByEngine?: boolean;
+  /**
+   * Opens the network in `<dir>/<network>/` (`text_encoder`, `unet`, `vae_decoder`, `vae_encoder`) instead of
+   * `OnnxModel.open(<dir>/<network>/model.onnx, sessionOptions)`: the checkpoint engine opens graphs it saved
+   * optimized (checkpoints/optimized-graphs.ts).
+   */
+  openNetwork?: (network: string) => Promise<OnnxModel>;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -162,7 +168,7 @@ export async function loadDiffusionModel(dir: string, sessionOptions: SessionOpt
   if (!schedulerConfig) throw new Error(`${dir}: scheduler/scheduler_config.json is missing`);
   const schedule = modelScheduleFromConfig(schedulerConfig);
   const tokenizer = await loadClipTokenizer(join(dir, 'tokenizer'));
-  const open = (rel: string) => OnnxModel.open(join(dir, rel, 'model.onnx'), sessionOptions);
+  const open = known.openNetwork ?? ((network: string) => OnnxModel.open(join(dir, network, 'model.onnx'), sessionOptions));
   const [textEncoder, unet, vaeDecoder] = await Promise.all([open('text_encoder'), open('unet'), open('vae_decoder')]);
   const vaeEncoder = info.hasVaeEncoder ? await open('vae_encoder') : undefined;
   const hidden = textEncoder.findOutput('last_hidden_state') ?? textEncoder.outputs[0];

@@ -3,6 +3,8 @@
  * output element types and shapes from the session's metadata, converts feeds to those types
  * (float32 ↔ float16, int32 ↔ int64), and when a run fails reports every input's name, type and shape.
  */
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { float16ToFloat32, float32ToFloat16 } from './float16';
 
@@ -63,19 +65,20 @@ export class OnnxModel {
    *        model's `location` names it): how weight-patched variants (LoRA) share one graph file. The buffers
    *        must stay alive as long as the session.
    * @param source.model the ModelProto bytes, when they are already in memory (`path` then only names it).
+   * @param optimization how onnxruntime optimizes the graph (default: every level, at this load).
    * @throws Error when the file is missing or not a loadable ONNX model.
    */
   static async open(
     path: string,
     options: SessionOptions = {},
     source: { model?: Uint8Array; externalData?: Array<{ path: string; data: Uint8Array }> } = {},
+    optimization: GraphOptimization = 'at-load',
   ): Promise<OnnxModel> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: options.executionProviders ?? ['cpu'],
-      // onnxruntime-node rejects an explicit undefined: only pass a real thread count.
-      ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      ...sessionOptionsFor(options),
       ...(source.externalData ? { externalData: source.externalData } : {}),
-      graphOptimizationLevel: 'all',
+      // A graph saved by saveOptimizedGraph is already optimized: optimizing it again would only cost time.
+      graphOptimizationLevel: optimization === 'preoptimized' ? 'disabled' : 'all',
     };
     const session = source.model ? await ort.InferenceSession.create(source.model, sessionOptions) : await ort.InferenceSession.create(path, sessionOptions);
     const describe = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>
@@ -135,6 +138,48 @@ export class OnnxModel {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * How a session's graph is optimized (onnxruntime docs, "Graph optimizations"):
+ * - `at-load`: every level (basic, extended, layout) each time the graph is opened: for ONNX folders as users
+ *   give them, which we do not write into;
+ * - `preoptimized`: none, for a graph that saveOptimizedGraph already wrote.
+ */
+export type GraphOptimization = 'at-load' | 'preoptimized';
+
+function sessionOptionsFor(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: options.executionProviders ?? ['cpu'],
+    // onnxruntime-node rejects an explicit undefined: only pass a real thread count.
+    ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+  };
+}
+
+/**
+ * onnxruntime's "offline" optimization: optimize the graph at `source` once for `options`' execution providers and
+ * write the result to `target` (a model.onnx, its initializers of 1 KiB and more in `<target>_data` beside it), to be
+ * opened later with `OnnxModel.open(target, options, {}, 'preoptimized')` without optimizing again.
+ *
+ * Levels basic and extended only (constant folding — e.g. the Transpose of every Linear weight —, node fusions):
+ * onnxruntime documents the layout level (NCHWc conv weights) as specific to the CPU it ran on, so a graph saved
+ * with it could be wrong on another host sharing the cache. Prepacked (kernel-layout) weights are not saved for
+ * the same reason: onnxruntime repacks them at each open.
+ * @throws Error when onnxruntime cannot load or optimize the graph, or cannot write `target`.
+ */
+export async function saveOptimizedGraph(source: string, target: string, options: SessionOptions = {}): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  const session = await ort.InferenceSession.create(source, {
+    ...sessionOptionsFor(options),
+    graphOptimizationLevel: 'extended',
+    optimizedModelFilePath: target,
+    // Session config entries (onnxruntime_session_options_config_keys.h); onnxruntime-node takes them flat.
+    extra: {
+      'session.optimized_model_external_initializers_file_name': `${basename(target)}_data`,
+      'session.optimized_model_external_initializers_min_size_in_bytes': '1024',
+    },
+  });
+  await session.release();
 }
 
 function toOrtTensor(type: string, feed: Feed): ort.Tensor {

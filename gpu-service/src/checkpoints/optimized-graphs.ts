@@ -1,0 +1,104 @@
+/**
+ * A conversion-cache entry's graphs as onnxruntime optimizes them for the CPU execution provider, saved once inside
+ * the entry (`<entry>/ort-<onnxruntime version>-cpu/<network>/model.onnx` + `model.onnx_data`) and from then on
+ * opened without optimizing again (onnxruntime's "offline" mode, session.ts saveOptimizedGraph).
+ *
+ * Why: our graphs keep every Linear weight as the checkpoint stores it ([out, in], for LoRA) behind a Transpose
+ * node, and onnxruntime folds those and fuses nodes each time a session opens. On the 2-core bench machine
+ * (`npm run bench -- --only sd15`), opening SD 1.5's float32 UNet (3.4 GB of weights) took 76 s with every level,
+ * 12–18 s with the extended level, and 4–8 s from the saved extended-level graph; the layout level ran the UNet
+ * no faster there. The saved graphs double the entry's size on disk (they carry their own copy of the weights).
+ *
+ * Only for the CPU provider alone: what the extended level writes for GPU providers was not checked here, so their
+ * sessions keep optimizing at load. The onnxruntime version is in the folder name (another version may optimize
+ * differently, or not read the file); writing a new version's folder removes the other versions' folders.
+ * The original graphs stay in the entry: they are what LoRA patches and what other providers open.
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ONNXRUNTIME_VERSION, OnnxModel, saveOptimizedGraph, type SessionOptions } from '../onnx/session';
+import type { ConversionCache } from './conversion-cache';
+
+/** Prefix of the optimized-graph folders inside an entry. */
+const FOLDER_PREFIX = 'ort-';
+
+/**
+ * Name of the folder holding the graphs optimized for `options`' providers, or undefined when they are not saved
+ * for those providers (anything but the CPU provider alone).
+ */
+export function optimizedFolderName(options: SessionOptions): string | undefined {
+  const providers = options.executionProviders ?? ['cpu'];
+  if (providers.length !== 1 || providers[0] !== 'cpu') return undefined;
+  return `${FOLDER_PREFIX}${ONNXRUNTIME_VERSION.replace(/[^0-9A-Za-z.]/g, '_')}-cpu`;
+}
+
+/** An entry's graphs, ready to open. */
+export interface OptimizedGraphs {
+  /** The optimized-graph folder inside the entry, or undefined when sessions optimize at load. */
+  folder?: string;
+  /** True when this call optimized and saved the graphs. */
+  built: boolean;
+  /** Seconds spent optimizing and saving (0 when they were saved before). */
+  seconds: number;
+  /** Why the graphs could not be optimized and saved, when that failed (the original graphs are opened instead). */
+  error?: string;
+  /** Open the network in `<entry>/<network>/` (`unet`, `text_encoder`, …) with the session options given. */
+  open(network: string): Promise<OnnxModel>;
+}
+
+/** The entry's networks: its folders that hold a model.onnx (the optimized-graph folders excluded). */
+async function networksOf(entryDir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const e of await readdir(entryDir, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name.startsWith(FOLDER_PREFIX)) continue;
+    try {
+      await stat(join(entryDir, e.name, 'model.onnx'));
+      names.push(e.name);
+    } catch {
+      // a folder of small files only (tokenizer, scheduler)
+    }
+  }
+  return names.sort();
+}
+
+/**
+ * Make sure the entry `key` has its graphs optimized for `options`' providers (optimizing and saving them now, one
+ * network at a time so only one session's memory is held, when they are missing), and return how to open them.
+ * A failure to optimize or save (e.g. a full disk) is reported in `error` and the original graphs are opened.
+ * @throws Error when the entry does not exist.
+ */
+export async function optimizedGraphs(cache: ConversionCache, key: string, options: SessionOptions): Promise<OptimizedGraphs> {
+  const entryDir = cache.dirOf(key);
+  const atLoad = (extra: Partial<OptimizedGraphs> = {}): OptimizedGraphs => ({
+    built: false,
+    seconds: 0,
+    ...extra,
+    open: (network) => OnnxModel.open(join(entryDir, network, 'model.onnx'), options),
+  });
+  const folder = optimizedFolderName(options);
+  if (!folder) return atLoad();
+  const networks = await networksOf(entryDir);
+  let derived;
+  try {
+    derived = await cache.derive(key, folder, async (tmp) => {
+      for (const network of networks) await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options);
+    });
+  } catch (err) {
+    return atLoad({ error: `optimizing the graphs for the CPU execution provider failed: ${(err as Error).message}` });
+  }
+  if (derived.built) await removeOtherVersions(entryDir, folder);
+  return {
+    folder,
+    built: derived.built,
+    seconds: derived.seconds,
+    open: (network) => OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
+  };
+}
+
+/** Remove the entry's folders optimized by other onnxruntime versions for the same provider. */
+async function removeOtherVersions(entryDir: string, keep: string): Promise<void> {
+  const provider = keep.slice(keep.lastIndexOf('-'));
+  for (const name of await readdir(entryDir)) {
+    if (name !== keep && name.startsWith(FOLDER_PREFIX) && name.endsWith(provider)) await rm(join(entryDir, name), { recursive: true, force: true });
+  }
+}
