@@ -2,6 +2,14 @@
  * Command-line options of `npm run bench` (scripts/bench/index.ts) and the run sizes they select.
  */
 import { parseArgs } from 'node:util';
+import type { Sd15Sizes } from './sd15/sd15-section';
+
+/**
+ * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
+ * under load), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes).
+ */
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'sd15'] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** Parsed options. */
 export interface BenchOptions {
@@ -13,6 +21,8 @@ export interface BenchOptions {
   modelsDir?: string;
   /** onnxruntime intra-op threads (0 = onnxruntime's default, as the service's default). */
   threads: number;
+  /** The sections to run, in BENCH_SECTIONS order (default: all). */
+  sections: BenchSection[];
   help: boolean;
 }
 
@@ -29,26 +39,49 @@ export interface BenchSizes {
   throughputSteps: number;
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
+  sd15: Sd15Sizes;
 }
 
 /** The sizes of a full run and of a --quick run. */
 export function benchSizes(quick: boolean): BenchSizes {
   return quick
-    ? { tinySteps: 6, benchSteps: 4, repeats: 1, pointMinJobs: 8, pointMinSeconds: 0.3, throughputSteps: 8, throughputRounds: 1 }
-    : { tinySteps: 30, benchSteps: 10, repeats: 3, pointMinJobs: 24, pointMinSeconds: 2, throughputSteps: 20, throughputRounds: 3 };
+    ? {
+        tinySteps: 6,
+        benchSteps: 4,
+        repeats: 1,
+        pointMinJobs: 8,
+        pointMinSeconds: 0.3,
+        throughputSteps: 8,
+        throughputRounds: 1,
+        // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
+        sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 } },
+      }
+    : {
+        tinySteps: 30,
+        benchSteps: 10,
+        repeats: 3,
+        pointMinJobs: 24,
+        pointMinSeconds: 2,
+        throughputSteps: 20,
+        throughputRounds: 3,
+        sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 } },
+      };
 }
 
 /** Usage text. */
-export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--models-dir DIR] [--threads N]
+export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only SECTIONS] [--models-dir DIR] [--threads N]
   --json            print one JSON object on stdout (progress goes to stderr); with npm use
                     \`npm run -s bench -- --json\` so npm's own banner stays off stdout
-  --quick           a short run (fewer steps and jobs; noisier figures)
-  --models-dir DIR  write the generated tiny-analytic and bench-512 models here and keep them
+  --quick           a short run (fewer steps, jobs and repeats; noisier figures); sd15 still
+                    writes, converts and loads the real-size model (minutes)
+  --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: all); e.g. --only sd15
+  --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
+                    checkpoint) here and keep them, so the next run reuses them
   --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)`;
 
 /**
  * Parse argv (without node and script).
- * @throws Error (with the usage text) for an unknown flag or a bad --threads value.
+ * @throws Error (with the usage text) for an unknown flag, a bad --threads value or an unknown --only section.
  */
 export function parseBenchOptions(argv: string[]): BenchOptions {
   let values;
@@ -60,6 +93,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         quick: { type: 'boolean', default: false },
         'models-dir': { type: 'string' },
         threads: { type: 'string', default: '0' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -68,5 +102,15 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`--threads must be an integer ≥ 0, got "${values.threads}"\n${BENCH_USAGE}`);
-  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, help: values.help };
+  const sections = values.only === undefined ? [...BENCH_SECTIONS] : parseSections(values.only);
+  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, help: values.help };
+}
+
+function parseSections(list: string): BenchSection[] {
+  const named = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = named.filter((s) => !(BENCH_SECTIONS as readonly string[]).includes(s));
+  if (named.length === 0 || unknown.length > 0) {
+    throw new Error(`--only takes a comma-separated list of ${BENCH_SECTIONS.join(', ')}; got "${list}"\n${BENCH_USAGE}`);
+  }
+  return BENCH_SECTIONS.filter((s) => named.includes(s));
 }

@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: pipeline overhead and steps per second on the analytic tiny model and the generated
- * bench-512 model, and GPU-service throughput at concurrency 1, 4 and 8 with batching on and off
- * (issue 3 part 6, issue 5 part 9). Prints tables on stdout, or with --json one JSON object on stdout;
- * progress always goes to stderr. Options: bench-options.ts (BENCH_USAGE).
+ * bench-512 model, GPU-service throughput at concurrency 1, 4 and 8 with batching on and off
+ * (issue 3 part 6, issue 5 part 9), and the checkpoint engine on a real-size SD 1.5 (issue 12 item 7:
+ * conversion, cached load, peak RSS, UNet step times, one image). Prints tables on stdout, or with --json
+ * one JSON object on stdout; progress always goes to stderr. Options: bench-options.ts (BENCH_USAGE),
+ * `--only` picks sections.
  */
 import { BENCH_USAGE, parseBenchOptions } from './bench-options';
 import { formatBenchReport } from './report-table';

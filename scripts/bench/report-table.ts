@@ -2,6 +2,7 @@
  * The human-readable form of a BenchReport: plain-text tables of the figures and the ratios between them.
  */
 import type { BenchReport } from './run-benchmarks';
+import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
 import { BATCHING } from './service-throughput';
 
@@ -12,10 +13,21 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Render the report (multi-line string, no trailing newline). */
+/** Render the report (multi-line string, no trailing newline): a header line, then each section that ran. */
 export function formatBenchReport(report: BenchReport): string {
   const m = report.machine;
-  const pipelineRows = report.pipeline.map((p) => [
+  const parts = [
+    `Benchmark (${m.quick ? 'quick' : 'full'} run: ${report.sections.join(', ')}) — ${m.cpus} CPUs (${m.cpu_model}), ${m.execution_provider} execution provider, ` +
+      `onnxruntime-node ${m.onnxruntime_node}, Node ${m.node}, ${m.date}, load average ${m.load_average[0]} → ${m.load_average[1]}`,
+  ];
+  if (report.pipeline) parts.push('', formatPipeline(report.pipeline));
+  if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
+  if (report.sd15) parts.push('', formatSd15(report.sd15));
+  return parts.join('\n');
+}
+
+function formatPipeline(pipeline: NonNullable<BenchReport['pipeline']>): string {
+  const pipelineRows = pipeline.map((p) => [
     p.model,
     `${p.width}x${p.height}`,
     p.stepsPerSecond.toFixed(2),
@@ -24,16 +36,26 @@ export function formatBenchReport(report: BenchReport): string {
     p.stepOverOnnxruntime.toFixed(3),
     `${(p.overheadShare * 100).toFixed(2)}%`,
   ]);
-  const breakdownRows = report.pipeline.map((p) => [
+  const breakdownRows = pipeline.map((p) => [
     p.model,
     p.breakdownMs.beforeUnet.toFixed(3),
     p.breakdownMs.onnxWrapper.toFixed(3),
     p.breakdownMs.afterUnet.toFixed(3),
     p.generateMs.toFixed(0),
   ]);
-  const t = report.throughput_images_per_second;
+  return [
+    'Denoising step: euler, cfg 7 (conditional + unconditional in one UNet run), one image; window = steps 2..N',
+    table(['model', 'size', 'steps/s', 'ms/step', 'ort ms/step', 'step/ort', 'outside ort'], pipelineRows),
+    '',
+    'Outside onnxruntime, ms per step: before UNet = CFG sample x·c_in + feeds; ort tensors = OnnxModel.run conversion;',
+    'after UNet = guidance + sampler update + callback.  generate() = one whole image incl. prompt encoding and VAE decode, ms',
+    table(['model', 'before UNet', 'ort tensors', 'after UNet', 'generate()'], breakdownRows),
+  ].join('\n');
+}
+
+function formatThroughput(throughput: NonNullable<BenchReport['throughput']>, t: Record<string, number>): string {
   const jobsPerRun = (c: number) => {
-    const mean = report.throughput.points.find((p) => p.concurrency === c && p.batching)?.meanJobsPerRun;
+    const mean = throughput.points.find((p) => p.concurrency === c && p.batching)?.meanJobsPerRun;
     return mean == null ? 'n/a' : mean.toFixed(2);
   };
   const throughputRows = BENCH_CONCURRENCY.map((c) => [
@@ -45,20 +67,50 @@ export function formatBenchReport(report: BenchReport): string {
     (t[`c${c}_nobatch`] / t.c1_nobatch).toFixed(2),
     jobsPerRun(c),
   ]);
-  const job = report.throughput.job;
+  const job = throughput.job;
   return [
-    `Benchmark (${m.quick ? 'quick' : 'full'} run) — ${m.cpus} CPUs (${m.cpu_model}), ${m.execution_provider} execution provider, ` +
-      `onnxruntime-node ${m.onnxruntime_node}, Node ${m.node}, ${m.date}, load average ${m.load_average[0]} → ${m.load_average[1]}`,
-    '',
-    'Denoising step: euler, cfg 7 (conditional + unconditional in one UNet run), one image; window = steps 2..N',
-    table(['model', 'size', 'steps/s', 'ms/step', 'ort ms/step', 'step/ort', 'outside ort'], pipelineRows),
-    '',
-    'Outside onnxruntime, ms per step: before UNet = CFG sample x·c_in + feeds; ort tensors = OnnxModel.run conversion;',
-    'after UNet = guidance + sampler update + callback.  generate() = one whole image incl. prompt encoding and VAE decode, ms',
-    table(['model', 'before UNet', 'ort tensors', 'after UNet', 'generate()'], breakdownRows),
-    '',
     `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, euler, cfg ${job.cfgScale}, PNG, ` +
       `closed-loop clients; batch = MAX_BATCH ${BATCHING.maxBatch}, BATCH_WINDOW_MS ${BATCHING.batchWindowMs}; nobatch = MAX_BATCH 1`,
     table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'cN/c1 batch', 'cN/c1 nobatch', 'jobs/run (batch)'], throughputRows),
+  ].join('\n');
+}
+
+function formatSd15(r: Sd15Report): string {
+  const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
+  const s = (seconds: number) => `${seconds.toFixed(1)} s`;
+  const met = (g: GoalResult) => (g.met ? 'met' : 'MISSED');
+  const step = r.large_step;
+  const att = step.largest_attention;
+  const image = r.image;
+  const [small, large] = Object.keys(r.unet_ms_per_cfg_step);
+  const rows = [
+    ['first load: conversion (hash, graphs, weights)', `${s(r.conversion.seconds)} (CPU ${s(r.conversion.cpuSeconds)})`, '', ''],
+    ['first load: first open (optimize for CPU, save, open)', `${s(r.first_open.seconds)} (optimizing ${s(r.first_open.optimizationSeconds)})`, '', ''],
+    ['first load, total', s(r.first_load_seconds), '', ''],
+    ['cached load (fresh process)', `${s(r.cached_load.seconds)} (CPU ${s(r.cached_load.cpuSeconds)})`, r.goals.cached_load_seconds.goal, met(r.goals.cached_load_seconds)],
+    [
+      'peak RSS while converting',
+      `${gb(r.conversion.maxRssBytes)} = ${r.conversion.peak_rss_over_checkpoint.toFixed(2)}× checkpoint`,
+      r.goals.conversion_peak_rss.goal,
+      met(r.goals.conversion_peak_rss),
+    ],
+    ['peak RSS first open / cached load', `${gb(r.first_open.maxRssBytes)} / ${gb(r.cached_load.maxRssBytes)}`, '', ''],
+    [`UNet ms per CFG step (batch 2), ${small}x${small}`, `${r.unet_ms_per_cfg_step[small].toFixed(0)} ms`, '', ''],
+    [`UNet ms per CFG step (batch 2), ${large}x${large}`, `${r.unet_ms_per_cfg_step[large].toFixed(0)} ms`, '', ''],
+    [
+      `peak RSS during the ${step.size}x${step.size} step`,
+      `${gb(step.peak_rss_bytes)} (${step.peak_during_step ? '' : '≤ '}+${gb(step.step_peak_above_loaded_bytes)} over the loaded model)`,
+      '',
+      '',
+    ],
+    [`one image ${image.width}x${image.height}, ${image.steps} steps (generate())`, s(image.generateMs / 1000), '', ''],
+    [`outside onnxruntime (${image.width}x${image.height}, steps 2..${image.steps})`, `${(image.overheadShare * 100).toFixed(3)} %`, r.goals.outside_onnxruntime.goal, met(r.goals.outside_onnxruntime)],
+  ];
+  return [
+    `SD 1.5 checkpoint engine: ${gb(r.checkpoint.bytes)} ${r.checkpoint.dtype} single file (random weights), CPU provider, float32 graphs, ` +
+      `fused attention; load average ${r.load_average.map((l) => l.toFixed(1)).join(' → ')}`,
+    table(['measure', 'value', 'goal', ''], rows),
+    `Largest self-attention at ${step.size}x${step.size}: level ${att.level}, ${att.heads} heads × ${att.tokens} tokens; its whole float32 score ` +
+      `matrix (batch 2) would be ${gb(att.fullScoresBytes)}.`,
   ].join('\n');
 }

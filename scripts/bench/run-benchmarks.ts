@@ -1,7 +1,8 @@
 /**
- * One benchmark run: generate the models, measure the pipeline's step overhead and speed on
- * tiny-analytic and bench-512, then the GPU service's throughput at concurrency 1, 4 and 8 with
- * batching on and off; everything in one process so the ratios compare like with like.
+ * One benchmark run, the sections asked for (bench-options.ts BENCH_SECTIONS): generate the models, measure the
+ * pipeline's step overhead and speed on tiny-analytic and bench-512, then the GPU service's throughput at
+ * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
+ * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
 import type { FastifyInstance } from 'fastify';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -11,22 +12,28 @@ import { loadDiffusionModel } from '../../gpu-service/src/models/diffusion-model
 import { ONNXRUNTIME_VERSION } from '../../gpu-service/src/onnx/session';
 import { generateTinyModel, TINY_DEFAULT_VARIANT } from '../tiny-model/generate';
 import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
-import { benchSizes, type BenchOptions } from './bench-options';
+import { benchSizes, type BenchOptions, type BenchSection } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
+import { runSd15Section, type Sd15Report } from './sd15/sd15-section';
 import { BATCHING, NO_BATCHING, measureThroughput, startBenchService, type PointLength, type ThroughputJob, type ThroughputPoint } from './service-throughput';
 
 /** Concurrency levels of the throughput benchmark. */
 export const BENCH_CONCURRENCY = [1, 4, 8] as const;
 
-/** Everything one run measured; `summary` is the JSON printed by --json (details included). */
+/**
+ * Everything one run measured, the JSON printed by --json (details included). The fields of a section that did not
+ * run (--only) are absent.
+ */
 export interface BenchReport {
-  pipeline_overhead_share: Record<string, number>;
-  steps_per_second: Record<string, number>;
-  throughput_images_per_second: Record<string, number>;
+  sections: BenchSection[];
+  pipeline_overhead_share?: Record<string, number>;
+  steps_per_second?: Record<string, number>;
+  throughput_images_per_second?: Record<string, number>;
   /** Ratios from this run: step time / onnxruntime time per model, cN/c1 throughput, batch/nobatch. */
-  ratios: Record<string, number>;
-  pipeline: PipelineBenchResult[];
-  throughput: { job: ThroughputJob; points: ThroughputPoint[] };
+  ratios?: Record<string, number>;
+  pipeline?: PipelineBenchResult[];
+  throughput?: { job: ThroughputJob; points: ThroughputPoint[] };
+  sd15?: Sd15Report;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -51,35 +58,47 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
   const loadAtStart = loadavg()[0];
   const sizes = benchSizes(options.quick);
   const modelsDir = options.modelsDir ? path.resolve(options.modelsDir) : await mkdtemp(path.join(tmpdir(), 'bench-models-'));
+  const has = (section: BenchSection) => options.sections.includes(section);
   try {
-    log(`generating ${TINY_DEFAULT_VARIANT} and ${BENCH_MODEL_NAME} in ${modelsDir}`);
-    await generateTinyModel(path.join(modelsDir, TINY_DEFAULT_VARIANT));
-    await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
     const sessionOptions = { executionProviders: ['cpu' as const], intraOpNumThreads: options.threads };
+    if (has('pipeline') || has('throughput')) {
+      log(`generating ${TINY_DEFAULT_VARIANT}${has('pipeline') ? ` and ${BENCH_MODEL_NAME}` : ''} in ${modelsDir}`);
+      await generateTinyModel(path.join(modelsDir, TINY_DEFAULT_VARIANT));
+      if (has('pipeline')) await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
+    }
 
-    const pipeline: PipelineBenchResult[] = [];
-    for (const [name, steps] of [
-      [TINY_DEFAULT_VARIANT, sizes.tinySteps],
-      [BENCH_MODEL_NAME, sizes.benchSteps],
-    ] as const) {
-      const model = await loadDiffusionModel(path.join(modelsDir, name), sessionOptions);
-      try {
-        const [width, height] = model.nativeSize;
-        log(`pipeline: ${name} at ${width}x${height}, ${steps} steps × ${sizes.repeats}`);
-        const result = await benchPipeline(model, { width, height, steps, repeats: sizes.repeats });
-        log(`  ${result.stepsPerSecond.toFixed(2)} steps/s, ${(result.overheadShare * 100).toFixed(2)}% outside onnxruntime`);
-        pipeline.push(result);
-      } finally {
-        await model.release();
+    let pipeline: PipelineBenchResult[] | undefined;
+    if (has('pipeline')) {
+      pipeline = [];
+      for (const [name, steps] of [
+        [TINY_DEFAULT_VARIANT, sizes.tinySteps],
+        [BENCH_MODEL_NAME, sizes.benchSteps],
+      ] as const) {
+        const model = await loadDiffusionModel(path.join(modelsDir, name), sessionOptions);
+        try {
+          const [width, height] = model.nativeSize;
+          log(`pipeline: ${name} at ${width}x${height}, ${steps} steps × ${sizes.repeats}`);
+          const result = await benchPipeline(model, { width, height, steps, repeats: sizes.repeats });
+          log(`  ${result.stepsPerSecond.toFixed(2)} steps/s, ${(result.overheadShare * 100).toFixed(2)}% outside onnxruntime`);
+          pipeline.push(result);
+        } finally {
+          await model.release();
+        }
       }
     }
 
-    const tiny = await loadDiffusionModel(path.join(modelsDir, TINY_DEFAULT_VARIANT), sessionOptions);
-    const [tinyWidth, tinyHeight] = tiny.nativeSize;
-    await tiny.release();
-    const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
-    const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
-    return summarise(pipeline, { job, points }, options, loadAtStart);
+    let throughput: BenchReport['throughput'];
+    if (has('throughput')) {
+      const tiny = await loadDiffusionModel(path.join(modelsDir, TINY_DEFAULT_VARIANT), sessionOptions);
+      const [tinyWidth, tinyHeight] = tiny.nativeSize;
+      await tiny.release();
+      const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
+      const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
+      throughput = { job, points };
+    }
+
+    const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
+    return summarise({ pipeline, throughput, sd15 }, options, loadAtStart);
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
@@ -123,26 +142,39 @@ async function throughputPoints(
   }
 }
 
-function summarise(pipeline: PipelineBenchResult[], throughput: BenchReport['throughput'], options: BenchOptions, loadAtStart: number): BenchReport {
+function summarise(
+  measured: { pipeline?: PipelineBenchResult[]; throughput?: BenchReport['throughput']; sd15?: Sd15Report },
+  options: BenchOptions,
+  loadAtStart: number,
+): BenchReport {
+  const { pipeline, throughput, sd15 } = measured;
   const round = (x: number, digits = 4) => Number(x.toFixed(digits));
-  const ips = (c: number, batching: boolean) => throughput.points.find((p) => p.concurrency === c && p.batching === batching)!.imagesPerSecond;
-  const throughputTable: Record<string, number> = {};
-  for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}`] = round(ips(c, true), 3);
-  for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}_nobatch`] = round(ips(c, false), 3);
+  const figures: Partial<BenchReport> = {};
   const ratios: Record<string, number> = {};
-  for (const p of pipeline) ratios[`${p.model}_step_over_onnxruntime`] = round(p.stepOverOnnxruntime);
-  for (const c of BENCH_CONCURRENCY.slice(1)) {
-    ratios[`c${c}_over_c1`] = round(ips(c, true) / ips(1, true), 3);
-    ratios[`c${c}_over_c1_nobatch`] = round(ips(c, false) / ips(1, false), 3);
-    ratios[`c${c}_batch_over_nobatch`] = round(ips(c, true) / ips(c, false), 3);
+  if (pipeline) {
+    figures.pipeline_overhead_share = Object.fromEntries(pipeline.map((p) => [p.model, round(p.overheadShare)]));
+    figures.steps_per_second = Object.fromEntries(pipeline.map((p) => [p.model, round(p.stepsPerSecond, 2)]));
+    for (const p of pipeline) ratios[`${p.model}_step_over_onnxruntime`] = round(p.stepOverOnnxruntime);
   }
+  if (throughput) {
+    const ips = (c: number, batching: boolean) => throughput.points.find((p) => p.concurrency === c && p.batching === batching)!.imagesPerSecond;
+    const throughputTable: Record<string, number> = {};
+    for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}`] = round(ips(c, true), 3);
+    for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}_nobatch`] = round(ips(c, false), 3);
+    for (const c of BENCH_CONCURRENCY.slice(1)) {
+      ratios[`c${c}_over_c1`] = round(ips(c, true) / ips(1, true), 3);
+      ratios[`c${c}_over_c1_nobatch`] = round(ips(c, false) / ips(1, false), 3);
+      ratios[`c${c}_batch_over_nobatch`] = round(ips(c, true) / ips(c, false), 3);
+    }
+    figures.throughput_images_per_second = throughputTable;
+  }
+  if (pipeline || throughput) figures.ratios = ratios;
   return {
-    pipeline_overhead_share: Object.fromEntries(pipeline.map((p) => [p.model, round(p.overheadShare)])),
-    steps_per_second: Object.fromEntries(pipeline.map((p) => [p.model, round(p.stepsPerSecond, 2)])),
-    throughput_images_per_second: throughputTable,
-    ratios,
+    sections: options.sections,
+    ...figures,
     pipeline,
     throughput,
+    sd15,
     machine: {
       cpus: cpus().length,
       cpu_model: cpus()[0]?.model ?? 'unknown',

@@ -1,6 +1,7 @@
 /**
- * Smoke test of `npm run bench -- --json --quick`: stdout is exactly one JSON object carrying the
- * figures issues 3 and 5 ask for. No speed is asserted (speed goals live in the benchmark only).
+ * Smoke test of `npm run bench -- --json --quick --only pipeline,throughput`: stdout is exactly one JSON object
+ * carrying the figures issues 3 and 5 ask for. No speed is asserted (speed goals live in the benchmark only). The
+ * sd15 section (minutes on the real-size model) has its own test on a small checkpoint (sd15-section.test.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -8,14 +9,16 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
 
-describe('npm run bench -- --json --quick', () => {
+describe('npm run bench -- --json --quick --only pipeline,throughput', () => {
   it('prints one JSON object with overhead share, steps per second and throughput', () => {
     // -s keeps npm's own "> image-api bench" banner off stdout.
-    const run = spawnSync('npm', ['run', '-s', 'bench', '--', '--json', '--quick'], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+    const run = spawnSync('npm', ['run', '-s', 'bench', '--', '--json', '--quick', '--only', 'pipeline,throughput'], { cwd: root, encoding: 'utf8', timeout: 110_000 });
     expect(run.status, run.stderr).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines, run.stdout).toHaveLength(1);
     const report = JSON.parse(lines[0]);
+    expect(report.sections).toEqual(['pipeline', 'throughput']);
+    expect(report.sd15).toBeUndefined();
 
     for (const model of ['tiny-analytic', 'bench-512']) {
       const share = report.pipeline_overhead_share[model];

@@ -1,0 +1,232 @@
+/**
+ * One measurement of the `sd15` benchmark section, run in a process of its own so that its peak RSS
+ * (`process.resourceUsage().maxRSS`, the kernel's high-water mark of this process) belongs to that measurement
+ * alone and a "fresh process" load really starts cold in onnxruntime. Started by sd15-section.ts as
+ * `node --import tsx sd15-child.ts '<Sd15ChildRequest JSON>'`; prints one Sd15ChildResult JSON line on stdout.
+ *
+ * Tasks:
+ * - `convert`: open the checkpoint, detect it, build its cache entry (convertCheckpoint: hashing + graphs +
+ *   weights), nothing else: the conversion's time and peak RSS.
+ * - `first-open`: loadCheckpointModel on the fresh entry: onnxruntime optimizes the graphs for the CPU provider
+ *   and saves them in the entry (optimized-graphs.ts), then opens the sessions.
+ * - `cached`: loadCheckpointModel again (everything cached): the cached load; then UNet CFG steps (batch 2) at
+ *   the small size, and whole images through the real pipeline (pipeline-overhead.ts).
+ * - `large-step`: a cached load, one tiny UNet step (so every weight page is resident), then one CFG step at the large
+ *   size: its time and the process's peak RSS during it (activations, attention included, above the loaded model).
+ */
+import { loadavg } from 'node:os';
+import { ContentHashes } from '../../../gpu-service/src/checkpoints/content-hash';
+import { ConversionCache } from '../../../gpu-service/src/checkpoints/conversion-cache';
+import { convertCheckpoint, loadCheckpointModel, openCheckpoint, type CheckpointEngineOptions, type CheckpointRef } from '../../../gpu-service/src/checkpoints/checkpoint-engine';
+import { describeModel, type ModelSpec } from '../../../gpu-service/src/checkpoints/model-spec';
+import type { DiffusionModel } from '../../../gpu-service/src/models/diffusion-model';
+import type { SessionOptions } from '../../../gpu-service/src/onnx/session';
+import { benchPipeline, type PipelineBenchResult } from '../pipeline-overhead';
+import { sd15BenchPaths, SD15_BENCH_MODEL_ID } from './sd15-checkpoint';
+
+/** What the parent asks for. */
+export interface Sd15ChildRequest {
+  task: 'convert' | 'first-open' | 'cached' | 'large-step';
+  modelsDir: string;
+  /** onnxruntime intra-op threads (0 = its default). */
+  threads: number;
+  /** `cached`: UNet size (pixels, square), untimed + timed CFG steps, and the pipeline run. */
+  unetSize?: number;
+  unetRepeats?: number;
+  image?: { size: number; steps: number; repeats: number };
+  /** `large-step`: the large size (pixels, square). */
+  largeSize?: number;
+}
+
+/** Process-level figures every task reports. */
+export interface ProcessFigures {
+  /** Peak RSS of this process so far, bytes. */
+  maxRssBytes: number;
+  /** RSS now, bytes. */
+  rssBytes: number;
+}
+
+/** A timed load (loadCheckpointModel or convertCheckpoint) in this process. */
+export interface LoadFigures extends ProcessFigures {
+  /** Wall seconds of the call. */
+  seconds: number;
+  /** CPU seconds (user + system, every thread of this process) during the call. */
+  cpuSeconds: number;
+  converted: boolean;
+  conversionSeconds: number;
+  optimized: boolean;
+  optimizationSeconds: number;
+  optimizationError?: string;
+  sessionSeconds: number;
+  /** Bytes of the cache entry's graphs and weights (convert only). */
+  entryBytes?: number;
+}
+
+/** One UNet CFG step size. */
+export interface UnetStepFigures {
+  size: number;
+  batch: number;
+  /** Wall ms of each timed OnnxModel.run, in order. */
+  ms: number[];
+}
+
+/**
+ * The UNet's largest self-attention at a size: the level with the most heads × tokens², and the bytes its
+ * float32 score matrix [batch, heads, tokens, tokens] would take if an implementation held it whole.
+ */
+export interface AttentionSize {
+  level: number;
+  heads: number;
+  tokens: number;
+  fullScoresBytes: number;
+}
+
+/** The largest self-attention of `spec`'s UNet for a batch of `batch` square images of `size` pixels. */
+function largestAttention(spec: ModelSpec, size: number, batch: number): AttentionSize {
+  let best: AttentionSize = { level: -1, heads: 0, tokens: 0, fullScoresBytes: 0 };
+  spec.unet.config.levels.forEach((level, i) => {
+    const side = Math.ceil(size / 8 / 2 ** i);
+    const tokens = side * side;
+    const bytes = batch * level.heads * tokens * tokens * 4;
+    if (bytes > best.fullScoresBytes) best = { level: i, heads: level.heads, tokens, fullScoresBytes: bytes };
+  });
+  return best;
+}
+
+export interface Sd15ChildResult {
+  task: Sd15ChildRequest['task'];
+  load: LoadFigures;
+  unet?: UnetStepFigures;
+  pipeline?: PipelineBenchResult;
+  /** `large-step`: RSS just before the large step, the process peak after it, and the step's wall ms. */
+  large?: UnetStepFigures & { rssBeforeBytes: number; maxRssBeforeBytes: number; maxRssAfterBytes: number; largestAttention: AttentionSize };
+  /** 1-minute load average when the task ended. */
+  loadAverage: number;
+}
+
+function processFigures(): ProcessFigures {
+  return { maxRssBytes: process.resourceUsage().maxRSS * 1024, rssBytes: process.memoryUsage().rss };
+}
+
+function cpuSeconds(): number {
+  const u = process.resourceUsage();
+  return (u.userCPUTime + u.systemCPUTime) / 1e6;
+}
+
+/** The engine as the service sets it up on the CPU provider: float32 graphs, onnxruntime's fused attention. */
+function engineFor(modelsDir: string): { engine: CheckpointEngineOptions; ref: CheckpointRef } {
+  const paths = sd15BenchPaths(modelsDir);
+  const cache = new ConversionCache(paths.cacheDir);
+  return {
+    engine: { cache, hashes: new ContentHashes(cache.root), tokenizerDir: paths.tokenizerDir, floatType: 'float32', attention: 'contrib' },
+    ref: { id: SD15_BENCH_MODEL_ID, path: paths.checkpoint, format: 'safetensors' },
+  };
+}
+
+async function convertOnly(modelsDir: string): Promise<LoadFigures> {
+  const { engine, ref } = engineFor(modelsDir);
+  const cpu = cpuSeconds();
+  const started = performance.now();
+  const parts = await openCheckpoint(ref);
+  try {
+    const entry = await convertCheckpoint(ref, parts, await describeModel(parts), engine);
+    return {
+      seconds: (performance.now() - started) / 1000,
+      cpuSeconds: cpuSeconds() - cpu,
+      converted: entry.built,
+      conversionSeconds: entry.seconds,
+      optimized: false,
+      optimizationSeconds: 0,
+      sessionSeconds: 0,
+      entryBytes: entry.bytes,
+      ...processFigures(),
+    };
+  } finally {
+    await parts.close();
+  }
+}
+
+async function load(modelsDir: string, sessionOptions: SessionOptions): Promise<{ model: DiffusionModel; spec: ModelSpec; figures: LoadFigures }> {
+  const { engine, ref } = engineFor(modelsDir);
+  const cpu = cpuSeconds();
+  const started = performance.now();
+  const loaded = await loadCheckpointModel(ref, engine, sessionOptions);
+  const figures: LoadFigures = {
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: cpuSeconds() - cpu,
+    converted: loaded.converted,
+    conversionSeconds: loaded.conversionSeconds,
+    optimized: loaded.optimized,
+    optimizationSeconds: loaded.optimizationSeconds,
+    optimizationError: loaded.optimizationError,
+    sessionSeconds: loaded.sessionSeconds,
+    ...processFigures(),
+  };
+  return { model: loaded.model, spec: loaded.spec, figures };
+}
+
+/**
+ * One classifier-free-guidance UNet run as the pipeline makes it: batch 2 (unconditional + conditional halves),
+ * latents of `size`/8, timestep 500, text states of the text encoder's width and the tokenizer's length.
+ * @returns wall milliseconds of the OnnxModel.run call.
+ */
+async function unetStep(model: DiffusionModel, size: number): Promise<number> {
+  const h = size / 8;
+  const batch = 2;
+  const sequence = 77;
+  const sample = new Float32Array(batch * model.unetInChannels * h * h);
+  for (let i = 0; i < sample.length; i++) sample[i] = Math.sin(i * 0.37);
+  const context = new Float32Array(batch * sequence * model.hiddenSize);
+  for (let i = 0; i < context.length; i++) context[i] = Math.cos(i * 0.11) * 0.5;
+  const started = performance.now();
+  await model.unet.run({
+    sample: { data: sample, dims: [batch, model.unetInChannels, h, h] },
+    timestep: { data: new Float32Array(batch).fill(500), dims: [batch] },
+    encoder_hidden_states: { data: context, dims: [batch, sequence, model.hiddenSize] },
+  });
+  return performance.now() - started;
+}
+
+async function run(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
+  const sessionOptions: SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: request.threads };
+  const log = (line: string) => process.stderr.write(`bench: sd15 ${request.task}: ${line}\n`);
+  if (request.task === 'convert') return { task: request.task, load: await convertOnly(request.modelsDir), loadAverage: loadavg()[0] };
+
+  const { model, spec, figures } = await load(request.modelsDir, sessionOptions);
+  try {
+    if (request.task === 'first-open') return { task: request.task, load: figures, loadAverage: loadavg()[0] };
+    if (request.task === 'cached') {
+      const size = request.unetSize ?? 256;
+      log(`loaded in ${figures.seconds.toFixed(1)} s; UNet CFG steps at ${size}x${size}`);
+      await unetStep(model, size); // untimed: onnxruntime plans and allocates its buffers for this shape once
+      const ms: number[] = [];
+      for (let i = 0; i < (request.unetRepeats ?? 3); i++) ms.push(await unetStep(model, size));
+      const image = request.image ?? { size: 256, steps: 4, repeats: 1 };
+      log(`one image at ${image.size}x${image.size}, ${image.steps} steps × ${image.repeats} (after an untimed 3-step one)`);
+      const pipeline = await benchPipeline(model, { width: image.size, height: image.size, steps: image.steps, repeats: image.repeats });
+      return { task: request.task, load: figures, unet: { size, batch: 2, ms }, pipeline, loadAverage: loadavg()[0] };
+    }
+    const size = request.largeSize ?? 512;
+    await unetStep(model, 64); // every weight page resident, so the peak below is the step's own memory
+    const rssBeforeBytes = process.memoryUsage().rss;
+    const maxRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
+    log(`one UNet CFG step at ${size}x${size}`);
+    const ms = await unetStep(model, size);
+    return {
+      task: request.task,
+      load: figures,
+      large: { size, batch: 2, ms: [ms], rssBeforeBytes, maxRssBeforeBytes, maxRssAfterBytes: process.resourceUsage().maxRSS * 1024, largestAttention: largestAttention(spec, size, 2) },
+      loadAverage: loadavg()[0],
+    };
+  } finally {
+    await model.release();
+  }
+}
+
+run(JSON.parse(process.argv[2] ?? '{}') as Sd15ChildRequest).then(
+  (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+  (error: unknown) => {
+    process.stderr.write(`bench: sd15 child: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

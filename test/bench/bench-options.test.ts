@@ -1,0 +1,28 @@
+/**
+ * `npm run bench` options: --only picks sections (in the bench's own order), refuses unknown names with the usage
+ * text, and every section runs by default; --quick shrinks the sd15 section's timed work, not what it measures.
+ */
+import { describe, expect, it } from 'vitest';
+import { BENCH_SECTIONS, benchSizes, parseBenchOptions } from '../../scripts/bench/bench-options';
+
+describe('bench options', () => {
+  it('runs every section by default and only the named ones with --only', () => {
+    expect(parseBenchOptions([]).sections).toEqual([...BENCH_SECTIONS]);
+    expect(parseBenchOptions(['--only', 'sd15']).sections).toEqual(['sd15']);
+    expect(parseBenchOptions(['--only', 'sd15,pipeline']).sections).toEqual(['pipeline', 'sd15']);
+  });
+
+  it('refuses an unknown or empty --only list, naming the sections', () => {
+    expect(() => parseBenchOptions(['--only', 'sd15,sdxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, sd15; got "sd15,sdxl"/);
+    expect(() => parseBenchOptions(['--only', ','])).toThrow(/--only takes/);
+  });
+
+  it('--quick measures the same sd15 figures with fewer timed repeats and a shorter image', () => {
+    const full = benchSizes(false).sd15;
+    const quick = benchSizes(true).sd15;
+    expect([quick.unetSize, quick.largeSize]).toEqual([full.unetSize, full.largeSize]);
+    expect(quick.unetRepeats).toBeLessThan(full.unetRepeats);
+    expect(quick.image.steps * quick.image.repeats).toBeLessThan(full.image.steps * full.image.repeats);
+    expect(quick.image.steps).toBeGreaterThanOrEqual(3);
+  });
+});
