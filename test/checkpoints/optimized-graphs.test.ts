@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpointModel, type CheckpointEngineOptions, type CheckpointRef } from '../../gpu-service/src/checkpoints/checkpoint-engine';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
 import { ConversionCache } from '../../gpu-service/src/checkpoints/conversion-cache';
-import { optimizedFolderName } from '../../gpu-service/src/checkpoints/optimized-graphs';
+import { cpuFingerprint, optimizedFolderName } from '../../gpu-service/src/checkpoints/optimized-graphs';
 import { ONNXRUNTIME_VERSION, OnnxModel, type Feed } from '../../gpu-service/src/onnx/session';
 import { ensureSd15Checkpoint } from '../../scripts/bench/sd15/sd15-checkpoint';
 import { normwiseRelError } from '../helpers/checkpoint-fixtures';
@@ -32,7 +32,7 @@ afterAll(async () => {
   if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
 });
 
-const cpuFolder = `ort-${ONNXRUNTIME_VERSION}-cpu`;
+const cpuFolder = `ort-${ONNXRUNTIME_VERSION}-cpu-${cpuFingerprint()}`;
 
 function unetFeeds(channels: number, hidden: number): Record<string, Feed> {
   const [b, h, w, t] = [2, 8, 6, 5];
@@ -77,23 +77,25 @@ describe('graphs optimized for the CPU provider, saved in the cache entry', () =
   });
 
   it('are saved for the CPU provider alone; other provider lists keep optimizing at load', () => {
+    expect(cpuFingerprint()).toMatch(/^[0-9a-f]{12}$/);
     expect(optimizedFolderName({})).toBe(cpuFolder);
     expect(optimizedFolderName({ executionProviders: ['cpu'] })).toBe(cpuFolder);
     expect(optimizedFolderName({ executionProviders: ['cuda', 'cpu'] })).toBeUndefined();
     expect(optimizedFolderName({ executionProviders: ['webgpu'] })).toBeUndefined();
   });
 
-  it('writing them for a new onnxruntime version removes the folders other versions wrote', async () => {
+  it('writing them for a new onnxruntime version removes the folders other versions wrote for this CPU, not another CPU\'s', async () => {
     const loaded = await loadCheckpointModel(ref, engine, {});
     await loaded.model.release();
-    const stale = path.join(loaded.cacheDir, 'ort-0.0.1-cpu');
+    const staleVersion = `ort-0.0.1-cpu-${cpuFingerprint()}`;
+    const otherCpu = `ort-${ONNXRUNTIME_VERSION}-cpu-000000000000`;
     await rm(path.join(loaded.cacheDir, cpuFolder), { recursive: true });
-    await mkdir(path.join(stale, 'unet'), { recursive: true });
+    for (const name of [staleVersion, otherCpu]) await mkdir(path.join(loaded.cacheDir, name, 'unet'), { recursive: true });
     const again = await loadCheckpointModel(ref, engine, {});
     await again.model.release();
     expect(again.optimized).toBe(true);
-    const folders = (await readdir(again.cacheDir)).filter((n) => n.startsWith('ort-'));
-    expect(folders).toEqual([cpuFolder]);
+    const folders = (await readdir(again.cacheDir)).filter((n) => n.startsWith('ort-')).sort();
+    expect(folders).toEqual([cpuFolder, otherCpu].sort());
   });
 });
 

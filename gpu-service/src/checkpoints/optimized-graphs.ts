@@ -1,20 +1,29 @@
 /**
  * A conversion-cache entry's graphs as onnxruntime optimizes them for the CPU execution provider, saved once inside
- * the entry (`<entry>/ort-<onnxruntime version>-cpu/<network>/model.onnx` + `model.onnx_data`) and from then on
- * opened without optimizing again (onnxruntime's "offline" mode, session.ts saveOptimizedGraph).
+ * the entry (`<entry>/ort-<onnxruntime version>-cpu-<CPU fingerprint>/<network>/model.onnx` + `model.onnx_data`)
+ * and from then on opened without optimizing or repacking weights again (onnxruntime's "offline" mode, session.ts
+ * saveOptimizedGraph, with the prepacked weights saved).
  *
  * Why: our graphs keep every Linear weight as the checkpoint stores it ([out, in], for LoRA) behind a Transpose
- * node, and onnxruntime folds those and fuses nodes each time a session opens. On the 2-core bench machine
- * (`npm run bench -- --only sd15`), opening SD 1.5's float32 UNet (3.4 GB of weights) took 76 s with every level,
- * 12–18 s with the extended level, and 4–8 s from the saved extended-level graph; the layout level ran the UNet
- * no faster there. The saved graphs double the entry's size on disk (they carry their own copy of the weights).
+ * node, and onnxruntime folds those, fuses nodes and repacks every MatMul weight for its GEMM kernels each time a
+ * session opens. On the 2-core bench machine (`npm run bench -- --only sd15`), opening SD 1.5's float32 UNet
+ * (3.4 GB of weights) took 76 s with every optimization level, 12–18 s with the extended level, 4–8 s from the
+ * saved extended-level graph (about 4 s of CPU, mostly repacking 1.2 GB of MatMul weights onto the heap) and
+ * 2.6–3.7 s with the packed weights saved too (mapped from the file, 0.15 GB resident after the open instead of
+ * 1.2 GB); the layout level ran the UNet no faster there. The saved graphs carry their own copy of the weights
+ * (SD 1.5: 4.8 GB beside the entry's 4.3 GB).
  *
  * Only for the CPU provider alone: what the extended level writes for GPU providers was not checked here, so their
- * sessions keep optimizing at load. The onnxruntime version is in the folder name (another version may optimize
- * differently, or not read the file); writing a new version's folder removes the other versions' folders.
+ * sessions keep optimizing at load. The packed layouts depend on the CPU (the kernels onnxruntime picks for its
+ * instruction set), so the folder is named by a fingerprint of it: hosts of different CPUs sharing a cache each
+ * get their own. The onnxruntime version is in the name too (another version may optimize or pack differently);
+ * writing a new version's folder removes the other versions' folders of the same CPU.
  * The original graphs stay in the entry: they are what LoRA patches and what other providers open.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ONNXRUNTIME_VERSION, OnnxModel, saveOptimizedGraph, type SessionOptions } from '../onnx/session';
 import type { ConversionCache } from './conversion-cache';
@@ -22,14 +31,33 @@ import type { ConversionCache } from './conversion-cache';
 /** Prefix of the optimized-graph folders inside an entry. */
 const FOLDER_PREFIX = 'ort-';
 
+let fingerprint: string | undefined;
+
 /**
- * Name of the folder holding the graphs optimized for `options`' providers, or undefined when they are not saved
- * for those providers (anything but the CPU provider alone).
+ * 12 hex digits naming what decides the CPU kernels onnxruntime picks, and so its packed weight layouts: the
+ * architecture, the CPU's model name and, where /proc/cpuinfo exists, its instruction-set flags (x86 `flags`, Arm
+ * `Features`) — a virtual machine may report one model name for CPUs of different instruction sets.
+ */
+export function cpuFingerprint(): string {
+  if (fingerprint) return fingerprint;
+  let features = '';
+  try {
+    features = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // not Linux: architecture and model name only
+  }
+  fingerprint = createHash('sha256').update(`${process.arch}\n${cpus()[0]?.model ?? ''}\n${features}`).digest('hex').slice(0, 12);
+  return fingerprint;
+}
+
+/**
+ * Name of the folder holding the graphs optimized for `options`' providers on this host's CPU, or undefined when
+ * they are not saved for those providers (anything but the CPU provider alone).
  */
 export function optimizedFolderName(options: SessionOptions): string | undefined {
   const providers = options.executionProviders ?? ['cpu'];
   if (providers.length !== 1 || providers[0] !== 'cpu') return undefined;
-  return `${FOLDER_PREFIX}${ONNXRUNTIME_VERSION.replace(/[^0-9A-Za-z.]/g, '_')}-cpu`;
+  return `${FOLDER_PREFIX}${ONNXRUNTIME_VERSION.replace(/[^0-9A-Za-z.]/g, '_')}-cpu-${cpuFingerprint()}`;
 }
 
 /** An entry's graphs, ready to open. */
@@ -81,7 +109,7 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
   let derived;
   try {
     derived = await cache.derive(key, folder, async (tmp) => {
-      for (const network of networks) await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options);
+      for (const network of networks) await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked: true });
     });
   } catch (err) {
     return atLoad({ error: `optimizing the graphs for the CPU execution provider failed: ${(err as Error).message}` });
@@ -95,10 +123,10 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
   };
 }
 
-/** Remove the entry's folders optimized by other onnxruntime versions for the same provider. */
+/** Remove the entry's folders written by other onnxruntime versions for the same provider and CPU. */
 async function removeOtherVersions(entryDir: string, keep: string): Promise<void> {
-  const provider = keep.slice(keep.lastIndexOf('-'));
+  const providerAndCpu = keep.slice(keep.indexOf('-cpu-'));
   for (const name of await readdir(entryDir)) {
-    if (name !== keep && name.startsWith(FOLDER_PREFIX) && name.endsWith(provider)) await rm(join(entryDir, name), { recursive: true, force: true });
+    if (name !== keep && name.startsWith(FOLDER_PREFIX) && name.endsWith(providerAndCpu)) await rm(join(entryDir, name), { recursive: true, force: true });
   }
 }

@@ -162,12 +162,13 @@ function sessionOptionsFor(options: SessionOptions): ort.InferenceSession.Sessio
  * opened later with `OnnxModel.open(target, options, {}, 'preoptimized')` without optimizing again.
  *
  * Levels basic and extended only (constant folding — e.g. the Transpose of every Linear weight —, node fusions):
- * onnxruntime documents the layout level (NCHWc conv weights) as specific to the CPU it ran on, so a graph saved
- * with it could be wrong on another host sharing the cache. Prepacked (kernel-layout) weights are not saved for
- * the same reason: onnxruntime repacks them at each open.
+ * onnxruntime documents the layout level (NCHWc conv weights) as specific to the CPU it ran on.
+ * With `prepacked`, the weights as the kernels repack them (onnxruntime's MLAS GEMM layouts) are written to the data
+ * file too, and opening the graph maps them from the file instead of packing them again on the heap. Those layouts
+ * are chosen for the CPU the packing ran on: only for a file that no other kind of CPU will open.
  * @throws Error when onnxruntime cannot load or optimize the graph, or cannot write `target`.
  */
-export async function saveOptimizedGraph(source: string, target: string, options: SessionOptions = {}): Promise<void> {
+export async function saveOptimizedGraph(source: string, target: string, options: SessionOptions = {}, save: { prepacked?: boolean } = {}): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   const session = await ort.InferenceSession.create(source, {
     ...sessionOptionsFor(options),
@@ -177,6 +178,7 @@ export async function saveOptimizedGraph(source: string, target: string, options
     extra: {
       'session.optimized_model_external_initializers_file_name': `${basename(target)}_data`,
       'session.optimized_model_external_initializers_min_size_in_bytes': '1024',
+      ...(save.prepacked ? { 'session.save_external_prepacked_constant_initializers': '1' } : {}),
     },
   });
   await session.release();
