@@ -4,7 +4,8 @@
  *
  *   npm run models -- list                 every model with kind, architecture, format, dtypes, cache state, errors
  *   npm run models -- convert <id|file>    build a checkpoint's graphs into MODELS_DIR/.cache now (a progress bar
- *                                          on stderr), so the service's first request does not wait for it
+ *                                          on stderr), and on the CPU provider the graphs onnxruntime optimizes
+ *                                          from them, so the service's first request does not wait for either
  *   npm run models -- tokenizer            fetch the CLIP BPE files (vocab.json, merges.txt) single-file
  *                                          checkpoints need from HF_ENDPOINT's openai/clip-vit-large-patch14
  *
@@ -16,6 +17,7 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { checkpointEngineFor, convertCheckpoint, openCheckpoint, type CheckpointRef } from '../gpu-service/src/checkpoints/checkpoint-engine';
 import { describeModel } from '../gpu-service/src/checkpoints/model-spec';
+import { optimizedGraphs } from '../gpu-service/src/checkpoints/optimized-graphs';
 import { checkpointFloatType, loadModelSettings, type ModelSettings } from '../gpu-service/src/config';
 import { listCheckpointFiles } from '../gpu-service/src/models/checkpoint-catalog';
 import { ModelRegistry } from '../gpu-service/src/models/model-registry';
@@ -79,6 +81,9 @@ async function convert(settings: ModelSettings, arg: string): Promise<void> {
     if (current) bar.stop();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(entry.built ? `converted ${ref.id} in ${seconds} s → ${entry.dir}` : `${ref.id} is already converted: ${entry.dir}`);
+    const graphs = await optimizedGraphs(engine.cache, entry.key, { executionProviders: settings.executionProviders });
+    if (graphs.error) throw new Error(graphs.error);
+    if (graphs.built) console.log(`optimized for the CPU execution provider in ${graphs.seconds.toFixed(1)} s → ${path.join(entry.dir, graphs.folder!)}`);
   } finally {
     if (current) bar.stop();
     await parts.close();

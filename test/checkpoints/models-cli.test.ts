@@ -1,6 +1,7 @@
 /**
- * `npm run models`: list shows a checkpoint's detected facts and cache state, convert pre-builds it (the list
- * then says cached), a name that is no checkpoint is a usage error (exit 2) saying where checkpoints go.
+ * `npm run models`: list shows a checkpoint's detected facts and cache state, convert pre-builds it and, on the CPU
+ * provider, the graphs onnxruntime optimizes from it (the list then says cached; converting again does neither), a
+ * name that is no checkpoint is a usage error (exit 2) saying where checkpoints go.
  */
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
@@ -31,9 +32,11 @@ describe.skipIf(!available)('npm run models', () => {
   it('list → convert → list shows the cache state change; an unknown name exits 2', async () => {
     expect((await models(['list'])).stdout).toContain('sd1.5/tiny.safetensors  (checkpoint, Stable Diffusion 1.x, safetensors, F16→float32, epsilon, cache missing)');
     const converted = await models(['convert', 'sd1.5/tiny.safetensors']);
-    expect(converted.stdout).toMatch(/^converted sd1\.5\/tiny\.safetensors in [\d.]+ s → .*\/\.cache\/[0-9a-f]{32}\n$/);
+    expect(converted.stdout).toMatch(
+      /^converted sd1\.5\/tiny\.safetensors in [\d.]+ s → .*\/\.cache\/[0-9a-f]{32}\noptimized for the CPU execution provider in [\d.]+ s → .*\/\.cache\/[0-9a-f]{32}\/ort-[^/]+-cpu-[0-9a-f]{12}\n$/,
+    );
     expect((await models(['list'])).stdout).toContain('cache cached');
-    expect((await models(['convert', path.join(modelsDir, 'checkpoints/sd1.5/tiny.safetensors')])).stdout).toMatch(/is already converted/);
+    expect((await models(['convert', path.join(modelsDir, 'checkpoints/sd1.5/tiny.safetensors')])).stdout).toMatch(/^sd1\.5\/tiny\.safetensors is already converted: [^\n]+\n$/);
     const wrong = await models(['convert', 'missing.safetensors']).catch((e: { code: number; stderr: string }) => e);
     expect(wrong).toMatchObject({ code: 2 });
     expect((wrong as { stderr: string }).stderr).toMatch(/"missing\.safetensors" is not a checkpoint under .*checkpoints/);

@@ -65,8 +65,12 @@ export type RegistryEvent =
   | { type: 'load_failed'; name: string; error: string }
   | { type: 'unloaded'; name: string; bytes: number; reason: 'memory_budget' | 'close' }
   | { type: 'downloaded'; name: string; ref: string; seconds: number }
-  /** A checkpoint's graphs were built into the conversion cache (`cached`: they were already there). */
-  | { type: 'converted'; name: string; seconds: number; cached: boolean };
+  /**
+   * A checkpoint's graphs were built into the conversion cache (`cached`: they were already there);
+   * `optimizationSeconds`: onnxruntime optimized and saved them for the execution provider during this load
+   * (checkpoints/optimized-graphs.ts), `optimizationError`: why that failed (the original graphs were opened).
+   */
+  | { type: 'converted'; name: string; seconds: number; cached: boolean; optimizationSeconds: number; optimizationError?: string };
 
 export interface ModelRegistryOptions {
   sessionOptions: SessionOptions;
@@ -448,7 +452,14 @@ export class ModelRegistry {
       if (folder.checkpoint) {
         if (!this.opts.checkpoints) throw new Error('this service runs without the checkpoint engine');
         const loaded = await loadCheckpointModel({ id: name, path: folder.dir, format: folder.checkpoint.format }, this.opts.checkpoints, this.opts.sessionOptions);
-        this.opts.onEvent?.({ type: 'converted', name, seconds: loaded.conversionSeconds, cached: !loaded.converted });
+        this.opts.onEvent?.({
+          type: 'converted',
+          name,
+          seconds: loaded.conversionSeconds,
+          cached: !loaded.converted,
+          optimizationSeconds: loaded.optimizationSeconds,
+          ...(loaded.optimizationError ? { optimizationError: loaded.optimizationError } : {}),
+        });
         model = loaded.model;
         source = loaded.converted ? 'conversion' : 'cache';
       } else {
