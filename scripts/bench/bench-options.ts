@@ -76,7 +76,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
                     writes, converts and loads the real-size model (minutes)
   --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: all); e.g. --only sd15
   --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
-                    checkpoint) here and keep them, so the next run reuses them
+                    checkpoint) here and keep them, so the next run reuses them (sd15's
+                    conversion cache, about 10 GB, stays too and is emptied at its next run)
   --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)`;
 
 /**
