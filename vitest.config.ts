@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: Node-side suites (engine, GPU service, CLI, end-to-end, browser) and the
-// Worker suites, which run inside workerd through @cloudflare/vitest-plugin.
+// Worker suites, which run inside workerd through @cloudflare/vitest-pool-workers.
 export default defineConfig({
   test: {
     projects: [

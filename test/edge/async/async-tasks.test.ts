@@ -1,4 +1,4 @@
-import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from 'cloudflare:test';
+import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AsyncModelList, AsyncTaskResult } from '@image-api/shared/api/async-tasks';
@@ -95,11 +95,20 @@ function harness(options: { webhookSecret?: string | null; failSend?: boolean } 
     }
     const ctx = createExecutionContext();
     await consumer(batch as MessageBatch<unknown>, testEnv, ctx);
-    const result = await getQueueResult(batch, ctx);
+    const result = (await getQueueResult(batch, ctx)) as QueueResult;
     expect(result.retryMessages.map((m) => m.msgId)).toEqual(retries.map((m) => m.msgId));
     return { ...result, retryMessages: retries };
   }
   return { sent, webhooks, call, submit, submitOk, result, consume, env: testEnv };
+}
+
+/** What `getQueueResult` reports for a batch (workers-types declares it only in its experimental set). */
+interface QueueResult {
+  outcome: string;
+  ackAll: boolean;
+  retryBatch: { retry: boolean; delaySeconds?: number };
+  explicitAcks: string[];
+  retryMessages: Array<{ msgId: string; delaySeconds?: number }>;
 }
 
 async function expectError(response: Response, status: number, param: string | null, code?: string): Promise<ErrorBody> {
