@@ -1,21 +1,26 @@
 /**
  * `npm start`: the whole local stack on the embedded default model.
- *  1. generate the analytic tiny model into MODELS_DIR when it is missing;
- *  2. start the GPU service (CPU execution provider) on GPU_PORT;
- *  3. install the development API key into the Worker's local KV;
- *  4. start the edge Worker under `wrangler dev` (local R2/KV) on EDGE_PORT;
- *  5. print the base URL and the development key; stop both cleanly on Ctrl-C / SIGTERM.
+ *  1. refuse to start (exit 1, naming the port) when EDGE_PORT or GPU_PORT is already in use;
+ *  2. generate the analytic tiny model into MODELS_DIR when it is missing;
+ *  3. start the GPU service (CPU execution provider) on GPU_PORT;
+ *  4. install the development API key into the Worker's local KV (never revoking another key);
+ *  5. start the edge Worker under `wrangler dev` (local R2/KV) on EDGE_PORT;
+ *  6. once both answer as *these* children (the GPU service accepts this run's token, the Worker echoes this
+ *     run's instance id), print the base URL, the development key and the webhook secret;
+ *  7. stop both cleanly on Ctrl-C / SIGTERM, and exit 1 saying which when a child dies on its own.
  * Environment: EDGE_PORT (8787), GPU_PORT (8788), DEV_API_KEY (generated when unset), MODELS_DIR (./models),
- * STATE_DIR (.wrangler/state: local KV/R2/D1/Queues storage), GPU_SERVICE_TOKEN, LINK_SIGNING_SECRET and
- * WEBHOOK_SIGNING_SECRET (random per run when unset).
+ * STATE_DIR (.wrangler/state: local KV/R2/D1/Queues storage). GPU_SERVICE_TOKEN, LINK_SIGNING_SECRET and
+ * WEBHOOK_SIGNING_SECRET come from the environment, else `.dev.vars`, else are random per run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateTinyModel } from './tiny-model/generate';
-import { createKey } from './keys';
 import { freePort } from './free-port';
+import { installDevKey } from './start/dev-key';
+import { pickSetting, readDevVars } from './start/dev-vars';
+import { portsInUse } from './start/ports';
 
 const root = resolve(import.meta.dirname, '..');
 const env = process.env;
@@ -23,29 +28,48 @@ const edgePort = Number(env.EDGE_PORT ?? 8787);
 const gpuPort = Number(env.GPU_PORT ?? 8788);
 const modelsDir = resolve(env.MODELS_DIR ?? resolve(root, 'models'));
 const stateDir = resolve(env.STATE_DIR ?? resolve(root, '.wrangler/state'));
-const serviceToken = env.GPU_SERVICE_TOKEN ?? randomBytes(24).toString('hex');
-const linkSecret = env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
-const webhookSecret = env.WEBHOOK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
-const devKey = env.DEV_API_KEY ?? `sk-dev-${randomBytes(18).toString('hex')}`;
-const children: ChildProcess[] = [];
+const devVars = readDevVars(resolve(root, '.dev.vars'));
+const randomHex = (bytes: number) => () => randomBytes(bytes).toString('hex');
+const serviceToken = pickSetting('GPU_SERVICE_TOKEN', env, devVars, randomHex(24)).value;
+const linkSecret = pickSetting('LINK_SIGNING_SECRET', env, devVars, randomHex(32)).value;
+const webhookSecret = pickSetting('WEBHOOK_SIGNING_SECRET', env, devVars, randomHex(32));
+const devKey = env.DEV_API_KEY || `sk-dev-${randomBytes(18).toString('hex')}`;
+// Echoed by the Worker's /healthz, so the readiness probe knows it reached this run's Worker.
+const instanceId = randomBytes(12).toString('hex');
+const children: Array<{ name: string; child: ChildProcess }> = [];
 
 function log(msg: string): void {
   process.stderr.write(`[start] ${msg}\n`);
 }
 
-async function waitFor(url: string, child: ChildProcess, what: string, timeoutMs = 120_000): Promise<void> {
+/**
+ * Poll `url` until `accept(response)` says it is this run's child answering.
+ * @throws when the child exits first or nothing acceptable answers within the timeout.
+ */
+async function waitFor(
+  url: string,
+  child: ChildProcess,
+  what: string,
+  accept: (res: Response) => Promise<boolean>,
+  init: RequestInit = {},
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let answered = '';
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    }
     try {
-      const res = await fetch(url);
-      if (res.status < 500) return;
+      const res = await fetch(url, init);
+      if (await accept(res)) return;
+      answered = ` (last answer: HTTP ${res.status}, not from this run's ${what})`;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${what} was not ready at ${url} within ${timeoutMs / 1000} s`);
+  throw new Error(`${what} was not ready at ${url} within ${timeoutMs / 1000} s${answered}`);
 }
 
 function launch(name: string, command: string, args: string[], extraEnv: Record<string, string>): ChildProcess {
@@ -59,7 +83,13 @@ function launch(name: string, command: string, args: string[], extraEnv: Record<
       .join('');
   child.stdout!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
   child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-  children.push(child);
+  // A child that dies on its own takes the stack down: a half stack would fail every request.
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    log(`${name} exited (${code ?? signal}); stopping the stack`);
+    void stop(1);
+  });
+  children.push({ name, child });
   return child;
 }
 
@@ -67,8 +97,8 @@ let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    for (const c of children) {
-      if (c.exitCode === null && c.pid) {
+    for (const { child: c } of children) {
+      if (c.exitCode === null && c.signalCode === null && c.pid) {
         try {
           process.kill(-c.pid, 'SIGTERM');
         } catch {
@@ -78,9 +108,9 @@ async function stop(code: number): Promise<never> {
     }
     await Promise.all(
       children.map(
-        (c) =>
+        ({ child: c }) =>
           new Promise<void>((r) => {
-            if (c.exitCode !== null) return r();
+            if (c.exitCode !== null || c.signalCode !== null) return r();
             const t = setTimeout(() => {
               try {
                 process.kill(-c.pid!, 'SIGKILL');
@@ -103,6 +133,8 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
 try {
+  const busy = await portsInUse({ EDGE_PORT: edgePort, GPU_PORT: gpuPort });
+  if (busy) throw new Error(busy);
   if (!existsSync(resolve(modelsDir, 'tiny-analytic', 'model_index.json'))) {
     log(`generating the analytic tiny model into ${modelsDir}/tiny-analytic`);
     await generateTinyModel(resolve(modelsDir, 'tiny-analytic'));
@@ -114,9 +146,20 @@ try {
     MODELS_DIR: modelsDir,
     LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
   });
-  await waitFor(`http://127.0.0.1:${gpuPort}/healthz`, gpu, 'the GPU service');
-  await createKey({ name: 'dev', key: devKey, persistTo: stateDir });
+  // /metrics needs the service token: only the GPU service started with this run's token answers 200.
+  await waitFor(`http://127.0.0.1:${gpuPort}/metrics`, gpu, 'GPU service', async (res) => res.status === 200, {
+    headers: { authorization: `Bearer ${serviceToken}` },
+  });
+  await installDevKey(devKey, { persistTo: stateDir });
   const wrangler = resolve(root, 'node_modules/wrangler/bin/wrangler.js');
+  const vars = {
+    GPU_SERVICE_URL: `http://127.0.0.1:${gpuPort}`,
+    GPU_SERVICE_TOKEN: serviceToken,
+    LINK_SIGNING_SECRET: linkSecret,
+    WEBHOOK_SIGNING_SECRET: webhookSecret.value,
+    ALLOW_LOCAL_WEBHOOK_URLS: 'true',
+    STACK_INSTANCE_ID: instanceId,
+  };
   const edge = launch(
     'edge',
     process.execPath,
@@ -131,25 +174,24 @@ try {
       String(await freePort()),
       '--persist-to',
       stateDir,
-      '--var',
-      `GPU_SERVICE_URL:http://127.0.0.1:${gpuPort}`,
-      '--var',
-      `GPU_SERVICE_TOKEN:${serviceToken}`,
-      '--var',
-      `LINK_SIGNING_SECRET:${linkSecret}`,
-      '--var',
-      `WEBHOOK_SIGNING_SECRET:${webhookSecret}`,
+      ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
       '--show-interactive-dev-session=false',
     ],
     // No network here: no metrics, and no fetch of Cloudflare's Request.cf sample (miniflare's placeholder is used).
     { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
   );
-  await waitFor(`http://127.0.0.1:${edgePort}/v1/models`, edge, 'the edge Worker');
+  await waitFor(`http://127.0.0.1:${edgePort}/healthz`, edge, 'edge Worker', async (res) => {
+    if (res.status !== 200) return false;
+    const body = (await res.json().catch(() => ({}))) as { instance_id?: string };
+    return body.instance_id === instanceId;
+  });
   const base = `http://127.0.0.1:${edgePort}`;
+  const secretSource = { environment: 'from WEBHOOK_SIGNING_SECRET', '.dev.vars': 'from .dev.vars', generated: 'random for this run; set WEBHOOK_SIGNING_SECRET to keep one' }[webhookSecret.source];
   process.stdout.write(
     [
       `Image API ready at ${base}`,
       `Development API key: ${devKey}`,
+      `Webhook signing secret: ${webhookSecret.value} (${secretSource})`,
       '',
       'Try it:',
       `  curl -s ${base}/v1/images/generations -H "Authorization: Bearer ${devKey}" -H "Content-Type: application/json" \\`,

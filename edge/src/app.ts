@@ -41,7 +41,12 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   app.onError(errorHandler());
   app.notFound(notFoundHandler());
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  // STACK_INSTANCE_ID is set by `npm start` only, so its readiness probe can tell its own Worker from another
+  // stack's on the same port; deployments leave it unset.
+  app.get('/healthz', (c) => {
+    const instance = (c.env as { STACK_INSTANCE_ID?: string }).STACK_INSTANCE_ID;
+    return c.json({ ok: true, ...(instance ? { instance_id: instance } : {}) });
+  });
   app.route('/v1/files', filesRoutes({ now: options.now }));
   app.route('/', playground);
   app.route('/', docsRoutes({ catalog, now: options.now }));

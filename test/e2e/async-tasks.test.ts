@@ -3,7 +3,12 @@
  * with local D1 and Queues, the real GPU service with the tiny model. Submit, poll task-result until the
  * Queue consumer has finished, fetch the signed image link and check its colour.
  */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/free-port';
 import type { AsyncModelList, AsyncTaskResult } from '@image-api/shared/api/async-tasks';
 import { dominant, meanColour } from '../helpers/image-stats';
 import { startStack, type Stack } from '../helpers/stack';
@@ -74,3 +79,45 @@ describe('async tasks on the real stack', () => {
     expect(dominant(mean)).toBe('red');
   });
 });
+
+describe('webhooks on the real stack', () => {
+  it('the receiver copied from edge/src/webhooks/README.md verifies a webhook sent to 127.0.0.1 with the secret npm start printed', async () => {
+    const readme = await readFile(resolve(import.meta.dirname, '../../edge/src/webhooks/README.md'), 'utf8');
+    const receiver = /```js\n(\/\/ receiver\.mjs[\s\S]*?)```/.exec(readme)?.[1];
+    expect(receiver, 'the README has the receiver.mjs block').toBeDefined();
+    const secret = /Webhook signing secret: (\S+)/.exec(stack.output())?.[1];
+    expect(secret, 'npm start prints the webhook secret').toBeDefined();
+    const dir = await mkdtemp(join(tmpdir(), 'webhook-receiver-'));
+    await writeFile(join(dir, 'receiver.mjs'), receiver!);
+    const port = await freePort();
+    const child = spawn(process.execPath, ['receiver.mjs'], { cwd: dir, env: { ...process.env, WEBHOOK_SIGNING_SECRET: secret, PORT: String(port) } });
+    let printed = '';
+    child.stdout.on('data', (c) => (printed += c));
+    child.stderr.on('data', (c) => (printed += c));
+    try {
+      await until(() => printed.includes('webhook receiver on'), () => `receiver did not start: ${printed}`);
+      const submit = await api('/v3/async/txt2img', {
+        method: 'POST',
+        body: JSON.stringify({
+          extra: { webhook: { url: `http://127.0.0.1:${port}/hook` } },
+          request: { model_name: 'tiny-analytic', prompt: 'a red apple', width: 128, height: 128, image_num: 1, steps: 4, guidance_scale: 7, sampler_name: 'Euler a', seed: 5 },
+        }),
+      });
+      expect(submit.status, await submit.clone().text()).toBe(200);
+      const { task_id: taskId } = (await submit.json()) as { task_id: string };
+      await until(() => printed.includes('verified') || printed.includes('refused'), () => `no webhook arrived: ${printed}\n${stack.output().slice(-2000)}`);
+      expect(printed).toContain(`verified ${taskId}:TASK_STATUS_SUCCEED: ${stack.baseUrl}/v1/files/`);
+      expect(printed).not.toContain('refused');
+    } finally {
+      child.kill();
+    }
+  }, 120_000);
+});
+
+async function until(done: () => boolean, message: () => string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(message());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -16,6 +16,10 @@ export interface Stack {
   serviceToken: string;
   /** Everything the stack printed (stdout + stderr), for failure messages. */
   output(): string;
+  /** The `npm start` process (scripts/start.ts); its children are the GPU service and wrangler. */
+  pid: number;
+  /** Resolves with the exit code of `npm start` once it exits. */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +51,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   child.stdout!.on('data', (c) => (log += c));
   child.stderr!.on('data', (c) => (log += c));
   await new Promise<void>((ok, fail) => {
@@ -69,6 +74,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     apiKey,
     serviceToken,
     output: () => log,
+    pid: child.pid!,
+    exited,
     stop: () =>
       new Promise<void>((done) => {
         if (child.exitCode !== null) return done();

@@ -13,6 +13,7 @@ import {
   type KeyStore,
   type ListedKey,
 } from '../../scripts/keys';
+import { installDevKey } from '../../scripts/start/dev-key';
 
 /** KV stand-in with the semantics the commands rely on (put overwrites, list returns metadata). */
 class MemoryKeyStore implements KeyStore {
@@ -70,7 +71,20 @@ describe('keys create / list / revoke (in-memory store)', () => {
     expect([...store.records.values()].filter((r) => !r.revoked)).toHaveLength(1);
   });
 
-  it('createKey (as npm start calls it) replaces the previous key of that name by default', async () => {
+  it('npm start installs dev keys without revoking another stack\'s: a new key is added, DEV_API_KEY re-installs', async () => {
+    const store = new MemoryKeyStore();
+    const running = 'sk-dev-the-key-a-running-stack-printed';
+    const nameA = await installDevKey(running, { store });
+    const nameB = await installDevKey('sk-dev-a-second-npm-start-made-this', { store });
+    expect(nameA).not.toBe(nameB);
+    await installDevKey(running, { store }); // a restart with DEV_API_KEY=<the same key>
+    const active = [...store.records.values()].filter((r) => !r.revoked);
+    expect(active.map((r) => r.name).sort()).toEqual([nameA, nameB].sort());
+    expect(active.every((r) => r.tenant === 'dev')).toBe(true);
+    expect(store.records.size).toBe(2);
+  });
+
+  it('createKey replaces the previous key of that name by default', async () => {
     const store = new MemoryKeyStore();
     const first = await createKey({ name: 'dev', store });
     const second = await createKey({ name: 'dev', store });

@@ -48,6 +48,8 @@ export interface AsyncTaskBindings {
   WEBHOOK_SIGNING_SECRET?: string;
   /** Development flag shared with image_url: "true" accepts http:// webhook URLs. */
   ALLOW_HTTP_IMAGE_URLS?: string;
+  /** Development flag ("true" under `npm start`): webhook receivers on 127.0.0.1 / localhost / [::1]. */
+  ALLOW_LOCAL_WEBHOOK_URLS?: string;
 }
 
 /** The Worker env as the async task code reads it. */

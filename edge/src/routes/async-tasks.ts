@@ -33,7 +33,7 @@ import { recoverStaleTask } from '../queue/task-lease';
 import { storeImagesAtomically } from '../storage/r2-images';
 import { TaskStore } from '../tasks/task-store';
 import { notifyTaskEnded } from '../webhooks/task-webhook';
-import { checkWebhookUrl } from '../webhooks/webhook-url';
+import { allowLocalWebhookUrls, checkWebhookUrl } from '../webhooks/webhook-url';
 
 /** Dependencies shared by the route factories (see app.ts). */
 export interface RouteOptions {
@@ -213,7 +213,7 @@ async function submit(
     if (!env.WEBHOOK_SIGNING_SECRET) {
       throw unsupportedParameter('extra.webhook', 'Webhooks are not configured on this deployment (no WEBHOOK_SIGNING_SECRET); poll GET /v3/async/task-result instead.');
     }
-    webhookUrl = checkWebhookUrl(extra.webhook.url, { allowHttp }).href;
+    webhookUrl = checkWebhookUrl(extra.webhook.url, { allowHttp, allowLoopback: allowLocalWebhookUrls(env) }).href;
   }
 
   const pool = options.catalog.backendPool(config);

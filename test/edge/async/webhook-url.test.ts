@@ -50,4 +50,15 @@ describe('webhook URL SSRF rules', () => {
     expect(checkWebhookUrl('http://hooks.example.com/', { allowHttp: true }).protocol).toBe('http:');
     expect(refusal('http://127.0.0.1:9000/', true).status).toBe(400);
   });
+
+  it('accepts receivers on this machine only with the development loopback allowance', () => {
+    for (const url of ['http://127.0.0.1:9000/hook', 'http://localhost:3000/', 'https://[::1]:8443/x']) {
+      expect(refusal(url).code).toBe('invalid_webhook_url');
+      expect(checkWebhookUrl(url, { allowLoopback: true }).href).toBe(new URL(url).href);
+    }
+    // The allowance is for this machine alone: private networks, other loopback spellings and credentials stay out.
+    for (const url of ['http://10.0.0.5/', 'http://192.168.1.1/', 'http://127.0.0.2/', 'http://[::ffff:10.0.0.1]/', 'http://u:p@127.0.0.1/', 'file:///etc/passwd']) {
+      expect(() => checkWebhookUrl(url, { allowLoopback: true })).toThrow(ApiError);
+    }
+  });
 });
