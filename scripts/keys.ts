@@ -1,5 +1,5 @@
 /**
- * API key administration for the edge Worker (contracts.md, issue 6 §5):
+ * API key administration for the edge Worker (README, "Keys, limits, links, inputs"):
  *
  *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--compute-units-per-minute N] [--replace]
  *   npm run keys -- list

@@ -24,7 +24,7 @@ export interface ApiErrorDetails {
   status: number | null;
   /** Machine code from the error body, e.g. `model_not_found`, `queue_full`. */
   code?: string | null;
-  /** Error type from the error body (api-styles.md), e.g. `invalid_request_error`. */
+  /** Error type from the error body (README "Public API"), e.g. `invalid_request_error`. */
   type?: string | null;
   /** The request field the server blames (dotted path), or null. */
   param?: string | null;
@@ -35,7 +35,7 @@ export interface ApiErrorDetails {
 }
 
 /**
- * An error answered by (or on the way to) the public API. `exitCode` follows contracts.md:
+ * An error answered by (or on the way to) the public API. `exitCode` follows cli/README.md:
  * 401/403 → 3, 429 → 4, 404 → 6, 5xx and network → 5, 400/413/422 blamed on a field we took
  * from a flag → 2, anything else → 1.
  */
@@ -60,7 +60,7 @@ export class ApiError extends Error {
     this.network = details.network ?? false;
   }
 
-  /** The CLI exit code for this error (contracts.md, "CLI exit codes"). */
+  /** The CLI exit code for this error (cli/README.md, "Exit codes"). */
   get exitCode(): ExitCode {
     const { status, type, code } = this;
     if (this.network) return EXIT_CODES.SERVER;

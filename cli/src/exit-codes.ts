@@ -1,5 +1,5 @@
 /**
- * Exit codes of the `draw` CLI, fixed by the project's contracts (briefs/contracts.md, "CLI exit
+ * Exit codes of the `draw` CLI, fixed by the project's contracts (cli/README.md, "Exit
  * codes") so that scripts can tell a typo from an outage without parsing messages.
  */
 export const EXIT_CODES = {

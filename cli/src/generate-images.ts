@@ -14,7 +14,7 @@ export interface GeneratedImage {
   seed: number | null;
 }
 
-/** One `image_generation.progress` event (our extension of OpenAI's stream, contracts.md). */
+/** One `image_generation.progress` event (our extension of OpenAI's stream, README "Streaming"). */
 export interface ProgressUpdate {
   /** Sampling steps done so far (0 while queued). */
   step: number;

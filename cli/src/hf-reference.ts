@@ -1,5 +1,5 @@
 /**
- * Ollama-style Hugging Face model references (api-styles.md §4, seed draw-cli.md):
+ * Ollama-style Hugging Face model references (README "Public API"):
  * `hf.co/<org>/<repo>[:<tag or file>]`, e.g. `hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16`.
  * The CLI only checks the form (with the one parser the edge and the GPU service use) and sends the
  * reference unchanged as `model`; the GPU service resolves and downloads it.

@@ -1,4 +1,4 @@
-/** The output formats the public API can encode (`output_format`, api-styles.md §1). */
+/** The output formats the public API can encode (`output_format`, README "Public API"). */
 export const IMAGE_FORMATS = ['png', 'jpeg', 'webp'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 

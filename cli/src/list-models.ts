@@ -10,7 +10,7 @@ const ModelEntrySchema = PublicModelSchema.pick({ id: true, native_size: true, c
   capabilities: true,
 });
 
-/** One entry of GET /v1/models as the CLI uses it (contracts.md; OpenAI list shape + extensions). */
+/** One entry of GET /v1/models as the CLI uses it (OpenAI list shape + extensions). */
 export interface ModelSummary {
   id: string;
   /** [width, height] in pixels, when the server reports it. */

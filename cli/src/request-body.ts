@@ -3,7 +3,7 @@ import type { DrawOptions } from './draw-options';
 
 /**
  * The JSON body `draw` sends to POST /v1/images/generations: the OpenAI fields plus the GPUStack
- * "advanced" fields (api-styles.md §1), typed by the shared request schema. Fields the user gave
+ * "advanced" fields (README "Public API"), typed by the shared request schema. Fields the user gave
  * no flag for are left out, so the server's documented defaults apply (size omitted = the
  * model's native size).
  */

@@ -32,7 +32,7 @@ export interface CliIo {
 
 /**
  * Run `draw` with `argv` (the arguments after the program name) and return the exit code
- * (contracts.md): 0 saved; 1 unexpected; 2 usage; 3 auth; 4 rate limited; 5 server/network;
+ * (cli/README.md): 0 saved; 1 unexpected; 2 usage; 3 auth; 4 rate limited; 5 server/network;
  * 6 not found; 130 interrupted. Never throws: every failure becomes one `error: …` line on
  * stderr (plus a hint line for usage errors). stdout receives only the saved path(s), one per line.
  */

@@ -1,5 +1,5 @@
 /**
- * The GPU service (internal API; ARCHITECTURE.md "GPU service"): buildApp(opts) composes the plugins and
+ * The GPU service (internal API; docs/architecture.md "GPU service"): buildApp(opts) composes the plugins and
  * routes so tests can call app.inject() without opening a port. It probes the execution providers, builds
  * the model registry (lazy loads, LRU under MODEL_MEMORY_BUDGET, hf.co downloads), the job service (queue,
  * dynamic batching, events) and the metrics, and serves /v1/jobs, /v1/models, /healthz, /readyz, /metrics.

@@ -2,7 +2,7 @@
  * The tiny model's networks as closed-form float64 maths: what the ONNX graphs compute, written
  * independently of them (tests compare the two, and pipeline tests can use the exact denoiser).
  *
- * Data model (ARCHITECTURE.md, "The embedded default: an analytic tiny model"): latents x0 are
+ * Data model (docs/architecture.md, "The embedded default: an analytic tiny model"): latents x0 are
  * Gaussian N(mu(text), s²·I) in the UNet's scaled latent space, s = TINY_DATA_STD. With the VP
  * forward process x_t = √ᾱ·x0 + √(1−ᾱ)·ε the exact posterior mean is
  *     x0̂ = mu + (√ᾱ·s² / (ᾱ·s² + 1 − ᾱ)) · (x_t − √ᾱ·mu)
@@ -107,7 +107,7 @@ export function tinyUnetOutput(inputs: TinyUnetInputs): Float64Array {
 /**
  * The exact denoiser of the tiny model in the k-diffusion (VE) view, per element:
  * D(x, σ) = mu + s²/(s² + σ²)·(x − mu). With x_T = σ_max·n and an exact ODE solver,
- * txt2img converges to mu + s/sqrt(s² + σ_max²)·(x_T − mu) (samplers.md, issue 3).
+ * txt2img converges to mu + s/sqrt(s² + σ_max²)·(x_T − mu) (docs/samplers.md, issue 3).
  */
 export function tinyGaussianDenoiser(x: number, sigma: number, mu: number, s: number = TINY_DATA_STD): number {
   return mu + ((s * s) / (s * s + sigma * sigma)) * (x - mu);

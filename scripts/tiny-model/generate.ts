@@ -1,6 +1,6 @@
 /**
  * Generator of the analytic tiny model: a diffusers/Optimum ONNX model folder whose UNet is the
- * closed-form denoiser of Gaussian latents with a prompt-dependent mean (ARCHITECTURE.md, "The
+ * closed-form denoiser of Gaussian latents with a prompt-dependent mean (docs/architecture.md, "The
  * embedded default"; maths in closed-form.ts; file-by-file description in README.md here).
  * Deterministic (same options → same bytes), no downloads, well under a second per variant.
  *

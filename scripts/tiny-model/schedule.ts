@@ -1,8 +1,8 @@
 /**
  * The tiny model's training noise schedule in float64, from the same numbers written to
  * scheduler/scheduler_config.json ("scaled_linear", TINY_BETA_START..TINY_BETA_END, 1000 steps).
- * Formulas: samplers.md §1.1 (= diffusers' scaled_linear betas, ᾱ = Π(1 − β),
- * σ = sqrt((1 − ᾱ)/ᾱ)); fractional timesteps interpolate log σ (samplers.md §1.2).
+ * Formulas: docs/samplers.md §1.1 (= diffusers' scaled_linear betas, ᾱ = Π(1 − β),
+ * σ = sqrt((1 − ᾱ)/ᾱ)); fractional timesteps interpolate log σ (docs/samplers.md §1.2).
  */
 import { TINY_BETA_END, TINY_BETA_START, TINY_NUM_TRAIN_TIMESTEPS } from './constants';
 
@@ -28,7 +28,7 @@ export function tinySigmas(): Float64Array {
 
 /**
  * σ(t) for a fractional timestep: log σ interpolated linearly between ⌊t⌋ and ⌈t⌉, t clamped
- * to [0, 999] (samplers.md §1.2). For integer t it is exactly tinySigmas()[t].
+ * to [0, 999] (docs/samplers.md §1.2). For integer t it is exactly tinySigmas()[t].
  */
 export function tinySigmaAt(t: number, sigmas: Float64Array = tinySigmas()): number {
   const tc = Math.min(sigmas.length - 1, Math.max(0, t));

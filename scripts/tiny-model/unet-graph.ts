@@ -12,7 +12,7 @@
  * ⌈t⌉ in the float32 log-σ table (an integer t hits the table entry, i.e. ᾱ_t itself), and with
  * r = sqrt(1 + σ²) (so √ᾱ = 1/r, √(1 − ᾱ) = σ/r) the posterior mean and outputs become
  *     x0̂ = mu + s²/(s² + σ²)·(r·x − mu),   ε̂ = (r·x − x0̂)/σ,   v̂ = (ε̂ − σ·x0̂)/r,
- * algebraically identical to the ᾱ form of ARCHITECTURE.md but free of the 1 − ᾱ cancellation.
+ * algebraically identical to the ᾱ form of docs/architecture.md but free of the 1 − ᾱ cancellation.
  */
 import { ELEM, OnnxGraphBuilder } from './onnx-graph-builder';
 import { TINY_COLOUR_DIMS, TINY_DATA_STD, TINY_HIDDEN_SIZE, TINY_KEEP_STD } from './constants';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The one error body every public endpoint (and the GPU service) answers with (api-styles.md). */
+/** The one error body every public endpoint (and the GPU service) answers with (README "Public API"). */
 export const ErrorTypeSchema = z.enum([
   'invalid_request_error',
   'authentication_error',

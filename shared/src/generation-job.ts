@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The one internal job every public API style is translated into (ARCHITECTURE.md, "One internal
+ * The one internal job every public API style is translated into (docs/architecture.md, "One internal
  * job"). The edge builds it; the GPU service validates it again on POST /v1/jobs.
  * Sizes are in pixels, strength is the img2img denoise strength in [0, 1].
  * Image i of a batch uses seed `seed + i`, so one image of a batch can be reproduced alone.
@@ -38,7 +38,7 @@ export const GenerationJobSchema = z.object({
       variant: z.record(z.string(), z.string()).optional(),
     })
     .default({}),
-  /** Build the schedule for steps+1 and drop its penultimate sigma (samplers.md §1.3). */
+  /** Build the schedule for steps+1 and drop its penultimate sigma (docs/samplers.md §1.3). */
   discard_penultimate_sigma: z.boolean().default(false),
   cfg_scale: z.number().min(0).max(50).default(7),
   guidance: z.number().min(0).max(50).optional(),

@@ -1,14 +1,14 @@
 /**
  * Public sampler / scheduler names of the three API styles → canonical (algorithm, schedule, options).
  *
- * The one table behind samplers.md §4. Each style has its own vocabulary:
+ * The one table behind docs/samplers.md §4. Each style has its own vocabulary:
  * - 'sdcpp'   stable-diffusion.cpp / GPUStack: `sample_method` (euler_a, dpm++2m, …) and `schedule_method`
  *             (discrete, karras, exponential, ays, gits);
  * - 'comfyui' ComfyUI: `sampler_name` (euler, dpmpp_2m_sde_gpu, …) and `scheduler` (normal, karras, …);
  * - 'a1111'   AUTOMATIC1111 / Novita legacy combined names ("DPM++ 2M Karras") in `sampler_name`, plus
  *             the optional A1111 ≥ 1.9 `scheduler` ("Schedule type": Automatic, Karras, …).
  * Names match exactly as written first, then case-insensitively (surrounding whitespace ignored).
- * Variants follow each ecosystem (samplers.md §4.4, recommended choice): ComfyUI's lms/ipndm/ipndm_v
+ * Variants follow each ecosystem (docs/samplers.md §4.4, recommended choice): ComfyUI's lms/ipndm/ipndm_v
  * replace the final step by the denoised estimate; A1111's LMS and sd.cpp's ipndm/ipndm_v do not.
  *
  * Pure data and pure functions: no Node or Workers APIs (used by the edge and the GPU service).
@@ -54,10 +54,10 @@ export const CANONICAL_SAMPLER_IDS = [
 export type CanonicalSamplerId = (typeof CANONICAL_SAMPLER_IDS)[number];
 
 /**
- * Canonical schedule ids (samplers.md §1.2; implemented in gpu-service/src/diffusion/schedules).
+ * Canonical schedule ids (docs/samplers.md §1.2; implemented in gpu-service/src/diffusion/schedules).
  * 'ays' is the SD1.5 Align-Your-Steps table, 'ays_sdxl' the SDXL one (the job layer picks by model family).
  * 'normal_no_final_zero' is A1111's UniPC grid: normal(N+1) without its trailing 0, i.e. σ(linspace(999, 0,
- * N+1)), N steps ending at σ_min (samplers.md §3.3, §4.3).
+ * N+1)), N steps ending at σ_min (docs/samplers.md §3.3, §4.3).
  */
 export const CANONICAL_SCHEDULE_IDS = [
   'normal',
@@ -77,7 +77,7 @@ export type CanonicalScheduleId = (typeof CANONICAL_SCHEDULE_IDS)[number];
 
 /** Per-style sampler options the name implies (merged over the registry defaults by the job layer). */
 export interface ResolvedSamplerOptions {
-  /** Ancestral noise fraction η (samplers.md §0.1). */
+  /** Ancestral noise fraction η (docs/samplers.md §0.1). */
   eta?: number;
   /** Scale of injected noise. */
   s_noise?: number;
@@ -90,7 +90,7 @@ export interface ResolvedSampler {
   sampler: CanonicalSamplerId;
   scheduler: CanonicalScheduleId;
   options: ResolvedSamplerOptions;
-  /** Build the schedule for steps+1 and remove its penultimate entry (samplers.md §1.3). */
+  /** Build the schedule for steps+1 and remove its penultimate entry (docs/samplers.md §1.3). */
   discard_penultimate_sigma: boolean;
 }
 
@@ -141,7 +141,7 @@ interface SamplerRow {
 
 const ETA1: ResolvedSamplerOptions = { eta: 1 };
 
-/** samplers.md §4.1 — stable-diffusion.cpp / GPUStack `sample_method`. */
+/** docs/samplers.md §4.1 — stable-diffusion.cpp / GPUStack `sample_method`. */
 const SDCPP_SAMPLERS: Record<string, SamplerRow> = {
   euler_a: { sampler: 'euler_ancestral', options: ETA1 },
   euler: { sampler: 'euler' },
@@ -156,7 +156,7 @@ const SDCPP_SAMPLERS: Record<string, SamplerRow> = {
   lcm: { sampler: 'lcm' },
 };
 
-/** samplers.md §4.1 — `schedule_method`. discrete ≡ ComfyUI normal. */
+/** docs/samplers.md §4.1 — `schedule_method`. discrete ≡ ComfyUI normal. */
 const SDCPP_SCHEDULERS: Record<string, CanonicalScheduleId> = {
   discrete: 'normal',
   karras: 'karras',
@@ -165,7 +165,7 @@ const SDCPP_SCHEDULERS: Record<string, CanonicalScheduleId> = {
   gits: 'gits',
 };
 
-/** samplers.md §4.2 — ComfyUI `sampler_name`. The *_gpu names are aliases (only the tree's device differs). */
+/** docs/samplers.md §4.2 — ComfyUI `sampler_name`. The *_gpu names are aliases (only the tree's device differs). */
 const COMFYUI_SAMPLERS: Record<string, SamplerRow> = {
   euler: { sampler: 'euler' },
   euler_cfg_pp: { sampler: 'euler_cfg_pp' },
@@ -198,7 +198,7 @@ const COMFYUI_SAMPLERS: Record<string, SamplerRow> = {
   uni_pc_bh2: { sampler: 'uni_pc_bh2', options: { variant: { variant: 'bh2' } }, discard: true },
 };
 
-/** samplers.md §4.2 — ComfyUI `scheduler`. */
+/** docs/samplers.md §4.2 — ComfyUI `scheduler`. */
 const COMFYUI_SCHEDULERS: Record<string, CanonicalScheduleId> = {
   normal: 'normal',
   karras: 'karras',
@@ -212,7 +212,7 @@ const COMFYUI_SCHEDULERS: Record<string, CanonicalScheduleId> = {
 const A1111_LMS: SamplerRow = { sampler: 'lms', options: { variant: { final: 'lms' } } };
 
 /**
- * samplers.md §4.3 — A1111 / Novita legacy combined names. No suffix = "Automatic" = normal; "Karras" =
+ * docs/samplers.md §4.3 — A1111 / Novita legacy combined names. No suffix = "Automatic" = normal; "Karras" =
  * karras. A1111 passes its ancestral η (1.0) to every sampler with an eta parameter, incl. DPM fast/adaptive.
  */
 const A1111_SAMPLERS: Record<string, SamplerRow> = {
@@ -234,7 +234,7 @@ const A1111_SAMPLERS: Record<string, SamplerRow> = {
   'DPM++ 2S a Karras': { sampler: 'dpmpp_2s_ancestral', options: ETA1, scheduler: 'karras' },
   'DPM++ 2M Karras': { sampler: 'dpmpp_2m', scheduler: 'karras' },
   'DPM++ SDE Karras': { sampler: 'dpmpp_sde', options: ETA1, scheduler: 'karras' },
-  // CompVis-style samplers: approximations of A1111 on sigma grids (samplers.md §3.3).
+  // CompVis-style samplers: approximations of A1111 on sigma grids (docs/samplers.md §3.3).
   DDIM: { sampler: 'euler', scheduler: 'ddim_uniform' },
   PLMS: { sampler: 'plms', scheduler: 'ddim_uniform' },
   UniPC: { sampler: 'uni_pc', options: { variant: { variant: 'bh1' } }, scheduler: 'normal_no_final_zero' },
@@ -297,7 +297,7 @@ export const SCHEDULER_NAMES: Record<NameStyle, readonly string[]> = {
   a1111: Object.keys(A1111_SCHEDULERS),
 };
 
-/** Each style's default names when the request omits them (api-styles.md). */
+/** Each style's default names when the request omits them (README "Public API"). */
 export const DEFAULT_SAMPLER_NAME: Record<NameStyle, string> = {
   sdcpp: 'euler_a',
   comfyui: 'euler',
@@ -341,7 +341,7 @@ export function isSchedulerName(style: NameStyle, name: string): boolean {
 
 /**
  * Resolve a public (sampler, scheduler) pair of one API style to the canonical job fields
- * (samplers.md §4). `schedulerName` undefined or '' means the style's default (sdcpp 'discrete', comfyui
+ * (docs/samplers.md §4). `schedulerName` undefined or '' means the style's default (sdcpp 'discrete', comfyui
  * 'normal', a1111 'Automatic' = the schedule the combined name implies).
  *
  * Notes: sd.cpp's `lcm` sampler uses sd.cpp's own lcm schedule upstream; we have no such public schedule

@@ -130,7 +130,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Start the fake on 127.0.0.1 (random port). It serves the real playground app for every non-API path
- * and fakes the public API of contracts.md:
+ * and fakes the public API of the README:
  * - GET /v1/models → FAKE_MODELS;
  * - POST /v1/images/generations (JSON) and /v1/images/edits (multipart): 401 without the key, 400 for a
  *   prompt with REFUSED_PROMPT_WORD; with stream true an SSE stream (progress with queue position 2,

@@ -372,7 +372,7 @@ describe('code-snippets.js', () => {
       { origin: 'http://h', path: '/v1/images/generations', body: { model: 'm', prompt: 'p', n: 1, quality: 'hd', output_format: 'jpeg' }, edit: null },
       PLAYGROUND_CONFIG,
     );
-    expect(draw).toContain("draw m p --sampler euler_a --sample-steps 30 --format jpeg");
+    expect(draw).toContain("npx draw m p --sampler euler_a --sample-steps 30 --format jpeg");
   });
 });
 

@@ -5,7 +5,7 @@ function errorResponse(status: number, error: Record<string, unknown> | null, he
   return new Response(error === null ? '' : JSON.stringify({ error }), { status, headers });
 }
 
-describe('ApiError exit codes (contracts.md)', () => {
+describe('ApiError exit codes (docs/architecture.md)', () => {
   it.each([
     [401, 'authentication_error', null, 3],
     [403, 'permission_error', null, 3],

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakePublicApi, type FakePublicApi } from './fake-public-api';
 import { runDraw } from './run-draw';
 
-// Exit codes and error lines of the real CLI (contracts.md "CLI exit codes"): 2 usage, 3 auth,
+// Exit codes and error lines of the real CLI (cli/README.md "Exit codes"): 2 usage, 3 auth,
 // 4 rate limited, 5 server/network, 6 not found, and no file left behind on failure.
 const KEY = 'sk-test-exitcodes-0123456789';
 

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 
 /**
  * A stand-in for the public image API (edge Worker) for the CLI tests: node:http on
- * 127.0.0.1:<random port>, speaking the contracts.md shapes. It checks the Bearer key, validates
+ * 127.0.0.1:<random port>, speaking the README's shapes. It checks the Bearer key, validates
  * `model`, `size` and `sample_method` like the real edge would (404 model_not_found, 400 naming
  * the field), and answers with real PNGs made by sharp, either as an SSE stream of progress events
  * or as plain JSON, depending on `behaviour`.

@@ -4,7 +4,8 @@
  * and the `draw` CLI — checking the colour of what comes back.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +82,24 @@ describe('draw CLI against the running stack', () => {
     const { stdout } = await draw(['green grass', '--output', out, '--seed', '5']);
     expect(stdout).toContain(out);
     expect(dominant(await meanColour(await readFile(out)))).toBe('green');
+  });
+
+  it("the playground's View Code command line runs as printed in the repository and saves a red PNG", async () => {
+    const { CODE_SNIPPETS_JS } = await import('../../edge/src/playground/scripts/code-snippets-js');
+    const moduleDir = await mkdtemp(join(tmpdir(), 'snippets-'));
+    await writeFile(join(moduleDir, 'code-snippets.mjs'), CODE_SNIPPETS_JS);
+    const { drawSnippet } = await import(/* @vite-ignore */ pathToFileURL(join(moduleDir, 'code-snippets.mjs')).href);
+    const { PLAYGROUND_CONFIG } = await import('../../edge/src/playground');
+    const body = { model: 'tiny-analytic', prompt: 'a red apple', n: 1, size: '128x128', seed: 77, sample_method: 'euler', sampling_steps: 6 };
+    const snippet: string = drawSnippet({ origin: stack.baseUrl, path: '/v1/images/generations', body, edit: null }, PLAYGROUND_CONFIG);
+    const { stdout } = await run('bash', ['-c', snippet], { cwd: root, env: { ...process.env, IMAGE_API_KEY: stack.apiKey } });
+    const saved = stdout.trim().split('\n').pop()!;
+    try {
+      expect(saved).toMatch(/red-apple-77\.png$/);
+      expect(dominant(await meanColour(await readFile(resolve(root, saved))))).toBe('red');
+    } finally {
+      await rm(resolve(root, saved), { force: true });
+    }
   });
 
   it('exits 3 for a bad key and 2 for a bad size, with one clear line', async () => {

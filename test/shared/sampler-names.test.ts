@@ -11,7 +11,7 @@ import {
   resolveSampler,
 } from '@image-api/shared/sampler-names';
 
-/** The public lists of api-styles.md, copied here so a renamed or dropped entry fails loudly. */
+/** The public lists of the README's "Public API", copied here so a renamed or dropped entry fails loudly. */
 const API_STYLES_LISTS = {
   sdcpp: ['euler_a', 'euler', 'heun', 'dpm2', 'dpm++2s_a', 'dpm++2m', 'dpm++2mv2', 'ipndm', 'ipndm_v', 'lcm'],
   comfyui: [
@@ -33,7 +33,7 @@ const API_STYLES_SCHEDULERS = {
 } as const;
 
 describe('sampler name table', () => {
-  it('accepts every public name of api-styles.md, for every style', () => {
+  it('accepts every public name of the README "Public API", for every style', () => {
     for (const style of NAME_STYLES) {
       for (const name of API_STYLES_LISTS[style]) expect(SAMPLER_NAMES[style]).toContain(name);
     }
@@ -66,7 +66,7 @@ describe('sampler name table', () => {
     });
   });
 
-  it('maps the sd.cpp names of samplers.md §4.1', () => {
+  it('maps the sd.cpp names of docs/samplers.md §4.1', () => {
     expect(resolveSampler('sdcpp', 'dpm2', 'karras')).toMatchObject({ sampler: 'dpm_2', scheduler: 'karras', discard_penultimate_sigma: false });
     expect(resolveSampler('sdcpp', 'dpm++2s_a').options).toEqual({ eta: 1 });
     expect(resolveSampler('sdcpp', 'dpm++2mv2').sampler).toBe('dpmpp_2m_v2');
@@ -77,7 +77,7 @@ describe('sampler name table', () => {
     expect(resolveSampler('sdcpp', 'euler', 'gits').scheduler).toBe('gits');
   });
 
-  it('maps the ComfyUI names of samplers.md §4.2, *_gpu names as aliases', () => {
+  it('maps the ComfyUI names of docs/samplers.md §4.2, *_gpu names as aliases', () => {
     expect(resolveSampler('comfyui', 'dpmpp_sde_gpu')).toEqual(resolveSampler('comfyui', 'dpmpp_sde'));
     expect(resolveSampler('comfyui', 'dpmpp_2m_sde_gpu')).toEqual(resolveSampler('comfyui', 'dpmpp_2m_sde'));
     expect(resolveSampler('comfyui', 'dpmpp_3m_sde_gpu')).toEqual(resolveSampler('comfyui', 'dpmpp_3m_sde'));
@@ -98,7 +98,7 @@ describe('sampler name table', () => {
     expect(resolveSampler('comfyui', 'euler', 'beta').scheduler).toBe('beta');
   });
 
-  it('maps the A1111 combined names of samplers.md §4.3', () => {
+  it('maps the A1111 combined names of docs/samplers.md §4.3', () => {
     expect(resolveSampler('a1111', 'DPM++ 2M Karras')).toEqual({
       sampler: 'dpmpp_2m', scheduler: 'karras', options: {}, discard_penultimate_sigma: false,
     });

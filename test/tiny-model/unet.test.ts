@@ -12,7 +12,7 @@ let root: string;
 const sessions: Record<string, ort.InferenceSession> = {};
 let hidden2: Float64Array; // encoder hidden states of ["a red apple", "a blue sky"], [2, 77, 32]
 let mu2: Float64Array;
-let sigmaTable: Float64Array; // from scheduler_config.json, computed here independently (samplers.md §1.1)
+let sigmaTable: Float64Array; // from scheduler_config.json, computed here independently (docs/samplers.md §1.1)
 
 const VARIANTS: Record<string, Parameters<typeof generateTinyModel>[1]> = {
   'tiny-analytic': TINY_VARIANTS['tiny-analytic'],
@@ -71,7 +71,7 @@ async function runUnet(
   return values(out.out_sample);
 }
 
-/** k-diffusion's t(σ): invert the piecewise log-linear σ(t) (samplers.md §1.2). */
+/** k-diffusion's t(σ): invert the piecewise log-linear σ(t) (docs/samplers.md §1.2). */
 function timestepOfSigma(sigma: number): number {
   const logSigma = Math.log(sigma);
   let lo = 0;

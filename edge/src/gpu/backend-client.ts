@@ -80,7 +80,7 @@ export interface GpuClient {
 const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
 
 /**
- * Client of ONE GPU service's internal API (contracts.md). Every failure becomes an ApiError the
+ * Client of ONE GPU service's internal API (docs/architecture.md). Every failure becomes an ApiError the
  * edge can render:
  * - connection refused / network error → 502 `backend_unavailable`;
  * - 400/404/409/413/415/422 → the same status and error body (e.g. 404 `model_not_found`);

@@ -7,7 +7,7 @@ import { resolveImageInput, type InputImage } from './resolve-image-input';
 import { allowHttpImageUrls } from './url-guard';
 
 /**
- * The `image` field of POST /v1/images/generations (api-styles.md §1: "source image as URL or
+ * The `image` field of POST /v1/images/generations (README "Public API": "source image as URL or
  * base64 → turns the request into img2img"): an https URL (http only with ALLOW_HTTP_IMAGE_URLS),
  * a data: URL or bare base64; an array uses its FIRST entry (as /v1/images/edits does with
  * `image[]`). Checked like every input (magic bytes, header pixel limits, SSRF rules).

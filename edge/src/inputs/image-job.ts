@@ -96,7 +96,7 @@ export interface OpenAiImageJobInput {
 }
 
 /**
- * Build the GenerationJob of an OpenAI-style request with a source image (ARCHITECTURE.md "One
+ * Build the GenerationJob of an OpenAI-style request with a source image (docs/architecture.md, "One
  * internal job"): mode `inpaint` with a mask, else `img2img`; init_image/mask as base64 of the
  * files as sent (the GPU service decodes and fits them: cover + centre crop); strength with
  * stable-diffusion.cpp/A1111 step semantics (`strength_schedule` 'scaled': ≈ steps × strength run);
@@ -142,7 +142,7 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
  * What a job costs the compute-unit budget: steps actually run per image and the output size.
  * txt2img and strength ≥ 1 run `steps`; strength_schedule 'steps' (ComfyUI) runs exactly `steps`;
  * 'scaled' (A1111/sd.cpp, the default) runs ⌊min(strength, 0.999) · steps⌋ + 1, as the GPU service's
- * passSigmas does (gpu-service/src/diffusion/pipelines/generate.ts, samplers.md §1.4).
+ * passSigmas does (gpu-service/src/diffusion/pipelines/generate.ts, docs/samplers.md §1.4).
  */
 export function jobCost(job: GenerationJobInput): GenerationCost {
   const strength = job.mode === 'txt2img' || job.mode === undefined ? 1 : (job.strength ?? 0.75);

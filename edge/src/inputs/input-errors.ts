@@ -2,7 +2,7 @@ import { ApiError } from '../lib/api-error';
 
 /**
  * The errors the image-input checks raise, each naming the offending field in `param`
- * (shared error body, api-styles.md).
+ * (shared error body, README "Public API").
  */
 
 /** 413 `payload_too_large`: the request body (or a fetched image) is over its byte limit. */

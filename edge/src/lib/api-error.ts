@@ -3,7 +3,7 @@ import { errorBody, type ErrorBody, type ErrorType } from '@image-api/shared/err
 
 /**
  * The edge's error catalogue: every failure a client can see is an ApiError with a stable machine
- * `code` (snake_case, as OpenAI and contracts.md spell them), an HTTP status, the error `type`
+ * `code` (snake_case, as OpenAI spells them), an HTTP status, the error `type`
  * and the offending field in `param`. The error handler (middleware/error-handler.ts) is the one
  * place that renders them as the shared error body.
  */
@@ -20,7 +20,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
-  /** The JSON body of api-styles.md. */
+  /** The JSON body of the README's "Public API". */
   toBody(): ErrorBody {
     return errorBody(this.type, this.code, this.message, this.param);
   }

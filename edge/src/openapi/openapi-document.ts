@@ -39,7 +39,7 @@ const TaskJsonSchema = z.object({
   usage: ImageUsageSchema.nullable(),
 });
 
-/** Docs-only schemas of the public streaming events (contracts.md, "Public streaming"). */
+/** Docs-only schemas of the public streaming events (README, "Streaming"). */
 const StreamEventSchemas = {
   ImageGenerationProgressEvent: z.object({
     type: z.literal('image_generation.progress'),

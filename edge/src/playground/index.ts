@@ -33,7 +33,7 @@ function securityHeaders(contentType: string): Record<string, string> {
 }
 
 /**
- * The web playground (issue 7, api-styles.md §5): GET / and GET /playground serve the page, GET
+ * The web playground (issue 7, README "Public API"): GET / and GET /playground serve the page, GET
  * /playground/<file> its CSS and JavaScript modules (PLAYGROUND_ASSETS); an unknown file is a 404 from the
  * surrounding app's not-found handler. No auth: the page asks for an API key and calls the public API
  * (same origin) with it. Mount with `app.route('/', playground)`.

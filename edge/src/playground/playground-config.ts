@@ -11,12 +11,12 @@ import {
 import { resolveSampler, SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
 
 /**
- * GPUStack's default `guidance` (distilled guidance for FLUX-class models; seed playground.md, api-styles.md
- * §1). The public schema has no default for it because other models ignore it, so the page keeps its own.
+ * GPUStack's default `guidance` (distilled guidance for FLUX-class models; README
+ * "Public API"). The public schema has no default for it because other models ignore it, so the page keeps its own.
  */
 export const DEFAULT_GUIDANCE = 3.5;
 
-/** GPUStack's default `preview` (seed playground.md: "Faster"). */
+/** GPUStack's default `preview` ("Faster"). */
 export const DEFAULT_PREVIEW = 'faster';
 
 /**

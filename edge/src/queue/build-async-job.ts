@@ -37,7 +37,7 @@ export interface BuildAsyncJobInput {
 }
 
 /**
- * Translate a validated Novita-style request into the GenerationJob (ARCHITECTURE.md, "One internal
+ * Translate a validated Novita-style request into the GenerationJob (docs/architecture.md, "One internal
  * job"), refusing — never ignoring — what this deployment cannot serve:
  * - model: must have the endpoint's capability (txt2img / img2img / inpaint);
  * - width × height (and hires_fix target) ≤ model.max_pixels;

@@ -48,7 +48,7 @@ function taskNotFound(id: string): ApiError {
 }
 
 /**
- * The async task API (Novita / PPInfra v3 style, api-styles.md §3), mounted under /v3:
+ * The async task API (Novita / PPInfra v3 style, README "Public API"), mounted under /v3:
  * - POST /v3/async/txt2img | img2img | inpainting: `{extra, request}` → `{task_id}` at once. Everything
  *   is checked before anything is queued (400 naming the dotted field, 404 `model_not_found` for
  *   request.model_name); img2img/inpainting inputs (base64 or https URL under the SSRF rules) are

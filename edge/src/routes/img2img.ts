@@ -24,7 +24,7 @@ export interface RouteOptions {
 }
 
 /**
- * POST /v1/img2img: the ComfyUI-named API of the img2img seed (api-styles.md §2), JSON, body capped
+ * POST /v1/img2img: the ComfyUI-named API of the img2img seed (README "Public API"), JSON, body capped
  * at 20 MiB. Defaults exactly as the seed: seed 0 (a real seed), steps 20, batch_size 1, 512×512,
  * sampler_name euler, cfg 8, denoise_strength 0.75, scheduler normal, the seed's prompt and
  * negative prompt, image_url "" (= text-to-image). image_url may be https (http only with

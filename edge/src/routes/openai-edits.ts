@@ -31,7 +31,7 @@ export interface RouteOptions {
 type EditKind = 'edit' | 'variation';
 
 /**
- * POST /v1/images/edits and POST /v1/images/variations (OpenAI's images API, api-styles.md §1).
+ * POST /v1/images/edits and POST /v1/images/variations (OpenAI's images API, README "Public API").
  *
  * Body: multipart/form-data as OpenAI defines it (or JSON with the same names; images then as
  * https/data URLs or base64), capped at 20 MiB (413). `image` is a file; with `image[]` (several)

@@ -163,7 +163,7 @@ export interface BuildGenerationJobInput {
 }
 
 /**
- * Translate a validated OpenAI-style request into the GenerationJob (ARCHITECTURE.md, "One
+ * Translate a validated OpenAI-style request into the GenerationJob (docs/architecture.md, "One
  * internal job"):
  * - size: request size or the model's native_size; width × height must be ≤ model.max_pixels;
  * - sampler/scheduler: stable-diffusion.cpp names resolved by shared/src/sampler-names.ts;

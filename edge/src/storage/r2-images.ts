@@ -14,7 +14,7 @@ export interface ImageKeyParts {
   createdAt: Date;
 }
 
-/** `<tenant>/<yyyy>/<mm>/<dd>/<task>/<i>.<ext>` with the UTC date (ARCHITECTURE.md, "Edge"). */
+/** `<tenant>/<yyyy>/<mm>/<dd>/<task>/<i>.<ext>` with the UTC date (docs/architecture.md, "Edge"). */
 export function imageObjectKey(parts: ImageKeyParts): string {
   const d = parts.createdAt;
   const yyyy = String(d.getUTCFullYear());

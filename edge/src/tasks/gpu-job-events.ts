@@ -5,7 +5,7 @@ import { parseSse } from './sse';
 import { TaskErrorSchema, type TaskError } from './task-types';
 
 /**
- * One event of a GPU service job stream (contracts.md: POST /v1/jobs with Accept: text/event-stream,
+ * One event of a GPU service job stream (docs/architecture.md, "GPU service": POST /v1/jobs with Accept: text/event-stream,
  * GET /v1/jobs/:id/events). `id` is the service's event id (a decimal string; pass it back as
  * Last-Event-ID to resume), null when the frame had none.
  * - queued: waiting in the service's queue at `position` (0 = next);

@@ -25,7 +25,7 @@ export interface CompletedImage {
 const FORMAT_OF_MIME: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp' };
 
 /**
- * Writes a generation as OpenAI's streaming image events (contracts.md, "Public streaming"):
+ * Writes a generation as OpenAI's streaming image events (README, "Streaming"):
  * - `image_generation.progress` {step, total, eta_seconds, queue_position} — our extension: one
  *   per queue position change (step 0, queue_position k), at start and after every step;
  * - `image_generation.partial_image` {b64_json, partial_image_index, output_format, created_at}

@@ -1,6 +1,6 @@
 /**
  * The streamed answer every image route shares (`stream: true`, OpenAI's streaming image API plus our
- * progress events; contracts.md "Public streaming"): run the task, answer with an event stream once the GPU
+ * progress events; README "Streaming"): run the task, answer with an event stream once the GPU
  * service admitted the job (a refusal before that is thrown as a normal error response), then write
  * progress, partial images, one completed event per image, or an `error` event. The run goes on when the
  * client disconnects (waitUntil), so the task still ends with its images stored.

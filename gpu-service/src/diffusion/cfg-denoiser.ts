@@ -1,6 +1,6 @@
 /**
  * The k-diffusion denoiser for an ε- or v-prediction UNet with classifier-free guidance
- * (samplers.md §0; k-diffusion CompVisDenoiser / CompVisVDenoiser, sigma_data = 1):
+ * (docs/samplers.md §0; k-diffusion CompVisDenoiser / CompVisVDenoiser, sigma_data = 1):
  *   c_in = 1/√(σ²+1);  ε-model: D = x − σ·ε̂;  v-model: D = x/(σ²+1) − σ/√(σ²+1)·v̂.
  * Guidance: D = D_u + cfg_scale·(D_c − D_u), per image; the conditional and unconditional halves of the
  * whole batch go through the UNet in one run. When every image's cfg_scale is 1 the unconditional pass is

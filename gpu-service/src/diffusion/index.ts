@@ -1,6 +1,6 @@
 /**
  * The diffusion engine's public surface: every sampler and schedule by canonical name, the seeded noise
- * generators, and the pipeline. Samplers and schedules are pure functions (samplers.md); nothing here
+ * generators, and the pipeline. Samplers and schedules are pure functions (docs/samplers.md); nothing here
  * holds global state.
  */
 export { samplers, getSampler, createIidNoise, createBrownianTreeNoise } from './samplers';

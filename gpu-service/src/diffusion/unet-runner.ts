@@ -25,7 +25,7 @@ export async function runUnet(model: DiffusionModel, call: UnetCall, height: num
   const ehsIn = unet.findInput('encoder_hidden_states', 'context');
   if (!tIn || !ehsIn) throw new Error(`${model.name}: UNet export lacks a timestep or encoder_hidden_states input`);
   const tFloat = sigmaToTimestep(model.schedule, call.sigma);
-  // Integer timestep inputs take the rounded timestep; float inputs the fractional one (samplers.md §1.2).
+  // Integer timestep inputs take the rounded timestep; float inputs the fractional one (docs/samplers.md §1.2).
   const t = tIn.type.startsWith('int') ? Math.round(tFloat) : tFloat;
   const tCount = tIn.shape.length === 0 ? 0 : tIn.shape[0] === 1 ? 1 : call.batch;
   const feeds = {

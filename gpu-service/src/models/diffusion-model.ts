@@ -1,5 +1,5 @@
 /**
- * A diffusion model folder in the diffusers/Optimum ONNX layout (ARCHITECTURE.md "Models"), opened with
+ * A diffusion model folder in the diffusers/Optimum ONNX layout (docs/architecture.md, "Models"), opened with
  * onnxruntime. Every constant the pipeline needs (VAE scaling factor, latent channels, prediction type,
  * noise table, native size) is read from the folder's own files and session metadata, never assumed.
  */

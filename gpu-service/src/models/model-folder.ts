@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { readModelInfo, type ModelInfo } from './diffusion-model';
 import type { CheckpointFacts } from './checkpoint-inspection';
 
-/** The kinds GET /v1/models reports (contracts.md). */
+/** The kinds GET /v1/models reports (docs/architecture.md). */
 export type ModelKind = 'checkpoint' | 'lora' | 'vae' | 'textualinversion';
 /** What a checkpoint can do. */
 export type ModelCapability = 'txt2img' | 'img2img' | 'inpaint';

@@ -31,7 +31,7 @@ import { isHfReference, parseHfReference, type HfReference } from '@image-api/sh
 import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
 
-/** One row of GET /v1/models (contracts.md). */
+/** One row of GET /v1/models (docs/architecture.md). */
 export interface ModelListing {
   id: string;
   kind: ModelKind;

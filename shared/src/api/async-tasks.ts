@@ -3,7 +3,7 @@ import { MAX_SEED, OutputFormatSchema } from '../generation-job';
 import { ModelKindSchema } from './models';
 
 /**
- * The async task API in the Novita / PPInfra v3 style (api-styles.md §3, seed async-txt2img-api.md):
+ * The async task API in the Novita / PPInfra v3 style (README "Public API"):
  * `POST /v3/async/txt2img|img2img|inpainting` with `{extra, request}` → `{task_id}`, then
  * `GET /v3/async/task-result?task_id=` and `GET /v3/model?filter.types=`.
  *
@@ -12,7 +12,7 @@ import { ModelKindSchema } from './models';
  * Field paths in 400 errors are dotted from the body root ("request.width", "extra.webhook.url").
  */
 
-/** Ranges of api-styles.md §3. */
+/** Ranges of README "Public API". */
 export const ASYNC_PROMPT_MAX_LENGTH = 1024;
 export const ASYNC_MIN_SIDE = 128;
 export const ASYNC_MAX_SIDE = 2048;

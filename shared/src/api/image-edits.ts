@@ -15,7 +15,7 @@ import {
 import { SizeSchema } from './size';
 
 /**
- * Request fields of POST /v1/images/edits and POST /v1/images/variations (api-styles.md §1).
+ * Request fields of POST /v1/images/edits and POST /v1/images/variations (README "Public API").
  *
  * Both accept multipart/form-data (OpenAI's format: every text field arrives as a string, so numbers and
  * booleans are parsed from strings here) or a JSON object with the same names. The image fields are not

@@ -5,7 +5,7 @@ import { ImageDataSchema, ImageUsageSchema, MAX_IMAGES_PER_REQUEST, MAX_PROMPT_L
 import { MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, SIZE_MULTIPLE } from './size';
 
 /**
- * POST /v1/img2img: ComfyUI-named fields with the defaults of the img2img seed (api-styles.md §2,
+ * POST /v1/img2img: ComfyUI-named fields with the defaults of the img2img seed (README "Public API",
  * seeds/img2img-api.md). An empty `image_url` (the default) makes it text-to-image.
  */
 

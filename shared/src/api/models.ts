@@ -4,7 +4,7 @@ export const ModelKindSchema = z.enum(['checkpoint', 'lora', 'vae', 'textualinve
 export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
 
 /**
- * One entry of the GPU service's GET /v1/models (contracts.md). `native_size` is [width, height] in pixels;
+ * One entry of the GPU service's GET /v1/models (README, "GPU hosts": internal API). `native_size` is [width, height] in pixels;
  * it and `max_pixels` are 0 for entries that cannot generate on their own (LoRA, VAE, embeddings) and for
  * broken folders (which carry `error`).
  */

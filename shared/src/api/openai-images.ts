@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { GenerationParamsSchema, MAX_SEED, OutputFormatSchema } from '../generation-job';
 import { SizeSchema } from './size';
 
-/** Limits of the OpenAI-style generation request (api-styles.md §1). */
+/** Limits of the OpenAI-style generation request (README "Public API"). */
 export const MAX_PROMPT_LENGTH = 4000;
 export const MAX_IMAGES_PER_REQUEST = 10;
 export const MAX_SAMPLING_STEPS = 200;
 /** Largest OpenAI `partial_images` (streaming previews). */
 export const MAX_PARTIAL_IMAGES = 3;
 
-/** GPUStack "advanced" defaults (api-styles.md §1, seed playground.md). */
+/** GPUStack "advanced" defaults (README "Public API"). */
 export const DEFAULT_SAMPLE_METHOD = 'euler_a';
 export const DEFAULT_SCHEDULE_METHOD = 'discrete';
 export const DEFAULT_SAMPLING_STEPS = 10;
@@ -49,7 +49,7 @@ export const PublicPreviewSchema = z.enum(['faster', 'normal', 'none']);
  * - `guidance`: passed to the job only when given (distilled-guidance models); others ignore it.
  * - `strength`: img2img denoise strength, meaningful only with an `image` (not served here yet).
  * - `image`: recognised so it is refused with a clear 400 instead of being ignored (until edits land).
- * - `stream: true`: Server-Sent Events (contracts.md "Public streaming"). `partial_images` (OpenAI,
+ * - `stream: true`: Server-Sent Events (README, "Streaming"). `partial_images` (OpenAI,
  *   0..3) caps the `image_generation.partial_image` events, spread over the run; omitted = every
  *   preview the service sends for `preview` (GPUStack live preview). `partial_images: 0` or
  *   `preview: "none"` turns previews off.

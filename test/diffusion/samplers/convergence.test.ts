@@ -13,7 +13,7 @@
  *   uni_pc(_bh2) (p = 3) on 20/40/80 [2.85–3.0] (at 10 steps it is still pre-asymptotic).
  * - ipndm, plms: constant Adams–Bashforth weights on a non-uniform σ grid (plus an Euler/Heun start) cap
  *   them at second order [2.1–2.2].
- * - ipndm_v: ComfyUI's order-4 weights do not sum to 1 on non-geometric grids (samplers.md §2.3), so it is
+ * - ipndm_v: ComfyUI's order-4 weights do not sum to 1 on non-geometric grids (docs/samplers.md §2.3), so it is
  *   measured on a log-uniform grid, where they do, at 80/160/320 steps [2.8, 2.9].
  * - dpm_fast with n ≡ 2 (mod 3) evaluations ends with an order-2 interval: third order [3.4, 3.2].
  */

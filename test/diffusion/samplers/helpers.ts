@@ -7,7 +7,7 @@ import type { NormalGenerator } from '../../../gpu-service/src/diffusion/rng/typ
 import type { Denoiser, NoiseSource } from '../../../gpu-service/src/diffusion/samplers/types';
 import type { Tensor } from '../../../gpu-service/src/diffusion/tensor';
 
-/** SD1.5's table ends (samplers.md §1.1), the usual sampling range. */
+/** SD1.5's table ends (docs/samplers.md §1.1), the usual sampling range. */
 export const SIGMA_MAX = 14.614641189575195;
 export const SIGMA_MIN = 0.029167158156633377;
 

@@ -1,5 +1,5 @@
 /**
- * The noise-call and model-call contract of samplers.md §0 and §3.1: which noise() calls a sampler
+ * The noise-call and model-call contract of docs/samplers.md §0 and §3.1: which noise() calls a sampler
  * makes, in which order, with which (σ, σ') — part of the contract because tests and reproductions replay
  * recorded noise — and how many denoiser evaluations (NFE) it costs.
  */
@@ -12,7 +12,7 @@ const N = 6;
 const SIGMAS = withZero(karras(N));
 const X = Float64Array.from(normals64(3, 5), (v) => v * SIGMAS[0]);
 
-/** NFE for N steps whose last sigma is 0 (samplers.md §3.1). */
+/** NFE for N steps whose last sigma is 0 (docs/samplers.md §3.1). */
 const EXPECTED_NFE: Record<Exclude<CanonicalSamplerId, 'dpm_adaptive'>, number> = {
   euler: N,
   ddim: N,

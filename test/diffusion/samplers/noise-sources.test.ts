@@ -1,5 +1,5 @@
 /**
- * The noise sources of samplers.md §0.3: per-image i.i.d. draws, and the seeded Brownian tree
+ * The noise sources of docs/samplers.md §0.3: per-image i.i.d. draws, and the seeded Brownian tree
  * (deterministic in the seed, independent of query order, per image, Brownian increments).
  */
 import { describe, expect, it } from 'vitest';

@@ -45,7 +45,7 @@ describe('registry', () => {
     }
   });
 
-  it('flags match samplers.md §3.1', () => {
+  it('flags match docs/samplers.md §3.1', () => {
     const stochastic = CANONICAL_SAMPLER_IDS.filter((id) => samplers[id].stochastic).sort();
     expect(stochastic).toEqual(
       ['ddpm', 'dpm_2_ancestral', 'dpmpp_2m_sde', 'dpmpp_2s_ancestral', 'dpmpp_3m_sde', 'dpmpp_sde', 'euler_ancestral', 'euler_ancestral_cfg_pp', 'lcm'].sort(),

@@ -1,5 +1,5 @@
 /**
- * Exact identities and spot values from samplers.md: iPNDM-v weights, ddpm ≡ euler_ancestral(η = 1),
+ * Exact identities and spot values from docs/samplers.md: iPNDM-v weights, ddpm ≡ euler_ancestral(η = 1),
  * CFG++ with U = D ≡ euler / euler_ancestral, UniPC order lists, variants and their differences, LMS / DEIS
  * coefficient sums, dpm_fast order lists, the ancestral split, churn.
  */
@@ -44,7 +44,7 @@ async function withHistory(run: (onStep: (info: StepInfo) => void) => Promise<Te
   return { out, xs };
 }
 
-describe('ipndm_v weights (samplers.md §2.3)', () => {
+describe('ipndm_v weights (docs/samplers.md §2.3)', () => {
   it('equal steps: orders 2 and 3 are Adams–Bashforth, order 4 is [57, −65, 43, −11]/24', () => {
     const h = -0.37;
     expect(ipndmVWeights(2, h, h)).toEqual(ADAMS_BASHFORTH_WEIGHTS[1].map((w) => expect.closeTo(w, 14)));
@@ -198,7 +198,7 @@ describe('final-step variants', () => {
 });
 
 describe('coefficient tables', () => {
-  it('uni_pc order lists (samplers.md §2.6)', () => {
+  it('uni_pc order lists (docs/samplers.md §2.6)', () => {
     expect(uniPcOrders(10)).toEqual([1, 2, 3, 3, 3, 3, 3, 3, 2, 1]);
     expect(uniPcOrders(4)).toEqual([1, 2, 2, 1]);
     expect(uniPcOrders(3)).toEqual([1, 2, 1]);

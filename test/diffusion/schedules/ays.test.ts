@@ -11,7 +11,7 @@ describe('ays', () => {
     expect(Array.from(aysSdxl(SD15, 10))).toEqual([...AYS_SDXL_LEVELS.slice(0, 10).map(f), 0]);
   });
 
-  it('N = 20 matches the samplers.md example and interpolates in log σ', () => {
+  it('N = 20 matches the docs/samplers.md example and interpolates in log σ', () => {
     const s = ays(SD15, 20);
     expect(s.length).toBe(21);
     const expected = [14.6146412, 9.7274666, 6.4745761];

@@ -10,7 +10,7 @@ describe('buildSigmas', () => {
     expect(buildSigmas(SD15, 'karras', 12)[0]).toBe(SD15.sigmaMax);
   });
 
-  it('discard penultimate: build for N+1 and drop entry L−2 (samplers.md §1.3)', () => {
+  it('discard penultimate: build for N+1 and drop entry L−2 (docs/samplers.md §1.3)', () => {
     for (const id of ['normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'beta', 'ays', 'gits']) {
       const longer = schedules[id](SD15, 11);
       const s = buildSigmas(SD15, id, 10, { discardPenultimate: true });

@@ -18,7 +18,7 @@ function referenceSigmas(betas: number[]): number[] {
 }
 
 describe('modelScheduleFromConfig', () => {
-  it('builds the SD1.5 table with the documented ends (samplers.md §1.1)', () => {
+  it('builds the SD1.5 table with the documented ends (docs/samplers.md §1.1)', () => {
     expect(SD15.numTrainTimesteps).toBe(1000);
     expect(SD15.sigmas.length).toBe(1000);
     expect(SD15.sigmaMin).toBeCloseTo(0.0291671585, 9);
@@ -99,7 +99,7 @@ describe('modelScheduleFromConfig', () => {
   });
 });
 
-describe('timestep ↔ sigma (samplers.md §1.2)', () => {
+describe('timestep ↔ sigma (docs/samplers.md §1.2)', () => {
   it('returns table entries at integer timesteps and log-interpolates between them', () => {
     expect(timestepToSigma(SD15, 0)).toBe(SD15.sigmas[0]);
     expect(timestepToSigma(SD15, 999)).toBe(SD15.sigmas[999]);

@@ -54,7 +54,7 @@ function frame(id: number, event: string, data: unknown): string {
 
 /**
  * Replace the isolate's global fetch with a GPU service at `baseUrl` that streams job events
- * (contracts.md): GET /readyz, /v1/models, POST /v1/jobs (SSE), GET /v1/jobs/:id/events (always 404:
+ * (docs/architecture.md): GET /readyz, /v1/models, POST /v1/jobs (SSE), GET /v1/jobs/:id/events (always 404:
  * this fake keeps no jobs). Every call needs `Bearer <token>`; any other URL is refused.
  */
 export function installFakeGpuStream(baseUrl: string, token: string): FakeGpuStream {

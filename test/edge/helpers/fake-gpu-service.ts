@@ -40,7 +40,7 @@ export interface FakeGpuService {
 }
 
 /**
- * The job's events as the GPU service streams them (contracts.md): started, one step per
+ * The job's events as the GPU service streams them (docs/architecture.md): started, one step per
  * sampling step, done {result}; each with an increasing id.
  */
 function eventStreamOf(result: GenerationResult, steps: number): Response {

@@ -144,7 +144,7 @@ describe('POST /v1/images/generations', () => {
       expect(body.data[0].b64_json).toBeUndefined();
       expect(body.usage).toEqual({ images: 1, steps: 10, width: 256, height: 256, compute_units: 0.655 });
 
-      // The job the GPU service received: defaults of api-styles.md §1, native size of the model.
+      // The job the GPU service received: defaults of README "Public API", native size of the model.
       expect(gpu.jobs).toHaveLength(1);
       const job = gpu.jobs[0];
       expect(job).toMatchObject({

@@ -62,7 +62,7 @@ export function colourFor(seed: number): [number, number, number] {
 }
 
 /**
- * A fake GPU service speaking the job event protocol of contracts.md, installed as the isolate's
+ * A fake GPU service speaking the job event protocol of the README, installed as the isolate's
  * global fetch (the Worker under test runs in the same isolate) at `baseUrl`: GET /v1/models,
  * POST /v1/jobs (JSON, or events with Accept: text/event-stream: queued… started, step per step,
  * preview per `previewEvery` steps when job.preview ≠ none, done {result with real PNGs} or error),

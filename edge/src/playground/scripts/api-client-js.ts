@@ -1,7 +1,7 @@
 /**
  * Browser module /playground/api-client.js: the page's only way to the public API (same origin,
  * Bearer key): GET /v1/models and the image calls (JSON POST /v1/images/generations, multipart POST
- * /v1/images/edits), reading either a JSON ImagesResponse or the streamed events of contracts.md
+ * /v1/images/edits), reading either a JSON ImagesResponse or the streamed events of the README's "Streaming"
  * (`image_generation.progress` / `.partial_image` / `.completed`, `error`). Every failure becomes an
  * ApiError carrying the API's error body (message, code, param, type) and the HTTP status.
  * `fetch` is a parameter (default: the global) so the module is testable without a browser.

@@ -2,7 +2,7 @@
  * Browser module /playground/code-snippets.js: View Code's pure text builders. Given the exact request
  * the page would send (from request-builder.js) it writes the same call as curl, Python (openai SDK),
  * Node.js (openai SDK), the equivalent async-task request (POST /v3/async/txt2img | img2img |
- * inpainting, api-styles.md §3) and the `draw` command line (api-styles.md §4). No DOM, no globals.
+ * inpainting, README "Public API") and the `draw` command line (README "Public API"). No DOM, no globals.
  *
  * Kept as text (String.raw, so no backticks or dollar-brace inside) because the Worker serves it as is.
  */
@@ -187,7 +187,7 @@ function sizeOf(body, fallback) {
 }
 
 /**
- * The async-task equivalent (api-styles.md §3): POST /v3/async/txt2img (img2img with a source image,
+ * The async-task equivalent (README "Public API"): POST /v3/async/txt2img (img2img with a source image,
  * inpainting with a mask) with {extra, request}, then the polling call. Sampler names are the A1111
  * names of config.asyncSamplers; steps come from sampling_steps or the quality table.
  * @param nativeSize "WxH" used when the body has no size (the async API needs width and height)
@@ -231,14 +231,17 @@ export function asyncSnippet(request, config, nativeSize) {
   return lines.join('\n') + '\n';
 }
 
-/** The draw CLI (api-styles.md §4) for the same inputs; notes what the CLI cannot express. */
+/**
+ * The draw CLI (README "CLI: draw") for the same inputs, as it runs in a clone of the repository after
+ * npm install (npx finds the package's own draw bin there); notes what the CLI cannot express.
+ */
 export function drawSnippet(request, config) {
   const body = request.body;
   const notes = [];
   if (request.edit) notes.push('# note: draw only makes new images (no edit mode); this is the text-to-image call with the same settings');
   if (body.n > 1) notes.push('# note: draw makes one image per run; image i of this batch used seed + i');
   if (body.guidance !== undefined) notes.push('# note: draw has no --guidance flag');
-  const words = ['IMAGE_API_URL=' + shellQuote(request.origin), 'draw'];
+  const words = ['IMAGE_API_URL=' + shellQuote(request.origin), 'npx', 'draw'];
   if (body.model) words.push(shellQuote(body.model));
   words.push(shellQuote(body.prompt));
   if (body.size) words.push('--size ' + body.size);
@@ -249,7 +252,7 @@ export function drawSnippet(request, config) {
   if (body.seed !== undefined) words.push('--seed ' + body.seed);
   if (body.negative_prompt) words.push('--negative-prompt ' + shellQuote(body.negative_prompt));
   if (body.output_format && body.output_format !== 'png') words.push('--format ' + body.output_format);
-  const lines = ['# the key comes from $' + API_KEY_ENV].concat(notes);
+  const lines = ['# in a clone of the repository, after npm install; the key comes from $' + API_KEY_ENV].concat(notes);
   lines.push(words.join(' '));
   return lines.join('\n') + '\n';
 }

@@ -1,7 +1,7 @@
 /**
  * Browser module /playground/random-prompts.js: the "random prompt" button's list and picker (pure;
  * the random source is a parameter). Most prompts name a colour, which the embedded tiny-analytic model
- * visibly follows (ARCHITECTURE.md, "The embedded default").
+ * visibly follows (docs/architecture.md, "The embedded default").
  *
  * Kept as text (String.raw, so no backticks or dollar-brace inside) because the Worker serves it as is.
  */

@@ -53,7 +53,7 @@ export interface DecodedImage {
 }
 
 /**
- * The sigmas of a pass at denoise `strength` (samplers.md §1.4):
+ * The sigmas of a pass at denoise `strength` (docs/samplers.md §1.4):
  * - 'steps' (ComfyUI): build the schedule for ⌊steps/strength⌋ steps and keep the last steps+1 entries, so
  *   exactly `steps` steps run whatever the strength;
  * - 'scaled' (AUTOMATIC1111 / stable-diffusion.cpp): build for `steps`, t_enc = ⌊min(strength, 0.999)·steps⌋,

@@ -1,5 +1,5 @@
 /**
- * The ancestral split of one step σ → σ' with noise fraction η (samplers.md §0.1; k-diffusion
+ * The ancestral split of one step σ → σ' with noise fraction η (docs/samplers.md §0.1; k-diffusion
  * `get_ancestral_step`, after Ho et al. 2020 / Karras et al. 2022):
  *   σ_up   = min(σ', η·sqrt(σ'²(σ² − σ'²)/σ²)),   σ_down = sqrt(σ'² − σ_up²).
  * The deterministic part of the step goes to σ_down, then s_noise·σ_up·n is added.

@@ -1,5 +1,5 @@
 /**
- * A seeded Brownian-tree noise source for the SDE samplers (samplers.md §0.3; the role of k-diffusion's
+ * A seeded Brownian-tree noise source for the SDE samplers (docs/samplers.md §0.3; the role of k-diffusion's
  * BrownianTreeNoiseSampler / torchsde.BrownianTree, Li et al. 2020 "Scalable Gradients for Stochastic
  * Differential Equations", §4 "virtual Brownian tree"):
  *   noise(σ, σ') = (W(σ') − W(σ)) / sqrt(|σ' − σ|),

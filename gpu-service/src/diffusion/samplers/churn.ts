@@ -1,6 +1,6 @@
 /**
  * Karras et al. 2022 ("Elucidating the Design Space…", Algorithm 2) stochastic churn for euler, heun and
- * dpm_2 (samplers.md §0.2; k-diffusion sample_euler/sample_heun/sample_dpm_2).
+ * dpm_2 (docs/samplers.md §0.2; k-diffusion sample_euler/sample_heun/sample_dpm_2).
  * γ = min(s_churn/N, √2 − 1) when s_tmin ≤ σ ≤ s_tmax, else 0; σ̂ = σ(1 + γ); if γ > 0 the iterate gets
  * s_noise·sqrt(σ̂² − σ²)·n with n from options.randn (never from the noise source).
  */

@@ -1,7 +1,7 @@
 /**
  * Counter-based standard normals: a pure function of (key, index), so any value can be recomputed in
  * any order. Used by the Brownian tree (each tree node draws its own vector from its own key).
- * Not torch-compatible by design (samplers.md §0.3: bit parity with torchsde is out of scope).
+ * Not torch-compatible by design (docs/samplers.md §0.3: bit parity with torchsde is out of scope).
  *
  * Construction: a 64-bit key (two uint32 words) and the element index are mixed by two rounds of the
  * murmur3 finaliser (Appleby, MurmurHash3 fmix32) into one uint32, mapped to a uniform in (0, 1) and

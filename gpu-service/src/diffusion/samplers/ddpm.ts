@@ -1,6 +1,6 @@
 /**
  * DDPM ancestral sampling (Ho et al. 2020, eq. 6–7 posterior q(x_{t−1} | x_t, x_0)) written in VP form on
- * a σ grid (samplers.md §2.2; ComfyUI `sample_ddpm` / `DDPMSampler_step`). Algebraically identical to
+ * a σ grid (docs/samplers.md §2.2; ComfyUI `sample_ddpm` / `DDPMSampler_step`). Algebraically identical to
  * euler_ancestral with η = 1, s_noise = 1; kept as its own formula so the identity is tested.
  */
 import type { Tensor } from '../tensor';

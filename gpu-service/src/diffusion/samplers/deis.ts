@@ -1,6 +1,6 @@
 /**
  * DEIS, "tab" mode, max order 3 (Zhang & Chen 2023, "Fast Sampling of Diffusion Models with Exponential
- * Integrator"; ComfyUI `sample_deis` + `deis.py`; samplers.md §2.3): multistep on the derivative d with
+ * Integrator"; ComfyUI `sample_deis` + `deis.py`; docs/samplers.md §2.3): multistep on the derivative d with
  * weights from integrating Lagrange polynomials in a VP time variable, built from the schedule alone.
  */
 import type { Tensor } from '../tensor';

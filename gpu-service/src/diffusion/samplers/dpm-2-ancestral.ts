@@ -1,5 +1,5 @@
 /**
- * Ancestral DPM-Solver-2-style midpoint sampler (samplers.md §2.2; k-diffusion `sample_dpm_2_ancestral`).
+ * Ancestral DPM-Solver-2-style midpoint sampler (docs/samplers.md §2.2; k-diffusion `sample_dpm_2_ancestral`).
  */
 import type { Tensor } from '../tensor';
 import { ancestralStep } from './ancestral-step';

@@ -1,5 +1,5 @@
 /**
- * DPM-Solver-2-inspired midpoint sampler (samplers.md §2.1; k-diffusion `sample_dpm_2`, after Lu et al.
+ * DPM-Solver-2-inspired midpoint sampler (docs/samplers.md §2.1; k-diffusion `sample_dpm_2`, after Lu et al.
  * 2022 "DPM-Solver", with Karras et al. 2022 churn). The midpoint is geometric in σ (= midpoint in λ).
  */
 import type { Tensor } from '../tensor';
@@ -11,7 +11,7 @@ import type { Denoiser, NoiseSource, SamplerOptions } from './types';
 /**
  * d = d(x, σ̂_i). If σ_{i+1} = 0: Euler. Else σ_m = sqrt(σ̂_i·σ_{i+1}), x̃ = x + (σ_m − σ̂_i)·d,
  * x ← x + (σ_{i+1} − σ̂_i)·d(x̃, σ_m). NFE 2N − 1. Deterministic; churn options as euler.
- * Usually run on a schedule with its penultimate sigma discarded (samplers.md §1.3, done by the job layer).
+ * Usually run on a schedule with its penultimate sigma discarded (docs/samplers.md §1.3, done by the job layer).
  * @throws RangeError for invalid sigmas; the signal's reason when aborted.
  */
 export async function sampleDpm2(

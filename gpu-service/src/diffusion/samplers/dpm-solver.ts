@@ -1,7 +1,7 @@
 /**
  * DPM-Solver in noise-prediction form (Lu et al. 2022, "DPM-Solver: A Fast ODE Solver for Diffusion
  * Probabilistic Model Sampling in Around 10 Steps", §3.3 and §4 adaptive step size; k-diffusion `DPMSolver`,
- * `sample_dpm_fast`, `sample_dpm_adaptive`; samplers.md §2.5). Both samplers use only σ[0] and the last
+ * `sample_dpm_fast`, `sample_dpm_adaptive`; docs/samplers.md §2.5). Both samplers use only σ[0] and the last
  * non-zero sigma of the schedule, work in t = −ln σ with ε(x, t) = (x − D(x, σ(t)))/σ(t), and **end at
  * σ_min, not 0**: the result still carries σ_min of noise.
  */
@@ -78,7 +78,7 @@ class EpsEvaluator {
     return lincomb([1, -sNext * em + c, -c], [x, e0, e1]);
   }
 
-  /** order 3 (r₁ = ⅓, r₂ = ⅔), samplers.md §2.5. */
+  /** order 3 (r₁ = ⅓, r₂ = ⅔), docs/samplers.md §2.5. */
   async step3(x: Tensor, t: number, tNext: number, cache: Map<string, Tensor>, r1 = 1 / 3, r2 = 2 / 3): Promise<Tensor> {
     const h = tNext - t;
     const e0 = await this.eps(cache, 'eps', x, t);

@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++(2M) SDE (Lu et al. 2022, "DPM-Solver++", SDE variant; k-diffusion `sample_dpmpp_2m_sde`;
- * samplers.md §2.4), with the 'midpoint' (default) or 'heun' second-order correction.
+ * docs/samplers.md §2.4), with the 'midpoint' (default) or 'heun' second-order correction.
  */
 import type { Tensor } from '../tensor';
 import { callDenoiser, drawsNoise, readSigmas, reportStep, throwIfAborted } from './sampler-loop';

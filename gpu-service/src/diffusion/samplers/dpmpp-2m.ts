@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++(2M), the multistep second-order data-prediction exponential integrator (Lu et al. 2022,
- * "DPM-Solver++", Algorithm 2; k-diffusion `sample_dpmpp_2m`; samplers.md §2.4), and stable-diffusion.cpp's
+ * "DPM-Solver++", Algorithm 2; k-diffusion `sample_dpmpp_2m`; docs/samplers.md §2.4), and stable-diffusion.cpp's
  * `dpm++2mv2` variant.
  */
 import type { Tensor } from '../tensor';

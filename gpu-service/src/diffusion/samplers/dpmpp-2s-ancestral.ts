@@ -1,5 +1,5 @@
 /**
- * DPM-Solver++(2S), ancestral (samplers.md §2.2; Lu et al. 2022 "DPM-Solver++", Algorithm 1 with a
+ * DPM-Solver++(2S), ancestral (docs/samplers.md §2.2; Lu et al. 2022 "DPM-Solver++", Algorithm 1 with a
  * single intermediate stage at the λ-midpoint; k-diffusion `sample_dpmpp_2s_ancestral`).
  */
 import type { Tensor } from '../tensor';

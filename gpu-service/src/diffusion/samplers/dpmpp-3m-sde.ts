@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++(3M) SDE (Lu et al. 2022, "DPM-Solver++", third-order multistep, SDE form; k-diffusion
- * `sample_dpmpp_3m_sde`; samplers.md §2.4).
+ * `sample_dpmpp_3m_sde`; docs/samplers.md §2.4).
  */
 import type { Tensor } from '../tensor';
 import { callDenoiser, drawsNoise, readSigmas, reportStep, throwIfAborted } from './sampler-loop';

@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++ stochastic ("DPM++ SDE"; k-diffusion `sample_dpmpp_sde`, after Lu et al. 2022
- * "DPM-Solver++" with ancestral noise at both stages; samplers.md §2.4). r = 1/2 by default.
+ * "DPM-Solver++" with ancestral noise at both stages; docs/samplers.md §2.4). r = 1/2 by default.
  */
 import type { Tensor } from '../tensor';
 import { ancestralStep } from './ancestral-step';

@@ -1,5 +1,5 @@
 /**
- * Ancestral Euler (samplers.md §2.2; k-diffusion `sample_euler_ancestral`, the DDPM-style ancestral
+ * Ancestral Euler (docs/samplers.md §2.2; k-diffusion `sample_euler_ancestral`, the DDPM-style ancestral
  * step of Ho et al. 2020 written in σ): a deterministic Euler step down to σ_down, then fresh noise up
  * to σ_{i+1}.
  */

@@ -1,6 +1,6 @@
 /**
  * CFG++ Euler samplers (Chung et al. 2024, "CFG++: Manifold-constrained Classifier Free Guidance";
- * ComfyUI `sample_euler_cfg_pp` / `sample_euler_ancestral_cfg_pp`; samplers.md §2.2): the step re-noises
+ * ComfyUI `sample_euler_cfg_pp` / `sample_euler_ancestral_cfg_pp`; docs/samplers.md §2.2): the step re-noises
  * the guided x0 estimate D_i along the *unconditional* direction (x − U_i)/σ_i.
  */
 import type { Tensor } from '../tensor';

@@ -1,5 +1,5 @@
 /**
- * Euler's method on the probability-flow ODE dx/dσ = (x − D(x, σ))/σ (samplers.md §2.1; Karras et al.
+ * Euler's method on the probability-flow ODE dx/dσ = (x − D(x, σ))/σ (docs/samplers.md §2.1; Karras et al.
  * 2022, Algorithm 2 with churn; k-diffusion `sample_euler`). ComfyUI's `ddim` is this sampler.
  */
 import type { Tensor } from '../tensor';

@@ -1,5 +1,5 @@
 /**
- * Heun's second-order method (explicit trapezoid) on the probability-flow ODE (samplers.md §2.1;
+ * Heun's second-order method (explicit trapezoid) on the probability-flow ODE (docs/samplers.md §2.1;
  * Karras et al. 2022, Algorithm 1/2; k-diffusion `sample_heun`).
  */
 import type { Tensor } from '../tensor';

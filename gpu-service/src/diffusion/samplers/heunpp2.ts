@@ -1,5 +1,5 @@
 /**
- * Heun++ ("heunpp2", ComfyUI `sample_heunpp2`, from Carzit/sd-webui-samplers-scheduler; samplers.md
+ * Heun++ ("heunpp2", ComfyUI `sample_heunpp2`, from Carzit/sd-webui-samplers-scheduler; docs/samplers.md
  * §2.1): a three-stage look-ahead average with heuristic σ-dependent weights. It is consistent (weights
  * sum to 1, so it converges at first order) but is not Heun: its weights fade to Euler as σ → 0.
  */

@@ -1,6 +1,6 @@
 /**
  * The default noise source: fresh i.i.d. N(0, 1) from each image's own seeded generator
- * (samplers.md §0.3). One generator per image of the batch; a call returns the concatenation of every
+ * (docs/samplers.md §0.3). One generator per image of the batch; a call returns the concatenation of every
  * image's own draw, so image i gets the same noise whether it is sampled alone or in a batch.
  */
 import type { NormalGenerator } from '../rng/types';

@@ -1,6 +1,6 @@
 /**
  * The sampler registry: every canonical sampler id (shared/src/sampler-names.ts) → its pure sampling
- * function and the facts the pipeline needs (samplers.md §3.1). Also re-exports the noise sources.
+ * function and the facts the pipeline needs (docs/samplers.md §3.1). Also re-exports the noise sources.
  *
  * Options: the job layer passes `{ ...entry.defaultOptions, ...job.sampler_options }`. Every sampler reads
  * its own defaults for missing keys (including missing variant keys), so a shallow merge is safe.

@@ -1,7 +1,7 @@
 /**
  * Improved PNDM samplers (Zhang & Chen 2023, "Fast Sampling of Diffusion Models with Exponential
  * Integrator", iPNDM; ComfyUI `sample_ipndm` / `sample_ipndm_v`, sd.cpp `ipndm` / `ipndm_v`;
- * samplers.md §2.3): Adams–Bashforth on the derivative d, order ≤ 4, constant weights (ipndm) or weights
+ * docs/samplers.md §2.3): Adams–Bashforth on the derivative d, order ≤ 4, constant weights (ipndm) or weights
  * from the actual step sizes (ipndm_v).
  */
 import type { Tensor } from '../tensor';
@@ -20,7 +20,7 @@ export const ADAMS_BASHFORTH_WEIGHTS: readonly (readonly number[])[] = [
 const MAX_ORDER = 4;
 
 /**
- * ipndm_v weights (ComfyUI formula, samplers.md §2.3) for `order` 1..4 from step sizes
+ * ipndm_v weights (ComfyUI formula, docs/samplers.md §2.3) for `order` 1..4 from step sizes
  * h0 = σ_{i+1} − σ_i, h1 = σ_i − σ_{i−1}, h2 = σ_{i−1} − σ_{i−2}, h3 = σ_{i−2} − σ_{i−3} (all negative;
  * unused ones ignored). Returns weights for d_i, d_{i−1}, … (newest first). Orders 2 and 3 reduce to AB
  * for equal steps; order 4 then gives [57, −65, 43, −11]/24 (ComfyUI's formula, kept as is).
@@ -30,7 +30,7 @@ export function ipndmVWeights(order: number, h0: number, h1 = NaN, h2 = NaN, h3 
   const q = h0 / h1;
   const w2 = [(2 + q) / 2, -q / 2];
   if (order === 2) return w2;
-  // T1: the product of both ratios is subtracted from 1, then halved (samplers.md §2.3 bracket note).
+  // T1: the product of both ratios is subtracted from 1, then halved (docs/samplers.md §2.3 bracket note).
   const t1 = (1 - (h0 / (3 * (h0 + h1))) * ((h0 * (h0 + h1)) / (h1 * (h1 + h2)))) / 2;
   if (order === 3) return [w2[0] + t1, w2[1] - (1 + h1 / h2) * t1, (t1 * h1) / h2];
   if (order !== 4) throw new RangeError(`ipndm_v order must be 1..4, got ${order}`);

@@ -1,6 +1,6 @@
 /**
  * Latent-consistency sampling (Luo et al. 2023, "Latent Consistency Models", multistep consistency
- * sampling; ComfyUI `sample_lcm`; samplers.md §2.2): jump to the x0 estimate, re-noise to σ_{i+1}.
+ * sampling; ComfyUI `sample_lcm`; docs/samplers.md §2.2): jump to the x0 estimate, re-noise to σ_{i+1}.
  */
 import type { Tensor } from '../tensor';
 import { callDenoiser, drawsNoise, readSigmas, reportStep, throwIfAborted } from './sampler-loop';

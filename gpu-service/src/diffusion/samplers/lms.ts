@@ -1,5 +1,5 @@
 /**
- * Linear multistep (Adams–Bashforth with variable steps) on the derivative, order ≤ 4 (samplers.md §2.3;
+ * Linear multistep (Adams–Bashforth with variable steps) on the derivative, order ≤ 4 (docs/samplers.md §2.3;
  * Karras et al. 2022 / k-diffusion `sample_lms`, `linear_multistep_coeff`).
  */
 import type { Tensor } from '../tensor';

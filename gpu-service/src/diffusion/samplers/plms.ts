@@ -1,6 +1,6 @@
 /**
  * PLMS (Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models on Manifolds"; CompVis / A1111
- * `p_sample_plms`; samplers.md §2.3), written in VE form on a σ grid: the DDIM step is Euler in σ, and the
+ * `p_sample_plms`; docs/samplers.md §2.3), written in VE form on a σ grid: the DDIM step is Euler in σ, and the
  * ε it uses is a pseudo-improved-Euler average on the first step and AB2/AB3/AB4 of the ε history after.
  */
 import type { Tensor } from '../tensor';
@@ -13,7 +13,7 @@ import type { Denoiser, NoiseSource, SamplerOptions } from './types';
  * ε_i = d(x, σ_i). Step 0: ε' = (ε_0 + d(x + Δε_0, σ_1))/2 (skipped when σ_1 = 0: then ε' = ε_0);
  * step i ≥ 1: ε' = AB_{min(i+1, 4)} over ε_i, ε_{i−1}, … (the history holds the ε_i, not ε').
  * x ← x + (σ_{i+1} − σ_i)·ε'. NFE N + 1 for N ≥ 2; deterministic. (A1111 runs it on integer DDIM
- * timesteps and stops at σ(t=1); the name table pairs it with ddim_uniform, samplers.md §3.3.)
+ * timesteps and stops at σ(t=1); the name table pairs it with ddim_uniform, docs/samplers.md §3.3.)
  * @throws RangeError for invalid sigmas; the signal's reason when aborted.
  */
 export async function samplePlms(

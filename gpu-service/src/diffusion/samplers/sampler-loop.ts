@@ -48,7 +48,7 @@ export async function reportStep(options: SamplerOptions, info: StepInfo): Promi
   if (options.onStep) await options.onStep(info);
 }
 
-/** The noise coefficient only draws when it is non-zero (samplers.md §0: zero terms never call noise()). */
+/** The noise coefficient only draws when it is non-zero (docs/samplers.md §0: zero terms never call noise()). */
 export function drawsNoise(coefficient: number): boolean {
   return coefficient !== 0 && Number.isFinite(coefficient);
 }

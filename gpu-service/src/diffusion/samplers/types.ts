@@ -14,13 +14,13 @@ export interface DenoiserOutput {
 /**
  * The k-diffusion denoiser: x (noisy latents at noise level sigma, VE scaling x = x0 + sigma*n)
  * → E[x0 | x]. sigma is never 0. The wrapper that calls the network owns the input/output scalings
- * and guidance (see samplers.md §0).
+ * and guidance (see docs/samplers.md §0).
  */
 export type Denoiser = (x: Tensor, sigma: number) => Promise<DenoiserOutput>;
 
 /**
  * noise(sigma, sigmaNext) → fresh i.i.d. N(0, 1) tensor shaped like the latents. The number, order
- * and arguments of the calls are part of a sampler's contract (samplers.md §0): tests replay a
+ * and arguments of the calls are part of a sampler's contract (docs/samplers.md §0): tests replay a
  * recorded sequence through this interface.
  */
 export type NoiseSource = (sigma: number, sigmaNext: number) => Tensor;
@@ -41,7 +41,7 @@ export interface StepInfo {
 
 /** Options shared by all samplers; each sampler documents which ones it reads. */
 export interface SamplerOptions {
-  /** Ancestral noise fraction η (samplers.md §0.1). Default per sampler (1 for ancestral/SDE, 0 for ODE). */
+  /** Ancestral noise fraction η (docs/samplers.md §0.1). Default per sampler (1 for ancestral/SDE, 0 for ODE). */
   eta?: number;
   /** Scale of every injected noise term. Default 1. */
   s_noise?: number;

@@ -2,7 +2,7 @@
  * UniPC, the unified predictor–corrector multistep solver in data prediction (Zhao et al. 2023,
  * "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of Diffusion Models", Algorithms
  * 2/3 with B(h) = h (bh1) or e^h − 1 (bh2); ComfyUI `extra_samplers/uni_pc.py`, `multistep_uni_pc_bh_update`;
- * samplers.md §2.6), written in VE form (λ = −ln σ).
+ * docs/samplers.md §2.6), written in VE form (λ = −ln σ).
  */
 import type { Tensor } from '../tensor';
 import { callDenoiser, readSigmas, reportStep, throwIfAborted } from './sampler-loop';
@@ -33,7 +33,7 @@ interface StoredPoint {
 }
 
 /**
- * One UniPC update from the newest stored point to σ_t with order k (samplers.md §2.6). Returns the new
+ * One UniPC update from the newest stored point to σ_t with order k (docs/samplers.md §2.6). Returns the new
  * x and, when the corrector ran, the model value at the predicted x (to be stored; no extra evaluation).
  */
 async function uniPcUpdate(

@@ -19,7 +19,7 @@ export const AYS_SDXL_LEVELS: readonly number[] = [
 ];
 
 /**
- * An AYS schedule over a fixed level table (samplers.md §1.2, "ays"): the table itself when N+1
+ * An AYS schedule over a fixed level table (docs/samplers.md §1.2, "ays"): the table itself when N+1
  * equals its length, else the table log-linearly resampled to N+1 points; the last entry is then
  * overwritten with 0. The tables are fixed SD1.5/SDXL noise levels: the model's own σ table is not
  * consulted (stable-diffusion.cpp likewise supports only these model families).

@@ -13,7 +13,7 @@ function roundHalfEven(x: number): number {
 }
 
 /**
- * A beta schedule (ComfyUI `beta_scheduler`, samplers.md §1.2): with u_k = 1 − k·(1/N) for
+ * A beta schedule (ComfyUI `beta_scheduler`, docs/samplers.md §1.2): with u_k = 1 − k·(1/N) for
  * k = 0..N−1 (numpy `linspace(0, 1, N, endpoint=False)`), t_k = rint(Q(u_k)·(T−1)) where Q is the
  * Beta(α, β) quantile; consecutive duplicates of t are skipped; output σ_table[t_k], then 0.
  * For α = β and u = ½ (k = N/2, N even) Q is exactly ½ and Q·999 = 499.5 sits on a rounding tie:

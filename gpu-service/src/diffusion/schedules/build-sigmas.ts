@@ -3,7 +3,7 @@ import type { ModelSchedule } from './types';
 
 /** Options of {@link buildSigmas}. */
 export interface BuildSigmasOptions {
-  /** samplers.md §1.3: build for steps+1 and remove the entry just before the last (default false). */
+  /** docs/samplers.md §1.3: build for steps+1 and remove the entry just before the last (default false). */
   discardPenultimate?: boolean;
   /** img2img strength in (0, 1] (default 1): keep only the tail of a longer schedule (§1.4). */
   denoise?: number;
@@ -11,7 +11,7 @@ export interface BuildSigmasOptions {
 
 /**
  * The sigmas a sampler runs over for a job: schedule `scheduleId` for `steps` steps, with the two
- * job-level rules of samplers.md, in ComfyUI KSampler's order:
+ * job-level rules of docs/samplers.md, in ComfyUI KSampler's order:
  * 1. denoise < 1 (img2img, §1.4, ComfyUI rule): build for `⌊steps/denoise⌋` steps and keep the last
  *    `steps + 1` entries, so the run starts part-way down the full schedule. (A1111 instead builds
  *    `steps` and starts at index `steps − t_enc − 1`; not reproduced.)

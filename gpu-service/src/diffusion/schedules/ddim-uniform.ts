@@ -2,7 +2,7 @@ import { assertSteps } from './steps';
 import type { ScheduleFn } from './types';
 
 /**
- * `ddim_uniform` (ComfyUI `ddim_scheduler`, samplers.md §1.2): stride c = max(⌊T/N⌋, 1); the table
+ * `ddim_uniform` (ComfyUI `ddim_scheduler`, docs/samplers.md §1.2): stride c = max(⌊T/N⌋, 1); the table
  * entries at timesteps 1, 1+c, 1+2c, … < T, taken from high to low, then 0.
  * The length is NOT always N+1: N = 10 gives 10 steps (901…1), N = 30 gives 31 (991, 958, …, 1),
  * and σ_{T−1} is never included. Returns float32 values, strictly decreasing, last 0.

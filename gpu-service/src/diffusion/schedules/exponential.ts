@@ -3,7 +3,7 @@ import { assertSteps } from './steps';
 import type { ScheduleFn } from './types';
 
 /**
- * `exponential` (k-diffusion `get_sigmas_exponential`, samplers.md §1.2): exp(linspace(ln σ_max,
+ * `exponential` (k-diffusion `get_sigmas_exponential`, docs/samplers.md §1.2): exp(linspace(ln σ_max,
  * ln σ_min, N)), then 0 — equal steps in log σ between the model table's own ends.
  * Returns N+1 float32-rounded values, strictly decreasing, last 0.
  * @throws RangeError when steps is not an integer in [1, MAX_SCHEDULE_STEPS]

@@ -34,7 +34,7 @@ export const GITS_LEVELS_1_20: readonly (readonly number[])[] = [
 export const GITS_MIN_STEPS = 2;
 
 /**
- * `gits` (samplers.md §1.2): the coefficient-1.20 row for N when 2 ≤ N ≤ 20, else the N = 20 row
+ * `gits` (docs/samplers.md §1.2): the coefficient-1.20 row for N when 2 ≤ N ≤ 20, else the N = 20 row
  * log-linearly resampled to N+1 points; the last entry is then overwritten with 0. SD1.5 levels,
  * independent of the model's own σ table (as in stable-diffusion.cpp).
  * Returns N+1 float32-rounded values, strictly decreasing, last 0.

@@ -1,5 +1,5 @@
 /**
- * Noise schedules (samplers.md §1): the model's discrete σ table, σ ↔ timestep maps, every
+ * Noise schedules (docs/samplers.md §1): the model's discrete σ table, σ ↔ timestep maps, every
  * schedule family as a pure ScheduleFn, the registry by canonical id, and buildSigmas for jobs.
  */
 export type { ModelSchedule, ScheduleFn } from './types';

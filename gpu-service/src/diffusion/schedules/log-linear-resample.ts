@@ -3,7 +3,7 @@ import { linspace } from './linspace';
 /**
  * Resamples a descending list of noise levels to `count` points by linear interpolation of
  * log σ over a uniform grid, as stable-diffusion.cpp's `loglinear_interp` and ComfyUI's
- * AlignYourSteps/GITS nodes do (samplers.md §1.2, "ays"): reverse to ascending, place the L levels
+ * AlignYourSteps/GITS nodes do (docs/samplers.md §1.2, "ays"): reverse to ascending, place the L levels
  * at x_j = j/(L−1), interpolate ln σ piecewise-linearly at linspace(0, 1, count), exponentiate,
  * reverse back. Both ends are reproduced exactly; count = L returns the levels themselves.
  * @param levels descending positive noise levels, length L ≥ 2 (float64)

@@ -48,7 +48,7 @@ function betasFor(config: SchedulerConfig): Float64Array {
   const T = config.num_train_timesteps;
   switch (config.beta_schedule) {
     case 'scaled_linear': {
-      // β_i = (√β_start + i/(T−1)·(√β_end − √β_start))²  (samplers.md §1.1)
+      // β_i = (√β_start + i/(T−1)·(√β_end − √β_start))²  (docs/samplers.md §1.1)
       const roots = linspace(Math.sqrt(config.beta_start), Math.sqrt(config.beta_end), T);
       return roots.map((r) => r * r);
     }
@@ -97,7 +97,7 @@ function describeIssues(error: z.ZodError): string {
 }
 
 /**
- * Builds a model's discrete noise table from its scheduler_config.json (samplers.md §1.1).
+ * Builds a model's discrete noise table from its scheduler_config.json (docs/samplers.md §1.1).
  *
  * ᾱ comes from, in order of precedence, `alphas_cumprod`, `trained_betas`, or `beta_schedule`
  * (scaled_linear, linear, squaredcos_cap_v2) with optional zero-terminal-SNR rescaling; all of it
@@ -165,7 +165,7 @@ export function modelScheduleFromConfig(config: unknown): ModelSchedule {
 
 /**
  * σ at a fractional training timestep: log σ interpolated linearly between ⌊t⌋ and ⌈t⌉
- * (samplers.md §1.2; k-diffusion `DiscreteSchedule.t_to_sigma`, ComfyUI `ModelSamplingDiscrete.sigma`),
+ * (docs/samplers.md §1.2; k-diffusion `DiscreteSchedule.t_to_sigma`, ComfyUI `ModelSamplingDiscrete.sigma`),
  * with t clamped to [0, numTrainTimesteps − 1]. Float64.
  * @param model the model schedule
  * @param t timestep (any finite number; clamped)
@@ -183,7 +183,7 @@ export function timestepToSigma(model: ModelSchedule, t: number): number {
 }
 
 /**
- * Fractional training timestep of a σ, the inverse of {@link timestepToSigma} (samplers.md §1.2;
+ * Fractional training timestep of a σ, the inverse of {@link timestepToSigma} (docs/samplers.md §1.2;
  * k-diffusion `DiscreteSchedule.sigma_to_t`, stable-diffusion.cpp `sigma_to_t`): `lo` is the last
  * index with σ_lo ≤ σ (at most T−2), `w = (ln σ_lo − ln σ)/(ln σ_lo − ln σ_{lo+1})` clamped to
  * [0, 1], t = lo + w. So σ ≤ σ_min gives 0 (σ = 0 included) and σ ≥ σ_max gives T−1.

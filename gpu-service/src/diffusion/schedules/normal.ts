@@ -13,7 +13,7 @@ export function sigmasAtUniformTimesteps(model: ModelSchedule, count: number): F
 }
 
 /**
- * `normal` (ComfyUI) = `discrete` (stable-diffusion.cpp) = A1111 "Automatic" (samplers.md §1.2):
+ * `normal` (ComfyUI) = `discrete` (stable-diffusion.cpp) = A1111 "Automatic" (docs/samplers.md §1.2):
  * σ(t_k) for t = linspace(T−1, 0, N) with log-σ interpolation, then 0.
  * Returns N+1 float32-rounded values (float64 array), strictly decreasing, last 0.
  * Unlike ComfyUI it does not switch to N+1 points without a 0 for models whose σ(0) ≈ 0

@@ -12,7 +12,7 @@ import { simple } from './simple';
 import type { ScheduleFn } from './types';
 
 /**
- * Every schedule by canonical id (samplers.md §1.2). Public aliases such as stable-diffusion.cpp's
+ * Every schedule by canonical id (docs/samplers.md §1.2). Public aliases such as stable-diffusion.cpp's
  * `discrete` (= normal) are resolved by the name table in shared/, not here.
  */
 export const schedules: Readonly<Record<string, ScheduleFn>> = Object.freeze({

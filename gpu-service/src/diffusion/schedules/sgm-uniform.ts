@@ -3,7 +3,7 @@ import { assertSteps } from './steps';
 import type { ScheduleFn } from './types';
 
 /**
- * `sgm_uniform` (ComfyUI; the SGM / SDXL-Turbo "uniform" discretisation, samplers.md §1.2):
+ * `sgm_uniform` (ComfyUI; the SGM / SDXL-Turbo "uniform" discretisation, docs/samplers.md §1.2):
  * σ(t_k) for t = linspace(T−1, 0, N+1) with its last point (t = 0) dropped, then 0.
  * Identity: normal(N+1) without its second-to-last entry equals sgm_uniform(N).
  * Returns N+1 float32-rounded values, strictly decreasing, last 0.

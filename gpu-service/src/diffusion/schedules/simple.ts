@@ -2,7 +2,7 @@ import { assertSteps } from './steps';
 import type { ScheduleFn } from './types';
 
 /**
- * `simple` (ComfyUI `simple_scheduler`, samplers.md §1.2): table entries at integer timesteps
+ * `simple` (ComfyUI `simple_scheduler`, docs/samplers.md §1.2): table entries at integer timesteps
  * `T−1 − trunc(k·(T/N))`, k = 0..N−1, then 0.
  * The index is computed as ComfyUI computes it, with the float64 quotient T/N multiplied by k and
  * truncated; that differs from the exact ⌊k·T/N⌋ when k·T/N is an integer the product misses by an

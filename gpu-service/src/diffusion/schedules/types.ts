@@ -1,5 +1,5 @@
 /**
- * The model's discrete noise table, built from scheduler/scheduler_config.json (samplers.md §1.1).
+ * The model's discrete noise table, built from scheduler/scheduler_config.json (docs/samplers.md §1.1).
  * `sigmas[t]` for t = 0..numTrainTimesteps−1, ascending, each rounded to float32 as ComfyUI does.
  */
 export interface ModelSchedule {
@@ -12,7 +12,7 @@ export interface ModelSchedule {
   numTrainTimesteps: number;
   predictionType: 'epsilon' | 'v_prediction';
   /** scheduler_config.json `steps_offset`, recorded for diffusers-style timestep grids; the
-   * k-diffusion style schedules of this folder do not use it (samplers.md §3.3). */
+   * k-diffusion style schedules of this folder do not use it (docs/samplers.md §3.3). */
   stepsOffset?: number;
   /** scheduler_config.json `timestep_spacing` ('leading' | 'trailing' | 'linspace'), recorded likewise. */
   timestepSpacing?: 'leading' | 'trailing' | 'linspace';
