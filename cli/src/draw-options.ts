@@ -13,7 +13,7 @@ export interface DrawFlags {
   sampleSteps?: number;
   cfgScale?: number;
   /** null = -1 = random. */
-  seed?: number | null;
+  seed?: number | string | null;
   negativePrompt?: string;
   output?: string;
   format?: ImageFormat;
@@ -39,7 +39,7 @@ export interface DrawOptions {
   steps: number | null;
   cfgScale: number | null;
   /** null = random (the server picks and reports it). */
-  seed: number | null;
+  seed: number | string | null;
   negativePrompt: string | null;
   format: ImageFormat;
   output: OutputTarget;

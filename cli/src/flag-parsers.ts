@@ -12,8 +12,8 @@ import { isImageFormat, type ImageFormat } from './image-format';
 /** Where `draw` sends requests when neither --base-url nor IMAGE_API_URL is given (`npm start`'s edge). */
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
 
-/** Largest seed the API accepts: 2^53 − 1 (shared/src/generation-job.ts MAX_SEED). */
-export const MAX_SEED = 2 ** 53 - 1;
+/** Largest seed the API accepts: 2^64 − 1, torch.manual_seed's uint64 range (shared/src/seed.ts). */
+export const MAX_SEED = 18_446_744_073_709_551_615n;
 
 /**
  * `--size WxH` → "WxH" normalised (e.g. " 512 X 768" → "512x768"); width and height in pixels.
@@ -28,16 +28,17 @@ export function parseSize(value: string): string {
 }
 
 /**
- * `--seed N` → an integer in [0, 2^53 − 1], or null for -1 ("random", the async API's convention).
+ * `--seed N` → an integer in [0, 2^64 − 1]: a number up to 2^53 − 1, above that its exact decimal string
+ * (the API takes seeds as JSON integers or decimal strings); null for -1 ("random").
  * @throws InvalidArgumentError for anything else
  */
-export function parseSeed(value: string): number | null {
+export function parseSeed(value: string): number | string | null {
   const trimmed = value.trim();
   if (trimmed === '-1') return null;
-  if (!/^\d+$/.test(trimmed) || Number(trimmed) > MAX_SEED) {
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(trimmed) || BigInt(trimmed) > MAX_SEED) {
     throw new InvalidArgumentError(`The seed is a whole number from 0 to ${MAX_SEED} (or -1 for random).`);
   }
-  return Number(trimmed);
+  return Number.isSafeInteger(Number(trimmed)) ? Number(trimmed) : trimmed;
 }
 
 /**

@@ -11,7 +11,7 @@ export interface GeneratedImage {
   /** What the bytes are, from their magic number. */
   format: ImageFormat;
   /** The seed the server reports for this image, or null when it did not say. */
-  seed: number | null;
+  seed: number | string | null;
 }
 
 /** One `image_generation.progress` event (our extension of OpenAI's stream, README "Streaming"). */
@@ -206,7 +206,7 @@ async function decodeImage(item: Record<string, unknown>, baseUrl: string, hooks
   if (format === null) {
     throw new ApiError('the server sent image data that is not a PNG, JPEG or WebP file', { status: null });
   }
-  return { bytes, format, seed: numberOrNull(item.seed) };
+  return { bytes, format, seed: typeof item.seed === 'string' && /^[0-9]+$/.test(item.seed) ? item.seed : numberOrNull(item.seed) };
 }
 
 /** JSON for debug output with image data replaced by its length. */

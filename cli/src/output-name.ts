@@ -11,8 +11,8 @@ import { promptSlug } from './prompt-slug';
  * @param seed the seed the server reports for this image, or null when unknown
  * @param now  the clock, passed in so the function stays pure
  */
-export function defaultOutputName(prompt: string, seed: number | null, format: ImageFormat, now: Date): string {
-  const tag = seed !== null && Number.isFinite(seed) ? String(seed) : timestamp(now);
+export function defaultOutputName(prompt: string, seed: number | string | null, format: ImageFormat, now: Date): string {
+  const tag = typeof seed === 'string' || (seed !== null && Number.isFinite(seed)) ? String(seed) : timestamp(now);
   return `${promptSlug(prompt)}-${tag}${FORMAT_EXTENSIONS[format]}`;
 }
 

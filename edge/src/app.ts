@@ -14,6 +14,7 @@ import { docsRoutes } from './routes/docs';
 import { idempotency } from './idempotency/idempotency-middleware';
 import { linkTtl } from './middleware/link-ttl';
 import { playground } from './playground';
+import { losslessSeeds } from './inputs/lossless-json';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -40,6 +41,8 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(errorHandler());
   app.notFound(notFoundHandler());
+  // Seeds above 2^53 − 1 must reach the schemas exactly (JSON.parse would round them).
+  app.use('*', losslessSeeds());
 
   // STACK_INSTANCE_ID is set by `npm start` only, so its readiness probe can tell its own Worker from another
   // stack's on the same port; deployments leave it unset.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SeedSchema } from './seed';
 
 /**
  * The one internal job every public API style is translated into (docs/architecture.md, "One internal
@@ -6,7 +7,7 @@ import { z } from 'zod';
  * Sizes are in pixels, strength is the img2img denoise strength in [0, 1].
  * Image i of a batch uses seed `seed + i`, so one image of a batch can be reproduced alone.
  */
-export const MAX_SEED = 2 ** 53 - 1;
+export { MAX_SEED } from './seed';
 /** Most LoRAs, and most embeddings, one job may use (the async API's limit). */
 export const MAX_ADDONS = 5;
 
@@ -24,7 +25,8 @@ export const GenerationJobSchema = z.object({
   width: z.number().int().min(64).max(4096).multipleOf(8),
   height: z.number().int().min(64).max(4096).multipleOf(8),
   batch_size: z.number().int().min(1).max(16).default(1),
-  seed: z.number().int().min(0).max(MAX_SEED),
+  /** Seed of image 0: a safe integer, or a decimal string above 2^53 − 1 (up to 2^64 − 1; shared/src/seed.ts). */
+  seed: SeedSchema,
   steps: z.number().int().min(1).max(200),
   /** Canonical sampler id (shared/src/sampler-names.ts), e.g. "euler_ancestral". */
   sampler: z.string().min(1).default('euler'),
@@ -89,7 +91,7 @@ export type GenerationJobInput = z.input<typeof GenerationJobSchema>;
 /** One generated image as the GPU service returns it. `b64` is the encoded file (png/jpeg/webp). */
 export const GeneratedImageSchema = z.object({
   index: z.number().int(),
-  seed: z.number().int(),
+  seed: SeedSchema,
   mime_type: z.string(),
   b64: z.string(),
 });
@@ -104,8 +106,8 @@ export const GenerationParamsSchema = z.object({
   width: z.number().int(),
   height: z.number().int(),
   batch_size: z.number().int(),
-  seed: z.number().int(),
-  seeds: z.array(z.number().int()),
+  seed: SeedSchema,
+  seeds: z.array(SeedSchema),
   steps: z.number().int(),
   sampler: z.string(),
   scheduler: z.string(),

@@ -165,6 +165,10 @@ describe('request-builder.js', () => {
   it('refuses numbers the API would refuse, naming the field', () => {
     const advanced = { ...inputs, paramStyle: 'advanced' };
     expect(() => requestBuilder.buildRequestBody({ ...advanced, seed: '1.5' }, PLAYGROUND_CONFIG)).toThrow(/seed must be a whole number/);
+    // Seeds are uint64: exact decimal strings above 2^53 − 1, refused above 2^64 − 1.
+    expect(requestBuilder.buildRequestBody({ ...advanced, seed: '18446744073709551615' }, PLAYGROUND_CONFIG).seed).toBe('18446744073709551615');
+    expect(requestBuilder.buildRequestBody({ ...advanced, seed: '9007199254740991' }, PLAYGROUND_CONFIG).seed).toBe(9007199254740991);
+    expect(() => requestBuilder.buildRequestBody({ ...advanced, seed: '18446744073709551616' }, PLAYGROUND_CONFIG)).toThrow(/seed must be a whole number/);
     expect(() => requestBuilder.buildRequestBody({ ...advanced, n: '11' }, PLAYGROUND_CONFIG)).toThrow(/n must be a whole number from 1 to 10/);
     expect(() => requestBuilder.buildRequestBody({ ...advanced, cfg_scale: 'x' }, PLAYGROUND_CONFIG)).toThrow(/cfg_scale/);
   });

@@ -21,12 +21,14 @@ describe('flag parsers', () => {
     }
   });
 
-  it('parseSeed takes 0..2^53-1, and -1 as random', () => {
+  it('parseSeed takes 0..2^64-1 exactly (a string above 2^53-1), and -1 as random', () => {
     expect(parseSeed('0')).toBe(0);
     expect(parseSeed('42')).toBe(42);
-    expect(parseSeed(String(MAX_SEED))).toBe(MAX_SEED);
+    expect(parseSeed(String(2 ** 53 - 1))).toBe(2 ** 53 - 1);
+    expect(parseSeed('9007199254740993')).toBe('9007199254740993');
+    expect(parseSeed(String(MAX_SEED))).toBe('18446744073709551615');
     expect(parseSeed('-1')).toBeNull();
-    for (const bad of ['-2', '1.5', 'abc', '', String(MAX_SEED + 1), '1e3']) {
+    for (const bad of ['-2', '1.5', 'abc', '', String(MAX_SEED + 1n), '1e3', '007']) {
       expect(() => parseSeed(bad), bad).toThrow(InvalidArgumentError);
     }
   });

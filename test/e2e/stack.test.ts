@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dominant, meanColour } from '../helpers/image-stats';
 import { startStack, type Stack } from '../helpers/stack';
@@ -66,6 +67,30 @@ describe('public API through the openai SDK', () => {
     const body = await res.json();
     const img = await fetch(body.data[0].url);
     expect(dominant(await meanColour(Buffer.from(await img.arrayBuffer())))).toBe('red');
+  });
+});
+
+describe('uint64 seeds on the real pipeline', () => {
+  it('seed 2^64 − 1 sent as a JSON integer draws the noise torch draws for it (its low 32 bits) and comes back exact', async () => {
+    const generate = async (seedJson: string) => {
+      const response = await fetch(`${stack.baseUrl}/v1/images/generations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: `{"prompt": "a cat", "size": "128x128", "sampling_steps": 4, "response_format": "b64_json", "seed": ${seedJson}}`,
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as { data: Array<{ b64_json: string; seed: unknown }>; receipt: { seed: unknown } };
+    };
+    const big = await generate('18446744073709551615');
+    const low = await generate('4294967295');
+    const other = await generate('4294967294');
+    expect(big.data[0].seed).toBe('18446744073709551615');
+    expect(big.receipt.seed).toBe('18446744073709551615');
+    // torch seeds mt19937 with seed & 0xffffffff: 2^64 − 1 and 2^32 − 1 give the same latents, hence the same
+    // pixels (the PNGs differ only in the receipt chunk, which names each seed).
+    const pixels = (b64: string) => sharp(Buffer.from(b64, 'base64')).raw().toBuffer();
+    expect((await pixels(big.data[0].b64_json)).equals(await pixels(low.data[0].b64_json))).toBe(true);
+    expect((await pixels(other.data[0].b64_json)).equals(await pixels(low.data[0].b64_json))).toBe(false);
   });
 });
 

@@ -1,3 +1,4 @@
+import { parseJsonKeepingSeeds } from '../inputs/lossless-json';
 import { ApiError } from '../lib/api-error';
 import { toHex } from '../lib/crypto';
 
@@ -77,7 +78,7 @@ export async function requestFingerprint(request: Request, maxBytes = IDEMPOTENC
   let body: string | null = null;
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
     try {
-      body = `json:${canonicalJson(JSON.parse(new TextDecoder().decode(bytes)))}`;
+      body = `json:${canonicalJson(parseJsonKeepingSeeds(new TextDecoder().decode(bytes)))}`;
     } catch {
       body = null; // not JSON after all: compare bytes
     }

@@ -1,7 +1,8 @@
 import type { BackendModel } from '@image-api/shared/api/models';
 import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
-import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
+import { MAX_SEED_TEXT, seedRangeFits, type Seed } from '@image-api/shared/seed';
 import { resolveSampler, SamplerNameError, type NameStyle, type ResolvedSampler, samplerJobFields } from '@image-api/shared/sampler-names';
 import { encodeBase64 } from '../lib/base64';
 import { invalidParameter } from '../lib/api-error';
@@ -55,13 +56,22 @@ export function resolveSamplerOrThrow(style: NameStyle, sampler: string, schedul
 }
 
 /**
- * The seed of image 0: `requested` when ≥ 0, else random in [0, 2^32 − 1] (seed −1/omitted).
- * @throws ApiError 400 `seed` when seed + images − 1 would exceed MAX_SEED (image i uses seed + i).
+ * The seed of image 0: `requested` when given and not −1, else random in [0, 2^32 − 1]. Seeds are uint64
+ * (shared/src/seed.ts): a safe integer, or a decimal string above 2^53 − 1, kept exactly.
+ * @param images images in the batch (image i uses seed + i).
+ * @param countField the request field that counts the images, named in the error.
+ * @throws ApiError 400 naming `param` when seed + images − 1 would exceed 2^64 − 1.
  */
-export function resolveSeed(requested: number | undefined, images: number, pickSeed: () => number = randomSeed, param = 'seed'): number {
-  const seed = requested === undefined || requested < 0 ? pickSeed() : requested;
-  if (seed > MAX_SEED - (images - 1)) {
-    throw invalidParameter(param, `${param} + n − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
+export function resolveSeed(
+  requested: Seed | -1 | undefined,
+  images: number,
+  pickSeed: () => number = randomSeed,
+  param = 'seed',
+  countField = 'n',
+): Seed {
+  const seed = requested === undefined || requested === -1 ? pickSeed() : requested;
+  if (!seedRangeFits(seed, images)) {
+    throw invalidParameter(param, `seed + ${countField} − 1 must not exceed ${MAX_SEED_TEXT} (2^64 − 1; image i uses seed + i).`);
   }
   return seed;
 }
@@ -86,7 +96,7 @@ export interface OpenAiImageJobInput {
   quality?: Quality;
   cfg_scale: number;
   guidance?: number;
-  seed?: number;
+  seed?: Seed | -1;
   output_format: 'png' | 'jpeg' | 'webp';
   output_compression?: number;
   /** Preview mode of the job (GenerationJob.preview; only used when the answer is streamed). Default 'none'. */

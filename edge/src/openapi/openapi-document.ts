@@ -1,3 +1,4 @@
+import { SeedSchema } from '@image-api/shared/seed';
 import { z } from 'zod';
 import { ErrorBodySchema } from '@image-api/shared/errors';
 import { GenerationParamsSchema } from '@image-api/shared/generation-job';
@@ -33,7 +34,7 @@ const TaskJsonSchema = z.object({
   created_at: z.number().int(),
   updated_at: z.number().int(),
   data: z
-    .array(z.object({ url: z.string(), expires_at: z.number().int(), seed: z.number().int(), index: z.number().int(), mime_type: z.string() }))
+    .array(z.object({ url: z.string(), expires_at: z.number().int(), seed: SeedSchema, index: z.number().int(), mime_type: z.string() }))
     .nullable(),
   receipt: GenerationParamsSchema.nullable(),
   usage: ImageUsageSchema.nullable(),
@@ -59,7 +60,7 @@ const StreamEventSchemas = {
     type: z.literal('image_generation.completed'),
     b64_json: z.string().optional(),
     url: z.string().optional(),
-    seed: z.number().int(),
+    seed: SeedSchema,
     output_format: z.string(),
     created_at: z.number().int(),
     usage: ImageUsageSchema.optional(),

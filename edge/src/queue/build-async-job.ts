@@ -6,10 +6,11 @@ import {
   type AsyncTaskType,
 } from '@image-api/shared/api/async-tasks';
 import type { BackendModel } from '@image-api/shared/api/models';
-import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
+import { resolveSeed } from '../inputs/image-job';
 
 /** The GenerationJob mode and the model capability each async endpoint needs. */
 export const ASYNC_TASK_MODES: Readonly<Record<AsyncTaskType, 'txt2img' | 'img2img' | 'inpaint'>> = {
@@ -42,7 +43,7 @@ export interface BuildAsyncJobInput {
  * - model: must have the endpoint's capability (txt2img / img2img / inpaint);
  * - width × height (and hires_fix target) ≤ model.max_pixels;
  * - sampler_name: A1111 combined names via resolveSampler('a1111', …) ("DPM++ 2M Karras" = dpmpp_2m + karras);
- * - seed −1 → random in [0, 2^32 − 1]; seed + image_num − 1 ≤ MAX_SEED (image i uses seed + i);
+ * - seed −1 → random in [0, 2^32 − 1]; seed + image_num − 1 ≤ 2^64 − 1 (image i uses seed + i);
  * - guidance_scale → cfg_scale; image_num → batch_size; clip_skip passed on (the GPU service refuses it
  *   for exports without hidden states, which fails the task with that reason);
  * - strength with strength_schedule 'scaled' (A1111: ≈ steps × strength steps run); inpainting masks
@@ -77,11 +78,7 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     if (error instanceof SamplerNameError) throw invalidParameter(`request.${error.param}`, error.message);
     throw error;
   }
-  const seed = request.seed === -1 ? (input.pickSeed ?? randomSeed)() : request.seed;
-  // Written this way round: seed + image_num − 1 can round back below MAX_SEED in float64 near 2^53.
-  if (seed > MAX_SEED - (request.image_num - 1)) {
-    throw invalidParameter('request.seed', `seed + image_num − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
-  }
+  const seed = resolveSeed(request.seed, request.image_num, input.pickSeed ?? randomSeed, 'request.seed', 'image_num');
 
   const job: GenerationJobInput = {
     id: input.taskId,

@@ -100,7 +100,7 @@ export function buildComfyJob(
   requireCapability(model, source ? 'img2img' : 'txt2img');
   const size = resolveOutputSize(model, { width: request.width, height: request.height }, source, 'width');
   const resolved = resolveSamplerOrThrow('comfyui', request.sampler_name, request.scheduler);
-  const seed = resolveSeed(request.seed, request.batch_size);
+  const seed = resolveSeed(request.seed, request.batch_size, undefined, 'seed', 'batch_size');
   const job: GenerationJobInput = {
     id: ids.taskId,
     tenant: ids.tenant,

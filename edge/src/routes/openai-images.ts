@@ -11,7 +11,7 @@ import {
 } from '@image-api/shared/api/openai-images';
 import type { BackendModel } from '@image-api/shared/api/models';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
-import { MAX_SEED, type GenerationJobInput } from '@image-api/shared/generation-job';
+import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
@@ -22,7 +22,7 @@ import { bodySizeLimit } from '../inputs/body-size-limit';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
 import { storeTaskInputs } from '../inputs/input-objects';
 import { acquireGenerationSlot } from '../middleware/rate-limit';
-import { jobCost } from '../inputs/image-job';
+import { jobCost, resolveSeed } from '../inputs/image-job';
 import { validationHook } from '../middleware/validation-hook';
 import { keepRunning } from '../tasks/background';
 import { runGeneration, type RunGenerationDeps, type RunGenerationInput } from '../tasks/run-generation';
@@ -167,7 +167,7 @@ export interface BuildGenerationJobInput {
  * internal job"):
  * - size: request size or the model's native_size; width × height must be ≤ model.max_pixels;
  * - sampler/scheduler: stable-diffusion.cpp names resolved by shared/src/sampler-names.ts;
- * - seed: given (≥ 0) or random in [0, 2^32 − 1]; seed + n − 1 must stay ≤ MAX_SEED;
+ * - seed: given (≥ 0, up to 2^64 − 1, exact) or random in [0, 2^32 − 1]; seed + n − 1 must stay ≤ 2^64 − 1;
  * - steps: sampling_steps, else QUALITY_STEPS[quality], else DEFAULT_SAMPLING_STEPS;
  * - preview: GPUStack names mapped by PREVIEW_MODES (only meaningful when streaming).
  * @throws ApiError 400 naming `model`, `size`, `sample_method`/`schedule_method` or `seed`.
@@ -192,10 +192,7 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
     if (error instanceof SamplerNameError) throw invalidParameter(error.param, error.message);
     throw error;
   }
-  const seed = request.seed === undefined || request.seed === -1 ? (input.pickSeed ?? randomSeed)() : request.seed;
-  if (seed + request.n - 1 > MAX_SEED) {
-    throw invalidParameter('seed', `seed + n − 1 must not exceed ${MAX_SEED} (image i uses seed + i).`);
-  }
+  const seed = resolveSeed(request.seed, request.n, input.pickSeed ?? randomSeed);
   const steps = request.sampling_steps ?? (request.quality ? QUALITY_STEPS[request.quality] : DEFAULT_SAMPLING_STEPS);
   const job: GenerationJobInput = {
     id: input.taskId,

@@ -1,3 +1,4 @@
+import type { Seed } from '@image-api/shared/seed';
 import type { ImageUsage } from '@image-api/shared/api/openai-images';
 import type { GenerationParams } from '@image-api/shared/generation-job';
 import type { ApiError } from '../lib/api-error';
@@ -19,7 +20,7 @@ export interface OpenAiImageStreamOptions {
 export interface CompletedImage {
   b64_json?: string;
   url?: string;
-  seed: number;
+  seed: Seed;
 }
 
 const FORMAT_OF_MIME: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp' };

@@ -1,3 +1,4 @@
+import type { Seed } from '@image-api/shared/seed';
 import type { ImageUsage } from '@image-api/shared/api/openai-images';
 import type { GenerationParams } from '@image-api/shared/generation-job';
 import { signFileLink } from '../storage/signed-links';
@@ -21,7 +22,7 @@ export interface TaskImageData {
   url: string;
   /** Unix seconds. */
   expires_at: number;
-  seed: number;
+  seed: Seed;
   index: number;
   mime_type: string;
 }

@@ -1,3 +1,4 @@
+import { SeedSchema } from '@image-api/shared/seed';
 import { z } from 'zod';
 import { ErrorBodySchema } from '@image-api/shared/errors';
 import { GenerationParamsSchema } from '@image-api/shared/generation-job';
@@ -40,8 +41,8 @@ export type TaskError = z.infer<typeof TaskErrorSchema>;
 export const TaskResultImageSchema = z.object({
   /** Index within the batch (0-based). */
   index: z.number().int(),
-  /** Seed of this image (image i of a batch uses seed + i). */
-  seed: z.number().int(),
+  /** Seed of this image (image i of a batch uses seed + i; a decimal string above 2^53 − 1). */
+  seed: SeedSchema,
   /** R2 object key `<tenant>/<yyyy>/<mm>/<dd>/<task>/<i>.<ext>`. */
   key: z.string(),
   /** e.g. "image/png". */

@@ -2,6 +2,7 @@
  * One GenerationJob from start to encoded files: load the model, run the pipeline, encode each image
  * with its reproducibility receipt.
  */
+import { seedAt } from '@image-api/shared/seed';
 import type { GenerationJob, GenerationParams, GenerationResult } from '@image-api/shared/generation-job';
 import { generate, type DecodedImage, type GenerateHooks } from '../diffusion/pipelines/generate';
 import { encodeImage, mimeTypeOf } from '../images/encode-image';
@@ -21,7 +22,7 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
     height: job.height,
     batch_size: job.batch_size,
     seed: job.seed,
-    seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
+    seeds: Array.from({ length: job.batch_size }, (_, i) => seedAt(job.seed, i)),
     steps: job.steps,
     sampler: job.sampler,
     scheduler: job.scheduler,

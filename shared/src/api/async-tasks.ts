@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { OutputFormatSchema } from '../generation-job';
+import { publicSeedSchema, SeedSchema } from '../seed';
 import { ModelKindSchema } from './models';
 
 /**
@@ -76,7 +77,7 @@ const generationFields = {
   /** A1111 combined names ("Euler a", "DPM++ 2M Karras"); checked by resolveSampler('a1111'). */
   sampler_name: z.string().min(1),
   /** ≥ −1; −1 (default) = a random seed, chosen at submit time and returned in extra.seed. */
-  seed: z.number().int().min(-1).max(MAX_SEED).default(-1),
+  seed: publicSeedSchema({ allowRandom: true }).default(-1),
   sd_vae: z.string().min(1).max(256).optional(),
   loras: z.array(AsyncLoraSchema).max(ASYNC_MAX_LORAS).optional(),
   embeddings: z
@@ -153,7 +154,7 @@ export const AsyncTaskImageSchema = z.object({
   /** png | jpeg | webp. */
   image_type: z.string(),
   /** Seed of this image (extension: image i uses extra.seed + i). */
-  seed: z.number().int(),
+  seed: SeedSchema,
 });
 export type AsyncTaskImage = z.infer<typeof AsyncTaskImageSchema>;
 
@@ -174,7 +175,7 @@ export const AsyncTaskResultSchema = z.object({
   }),
   images: z.array(AsyncTaskImageSchema),
   extra: z.object({
-    seed: z.number().int(),
+    seed: SeedSchema,
     debug_info: z.object({
       submit_time_ms: z.number().int(),
       complete_time_ms: z.number().int().nullable(),

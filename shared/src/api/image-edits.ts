@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { OutputFormatSchema } from '../generation-job';
+import { publicSeedSchema } from '../seed';
 import {
   DEFAULT_CFG_SCALE,
   DEFAULT_SAMPLE_METHOD,
@@ -65,7 +66,7 @@ const commonFields = {
   /** "WxH" or "auto"; omitted/auto = the source image's size fitted to the model (see the edge route). */
   size: formString(SizeSchema.optional()).describe('WxH or auto; default: the source image size scaled to the model max_pixels, multiples of 8.'),
   response_format: formString(z.enum(['url', 'b64_json']).default('url')),
-  seed: formNumber(z.number().int().min(-1).max(MAX_SEED).optional()),
+  seed: formString(publicSeedSchema({ allowRandom: true }).optional()),
   negative_prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
   quality: formString(QualitySchema.optional()),
   output_format: formString(OutputFormatSchema.default('png')),

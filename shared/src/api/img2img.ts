@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { GenerationParamsSchema, MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { GenerationParamsSchema, OutputFormatSchema } from '../generation-job';
+import { publicSeedSchema, SeedSchema } from '../seed';
 import { DEFAULT_SAMPLER_NAME, DEFAULT_SCHEDULER_NAME } from '../sampler-names';
 import { ImageDataSchema, ImageUsageSchema, MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SAMPLING_STEPS } from './openai-images';
 import { MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, SIZE_MULTIPLE } from './size';
@@ -49,7 +50,7 @@ const side = (name: string, fallback: number) =>
  */
 export const Img2ImgRequestSchema = z.object({
   model: z.string().min(1).max(256).optional(),
-  seed: z.number().int().min(0).max(MAX_SEED).default(IMG2IMG_DEFAULTS.seed).describe('Seed of image 0 (0 is a real seed); image i uses seed + i.'),
+  seed: publicSeedSchema({ allowRandom: false }).default(IMG2IMG_DEFAULTS.seed).describe('Seed of image 0 (0 is a real seed), up to 2^64 − 1 (a JSON integer, read exactly, or a decimal string); image i uses seed + i.'),
   steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).default(IMG2IMG_DEFAULTS.steps),
   batch_size: z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(IMG2IMG_DEFAULTS.batch_size),
   width: side('width', IMG2IMG_DEFAULTS.width),
@@ -80,8 +81,8 @@ export type Img2ImgRequestInput = z.input<typeof Img2ImgRequestSchema>;
 export const Img2ImgParametersSchema = z.object({
   model: z.string(),
   mode: z.enum(['txt2img', 'img2img']),
-  seed: z.number().int(),
-  seeds: z.array(z.number().int()),
+  seed: SeedSchema,
+  seeds: z.array(SeedSchema),
   steps: z.number().int(),
   batch_size: z.number().int(),
   width: z.number().int(),

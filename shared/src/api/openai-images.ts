@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { GenerationParamsSchema, MAX_SEED, OutputFormatSchema } from '../generation-job';
+import { GenerationParamsSchema, OutputFormatSchema } from '../generation-job';
+import { publicSeedSchema, SeedSchema } from '../seed';
 import { SizeSchema } from './size';
 
 /** Limits of the OpenAI-style generation request (README "Public API"). */
@@ -60,7 +61,7 @@ export const ImageGenerationRequestSchema = z.object({
   n: z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(1),
   size: SizeSchema.optional(),
   response_format: z.enum(['url', 'b64_json']).default('url'),
-  seed: z.number().int().min(-1).max(MAX_SEED).optional(),
+  seed: publicSeedSchema({ allowRandom: true }).optional(),
   negative_prompt: z.string().max(MAX_PROMPT_LENGTH).default(''),
   quality: QualitySchema.optional(),
   style: z.enum(['vivid', 'natural']).default('vivid'),
@@ -88,7 +89,7 @@ export type ImageGenerationRequestInput = z.input<typeof ImageGenerationRequestS
 export const ImageDataSchema = z.object({
   url: z.string().optional(),
   b64_json: z.string().optional(),
-  seed: z.number().int(),
+  seed: SeedSchema,
   revised_prompt: z.string().optional(),
 });
 export type ImageData = z.infer<typeof ImageDataSchema>;

@@ -20,8 +20,10 @@ describe('createNormalGenerator', () => {
 
   it('accepts the full seed range and rejects anything else', () => {
     expect(createNormalGenerator('cpu', 2 ** 53 - 1).randn(4).length).toBe(4);
+    expect(createNormalGenerator('cpu', '18446744073709551615').randn(16)).toEqual(createNormalGenerator('cpu', 0xffff_ffff).randn(16));
+    expect(createNormalGenerator('philox', '18446744073709551615').seed).toBe('18446744073709551615');
     expect(createNormalGenerator('philox', 0).randn(4).length).toBe(4);
-    for (const bad of [-1, 0.5, 2 ** 53, Number.NaN, Infinity]) {
+    for (const bad of [-1, 0.5, 2 ** 53, Number.NaN, Infinity, '18446744073709551616', '-3', '']) {
       expect(() => createNormalGenerator('cpu', bad)).toThrow(RangeError);
     }
     expect(() => createNormalGenerator('gpu' as 'cpu', 1)).toThrow(/accepted: cpu, philox/);

@@ -50,11 +50,11 @@ def randn(seed, offset, n):
 
 
 cases = []
-for seed in [0, 42, 2**32 + 5, 2**53 - 1]:
+for seed in [0, 42, 2**32 + 5, 2**53 - 1, 2**53 + 1, 2**64 - 1]:
     for offset in [0, 1]:
         values = randn(seed, offset, 4096)
         cases.append({
-            "seed": seed,
+            "seed": seed if seed <= 2**53 - 1 else str(seed),
             "call": offset,
             "first": [float(x) for x in values[:8]],
             "last": [float(x) for x in values[-4:]],

@@ -73,6 +73,20 @@ describe.skipIf(!hasFixture)('TorchCpuGenerator against torch.randn fixtures', (
     });
   }
 
+  // torch.manual_seed takes a uint64 and seeds mt19937 with its low 32 bits (CPUGeneratorImpl::set_current_seed
+  // → at::mt19937(seed) → init_with_uint32: state[0] = seed & 0xffffffff), so every fixture case also holds for
+  // the seeds with other high words, up to 2^64 − 1: those are passed as exact decimal strings.
+  for (const c of fixture.cases) {
+    const high = (BigInt(c.seed) + (0xffff_ffffn << 32n)).toString();
+    it(`seed ${high} (low word ${c.seed}), shape [${c.shape.join(', ')}] gives torch's values for its low 32 bits`, () => {
+      const got = new TorchCpuGenerator(high).randn(c.numel);
+      if (c.values) expect(mismatches(got, c.values)).toEqual([]);
+      if (c.first128) expect(mismatches(got, c.first128)).toEqual([]);
+      if (c.last128) expect(mismatches(got, c.last128, c.numel - c.last128.length)).toEqual([]);
+      expect(Math.abs(sums(got).sum - c.sum)).toBeLessThan(1e-9);
+    });
+  }
+
   it('continues the stream on a second draw (how a batch continues in torch)', () => {
     for (const s of fixture.sequential) {
       const n = s.shape.reduce((a, b) => a * b, 1);
@@ -146,7 +160,10 @@ describe('TorchCpuGenerator behaviour', () => {
   it('rejects seeds and counts it cannot serve', () => {
     expect(() => new TorchCpuGenerator(-1)).toThrow(RangeError);
     expect(() => new TorchCpuGenerator(1.5)).toThrow(RangeError);
-    expect(() => new TorchCpuGenerator(2 ** 53)).toThrow(RangeError);
+    expect(() => new TorchCpuGenerator(2 ** 53)).toThrow(RangeError); // rounded: only exact strings above 2^53 − 1
+    expect(() => new TorchCpuGenerator('18446744073709551616')).toThrow(RangeError);
+    expect(() => new TorchCpuGenerator('12a')).toThrow(RangeError);
+    expect(new TorchCpuGenerator('18446744073709551615').randn(4).length).toBe(4);
     expect(() => new TorchCpuGenerator(0).randn(-1)).toThrow(RangeError);
     expect(new TorchCpuGenerator(0).randn(0).length).toBe(0);
   });

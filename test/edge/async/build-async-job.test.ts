@@ -82,7 +82,7 @@ describe('buildAsyncJob', () => {
   it.each([
     ['an unknown sampler, listing the accepted names', { sampler_name: 'euler_a' }, 'request.sampler_name', /Euler a/],
     ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width', /262144/],
-    ['a seed whose batch overflows', { seed: 2 ** 53 - 1 }, 'request.seed', /image_num/],
+    ['a seed whose batch overflows', { seed: '18446744073709551615' }, 'request.seed', /image_num/],
     ['an unknown LoRA', { loras: [{ model_name: 'detail-lora', strength: 0.5 }, { model_name: 'nope' }] }, 'request.loras.1.model_name', /filter.types=lora/],
     ['a listed LoRA (the engine cannot apply it)', { loras: [{ model_name: 'detail-lora' }] }, 'request.loras', /LoRA/],
     ['an unknown embedding', { embeddings: [{ model_name: 'nope' }] }, 'request.embeddings.0.model_name', /textualinversion/],

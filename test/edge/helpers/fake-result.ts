@@ -1,3 +1,4 @@
+import { seedAt, seedValue } from '@image-api/shared/seed';
 import type { GenerationJob, GenerationResult } from '@image-api/shared/generation-job';
 import { encodeBase64 } from '../../../edge/src/lib/base64';
 import { solidPng } from './png';
@@ -35,7 +36,7 @@ export async function fakeGenerationResult(job: GenerationJob, options: FakeResu
       height: job.height,
       batch_size: job.batch_size,
       seed: job.seed,
-      seeds: Array.from({ length: job.batch_size }, (_, i) => job.seed + i),
+      seeds: Array.from({ length: job.batch_size }, (_, i) => seedAt(job.seed, i)),
       steps: job.steps,
       sampler: job.sampler,
       scheduler: job.scheduler,
@@ -47,8 +48,8 @@ export async function fakeGenerationResult(job: GenerationJob, options: FakeResu
     timings: { total_ms: options.totalMs ?? 1 },
   };
   for (let i = 0; i < job.batch_size; i++) {
-    const png = await solidPng(job.width, job.height, colour(job.seed + i));
-    result.images.push({ index: i, seed: job.seed + i, mime_type: 'image/png', b64: encodeBase64(png) });
+    const png = await solidPng(job.width, job.height, colour(Number(seedValue(seedAt(job.seed, i)) & 0xffffffffn)));
+    result.images.push({ index: i, seed: seedAt(job.seed, i), mime_type: 'image/png', b64: encodeBase64(png) });
   }
   return result;
 }

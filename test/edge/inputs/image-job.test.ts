@@ -50,8 +50,9 @@ describe('resolveSeed', () => {
     expect(resolveSeed(undefined, 1, () => 5)).toBe(5);
   });
 
-  it('refuses seed + n − 1 beyond MAX_SEED', () => {
-    expect(resolveSeed(MAX_SEED - 2, 3)).toBe(MAX_SEED - 2);
-    expect(() => resolveSeed(MAX_SEED - 1, 3)).toThrow(ApiError);
+  it('refuses seed + n − 1 beyond 2^64 − 1, keeping large seeds exact', () => {
+    expect(resolveSeed(String(MAX_SEED - 2n), 3)).toBe('18446744073709551613');
+    expect(resolveSeed('18446744073709551615', 1)).toBe('18446744073709551615');
+    expect(() => resolveSeed(String(MAX_SEED - 1n), 3)).toThrow(ApiError);
   });
 });

@@ -216,7 +216,7 @@ describe('POST /v1/images/generations', () => {
     });
 
     it('seed omitted or -1: a random seed is chosen at the edge and returned', async () => {
-      const seeds: number[] = [];
+      const seeds: Array<number | string> = [];
       for (const seed of [undefined, -1]) {
         const response = await post({ prompt: 'green grass', seed, response_format: 'b64_json' });
         const body = (await response.json()) as ImagesResponse;
@@ -225,6 +225,26 @@ describe('POST /v1/images/generations', () => {
       expect(gpu.jobs.map((job) => job.seed)).toEqual(seeds);
       for (const seed of seeds) expect(seed).toBeGreaterThanOrEqual(0);
       expect(seeds[0]).not.toBe(seeds[1]); // 1 in 2^32 chance of a false failure
+    });
+
+    it('seeds up to 2^64 − 1 sent as plain JSON integers stay exact through the job, the response and the receipt', async () => {
+      // Raw text: JSON.stringify could not even write this number; ComfyUI clients send it like this.
+      const response = await post('{"prompt": "green grass", "n": 2, "response_format": "b64_json", "seed": 18446744073709551614}');
+      expect(response.status, await response.clone().text()).toBe(200);
+      const body = (await response.json()) as ImagesResponse & { receipt: { seed: unknown; seeds: unknown[] } };
+      expect(gpu.jobs[0].seed).toBe('18446744073709551614');
+      expect(body.data.map((d) => d.seed)).toEqual(['18446744073709551614', '18446744073709551615']);
+      expect(body.receipt).toMatchObject({ seed: '18446744073709551614', seeds: ['18446744073709551614', '18446744073709551615'] });
+      // A seed that is still a safe integer stays a JSON number; one given as a string too.
+      await post('{"prompt": "x", "response_format": "b64_json", "seed": 9007199254740993}');
+      await post({ prompt: 'x', response_format: 'b64_json', seed: '9007199254740991' });
+      expect(gpu.jobs.slice(1).map((job) => job.seed)).toEqual(['9007199254740993', 9007199254740991]);
+    });
+
+    it('refuses a seed past 2^64 − 1, and seed + n − 1 past it, naming seed', async () => {
+      await expectError(await post('{"prompt": "x", "seed": 18446744073709551616}'), 400, 'seed');
+      await expectError(await post('{"prompt": "x", "n": 2, "seed": 18446744073709551615}'), 400, 'seed');
+      expect(gpu.jobs).toHaveLength(0);
     });
 
     it('seed 0 is a real seed', async () => {

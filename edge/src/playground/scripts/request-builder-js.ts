@@ -77,6 +77,18 @@ function parseInteger(field, text, min, max) {
   return value;
 }
 
+/** Largest seed: 2^64 − 1 (torch.manual_seed's uint64 range). */
+const MAX_SEED_TEXT = '18446744073709551615';
+
+/** A seed 0..2^64 − 1: a number up to 2^53 − 1, above that its exact decimal string (which the API takes). */
+function parseSeed(text) {
+  const digits = /^(0|[1-9][0-9]{0,19})$/.test(text);
+  if (!digits || (text.length === 20 && text > MAX_SEED_TEXT)) {
+    throw new InputError('seed', 'seed must be a whole number from 0 to ' + MAX_SEED_TEXT + ' (or -1 for random).');
+  }
+  return Number.isSafeInteger(Number(text)) ? Number(text) : text;
+}
+
 function parseDecimal(field, text, min, max) {
   const value = Number(String(text).trim());
   if (String(text).trim() === '' || !Number.isFinite(value) || value < min || value > max) {
@@ -119,7 +131,7 @@ export function buildRequestBody(inputs, config) {
     const negative = String(inputs.negative_prompt || '');
     if (negative.trim() !== '') body.negative_prompt = negative;
     const seedText = String(inputs.seed === undefined || inputs.seed === null ? '' : inputs.seed).trim();
-    if (seedText !== '' && seedText !== '-1') body.seed = parseInteger('seed', seedText, 0, Number.MAX_SAFE_INTEGER);
+    if (seedText !== '' && seedText !== '-1') body.seed = parseSeed(seedText);
     body.preview = inputs.preview;
     if (inputs.edit) body.strength = parseDecimal('strength', inputs.strength, 0, 1);
   } else {

@@ -17,6 +17,7 @@
  * sent to the UNet (the denoiser hands back x unchanged for them, which keeps the sampler's arithmetic on
  * those slots finite) and the other jobs are not disturbed.
  */
+import { seedAt, type Seed } from '@image-api/shared/seed';
 import type { GenerationJob } from '@image-api/shared/generation-job';
 import type { DiffusionModel } from '../../models/diffusion-model';
 import { createCfgDenoiser } from '../cfg-denoiser';
@@ -107,13 +108,13 @@ export async function generateBatch(model: DiffusionModel, entries: BatchEntry[]
   if (conditionings.some((c) => c.cond.tokens !== tokens)) throw new JobInputError('prompt', 'jobs of one batch must have the same token length');
   const images = entries.reduce((n, e) => n + e.job.batch_size, 0);
   const firstImage: number[] = [];
-  const seeds: number[] = [];
+  const seeds: Seed[] = [];
   const cfgScales: number[] = [];
   const owner: number[] = [];
   entries.forEach(({ job }, j) => {
     firstImage.push(seeds.length);
     for (let i = 0; i < job.batch_size; i++) {
-      seeds.push(job.seed + i);
+      seeds.push(seedAt(job.seed, i));
       cfgScales.push(job.cfg_scale);
       owner.push(j);
     }
@@ -205,7 +206,7 @@ export async function generateBatch(model: DiffusionModel, entries: BatchEntry[]
     }
     const mine = latents.subarray(firstImage[j] * plane, (firstImage[j] + job.batch_size) * plane);
     const decoded = await decodeLatents(model, mine, job.batch_size, h, w);
-    results.push(decoded.rgb.map((rgb, index) => ({ index, seed: job.seed + index, rgb, width: decoded.width, height: decoded.height })));
+    results.push(decoded.rgb.map((rgb, index) => ({ index, seed: seedAt(job.seed, index), rgb, width: decoded.width, height: decoded.height })));
   }
   return results;
 }

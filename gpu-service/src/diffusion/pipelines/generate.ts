@@ -5,6 +5,7 @@
  * Image i of a job uses seed `seed + i` with its own noise generator, so it is the same whether it was
  * made alone or in a batch.
  */
+import { seedAt, type Seed } from '@image-api/shared/seed';
 import sharp from 'sharp';
 import type { GenerationJob } from '@image-api/shared/generation-job';
 import type { DiffusionModel } from '../../models/diffusion-model';
@@ -45,7 +46,7 @@ export interface GenerateHooks {
 /** One decoded image. */
 export interface DecodedImage {
   index: number;
-  seed: number;
+  seed: Seed;
   /** RGB interleaved, width × height pixels. */
   rgb: Uint8Array;
   width: number;
@@ -128,7 +129,7 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   };
   const condB = repeat(cond.hidden);
   const uncondB = repeat(uncond.hidden);
-  const seeds = Array.from({ length: B }, (_, i) => job.seed + i);
+  const seeds = Array.from({ length: B }, (_, i) => seedAt(job.seed, i));
   const generators: NormalGenerator[] = seeds.map((s) => createNormalGenerator(job.rng, s));
   const started = performance.now();
 

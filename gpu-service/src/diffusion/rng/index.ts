@@ -1,3 +1,4 @@
+import { seedValue, type Seed } from '@image-api/shared/seed';
 import { PhiloxGenerator } from './philox';
 import { TorchCpuGenerator } from './torch-cpu';
 import type { NormalGenerator } from './types';
@@ -15,13 +16,11 @@ export const NORMAL_GENERATOR_KINDS = ['cpu', 'philox'] as const;
  *   AUTOMATIC1111 with its CPU RNG option).
  * - `philox`: AUTOMATIC1111's NV/"GPU" Philox source (see PhiloxGenerator for its verification status).
  * @param kind 'cpu' | 'philox'
- * @param seed integer in [0, 2^53 − 1]
+ * @param seed a uint64 seed: a safe integer, or a decimal string up to 2^64 − 1 (shared/src/seed.ts)
  * @throws RangeError for an unknown kind or a seed outside that range
  */
-export function createNormalGenerator(kind: 'cpu' | 'philox', seed: number): NormalGenerator {
-  if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new RangeError(`seed must be an integer in [0, 2^53 − 1], got ${seed}`);
-  }
+export function createNormalGenerator(kind: 'cpu' | 'philox', seed: Seed): NormalGenerator {
+  seedValue(seed); // throws RangeError for an invalid seed
   switch (kind) {
     case 'cpu':
       return new TorchCpuGenerator(seed);

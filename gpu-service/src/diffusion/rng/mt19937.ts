@@ -1,3 +1,5 @@
+import { seedValue, type Seed } from '@image-api/shared/seed';
+
 /** Number of 32-bit words of Mersenne-Twister state. */
 const MT_N = 624;
 /** Twist offset. */
@@ -11,22 +13,20 @@ const LOWER_MASK = 0x7fffffff;
  * (`aten/src/ATen/core/MT19937RNGEngine.h`, `at::mt19937`): Matsumoto & Nishimura (1998) with the
  * standard Knuth initialisation `s[i] = 1812433253·(s[i−1] ⊕ (s[i−1] ≫ 30)) + i`, seeded with the
  * low 32 bits of the 64-bit seed (so `torch.manual_seed(s)` and `torch.manual_seed(s + 2^32)` give
- * the same stream on the CPU).
+ * the same stream on the CPU; `lowSeedWord` extracts that word from any 64-bit seed).
  */
 export class Mt19937 {
   private readonly state = new Uint32Array(MT_N);
   private index = MT_N;
 
   /**
-   * @param seed integer in [0, 2^53); only its low 32 bits are used, as in torch.
+   * @param seed a 64-bit seed (a safe integer or the decimal string of one up to 2^64 − 1); only its low
+   *   32 bits are used, as in torch (`init_with_uint32`: `state[0] = seed & 0xffffffff`).
    * @throws RangeError when the seed is not such an integer.
    */
-  constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new RangeError(`mt19937 seed must be an integer in [0, 2^53 − 1], got ${seed}`);
-    }
+  constructor(seed: Seed) {
     const s = this.state;
-    s[0] = seed >>> 0; // ToUint32 = seed mod 2^32
+    s[0] = lowSeedWord(seed);
     for (let i = 1; i < MT_N; i++) {
       const prev = s[i - 1];
       s[i] = (Math.imul(1812433253, prev ^ (prev >>> 30)) + i) >>> 0;
@@ -53,4 +53,9 @@ export class Mt19937 {
     }
     this.index = 0;
   }
+}
+
+/** The low 32 bits of a 64-bit seed, `seed & 0xffffffff` (what torch's mt19937 is seeded with). @throws RangeError for an invalid seed. */
+export function lowSeedWord(seed: Seed): number {
+  return Number(seedValue(seed) & 0xffff_ffffn);
 }

@@ -1,3 +1,4 @@
+import { seedValue, type Seed } from '@image-api/shared/seed';
 import type { NormalGenerator } from './types';
 
 /** Philox4x32 round multipliers (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11). */
@@ -30,7 +31,7 @@ function mulHi32(a: number, b: number): number {
  * `torch.randn` on an NVIDIA GPU without needing one.
  *
  * Call number `k` (0, 1, 2, … on this generator) draws element `i` of `randn(n)` from
- * Philox4x32-10 with key `(seed mod 2^32, ⌊seed / 2^32⌋)` and counter `(k, 0, i, 0)`; the first two
+ * Philox4x32-10 with key `(seed mod 2^32, ⌊seed / 2^32⌋)` (the uint64 seed's two halves) and counter `(k, 0, i, 0)`; the first two
  * output words `x, y` give, in float64, `u = x·c + c/2`, `v = y·c₂π + c₂π/2`
  * (c = float32(2.3283064e-10), c₂π = float32(2.3283064e-10·6.2831855)) and
  * `n = float32(sqrt(−2·ln u)·sin v)`.
@@ -43,23 +44,22 @@ function mulHi32(a: number, b: number): number {
  */
 export class PhiloxGenerator implements NormalGenerator {
   readonly kind = 'philox' as const;
-  readonly seed: number;
+  readonly seed: Seed;
   private readonly keyLo: number;
   private readonly keyHi: number;
   /** Number of randn calls so far: the first counter word of the next call. */
   private offset = 0;
 
   /**
-   * @param seed integer in [0, 2^53 − 1]
+   * @param seed a 64-bit seed: a safe integer, or the decimal string of one up to 2^64 − 1 (the key is its
+   *   two 32-bit halves, as torch's Philox takes the uint64 seed)
    * @throws RangeError for any other seed
    */
-  constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new RangeError(`seed must be an integer in [0, 2^53 − 1], got ${seed}`);
-    }
+  constructor(seed: Seed) {
+    const value = seedValue(seed);
     this.seed = seed;
-    this.keyLo = seed >>> 0;
-    this.keyHi = Math.floor(seed / 2 ** 32) >>> 0;
+    this.keyLo = Number(value & 0xffff_ffffn);
+    this.keyHi = Number(value >> 32n);
   }
 
   /**

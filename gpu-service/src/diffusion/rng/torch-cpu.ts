@@ -1,3 +1,4 @@
+import { seedValue, type Seed } from '@image-api/shared/seed';
 import { logPs, sincosPs, type SinCos } from './avx-mathfun';
 import { Mt19937 } from './mt19937';
 import type { NormalGenerator } from './types';
@@ -29,26 +30,25 @@ const VECTOR_FILL_MIN = 16;
  *   (`random64() & (2^53−1)`)·2^−53, u1 then u2, `r = sqrt(−2·log1p(−u2))`, `θ = 2π·u1`; returns
  *   `r·cos θ` (rounded to float32) and keeps `r·sin θ` for the next scalar draw.
  *
- * Only the low 32 bits of the seed reach mt19937 (torch does the same), so seeds s and s + 2^32
- * give identical noise. Results were matched to the AVX2 build that x86-64 torch wheels dispatch
+ * Only the low 32 bits of the seed reach mt19937 (torch does the same: CPUGeneratorImpl's
+ * `set_current_seed(uint64_t)` → `mt19937(seed)` → `init_with_uint32`), so seeds s and s + 2^32 give
+ * identical noise, up to 2^64 − 1. Results were matched to the AVX2 build that x86-64 torch wheels dispatch
  * to; torch on a CPU without AVX2, or on ARM, uses libm and differs in the last bits.
  */
 export class TorchCpuGenerator implements NormalGenerator {
   readonly kind = 'cpu' as const;
-  readonly seed: number;
+  readonly seed: Seed;
   private readonly engine: Mt19937;
   /** torch's `next_double_normal_sample_`: the sine half of the last scalar Box-Muller pair. */
   private cachedNormal: number | null = null;
   private readonly trig: SinCos = { sin: 0, cos: 0 };
 
   /**
-   * @param seed integer in [0, 2^53 − 1] (what torch.manual_seed receives)
+   * @param seed what torch.manual_seed receives, a uint64: a safe integer, or the decimal string of one up
+   *   to 2^64 − 1 (shared/src/seed.ts)
    * @throws RangeError for any other seed
    */
-  constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new RangeError(`seed must be an integer in [0, 2^53 − 1], got ${seed}`);
-    }
+  constructor(seed: Seed) {
     this.seed = seed;
     this.engine = new Mt19937(seed);
   }

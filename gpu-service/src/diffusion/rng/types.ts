@@ -1,3 +1,5 @@
+import type { Seed } from '@image-api/shared/seed';
+
 /**
  * A seeded normal generator whose successive draws continue one stream, as a torch.Generator does:
  * randn(n) returns the same float32 values as `torch.randn(n)` would at that point of the stream
@@ -5,6 +7,6 @@
  */
 export interface NormalGenerator {
   readonly kind: 'cpu' | 'philox';
-  readonly seed: number;
+  readonly seed: Seed;
   randn(n: number): Float32Array;
 }

@@ -16,6 +16,7 @@
  * the steps of any schedule of ≤ 200 steps). Bit parity with torchsde is
  * out of scope.
  */
+import type { Seed } from '@image-api/shared/seed';
 import { deriveKey, fillNormals, normalAt, seedKey } from './counter-normals';
 import type { NoiseSource } from './types';
 
@@ -25,8 +26,8 @@ export const TREE_DEPTH = 16;
 const CACHE_SIZE = 4;
 
 export interface BrownianTreeNoiseOptions {
-  /** One seed per image of the batch (integers in [0, 2^53)). */
-  seeds: readonly number[];
+  /** One seed per image of the batch (uint64 seeds, shared/src/seed.ts). */
+  seeds: readonly Seed[];
   /** Elements per image (C·H·W of the latents). */
   perImageNumel: number;
   /** Smallest non-zero sigma of the schedule (> 0). */
@@ -44,7 +45,7 @@ class BrownianTree {
   private readonly cache = new Map<number, Float64Array>();
 
   constructor(
-    seed: number,
+    seed: Seed,
     private readonly numel: number,
     private readonly a: number,
     private readonly b: number,

@@ -8,6 +8,8 @@
  * turned into a normal by the inverse normal CDF (P. J. Acklam's rational approximation, relative
  * error < 1.2e-9; the 32-bit uniform limits |z| to ≈ 6.2).
  */
+import { seedValue, type Seed } from '@image-api/shared/seed';
+
 
 /** MurmurHash3's 32-bit finaliser: a bijective avalanche mix of a uint32. */
 export function fmix32(h: number): number {
@@ -26,13 +28,11 @@ export function deriveKey(k0: number, k1: number, tag: number): [number, number]
   return [fmix32((a ^ (b >>> 7) ^ 0x6a09e667) >>> 0), fmix32((b + a + 0xbb67ae85) >>> 0)];
 }
 
-/** Split a non-negative integer seed (< 2^53) into a 64-bit key. @throws RangeError otherwise. */
-export function seedKey(seed: number): [number, number] {
-  if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(`seed must be an integer in [0, 2^53), got ${seed}`);
-  }
-  const lo = seed >>> 0;
-  const hi = Math.floor(seed / 4294967296) >>> 0;
+/** Split a uint64 seed (a safe integer, or a decimal string up to 2^64 − 1) into a 64-bit key. @throws RangeError otherwise. */
+export function seedKey(seed: Seed): [number, number] {
+  const value = seedValue(seed);
+  const lo = Number(value & 0xffff_ffffn);
+  const hi = Number(value >> 32n);
   return deriveKey(lo, hi, 0x5eed);
 }
 
