@@ -118,6 +118,8 @@ export const GenerationParamsSchema = z.object({
   loras: z.array(z.object({ name: z.string(), strength: z.number(), hash: z.string() })).optional(),
   embeddings: z.array(z.object({ name: z.string(), hash: z.string() })).optional(),
   vae: z.object({ name: z.string(), hash: z.string() }).optional(),
+  /** CLIP tokens of prompt + negative prompt as the model's tokenizer counts them (no bos/eos/padding). */
+  text_tokens: z.number().int().optional(),
   engine_version: z.string(),
   onnxruntime_version: z.string(),
 });

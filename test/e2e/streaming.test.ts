@@ -3,7 +3,8 @@
  * D1/R2/KV): OpenAI-style streaming through the official `openai` package, and reattaching to tasks
  * with GET /v1/tasks/:id[/events] — checking the colours of what comes back.
  */
-import OpenAI from 'openai';
+import sharp from 'sharp';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSse } from '../../edge/src/tasks/sse';
 import { dominant, meanColour } from '../helpers/image-stats';
@@ -62,8 +63,9 @@ describe('streaming and tasks on the real stack', () => {
     expect(types.lastIndexOf('image_generation.partial_image')).toBeLessThan(types.indexOf('image_generation.completed'));
     expect(types.indexOf('image_generation.progress')).toBe(0);
     for (const partial of partials) {
+      // OpenAI's partial images have the requested output size.
       const preview = await meanColour(Buffer.from(String(partial.b64_json), 'base64'));
-      expect(preview.width).toBeGreaterThan(0);
+      expect([preview.width, preview.height, partial.size]).toEqual([256, 256, '256x256']);
     }
     const png = Buffer.from(String(completed[0].b64_json), 'base64');
     const mean = await meanColour(png);
@@ -78,6 +80,29 @@ describe('streaming and tasks on the real stack', () => {
     expect(data[0].seed).toBe(3);
     expect(await colourAt(data[0].url)).toBe('red');
     expect((await api(`/v1/tasks/${taskId}/events`, { headers: { 'last-event-id': 'final' } })).status).toBe(204);
+  });
+
+  it('openai images.edit({stream: true}) yields image_edit.partial_image events of the output size, then image_edit.completed', async () => {
+    const blue = await sharp({ create: { width: 128, height: 128, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer();
+    const stream = await client.images.edit({
+      image: await toFile(blue, 'blue.png', { type: 'image/png' }),
+      prompt: 'a red apple',
+      stream: true,
+      partial_images: 1,
+      size: '128x128',
+    } as never);
+    const received: Record<string, unknown>[] = [];
+    for await (const event of stream as unknown as AsyncIterable<Record<string, unknown>>) received.push(event);
+    const types = received.map((event) => String(event.type));
+    expect(types.filter((type) => type.startsWith('image_generation.'))).toEqual([]);
+    const partials = received.filter((event) => event.type === 'image_edit.partial_image');
+    expect(partials).toHaveLength(1);
+    expect((await meanColour(Buffer.from(String(partials[0].b64_json), 'base64'))).width).toBe(128);
+    const completed = received.filter((event) => event.type === 'image_edit.completed');
+    expect(completed).toHaveLength(1);
+    // A default (url) stream still carries the image as b64_json, as OpenAI's does.
+    expect((await meanColour(Buffer.from(String(completed[0].b64_json), 'base64'))).width).toBe(128);
+    expect(String(completed[0].url)).toContain('/v1/files/');
   });
 
   it("a sync request's x-task-id can be reattached: the task, its receipt and its events", async () => {

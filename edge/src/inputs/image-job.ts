@@ -1,3 +1,4 @@
+import { encoderQuality } from './openai-options';
 import type { BackendModel } from '@image-api/shared/api/models';
 import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
@@ -137,7 +138,7 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
     init_image: encodeBase64(input.source.bytes),
     strength: input.strength,
     strength_schedule: 'scaled',
-    output: { format: input.output_format, quality: input.output_compression ?? 90 },
+    output: { format: input.output_format, quality: encoderQuality(input.output_compression) },
     preview: input.preview ?? 'none',
   };
   if (input.mask) {

@@ -7,6 +7,7 @@ import type { EdgeConfig } from '../lib/edge-config';
 import { acquireGenerationSlot, type GenerationSlot } from '../middleware/rate-limit';
 import { keepRunning } from '../tasks/background';
 import { runGeneration, type RunGenerationDeps, type RunGenerationInput } from '../tasks/run-generation';
+import type { StreamKind } from '../tasks/openai-image-stream';
 import { settleSlot, streamTask } from '../tasks/stream-task';
 import { signedTaskImages, type LinkSigning } from '../tasks/task-json';
 import { TaskStore } from '../tasks/task-store';
@@ -127,12 +128,14 @@ export async function runInputJob(c: Context<AppEnv>, options: RunInputJobOption
  */
 export async function streamInputJob(
   c: Context<AppEnv>,
-  options: RunInputJobOptions & { outputFormat: string; partialImages: number | null },
+  options: RunInputJobOptions & { outputFormat: string; partialImages: number | null; kind: StreamKind; quality?: 'low' | 'medium' | 'high' },
 ): Promise<Response> {
   const { deps, input, slot } = await startInputTask(c, options);
   return streamTask(c, {
     deps,
     input,
+    kind: options.kind,
+    quality: options.quality,
     responseFormat: options.responseFormat,
     outputFormat: options.outputFormat,
     partialImages: options.partialImages,

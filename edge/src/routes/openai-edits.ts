@@ -6,7 +6,9 @@ import {
   type ImageEditRequest,
   type ImageVariationRequest,
 } from '@image-api/shared/api/image-edits';
-import { PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
+import { HIGH_FIDELITY_STRENGTH } from '@image-api/shared/api/image-edits';
+import { DEFAULT_STRENGTH, PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
+import { checkOpenAiOutputOptions, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
@@ -34,8 +36,9 @@ type EditKind = 'edit' | 'variation';
  * POST /v1/images/edits and POST /v1/images/variations (OpenAI's images API, README "Public API").
  *
  * Body: multipart/form-data as OpenAI defines it (or JSON with the same names; images then as
- * https/data URLs or base64), capped at 20 MiB (413). `image` is a file; with `image[]` (several)
- * the first is used. Every image is checked by magic bytes (PNG/JPEG/WebP, else 415) and by the
+ * https/data URLs or base64, or OpenAI's `images: [{image_url}]`), capped at 20 MiB (413). `image` is a
+ * file; `image[]` may carry up to 16, but a Stable Diffusion pipeline edits one image, so a second one is
+ * a 400 naming it (`image[1]` / `images[1].image_url`). Every image is checked by magic bytes (PNG/JPEG/WebP, else 415) and by the
  * pixel count in its header before anything decodes it.
  *
  * Edits: `mask` (optional) is a PNG whose TRANSPARENT pixels mark the area to repaint (OpenAI);
@@ -66,8 +69,17 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
   const parsed = (kind === 'edit' ? ImageEditRequestSchema : ImageVariationRequestSchema).safeParse(body.fields);
   validationHook(parsed, c);
   const request = parsed.data as ImageEditRequest | ImageVariationRequest;
+  checkOpenAiOutputOptions(request);
   const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
   if (body.image === undefined) throw invalidParameter('image', 'image is required (a PNG, JPEG or WebP file).', 'missing_parameter');
+  if (body.images.length > 1) {
+    // A Stable Diffusion pipeline edits one image: it has no way to combine several (no reference-image
+    // conditioning), and quietly dropping the others would hide that.
+    throw unsupportedParameter(
+      body.images[1].param,
+      `This deployment edits one image per request (the first; a mask applies to it). ${body.images[1].param} and any later image cannot be used: send each image in its own request.`,
+    );
+  }
   if (kind === 'variation' && body.mask !== undefined) {
     throw unsupportedParameter('mask', 'Variations take no mask; use /v1/images/edits to repaint part of an image.');
   }
@@ -96,7 +108,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     negative_prompt: request.negative_prompt,
     n: request.n,
     size: request.size,
-    strength: request.strength,
+    strength: strengthOf(kind, request),
     sample_method: request.sample_method,
     schedule_method: request.schedule_method,
     sampling_steps: request.sampling_steps,
@@ -125,19 +137,39 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
       sample_method: request.sample_method,
       schedule_method: request.schedule_method,
       mask_mode: job.mask ? maskMode : undefined,
+      input_fidelity: kind === 'edit' ? (request as ImageEditRequest).input_fidelity : undefined,
+      background: request.background,
       images_sent: body.imageCount,
     },
   };
   if (request.stream) {
     return streamInputJob(c, {
       ...runOptions,
+      kind: kind === 'edit' ? 'image_edit' : 'image_generation',
+      quality: responseQuality(request.quality),
       outputFormat: request.output_format,
       partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
     });
   }
   const run = await runInputJob(c, runOptions);
-  const response: ImagesResponse = { created: run.created, data: run.data, usage: run.usage, receipt: run.receipt };
+  const response: ImagesResponse = {
+    created: run.created,
+    ...openAiResponseFields(request, run.receipt),
+    data: run.data,
+    usage: run.usage,
+    receipt: run.receipt,
+  };
   return c.json(response, 200);
+}
+
+/**
+ * The denoise strength: the request's; else for edits 0.5 with input_fidelity "high" (keep more of the
+ * input) and 0.75 otherwise; variations have their own default in the schema.
+ */
+function strengthOf(kind: EditKind, request: ImageEditRequest | ImageVariationRequest): number {
+  if (kind === 'variation') return (request as ImageVariationRequest).strength;
+  const edit = request as ImageEditRequest;
+  return edit.strength ?? (edit.input_fidelity === 'high' ? HIGH_FIDELITY_STRENGTH : DEFAULT_STRENGTH);
 }
 
 /** How an input is recorded in the task row: its origin and size, never its bytes. */

@@ -1,3 +1,4 @@
+import { checkOpenAiOutputOptions, encoderQuality, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
@@ -68,6 +69,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
 
   routes.post('/generations', bodySizeLimit(), zValidator('json', ImageGenerationRequestSchema, validationHook), async (c) => {
     const request = c.req.valid('json');
+    checkOpenAiOutputOptions(request);
     const config = readEdgeConfig(c.env);
     const apiKey = c.get('apiKey');
     const taskId = crypto.randomUUID();
@@ -107,6 +109,8 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
       return streamTask(c, {
         deps,
         input,
+        kind: 'image_generation',
+        quality: responseQuality(request.quality),
         responseFormat: request.response_format,
         outputFormat: request.output_format,
         partialImages: request.preview === 'none' ? 0 : (request.partial_images ?? null),
@@ -125,6 +129,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     );
     const body: ImagesResponse = {
       created: Math.floor(taskResult.finished_at / 1000),
+      ...openAiResponseFields(request, taskResult.receipt),
       data,
       usage: taskResult.usage,
       receipt: taskResult.receipt,
@@ -148,6 +153,8 @@ function requestMetadata(request: ImageGenerationRequest): Record<string, string
     schedule_method: request.schedule_method,
     quality: request.quality,
     style: request.style,
+    moderation: request.moderation,
+    background: request.background,
     user: request.user,
   };
 }
@@ -208,7 +215,7 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
     steps,
     ...samplerJobFields(resolved),
     cfg_scale: request.cfg_scale,
-    output: { format: request.output_format, quality: request.output_compression ?? 90 },
+    output: { format: request.output_format, quality: encoderQuality(request.output_compression) },
     // Previews cost GPU time: only for streams that will send them.
     preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   };

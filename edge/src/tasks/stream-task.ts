@@ -11,7 +11,7 @@ import type { AppEnv } from '../env';
 import { ApiError } from '../lib/api-error';
 import type { GenerationSlot } from '../middleware/rate-limit';
 import { keepRunning } from './background';
-import { OpenAiImageStream } from './openai-image-stream';
+import { OpenAiImageStream, type StreamKind } from './openai-image-stream';
 import { runGeneration, type RunGenerationDeps, type RunGenerationInput, type RunGenerationResult } from './run-generation';
 import { SseWriter, SSE_HEADERS } from './sse-writer';
 import { signedTaskImages, type LinkSigning } from './task-json';
@@ -20,6 +20,11 @@ import { signedTaskImages, type LinkSigning } from './task-json';
 export interface StreamTaskInput {
   deps: RunGenerationDeps;
   input: RunGenerationInput;
+  /** Event names: `image_generation.*` (generations, variations) or `image_edit.*` (edits), as OpenAI's. */
+  kind: StreamKind;
+  /** OpenAI's quality for the events (low | medium | high), when the request gave one. */
+  quality?: 'low' | 'medium' | 'high';
+  /** `url` adds a signed link to each completed event; b64_json is always there, as in OpenAI's stream. */
   responseFormat: 'url' | 'b64_json';
   outputFormat: string;
   /** OpenAI `partial_images` (at most that many previews, spread over the run), null = every preview, 0 = none. */
@@ -44,7 +49,15 @@ export function settleSlot(run: Promise<RunGenerationResult>, slot: GenerationSl
 export async function streamTask(c: Context<AppEnv>, options: StreamTaskInput): Promise<Response> {
   const { deps, input, slot } = options;
   const writer = new SseWriter();
-  const stream = new OpenAiImageStream(writer, { partialImages: options.partialImages, steps: input.job.steps, now: options.now });
+  const stream = new OpenAiImageStream(writer, {
+    kind: options.kind,
+    partialImages: options.partialImages,
+    steps: input.job.steps,
+    now: options.now,
+    outputFormat: options.outputFormat,
+    quality: options.quality,
+    size: `${input.job.width}x${input.job.height}`,
+  });
   let markAccepted!: () => void;
   const accepted = new Promise<void>((resolve) => (markAccepted = resolve));
   const run = runGeneration(deps, {
@@ -56,9 +69,7 @@ export async function streamTask(c: Context<AppEnv>, options: StreamTaskInput): 
       async ({ result, taskResult }) => {
         const links = options.responseFormat === 'url' ? await signedTaskImages(taskResult, options.signing()) : [];
         stream.completed(
-          result.images.map((image, i) =>
-            options.responseFormat === 'b64_json' ? { b64_json: image.b64, seed: image.seed } : { url: links[i].url, seed: image.seed },
-          ),
+          result.images.map((image, i) => ({ b64_json: image.b64, ...(links[i] ? { url: links[i].url } : {}), seed: image.seed })),
           { output_format: options.outputFormat, usage: taskResult.usage as ImageUsage, receipt: taskResult.receipt, task_id: input.task.id },
         );
       },

@@ -6,6 +6,7 @@
  *   approximation for a real VAE, and right for any latent space.
  * - "full": a VAE decode of the estimate.
  */
+import sharp from 'sharp';
 import type { DiffusionModel } from '../models/diffusion-model';
 import { encodeImage } from '../images/encode-image';
 import type { Tensor } from './tensor';
@@ -52,9 +53,12 @@ export function latentRgbProjection(model: DiffusionModel): Promise<LatentRgbPro
 }
 
 /**
- * Encode a preview of image 0 of the batch.
+ * Encode a preview of image 0 of the batch, at the job's output size (OpenAI's partial images have the
+ * requested size): "fast" projects at latent resolution and scales up bilinearly; "full" decodes with the
+ * VAE (scaled only when the pass runs at another size, e.g. a hires fix's first pass).
  * @param denoised float [B, C, h, w] x0 estimate in UNet latent space.
- * @returns JPEG bytes: latent resolution (w × h pixels) for "fast", full resolution for "full".
+ * @param outputSize the job's width × height in pixels.
+ * @returns JPEG bytes of outputSize.
  */
 export async function renderPreview(
   model: DiffusionModel,
@@ -62,10 +66,11 @@ export async function renderPreview(
   denoised: Tensor,
   latentHeight: number,
   latentWidth: number,
+  outputSize: { width: number; height: number },
 ): Promise<Buffer> {
   if (mode === 'full') {
     const { rgb, width, height } = await decodeLatents(model, denoised, 1, latentHeight, latentWidth);
-    return encodeImage(rgb[0], width, height, 'jpeg', 70);
+    return previewJpeg(rgb[0], width, height, outputSize, 70);
   }
   const proj = await latentRgbProjection(model);
   const n = latentHeight * latentWidth;
@@ -78,5 +83,14 @@ export async function renderPreview(
       rgb[p * 3 + c] = byte <= 0 ? 0 : byte >= 255 ? 255 : Math.round(byte);
     }
   }
-  return encodeImage(rgb, latentWidth, latentHeight, 'jpeg', 80);
+  return previewJpeg(rgb, latentWidth, latentHeight, outputSize, 80);
+}
+
+/** RGB pixels of width × height as a JPEG of `size` (bilinear scaling when they differ). */
+async function previewJpeg(rgb: Uint8Array, width: number, height: number, size: { width: number; height: number }, quality: number): Promise<Buffer> {
+  if (width === size.width && height === size.height) return encodeImage(rgb, width, height, 'jpeg', quality);
+  return sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } })
+    .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+    .jpeg({ quality })
+    .toBuffer();
 }

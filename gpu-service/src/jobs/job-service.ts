@@ -289,7 +289,7 @@ export class JobService {
     m.rec.emit('step', { step: p.step, total: p.total, eta_seconds: Number(p.etaSeconds.toFixed(3)) });
     if (m.job.preview !== 'none' && p.step < p.total && p.step - m.lastPreview >= this.opts.previewInterval) {
       m.lastPreview = p.step;
-      const bytes = await renderPreview(model, m.job.preview, p.denoised, p.latentHeight, p.latentWidth);
+      const bytes = await renderPreview(model, m.job.preview, p.denoised, p.latentHeight, p.latentWidth, { width: m.job.width, height: m.job.height });
       m.rec.emit('preview', { step: p.step, mime_type: 'image/jpeg', b64: bytes.toString('base64') });
     }
   }

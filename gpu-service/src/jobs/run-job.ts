@@ -5,6 +5,7 @@
 import { seedAt } from '@image-api/shared/seed';
 import type { GenerationJob, GenerationParams, GenerationResult } from '@image-api/shared/generation-job';
 import { generate, type DecodedImage, type GenerateHooks } from '../diffusion/pipelines/generate';
+import { tokenizeWeightedPrompt } from '../diffusion/prompt/chunk-prompt';
 import { encodeImage, mimeTypeOf } from '../images/encode-image';
 import type { DiffusionModel } from '../models/diffusion-model';
 import { ONNXRUNTIME_VERSION } from '../onnx/session';
@@ -30,9 +31,19 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
     ...(job.mode !== 'txt2img' ? { strength: job.strength } : {}),
     rng: job.rng,
     ...(model.addons ?? {}),
+    text_tokens: textTokens(model, job.prompt) + textTokens(model, job.negative_prompt),
     engine_version: ENGINE_VERSION,
     onnxruntime_version: ONNXRUNTIME_VERSION,
   };
+}
+
+/** CLIP tokens of a prompt as the model's tokenizer counts them (weights syntax removed; 0 when it cannot parse). */
+function textTokens(model: DiffusionModel, text: string): number {
+  try {
+    return tokenizeWeightedPrompt(model.tokenizer, text).tokenCount;
+  } catch {
+    return 0; // the pipeline has already refused an unparsable prompt by the time a receipt is made
+  }
 }
 
 /** Run `job` on `model` alone (the lead's pipeline) and encode the results. */

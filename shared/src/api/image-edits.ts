@@ -10,6 +10,8 @@ import {
   MAX_PROMPT_LENGTH,
   MAX_PARTIAL_IMAGES,
   MAX_SAMPLING_STEPS,
+  BackgroundSchema,
+  OutputCompressionSchema,
   PublicPreviewSchema,
   QualitySchema,
 } from './openai-images';
@@ -24,6 +26,11 @@ import { SizeSchema } from './size';
  * multipart; in JSON, `image`/`mask` are an https URL, a data: URL or bare base64 (an array for `image`:
  * the first is used). Unknown fields are dropped.
  */
+
+/** Default edit strength with `input_fidelity: "high"` (the output keeps more of the input). */
+export const HIGH_FIDELITY_STRENGTH = 0.5;
+/** Most input images an edit request may carry (OpenAI: up to 16); only the first is edited (see the route). */
+export const MAX_EDIT_IMAGES = 16;
 
 /** Default denoise strength of /v1/images/variations (a variation stays close to its source). */
 export const DEFAULT_VARIATION_STRENGTH = 0.6;
@@ -70,7 +77,9 @@ const commonFields = {
   negative_prompt: formString(z.string().max(MAX_PROMPT_LENGTH).default('')),
   quality: formString(QualitySchema.optional()),
   output_format: formString(OutputFormatSchema.default('png')),
-  output_compression: formNumber(z.number().int().min(1).max(100).optional()),
+  output_compression: formNumber(OutputCompressionSchema.optional()),
+  /** OpenAI `background`: transparent is refused (no matting model yet); opaque / auto give RGB. */
+  background: formString(BackgroundSchema.optional()),
   user: formString(z.string().max(256).optional()),
   sample_method: formString(z.string().min(1).default(DEFAULT_SAMPLE_METHOD)),
   schedule_method: formString(z.string().min(1).default(DEFAULT_SCHEDULE_METHOD)),
@@ -96,7 +105,13 @@ const commonFields = {
 export const ImageEditRequestSchema = z.object({
   prompt: z.string().min(1, 'prompt must not be empty').max(MAX_PROMPT_LENGTH),
   mask_mode: formString(z.enum(['alpha', 'white']).default('alpha')).describe('alpha: transparent mask pixels are repainted (OpenAI); white: white pixels are repainted.'),
-  strength: formNumber(z.number().min(0).max(1).default(DEFAULT_STRENGTH)).describe('Denoise strength (about steps × strength steps run).'),
+  strength: formNumber(z.number().min(0).max(1).optional()).describe(
+    `Denoise strength (about steps × strength steps run); default ${DEFAULT_STRENGTH}, or ${HIGH_FIDELITY_STRENGTH} with input_fidelity "high".`,
+  ),
+  /** OpenAI `input_fidelity`: how closely the output keeps the input; sets the default strength. */
+  input_fidelity: formString(z.enum(['high', 'low']).optional()).describe(
+    `How closely the output follows the input image: "high" makes the default strength ${HIGH_FIDELITY_STRENGTH}, "low" (default) ${DEFAULT_STRENGTH}; an explicit strength wins.`,
+  ),
   ...commonFields,
 });
 export type ImageEditRequest = z.infer<typeof ImageEditRequestSchema>;

@@ -34,6 +34,16 @@ export const QUALITY_STEPS: Readonly<Record<Quality, number>> = {
   hd: 30,
 };
 
+/**
+ * OpenAI `background`. This deployment has no matting model yet, so the edge refuses `transparent` with a
+ * 400 naming the field; `opaque` and `auto` give the usual RGB image.
+ */
+export const BackgroundSchema = z.enum(['transparent', 'opaque', 'auto']);
+/** OpenAI `moderation` (generations). No content filter runs on this deployment: both values behave alike. */
+export const ModerationSchema = z.enum(['low', 'auto']);
+/** OpenAI `output_compression`: 0..100, the JPEG/WebP encoder quality (a 400 with png, which is lossless). */
+export const OutputCompressionSchema = z.number().int().min(0).max(100);
+
 /** GPUStack preview names → GenerationJob preview modes (previews are only sent when streaming). */
 export const PREVIEW_MODES = { faster: 'fast', normal: 'full', none: 'none' } as const;
 export const PublicPreviewSchema = z.enum(['faster', 'normal', 'none']);
@@ -66,8 +76,10 @@ export const ImageGenerationRequestSchema = z.object({
   quality: QualitySchema.optional(),
   style: z.enum(['vivid', 'natural']).default('vivid'),
   output_format: OutputFormatSchema.default('png'),
-  /** gpt-image-1 style 1..100 for jpeg/webp; used as the encoder quality (default 90). */
-  output_compression: z.number().int().min(1).max(100).optional(),
+  /** gpt-image-1 style 0..100 for jpeg/webp; used as the encoder quality (default 90). */
+  output_compression: OutputCompressionSchema.optional(),
+  background: BackgroundSchema.optional(),
+  moderation: ModerationSchema.optional(),
   user: z.string().max(256).optional(),
   stream: z.boolean().default(false),
   image: z.union([z.string(), z.array(z.string())]).optional(),
@@ -95,10 +107,19 @@ export const ImageDataSchema = z.object({
 export type ImageData = z.infer<typeof ImageDataSchema>;
 
 /**
- * Our `usage` object: what the request cost in diffusion work. compute_units = steps × megapixels ×
- * images (the unit issue 6's compute budget counts).
+ * The `usage` object: OpenAI's token fields (the SDK's `ImagesResponse.Usage`) plus what the request cost in
+ * diffusion work. Tokens here: text_tokens = CLIP tokens of the prompt and negative prompt (as the model's
+ * tokenizer counts them, without bos/eos/padding); image tokens = latent positions, (width/8)·(height/8)
+ * per image — of the source image for input_tokens_details.image_tokens (img2img, edits, variations), of
+ * every output image for output_tokens. compute_units = steps × megapixels × images (what the per-minute
+ * compute budget counts).
  */
 export const ImageUsageSchema = z.object({
+  input_tokens: z.number().int(),
+  input_tokens_details: z.object({ image_tokens: z.number().int(), text_tokens: z.number().int() }),
+  output_tokens: z.number().int(),
+  output_tokens_details: z.object({ image_tokens: z.number().int() }),
+  total_tokens: z.number().int(),
   images: z.number().int(),
   steps: z.number().int(),
   width: z.number().int(),
@@ -114,6 +135,13 @@ export type ImageUsage = z.infer<typeof ImageUsageSchema>;
  */
 export const ImagesResponseSchema = z.object({
   created: z.number().int(),
+  /** OpenAI: always "opaque" here (RGB outputs; transparent is refused). */
+  background: z.enum(['transparent', 'opaque']).optional(),
+  output_format: OutputFormatSchema.optional(),
+  /** OpenAI's low | medium | high for the steps used (quality low = 6 steps, standard/auto/medium = 10, high/hd = more). */
+  quality: z.enum(['low', 'medium', 'high']).optional(),
+  /** "WxH" of the outputs. */
+  size: z.string().optional(),
   data: z.array(ImageDataSchema),
   usage: ImageUsageSchema.optional(),
   receipt: GenerationParamsSchema.optional(),

@@ -169,6 +169,13 @@ describe('async task API (/v3)', () => {
       await expectError(await harness().submit('txt2img', withoutSteps), 400, 'request.steps', 'missing_parameter');
     });
 
+    it('several missing required fields are all named in one answer', async () => {
+      const body = await expectError(await harness().submit('txt2img', { prompt: 'a red apple' }), 400, 'request.model_name', 'missing_parameter');
+      expect(body.error.message).toBe(
+        'Missing required fields: request.model_name, request.width, request.height, request.image_num, request.steps, request.guidance_scale, request.sampler_name.',
+      );
+    });
+
     it('an unknown model is 404 model_not_found naming request.model_name', async () => {
       const body = await expectError(await harness().submit('txt2img', { ...TXT2IMG, model_name: 'nope' }), 404, 'request.model_name', 'model_not_found');
       expect(body.error.message).toContain('/v3/model');

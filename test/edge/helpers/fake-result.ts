@@ -12,6 +12,9 @@ export interface FakeResultOptions {
   colour?: (seed: number) => [number, number, number];
 }
 
+/** The text_tokens every fake receipt reports (the real service counts the prompt's CLIP tokens). */
+export const FAKE_TEXT_TOKENS = 7;
+
 /** Default image colour: varies with the seed. */
 export function seedColour(seed: number): [number, number, number] {
   return [200, seed % 256, (seed >> 8) % 256];
@@ -42,6 +45,7 @@ export async function fakeGenerationResult(job: GenerationJob, options: FakeResu
       scheduler: job.scheduler,
       cfg_scale: job.cfg_scale,
       rng: job.rng,
+      text_tokens: FAKE_TEXT_TOKENS,
       engine_version: options.engineVersion ?? 'fake-0',
       onnxruntime_version: options.onnxruntimeVersion ?? '0.0.0',
     },

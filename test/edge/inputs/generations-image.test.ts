@@ -58,17 +58,21 @@ describe('POST /v1/images/generations with `image` → img2img', () => {
     expect(keys.map((k) => k.split('/').pop()).sort()).toEqual(['0.png', 'input-0.png']);
   });
 
-  it('an explicit size and strength win; an array uses its first entry', async () => {
+  it('an explicit size and strength win; an array of one image is that image, a second one is a 400 naming it', async () => {
     const other = await solidPng(64, 64, [1, 1, 1]);
     const response = await post({
       prompt: 'x',
-      image: [`data:image/png;base64,${encodeBase64(source)}`, encodeBase64(other)],
+      image: [`data:image/png;base64,${encodeBase64(source)}`],
       size: '128x128',
       strength: 0.35,
       response_format: 'b64_json',
     });
     expect(response.status).toBe(200);
     expect(gpu.jobs[0]).toMatchObject({ width: 128, height: 128, strength: 0.35, init_image: encodeBase64(source) });
+    const two = await post({ prompt: 'x', image: [encodeBase64(source), encodeBase64(other)] });
+    expect(two.status).toBe(400);
+    expect(((await two.json()) as { error: { param: string } }).error.param).toBe('image[1]');
+    expect(gpu.jobs).toHaveLength(1);
   });
 
   it('an https image URL is fetched; a big source is fitted to the model max pixels', async () => {

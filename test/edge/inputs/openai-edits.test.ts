@@ -127,12 +127,54 @@ describe('POST /v1/images/edits', () => {
       expect(file.status).toBe(200);
     });
 
-    it('image[] with several files: the first is used', async () => {
-      const second = await solidPng(32, 32, [0, 255, 0]);
-      const response = await postForm('/v1/images/edits', { 'image[]': [image, second], prompt: 'x', response_format: 'b64_json' });
+    it('image[] with one file is the image to edit', async () => {
+      const response = await postForm('/v1/images/edits', { 'image[]': [image], prompt: 'x', response_format: 'b64_json' });
       expect(response.status).toBe(200);
       expect(gpu.jobs[0].init_image).toBe(encodeBase64(image));
       expect(gpu.jobs[0]).toMatchObject({ width: 128, height: 96 });
+    });
+
+    it('a second image (image[1], images[1]) is a 400 naming it, never silently dropped; more than 16 is a 400', async () => {
+      const second = await solidPng(32, 32, [0, 255, 0]);
+      const multi = await expectError(await postForm('/v1/images/edits', { 'image[]': [image, second], prompt: 'x' }), 400, 'image[1]', 'unsupported_parameter');
+      expect(multi.error.message).toMatch(/edits one image per request/);
+      const dataUrl = (png: Uint8Array) => `data:image/png;base64,${encodeBase64(png)}`;
+      const json = await exports.default.fetch(`${ORIGIN}/v1/images/edits`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'x', images: [{ image_url: dataUrl(image) }, { image_url: dataUrl(second) }] }),
+      });
+      await expectError(json, 400, 'images[1].image_url', 'unsupported_parameter');
+      await expectError(await postForm('/v1/images/edits', { 'image[]': Array.from({ length: 17 }, () => second), prompt: 'x' }), 400, 'image');
+      expect(gpu.jobs).toHaveLength(0);
+    });
+
+    it("OpenAI's JSON form images: [{image_url}] edits that image", async () => {
+      const response = await exports.default.fetch(`${ORIGIN}/v1/images/edits`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'x', response_format: 'b64_json', images: [{ image_url: `data:image/png;base64,${encodeBase64(image)}` }] }),
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(gpu.jobs[0].init_image).toBe(encodeBase64(image));
+    });
+
+    it('input_fidelity high lowers the default strength to 0.5; an explicit strength wins', async () => {
+      await postForm('/v1/images/edits', { image, prompt: 'x', input_fidelity: 'high', response_format: 'b64_json' });
+      await postForm('/v1/images/edits', { image, prompt: 'x', input_fidelity: 'low', response_format: 'b64_json' });
+      await postForm('/v1/images/edits', { image, prompt: 'x', input_fidelity: 'high', strength: '0.9', response_format: 'b64_json' });
+      expect(gpu.jobs.map((job) => job.strength)).toEqual([0.5, 0.75, 0.9]);
+    });
+
+    it('background transparent is a 400 naming background; opaque and auto work; the response has the SDK fields', async () => {
+      await expectError(await postForm('/v1/images/edits', { image, prompt: 'x', background: 'transparent' }), 400, 'background', 'unsupported_parameter');
+      await expectError(await postForm('/v1/images/edits', { image, prompt: 'x', output_compression: '50' }), 400, 'output_compression');
+      expect(gpu.jobs).toHaveLength(0);
+      for (const background of ['opaque', 'auto']) {
+        const response = await postForm('/v1/images/edits', { image, prompt: 'x', background, quality: 'high', response_format: 'b64_json' });
+        expect(response.status).toBe(200);
+        expect(await response.json()).toMatchObject({ background: 'opaque', output_format: 'png', quality: 'high', size: '128x96' });
+      }
     });
 
     it('mask_mode=white takes white = repaint', async () => {
@@ -211,9 +253,12 @@ describe('POST /v1/images/edits', () => {
       expect(response.headers.get('content-type')).toContain('text/event-stream');
       const text = await response.text();
       const events = [...text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
-      expect(events).toContain('image_generation.progress');
-      expect(events.at(-1)).toBe('image_generation.completed');
-      const completed = JSON.parse(text.split('event: image_generation.completed\ndata: ')[1].split('\n')[0]);
+      // OpenAI names an edit's events image_edit.* (SDK ImageEditStreamEvent).
+      expect(events).toContain('image_edit.progress');
+      expect(events.filter((e) => e.startsWith('image_generation.'))).toEqual([]);
+      expect(events.at(-1)).toBe('image_edit.completed');
+      const completed = JSON.parse(text.split('event: image_edit.completed\ndata: ')[1].split('\n')[0]);
+      expect(completed).toMatchObject({ type: 'image_edit.completed', size: '128x96', background: 'opaque', output_format: 'png' });
       expect(completed.b64_json.length).toBeGreaterThan(100);
       expect(gpu.jobs.at(-1)).toMatchObject({ mode: 'inpaint', preview: 'fast' });
       expect(response.headers.get('x-task-id')).toBe(gpu.jobs.at(-1)!.id);

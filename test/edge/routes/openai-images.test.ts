@@ -142,7 +142,19 @@ describe('POST /v1/images/generations', () => {
       expect(body.data).toHaveLength(1);
       expect(body.data[0].seed).toBe(1234);
       expect(body.data[0].b64_json).toBeUndefined();
-      expect(body.usage).toEqual({ images: 1, steps: 10, width: 256, height: 256, compute_units: 0.655 });
+      // OpenAI's token fields (image tokens = latent positions, 32·32 per 256² image) and our diffusion cost.
+      expect(body.usage).toEqual({
+        input_tokens: 7,
+        input_tokens_details: { image_tokens: 0, text_tokens: 7 },
+        output_tokens: 1024,
+        output_tokens_details: { image_tokens: 1024 },
+        total_tokens: 1031,
+        images: 1,
+        steps: 10,
+        width: 256,
+        height: 256,
+        compute_units: 0.655,
+      });
 
       // The job the GPU service received: defaults of README "Public API", native size of the model.
       expect(gpu.jobs).toHaveLength(1);
@@ -239,6 +251,18 @@ describe('POST /v1/images/generations', () => {
       await post('{"prompt": "x", "response_format": "b64_json", "seed": 9007199254740993}');
       await post({ prompt: 'x', response_format: 'b64_json', seed: '9007199254740991' });
       expect(gpu.jobs.slice(1).map((job) => job.seed)).toEqual(['9007199254740993', 9007199254740991]);
+    });
+
+    it('background transparent is a 400 naming background (no matting model); opaque/auto/moderation work and the response has the SDK fields', async () => {
+      await expectError(await post({ prompt: 'x', background: 'transparent' }), 400, 'background', 'unsupported_parameter');
+      await expectError(await post({ prompt: 'x', output_compression: 80 }), 400, 'output_compression');
+      await expectError(await post({ prompt: 'x', moderation: 'strict' }), 400, 'moderation');
+      expect(gpu.jobs).toHaveLength(0);
+      const response = await post({ prompt: 'x', background: 'opaque', moderation: 'low', quality: 'low', output_format: 'jpeg', output_compression: 0, response_format: 'b64_json' });
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(await response.json()).toMatchObject({ background: 'opaque', output_format: 'jpeg', quality: 'low', size: '256x256' });
+      expect(gpu.jobs[0]).toMatchObject({ steps: 6, output: { format: 'jpeg', quality: 1 } }); // 0 = the encoders' lowest, 1
+      expect((await post({ prompt: 'x', background: 'auto', response_format: 'b64_json' })).status).toBe(200);
     });
 
     it('refuses a seed past 2^64 − 1, and seed + n − 1 past it, naming seed', async () => {

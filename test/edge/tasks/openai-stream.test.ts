@@ -80,7 +80,7 @@ describe('POST /v1/images/generations with stream: true', () => {
         output_format: 'png',
         size: '64x64',
         task_id: taskId,
-        usage: { images: 2, steps: 10, width: 64, height: 64 },
+        usage: { images: 2, steps: 10, width: 64, height: 64, output_tokens: 2 * 64, output_tokens_details: { image_tokens: 2 * 64 } },
         receipt: { model: 'tiny-analytic', model_hash: 'sha256:fake', seeds: [9, 10], steps: 10, engine_version: 'fake-1.2.3' },
       });
       expect(event.data.url).toBeUndefined();
@@ -107,11 +107,11 @@ describe('POST /v1/images/generations with stream: true', () => {
     expect(gpu.submitted[0].preview).toBe('none');
   });
 
-  it('response_format url (the default): the completed event carries a signed link to the stored PNG', async () => {
+  it('response_format url (the default): the completed event carries the image as b64_json, as OpenAI does, and a signed link', async () => {
     const events = await readEvents(await stream({}));
     const completed = named(events, 'image_generation.completed');
     expect(completed).toHaveLength(1);
-    expect(completed[0].data.b64_json).toBeUndefined();
+    expect(decodeBase64(String(completed[0].data.b64_json)).subarray(0, 8)).toEqual(PNG_SIGNATURE);
     const file = await exports.default.fetch(String(completed[0].data.url));
     expect(file.status).toBe(200);
     expect(new Uint8Array(await file.arrayBuffer()).subarray(0, 8)).toEqual(PNG_SIGNATURE);

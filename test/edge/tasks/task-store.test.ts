@@ -34,7 +34,18 @@ const RESULT: TaskResult = {
     engine_version: 'e',
     onnxruntime_version: 'o',
   },
-  usage: { images: 1, steps: 4, width: 64, height: 64, compute_units: 0.016 },
+  usage: {
+    input_tokens: 3,
+    input_tokens_details: { image_tokens: 0, text_tokens: 3 },
+    output_tokens: 64,
+    output_tokens_details: { image_tokens: 64 },
+    total_tokens: 67,
+    images: 1,
+    steps: 4,
+    width: 64,
+    height: 64,
+    compute_units: 0.016,
+  },
   finished_at: 1_000,
 };
 
