@@ -31,4 +31,22 @@ describe('the OpenAPI document', () => {
     content['text/event-stream'] = { ...content['text/event-stream'], itemSchema: { type: 'object' } };
     expect((await new Validator().validate(structuredClone(document))).valid).toBe(false);
   });
+
+  it('documents streaming on every route that streams, and lists the async API required fields', () => {
+    const document = buildOpenApiDocument() as { paths: Record<string, Record<string, { description: string; responses: Record<string, { content?: Record<string, { 'x-sse-events'?: object }> }> }>> };
+    for (const [path, events] of [
+      ['/v1/images/generations', 'image_generation.completed'],
+      ['/api/images/generations', 'image_generation.completed'],
+      ['/v1/images/edits', 'image_edit.completed'],
+      ['/v1/images/variations', 'image_generation.completed'],
+    ]) {
+      const content = document.paths[path].post.responses['200'].content!;
+      expect(Object.keys(content), path).toEqual(['application/json', 'text/event-stream']);
+      expect(Object.keys(content['text/event-stream']['x-sse-events']!), path).toContain(events);
+    }
+    expect(document.paths['/v1/tasks/{id}/events'].get.responses['200'].content!['text/event-stream']).toBeDefined();
+    expect(document.paths['/v3/async/txt2img'].post.description).toContain(
+      'Required in `request`: model_name, prompt, width, height, image_num, steps, guidance_scale, sampler_name.',
+    );
+  });
 });

@@ -40,33 +40,75 @@ const TaskJsonSchema = z.object({
   usage: ImageUsageSchema.nullable(),
 });
 
-/** Docs-only schemas of the public streaming events (README, "Streaming"). */
+/** Docs-only schemas of the public streaming events (README, "Streaming"): OpenAI's, plus `progress`. */
+function streamEventSchemas(kind: 'image_generation' | 'image_edit', prefix: string) {
+  const common = {
+    background: z.literal('opaque'),
+    quality: z.enum(['low', 'medium', 'high']).optional(),
+    size: z.string().describe('"WxH" of the output.'),
+    created_at: z.number().int(),
+  };
+  return {
+    [`${prefix}ProgressEvent`]: z.object({
+      type: z.literal(`${kind}.progress`),
+      step: z.number().int(),
+      total: z.number().int(),
+      eta_seconds: z.number().nullable(),
+      queue_position: z.number().int().nullable(),
+    }),
+    [`${prefix}PartialImageEvent`]: z.object({
+      type: z.literal(`${kind}.partial_image`),
+      b64_json: z.string().describe('A JPEG preview of the output size.'),
+      partial_image_index: z.number().int(),
+      output_format: z.enum(['png', 'jpeg']),
+      ...common,
+    }),
+    [`${prefix}CompletedEvent`]: z.object({
+      type: z.literal(`${kind}.completed`),
+      b64_json: z.string(),
+      url: z.string().optional().describe('A signed link to the stored image (response_format url, the default).'),
+      seed: SeedSchema,
+      output_format: z.string(),
+      ...common,
+      usage: ImageUsageSchema,
+      receipt: GenerationParamsSchema,
+      task_id: z.string(),
+    }),
+  };
+}
 const StreamEventSchemas = {
-  ImageGenerationProgressEvent: z.object({
-    type: z.literal('image_generation.progress'),
-    step: z.number().int(),
-    total: z.number().int(),
-    eta_seconds: z.number().nullable(),
-    queue_position: z.number().int().nullable(),
-  }),
-  ImageGenerationPartialImageEvent: z.object({
-    type: z.literal('image_generation.partial_image'),
-    b64_json: z.string(),
-    partial_image_index: z.number().int(),
-    output_format: z.enum(['png', 'jpeg']),
-    created_at: z.number().int(),
-  }),
-  ImageGenerationCompletedEvent: z.object({
-    type: z.literal('image_generation.completed'),
-    b64_json: z.string().optional(),
-    url: z.string().optional(),
-    seed: SeedSchema,
-    output_format: z.string(),
-    created_at: z.number().int(),
-    usage: ImageUsageSchema.optional(),
-  }),
+  ...streamEventSchemas('image_generation', 'ImageGeneration'),
+  ...streamEventSchemas('image_edit', 'ImageEdit'),
   StreamErrorEvent: z.object({ type: z.literal('error'), error: ErrorBodySchema.shape.error }),
 };
+
+/**
+ * The `text/event-stream` media type of a streaming answer. OpenAPI 3.1 has no keyword for the schema of
+ * each event (3.2's `itemSchema`), so the frames are a string and the event payloads are listed in the
+ * description and, machine-readably, in the `x-sse-events` extension (event name → schema).
+ */
+function eventStream(description: string, events: Record<string, JsonSchema>): JsonSchema {
+  return {
+    'text/event-stream': {
+      schema: { type: 'string', description: `Server-Sent Events. ${description}` },
+      'x-sse-events': events,
+    },
+  };
+}
+
+/** The event stream of an OpenAI-style image answer: `<kind>.progress`, `.partial_image`, `.completed`, `error`. */
+function imageEventStream(kind: 'image_generation' | 'image_edit'): JsonSchema {
+  const prefix = kind === 'image_generation' ? 'ImageGeneration' : 'ImageEdit';
+  return eventStream(
+    `Events \`${kind}.progress\` (${prefix}ProgressEvent), \`${kind}.partial_image\` (${prefix}PartialImageEvent), one \`${kind}.completed\` per image (${prefix}CompletedEvent), or \`error\` (StreamErrorEvent); each \`data:\` is the JSON payload.`,
+    {
+      [`${kind}.progress`]: ref(`${prefix}ProgressEvent`),
+      [`${kind}.partial_image`]: ref(`${prefix}PartialImageEvent`),
+      [`${kind}.completed`]: ref(`${prefix}CompletedEvent`),
+      error: ref('StreamErrorEvent'),
+    },
+  );
+}
 
 /** One documented operation. */
 interface OperationSpec {
@@ -119,7 +161,7 @@ const LINK_TTL_PROPERTY: JsonSchema = {
 function multipartImageForm(schema: z.ZodType, withMask: boolean): JsonSchema {
   const file = { type: 'string', contentMediaType: 'application/octet-stream', description: 'PNG, JPEG or WebP file' };
   const files: Record<string, JsonSchema> = {
-    image: { ...file, description: 'Source image (PNG/JPEG/WebP). `image[]` with several files is accepted; the first is used.' },
+    image: { ...file, description: 'Source image (PNG/JPEG/WebP), also as `image[]`. One image is edited; a second one is a 400 naming `image[1]`.' },
   };
   if (withMask) {
     files.mask = {
@@ -128,6 +170,14 @@ function multipartImageForm(schema: z.ZodType, withMask: boolean): JsonSchema {
     };
   }
   return withProperties(jsonSchemaOf(schema, 'input'), { ...files, [LINK_TTL_FIELD]: LINK_TTL_PROPERTY }, ['image']);
+}
+
+const ASYNC_BODIES = { txt2img: AsyncTxt2ImgBodySchema, img2img: AsyncImg2ImgBodySchema, inpainting: AsyncInpaintingBodySchema } as const;
+
+/** The fields of an async body's `request` that have no default (what a client must send), in schema order. */
+export function asyncRequiredFields(kind: keyof typeof ASYNC_BODIES): string[] {
+  const body = jsonSchemaOf(ASYNC_BODIES[kind], 'input') as { properties: { request: { required?: string[] } } };
+  return body.properties.request.required ?? [];
 }
 
 /** Every public operation of the edge (app.ts mounts exactly these). */
@@ -149,20 +199,7 @@ function operations(): OperationSpec[] {
         '200': {
           description: 'The generated images (JSON), or the event stream when `stream` is true.',
           headers: GENERATION_HEADERS,
-          content: {
-            'application/json': { schema: ref('ImagesResponse') },
-            'text/event-stream': {
-              schema: { type: 'string', description: 'SSE frames; each `data:` is one of the schemas in itemSchema.' },
-              itemSchema: {
-                oneOf: [
-                  ref('ImageGenerationProgressEvent'),
-                  ref('ImageGenerationPartialImageEvent'),
-                  ref('ImageGenerationCompletedEvent'),
-                  ref('StreamErrorEvent'),
-                ],
-              },
-            },
-          },
+          content: { ...json(ref('ImagesResponse')), ...imageEventStream('image_generation') },
         },
         ...GENERATION_ERRORS,
       },
@@ -176,7 +213,10 @@ function operations(): OperationSpec[] {
       description: 'The same operation under the /api prefix some clients use.',
       parameters: [IDEMPOTENCY],
       requestBody: { required: true, content: json(ref('ImageGenerationRequest')) },
-      responses: { '200': { description: 'As /v1/images/generations.', headers: GENERATION_HEADERS, content: json(ref('ImagesResponse')) }, ...GENERATION_ERRORS },
+      responses: {
+        '200': { description: 'As /v1/images/generations.', headers: GENERATION_HEADERS, content: { ...json(ref('ImagesResponse')), ...imageEventStream('image_generation') } },
+        ...GENERATION_ERRORS,
+      },
     },
     {
       method: 'post',
@@ -185,7 +225,8 @@ function operations(): OperationSpec[] {
       tag: 'OpenAI images',
       summary: 'Edit an image (inpaint with a mask, or repaint all of it)',
       description:
-        'multipart/form-data as OpenAI sends it (or JSON with `image`/`mask` as URL or base64). A mask of another size, or one that covers nothing, is a 400 naming `mask`.',
+        'multipart/form-data as OpenAI sends it (or JSON with `image`/`mask` as URL or base64, or `images: [{image_url}]`). One image is edited: a second (`image[1]`, `images[1]`) is a 400 naming it. A mask of another size, or one that covers nothing, is a 400 naming `mask`. ' +
+        'With `"stream": true` the answer is Server-Sent Events named `image_edit.*`.',
       parameters: [IDEMPOTENCY],
       requestBody: {
         required: true,
@@ -194,7 +235,14 @@ function operations(): OperationSpec[] {
           'application/json': { schema: withProperties(jsonSchemaOf(ImageEditRequestSchema, 'input'), { image: { type: 'string' }, mask: { type: 'string' }, [LINK_TTL_FIELD]: LINK_TTL_PROPERTY }, ['image']) },
         },
       },
-      responses: { '200': { description: 'The edited images.', headers: GENERATION_HEADERS, content: json(ref('ImagesResponse')) }, ...GENERATION_ERRORS },
+      responses: {
+        '200': {
+          description: 'The edited images (JSON), or the event stream (image_edit.*) when `stream` is true.',
+          headers: GENERATION_HEADERS,
+          content: { ...json(ref('ImagesResponse')), ...imageEventStream('image_edit') },
+        },
+        ...GENERATION_ERRORS,
+      },
     },
     {
       method: 'post',
@@ -211,7 +259,14 @@ function operations(): OperationSpec[] {
           'application/json': { schema: withProperties(jsonSchemaOf(ImageVariationRequestSchema, 'input'), { image: { type: 'string' }, [LINK_TTL_FIELD]: LINK_TTL_PROPERTY }, ['image']) },
         },
       },
-      responses: { '200': { description: 'The variations.', headers: GENERATION_HEADERS, content: json(ref('ImagesResponse')) }, ...GENERATION_ERRORS },
+      responses: {
+        '200': {
+          description: 'The variations (JSON), or the event stream (image_generation.*) when `stream` is true.',
+          headers: GENERATION_HEADERS,
+          content: { ...json(ref('ImagesResponse')), ...imageEventStream('image_generation') },
+        },
+        ...GENERATION_ERRORS,
+      },
     },
     {
       method: 'get',
@@ -276,7 +331,16 @@ function operations(): OperationSpec[] {
         'Events task.queued {position}, task.progress {step, total, eta_seconds}, task.preview {b64, mime_type}, then task.completed {data, receipt} or task.failed {error}. Send Last-Event-ID to resume; after the final event the answer is 204.',
       parameters: [pathParam('id', 'Task id.'), { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Id of the last event received.' }, LINK_TTL_QUERY],
       responses: {
-        '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        '200': {
+          description: 'The event stream.',
+          content: eventStream('Events task.queued, task.started, task.progress, task.preview, then task.completed (id "final") or task.failed; each `data:` is JSON.', {
+            'task.queued': { type: 'object', properties: { position: { type: 'integer' } } },
+            'task.progress': { type: 'object', properties: { step: { type: 'integer' }, total: { type: 'integer' }, eta_seconds: { type: ['number', 'null'] } } },
+            'task.preview': { type: 'object', properties: { b64: { type: 'string' }, mime_type: { type: 'string' } } },
+            'task.completed': ref('Task'),
+            'task.failed': ref('Task'),
+          }),
+        },
         '204': { description: 'The task has ended and its final event was already received.' },
         ...errors(401, 404),
       },
@@ -289,7 +353,8 @@ function operations(): OperationSpec[] {
         tag: 'Async tasks (Novita style)',
         summary: `Submit an async ${kind} task`,
         description:
-          'Answers `{task_id}` at once; poll GET /v3/async/task-result or receive the webhook (X-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">). Options this deployment cannot serve are 400s naming the field.',
+          `Required in \`request\`: ${asyncRequiredFields(kind).join(', ')}${kind === 'txt2img' ? '' : kind === 'img2img' ? '; and one of image_base64 / image_url' : '; one of image_base64 / image_url and one of mask_image_base64 / mask_image_url'}. ` +
+          'Answers `{task_id}` at once; poll GET /v3/async/task-result or receive the webhook (X-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">). Options this deployment cannot serve are 400s naming the field; missing required fields are all named in one 400.',
         parameters: [IDEMPOTENCY],
         requestBody: { required: true, content: json(ref(`Async${kind[0].toUpperCase()}${kind.slice(1)}Body`)) },
         responses: { '200': { description: 'The task id.', content: json(ref('AsyncSubmitResponse')) }, ...GENERATION_ERRORS },
