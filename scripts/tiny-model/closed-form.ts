@@ -2,15 +2,16 @@
  * The tiny model's networks as closed-form float64 maths: what the ONNX graphs compute, written
  * independently of them (tests compare the two, and pipeline tests can use the exact denoiser).
  *
- * Data model (docs/architecture.md, "The embedded default: an analytic tiny model"): latents x0 are
- * Gaussian N(mu(text), s²·I) in the UNet's scaled latent space, s = TINY_DATA_STD. With the VP
+ * Data model (scripts/tiny-model/README.md): latents x0 are Gaussian N(mu(text), Σ) in the UNet's scaled
+ * latent space, Σ = s²·I + (S² − s²)·u·uᵀ per channel (s = TINY_DATA_STD pixel to pixel, S = TINY_MEAN_STD
+ * for the image's mean colour, u = 1/√N); below, the per-element part. With the VP
  * forward process x_t = √ᾱ·x0 + √(1−ᾱ)·ε the exact posterior mean is
  *     x0̂ = mu + (√ᾱ·s² / (ᾱ·s² + 1 − ᾱ)) · (x_t − √ᾱ·mu)
  * and the UNet returns ε̂ = (x_t − √ᾱ·x0̂)/√(1 − ᾱ), or v̂ = √ᾱ·ε̂ − √(1 − ᾱ)·x0̂ (Salimans & Ho
  * 2022, "Progressive Distillation", v-parameterisation). In the k-diffusion VE view
  * (x = x_t·sqrt(1 + σ²), ᾱ = 1/(1 + σ²)) this is exactly D(x, σ) = mu + s²/(s² + σ²)·(x − mu).
  */
-import { TINY_COLOUR_DIMS, TINY_DATA_STD, TINY_HIDDEN_SIZE, TINY_KEEP_STD } from './constants';
+import { TINY_COLOUR_DIMS, TINY_DATA_STD, TINY_HIDDEN_SIZE, TINY_KEEP_STD, TINY_MEAN_STD } from './constants';
 import { TINY_READOUT_OUTPUTS, tinyReadoutMatrix } from './embedding-table';
 import { tinyAlphasCumprod, tinySigmaAt, tinySigmas } from './schedule';
 import { tinyGreyLatent } from './vae-maps';
@@ -62,6 +63,8 @@ export interface TinyUnetInputs {
  * ᾱ(t): the alphas_cumprod table at integer t; for fractional t, ᾱ = 1/(1 + σ(t)²) with σ(t) the
  * log-σ interpolation of schedule.ts (so a float-timestep UNet is exact through k-diffusion's
  * σ → t map). t is clamped to [0, 999].
+ * 4 channels: the data covariance per channel is s²·I + (S² − s²)·u·uᵀ (u = 1/√N, S = TINY_MEAN_STD), so
+ * x0̂ = mu + k(s²)·(x − √ᾱ·mu) + (k(S²) − k(s²))·mean_hw(x − √ᾱ·mu) with k(v) = √ᾱ·v/(ᾱ·v + 1 − ᾱ).
  * Inpainting (C = 9, channels = latents 4 + mask 1 + masked-image latents 4, as diffusers'
  * inpainting UNets): per latent pixel with m = clamp(mask, 0, 1) and y the masked-image latents,
  * the data mean is y + m·(mu − y) and the data variance keep² + m·(s² − keep²): where the mask
@@ -80,11 +83,19 @@ export function tinyUnetOutput(inputs: TinyUnetInputs): Float64Array {
   const sigmas = tinySigmas();
   const plane = height * width;
   const out = new Float64Array(batch * 4 * plane);
+  const shrinkOf = (variance: number, alphaBar: number) => (Math.sqrt(alphaBar) * variance) / (alphaBar * variance + 1 - alphaBar);
   for (let b = 0; b < batch; b++) {
     const t = Math.min(999, Math.max(0, inputs.timestep[inputs.timestep.length === 1 ? 0 : b]));
     const alphaBar = Number.isInteger(t) ? table[t] : 1 / (1 + tinySigmaAt(t, sigmas) ** 2);
     const sa = Math.sqrt(alphaBar);
     for (let c = 0; c < 4; c++) {
+      // Mean-colour term (4-channel UNet): the spatial mean of x − √ᾱ·mu shrinks with TINY_MEAN_STD.
+      let meanTerm = 0;
+      if (channels === 4) {
+        let sum = 0;
+        for (let p = 0; p < plane; p++) sum += inputs.sample[(b * channels + c) * plane + p] - sa * inputs.mu[b * 4 + c];
+        meanTerm = (shrinkOf(TINY_MEAN_STD ** 2, alphaBar) - shrinkOf(TINY_DATA_STD ** 2, alphaBar)) * (sum / plane);
+      }
       for (let p = 0; p < plane; p++) {
         const x = inputs.sample[(b * channels + c) * plane + p];
         let mean = inputs.mu[b * 4 + c];
@@ -95,7 +106,7 @@ export function tinyUnetOutput(inputs: TinyUnetInputs): Float64Array {
           mean = y + m * (mean - y);
           variance = TINY_KEEP_STD ** 2 + m * (TINY_DATA_STD ** 2 - TINY_KEEP_STD ** 2);
         }
-        const x0 = mean + ((sa * variance) / (alphaBar * variance + 1 - alphaBar)) * (x - sa * mean);
+        const x0 = mean + shrinkOf(variance, alphaBar) * (x - sa * mean) + meanTerm;
         const eps = (x - sa * x0) / Math.sqrt(1 - alphaBar);
         out[(b * 4 + c) * plane + p] = inputs.predictionType === 'epsilon' ? eps : sa * eps - Math.sqrt(1 - alphaBar) * x0;
       }
@@ -105,10 +116,32 @@ export function tinyUnetOutput(inputs: TinyUnetInputs): Float64Array {
 }
 
 /**
- * The exact denoiser of the tiny model in the k-diffusion (VE) view, per element:
- * D(x, σ) = mu + s²/(s² + σ²)·(x − mu). With x_T = σ_max·n and an exact ODE solver,
- * txt2img converges to mu + s/sqrt(s² + σ_max²)·(x_T − mu) (docs/samplers.md, issue 3).
+ * The per-element part of the tiny model's denoiser in the k-diffusion (VE) view:
+ * D(x, σ) = mu + s²/(s² + σ²)·(x − mu) — the whole denoiser for latents whose spatial mean equals mu's
+ * (the 4-channel model adds (S²/(S² + σ²) − s²/(s² + σ²))·mean_hw(x − mu), see tinyUnetOutput). With
+ * x_T = σ_max·n and an exact ODE solver, txt2img converges to mu + s/sqrt(s² + σ_max²)·(x_T − mu) per element.
  */
 export function tinyGaussianDenoiser(x: number, sigma: number, mu: number, s: number = TINY_DATA_STD): number {
   return mu + ((s * s) / (s * s + sigma * sigma)) * (x - mu);
+}
+
+/**
+ * The whole denoiser of the 4-channel tiny model in the k-diffusion (VE) view, for one image's latents:
+ * per channel c, D(x, σ)_c = mu_c + w(s)·(x_c − mu_c) + (w(S) − w(s))·mean_hw(x_c − mu_c), with
+ * w(v) = v²/(v² + σ²), s = TINY_DATA_STD and S = TINY_MEAN_STD (the posterior mean for the covariance
+ * s²·I + (S² − s²)·u·uᵀ, u = 1/√N).
+ * @param x latents [channels, h, w] row-major (VE scaling: x = x0 + σ·n).
+ * @param mu the data mean per channel.
+ * @returns D, float64 [channels, h, w].
+ */
+export function tinyImageDenoiser(x: ArrayLike<number>, sigma: number, mu: ArrayLike<number>, plane: number): Float64Array {
+  const w = (v: number) => (v * v) / (v * v + sigma * sigma);
+  const out = new Float64Array(x.length);
+  for (let c = 0; c < mu.length; c++) {
+    let sum = 0;
+    for (let p = 0; p < plane; p++) sum += x[c * plane + p] - mu[c];
+    const meanTerm = (w(TINY_MEAN_STD) - w(TINY_DATA_STD)) * (sum / plane);
+    for (let p = 0; p < plane; p++) out[c * plane + p] = tinyGaussianDenoiser(x[c * plane + p], sigma, mu[c]) + meanTerm;
+  }
+  return out;
 }

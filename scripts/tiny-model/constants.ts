@@ -34,11 +34,26 @@ export const TINY_BETA_END = 0.015;
 export const TINY_NUM_TRAIN_TIMESTEPS = 1000;
 
 /**
- * Standard deviation s of the Gaussian "data distribution" x0 ~ N(mu(text), s²), per latent
- * element, in the UNet's (scaled) latent space. Small against the colour latents (|mu| ≈ 1)
- * so the colour dominates the decoded image.
+ * Standard deviation s of the Gaussian "data distribution" x0 ~ N(mu(text), Σ) across the image,
+ * per latent element, in the UNet's (scaled) latent space: the pixel-to-pixel spread (every direction
+ * orthogonal to the image's mean colour). Small against the colour latents (|mu| ≈ 1) so a txt2img
+ * image is an even colour.
  */
 export const TINY_DATA_STD = 0.1;
+
+/**
+ * The data spread along each channel's spatial-mean direction u = 1/√N (the image's overall colour), in
+ * unit-vector terms: Σ = s²·I + (TINY_MEAN_STD² − s²)·u·uᵀ per channel. Wide, like the spread of a real
+ * model's latents (std ≈ 1), so img2img keeps the source's colour in proportion to strength: the share
+ * kept is TINY_MEAN_STD/√(TINY_MEAN_STD² + σ²) before guidance — about 100 % at denoise 0.05 (σ ≈ 0.25),
+ * 90 % at 0.5 (σ ≈ 1.95), 14 % at 1.0 (σ_max ≈ 27.9); classifier-free guidance pulls toward the prompt by
+ * cfg·(1 − that share), so with ComfyUI's cfg 8 a blue image + "a red apple" is mostly blue at 0.05, mixed
+ * at 0.5 and red at 1.0. In per-pixel terms the overall colour of a txt2img sample varies by
+ * TINY_MEAN_STD/√N (0.125 in latent units for a 256² image), so colours, CFG and negative prompts keep
+ * their tests. The spread is global (no locality): a 4-channel inpainting repaint blends the prompt's
+ * colour with the image's. The 9-channel inpainting variant keeps its per-pixel model (no mean term).
+ */
+export const TINY_MEAN_STD = 4;
 
 /**
  * Inpainting variant only: the data std where the mask says "keep" (mask = 0); there x0 is

@@ -16,6 +16,7 @@ import {
   TINY_BETA_END,
   TINY_BETA_START,
   TINY_DATA_STD,
+  TINY_MEAN_STD,
   TINY_HIDDEN_SIZE,
   TINY_KEEP_STD,
   TINY_NATIVE_SIZE,
@@ -89,7 +90,7 @@ export function buildTinyModelFiles(options: TinyModelOptions = {}): Map<string,
     // Our extension: the size the model is made for, [width, height] in pixels.
     native_size: [nativeWidth, nativeHeight],
     // Our extension: how this analytic model was generated (informational; the pipeline must not need it).
-    tiny_analytic: { ...opts, data_std: TINY_DATA_STD, keep_std: TINY_KEEP_STD },
+    tiny_analytic: { ...opts, data_std: TINY_DATA_STD, mean_std: TINY_MEAN_STD, keep_std: TINY_KEEP_STD },
   });
   json('scheduler/scheduler_config.json', {
     _class_name: 'EulerDiscreteScheduler',

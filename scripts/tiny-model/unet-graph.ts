@@ -11,11 +11,13 @@
  * Evaluated through σ for accuracy: t is clamped to [0, 999], log σ interpolated between ⌊t⌋ and
  * ⌈t⌉ in the float32 log-σ table (an integer t hits the table entry, i.e. ᾱ_t itself), and with
  * r = sqrt(1 + σ²) (so √ᾱ = 1/r, √(1 − ᾱ) = σ/r) the posterior mean and outputs become
- *     x0̂ = mu + s²/(s² + σ²)·(r·x − mu),   ε̂ = (r·x − x0̂)/σ,   v̂ = (ε̂ − σ·x0̂)/r,
- * algebraically identical to the ᾱ form of docs/architecture.md but free of the 1 − ᾱ cancellation.
+ *     x0̂ = mu + s²/(s² + σ²)·(r·x − mu) + (S²/(S² + σ²) − s²/(s² + σ²))·mean_hw(r·x − mu),
+ *     ε̂ = (r·x − x0̂)/σ,   v̂ = (ε̂ − σ·x0̂)/r,
+ * with S = TINY_MEAN_STD the spread of each channel's spatial mean (not in the inpainting variant),
+ * algebraically identical to the ᾱ form of closed-form.ts but free of the 1 − ᾱ cancellation.
  */
 import { ELEM, OnnxGraphBuilder } from './onnx-graph-builder';
-import { TINY_COLOUR_DIMS, TINY_DATA_STD, TINY_HIDDEN_SIZE, TINY_KEEP_STD } from './constants';
+import { TINY_COLOUR_DIMS, TINY_DATA_STD, TINY_HIDDEN_SIZE, TINY_KEEP_STD, TINY_MEAN_STD } from './constants';
 import { TINY_READOUT_OUTPUTS, tinyReadoutMatrix } from './embedding-table';
 import { tinySigmas } from './schedule';
 import { tinyGreyLatent } from './vae-maps';
@@ -85,7 +87,16 @@ export function buildUnetGraph(options: UnetGraphOptions): OnnxGraphBuilder {
 
   const shrink = g.node('Div', [variance, g.node('Add', [variance, sigma2])]);
   const rx = g.node('Mul', [r, x]);
-  const x0 = g.node('Add', [mu, g.node('Mul', [shrink, g.node('Sub', [rx, mu])])]);
+  const offset = g.node('Sub', [rx, mu]);
+  let x0 = g.node('Add', [mu, g.node('Mul', [shrink, offset])]);
+  if (!options.inpainting) {
+    // The image's mean colour has the wide spread TINY_MEAN_STD: its part of the offset shrinks by
+    // meanShrink instead of shrink (closed-form.ts tinyUnetOutput).
+    const meanVariance = g.floatConstant('mean_variance', [], [TINY_MEAN_STD ** 2]);
+    const meanShrink = g.node('Div', [meanVariance, g.node('Add', [meanVariance, sigma2])]);
+    const meanOffset = g.node('ReduceMean', [offset], { axes: [2, 3], keepdims: 1 }); // opset 13: axes is an attribute
+    x0 = g.node('Add', [x0, g.node('Mul', [g.node('Sub', [meanShrink, shrink]), meanOffset])]);
+  }
   const eps = g.node('Div', [g.node('Sub', [rx, x0]), sigma]);
   const out = options.predictionType === 'epsilon' ? eps : g.node('Div', [g.node('Sub', [eps, g.node('Mul', [sigma, x0])]), r]);
   g.floatOutput('out_sample', out, ['batch', 4, 'height', 'width']);

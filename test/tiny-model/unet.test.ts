@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTinyModel, TINY_VARIANTS } from '../../scripts/tiny-model/generate';
-import { tinyGaussianDenoiser, tinyMu, tinyUnetOutput, type TinyPredictionType } from '../../scripts/tiny-model/closed-form';
+import { tinyImageDenoiser, tinyMu, tinyUnetOutput, type TinyPredictionType } from '../../scripts/tiny-model/closed-form';
 import { TINY_DATA_STD, TINY_KEEP_STD } from '../../scripts/tiny-model/constants';
 import { mergeRanks, normals, openPart, promptIds, readTokenizer, values, worstRatio } from './helpers';
 
@@ -111,7 +111,7 @@ describe('tiny UNet against the closed form', () => {
   });
 
   for (const [variant, prediction] of [['tiny-analytic-float-t', 'epsilon'], ['float-t-v', 'v_prediction']] as const) {
-    it(`${variant}: through the k-diffusion wrapper the model IS D(x, σ) = mu + s²/(s²+σ²)(x − mu)`, async () => {
+    it(`${variant}: through the k-diffusion wrapper the model IS D(x, σ) = mu + w(s)(x − mu) + (w(S) − w(s))·mean(x − mu)`, async () => {
       const vShape: [number, number, number, number] = [2, 4, 2, 2];
       for (const sigma of [0.05, 0.37, 2.5, 19]) {
         const x = normals(32, 5).map((v) => v * Math.sqrt(1 + sigma * sigma)); // VE-scaled latents
@@ -122,7 +122,8 @@ describe('tiny UNet against the closed form', () => {
           // eps: D = x − σ·ε̂; v (k-diffusion's VDenoiser): D = x/(1+σ²) − σ/sqrt(1+σ²)·v̂.
           return prediction === 'epsilon' ? xi - sigma * out[i] : xi / (1 + sigma * sigma) - sigma * cIn * out[i];
         });
-        const want = x.map((xi, i) => tinyGaussianDenoiser(xi, sigma, mu2[Math.floor(i / 16) * 4 + (Math.floor(i / 4) % 4)]));
+        // Per image b (16 values: 4 channels × 2×2 pixels), the mean-colour term included.
+        const want = [0, 1].flatMap((b) => Array.from(tinyImageDenoiser(x.slice(b * 16, (b + 1) * 16), sigma, mu2.slice(b * 4, (b + 1) * 4), 4)));
         expect(worstRatio(d, want, 1e-4, 1e-4), `sigma=${sigma}`).toBeLessThanOrEqual(1);
       }
     });
@@ -135,9 +136,10 @@ describe('tiny UNet against the closed form', () => {
       const x = [0.3, -2, 5, 0.01].map((v) => v * Math.sqrt(1 + sigma * sigma));
       for (const predictionType of ['epsilon', 'v_prediction'] as TinyPredictionType[]) {
         const out = tinyUnetOutput({ sample: x.map((v) => v / Math.sqrt(1 + sigma * sigma)), shape: sh, timestep: [t], mu: mu2, predictionType });
+        const want = tinyImageDenoiser(x, sigma, mu2.slice(0, 4), 1);
         x.forEach((xi, i) => {
           const d = predictionType === 'epsilon' ? xi - sigma * out[i] : xi / (1 + sigma * sigma) - (sigma / Math.sqrt(1 + sigma * sigma)) * out[i];
-          expect(d).toBeCloseTo(tinyGaussianDenoiser(xi, sigma, mu2[i]), 9);
+          expect(d).toBeCloseTo(want[i], 9);
         });
       }
     }
