@@ -249,6 +249,46 @@ describe('playground page in Chromium', () => {
     expect(await page.isDisabled('#download-image')).toBe(true);
   });
 
+  it('has a favicon, a link to /docs and says where the key comes from', async () => {
+    const page = await playgroundPage();
+    const icon = await page.getAttribute('link[rel="icon"]', 'href');
+    const served = await page.request.get(new URL(icon!, target.baseUrl).href);
+    expect(served.status()).toBe(200);
+    expect(served.headers()['content-type']).toContain('image/svg+xml');
+    expect(await served.text()).toContain('<svg');
+    expect(await page.getAttribute('#docs-link', 'href')).toBe('/docs');
+    expect(await page.textContent('#api-key-hint')).toContain('printed by npm start');
+    await page.screenshot({ path: path.join(TEST_OUTPUT, 'playground-header.png'), clip: { x: 0, y: 0, width: 1280, height: 180 } });
+  });
+
+  it('switching to Edit leaves no earlier result under the edit panel, and the size box shows its whole value', async () => {
+    const page = await playgroundPage();
+    await page.fill('#prompt', 'a blue sky');
+    await page.click('#submit');
+    await waitForFinalImage(page);
+    await uploadForEdit(page, await gradientPng());
+    expect(await page.isHidden('#result-image')).toBe(true);
+    expect(await page.locator('[data-testid=result-thumb]').count()).toBe(0);
+    expect(await page.isDisabled('#download-image')).toBe(true);
+    // The disabled size box holds the image's own size; its text must fit (no clipped "(image si").
+    const size = await page.$eval('#size', (el) => {
+      const select = el as HTMLSelectElement;
+      const probe = document.createElement('span');
+      probe.style.cssText = `font: ${getComputedStyle(select).font}; position: absolute; visibility: hidden; white-space: pre`;
+      probe.textContent = select.options[select.selectedIndex].text;
+      document.body.appendChild(probe);
+      const needed = probe.getBoundingClientRect().width;
+      probe.remove();
+      return { text: select.options[select.selectedIndex].text, needed, available: select.clientWidth };
+    });
+    expect(size.text).toMatch(/^\d+x\d+$/);
+    expect(size.needed, JSON.stringify(size)).toBeLessThan(size.available - 16);
+    await page.screenshot({ path: path.join(TEST_OUTPUT, 'playground-edit-after-generate.png'), fullPage: true });
+    // Back in Generate mode the page starts clean too.
+    await page.click('#mode-generate');
+    expect(await page.isHidden('#result-image')).toBe(true);
+  });
+
   it('Preview = None asks for no previews and shows none', async () => {
     const page = await playgroundPage();
     await page.click('#param-style-advanced');
@@ -555,8 +595,10 @@ describe('playground page in Chromium', () => {
     });
 
     const draw = await codeFor(page, 'draw');
-    const [drawArgv] = await shellArgv(draw, 'draw');
+    // `npx draw …`: runs in a clone of the repository after npm install (the e2e stack test runs it for real).
+    const [drawArgv] = await shellArgv(draw, 'npx');
     expect(drawArgv).toEqual([
+      'npx',
       'draw',
       model.id,
       "it's a red apple",
@@ -575,7 +617,7 @@ describe('playground page in Chromium', () => {
       '--negative-prompt',
       'blurry',
     ]);
-    expect(draw).toContain(`IMAGE_API_URL=${target.baseUrl} draw`);
+    expect(draw).toContain(`IMAGE_API_URL=${target.baseUrl} npx draw`);
   });
 
   it('View Code in Edit mode uploads source.png and, once painted, mask.png', async () => {

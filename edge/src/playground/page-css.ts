@@ -55,6 +55,9 @@ textarea { resize: vertical; }
 /* The model picker sits at the top right. */
 .model-picker { margin-left: auto; display: flex; align-items: center; gap: 0.4rem; font-weight: 600; }
 .model-picker select { min-width: 12rem; font-weight: normal; }
+.api-key .hint-line { flex-basis: 100%; }
+.api-key code { font-size: 0.95em; }
+.docs-link { font-weight: 600; color: var(--accent); }
 
 .layout {
   display: grid;

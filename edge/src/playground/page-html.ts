@@ -9,6 +9,7 @@ export const PAGE_HTML = `<!doctype html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Image Playground</title>
+  <link rel="icon" type="image/svg+xml" href="/playground/favicon.svg">
   <link rel="stylesheet" href="/playground/styles.css">
   <script type="module" src="/playground/main.js"></script>
 </head>
@@ -17,14 +18,16 @@ export const PAGE_HTML = `<!doctype html>
     <h1>Image Playground</h1>
     <form id="api-key-form" class="api-key" data-testid="api-key-form" autocomplete="off">
       <label for="api-key">API key</label>
-      <input id="api-key" data-testid="api-key" type="password" placeholder="paste your API key" spellcheck="false">
+      <input id="api-key" data-testid="api-key" type="password" placeholder="paste your API key" spellcheck="false" aria-describedby="api-key-hint">
       <button id="api-key-save" data-testid="api-key-save" type="submit">Save key</button>
       <button id="api-key-forget" data-testid="api-key-forget" type="button">Forget</button>
       <span id="api-key-status" data-testid="api-key-status" class="muted"></span>
+      <span id="api-key-hint" data-testid="api-key-hint" class="muted hint-line">Locally the key is printed by <code>npm start</code> ("Development API key"); otherwise <code>npm run keys -- create --name NAME</code>.</span>
     </form>
     <label class="model-picker" for="model">Model
       <select id="model" data-testid="model"><option value="">(enter an API key)</option></select>
     </label>
+    <a id="docs-link" data-testid="docs-link" class="docs-link" href="/docs" target="_blank" rel="noopener">API docs</a>
   </header>
 
   <main class="layout">

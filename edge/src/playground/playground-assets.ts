@@ -16,12 +16,22 @@ export interface PlaygroundAsset {
 
 const JAVASCRIPT = 'text/javascript; charset=utf-8';
 
+/** The page's icon: a framed picture with a sun and hills, in the page's accent colours. */
+const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
+<rect x="4" y="8" width="56" height="48" rx="8" fill="#2563eb"/>
+<rect x="10" y="14" width="44" height="36" rx="4" fill="#dbeafe"/>
+<circle cx="42" cy="24" r="6" fill="#f59e0b"/>
+<path d="M10 44 L26 28 L38 40 L44 34 L54 44 L54 50 L10 50 Z" fill="#16a34a"/>
+</svg>
+`;
+
 /**
  * The files under /playground/<name>, by name. The page (page-html.ts) loads styles.css and main.js;
  * main.js imports the other modules by relative URL, so the names here are the import specifiers.
  */
 export const PLAYGROUND_ASSETS: Readonly<Record<string, PlaygroundAsset>> = {
   'styles.css': { contentType: 'text/css; charset=utf-8', body: PAGE_CSS },
+  'favicon.svg': { contentType: 'image/svg+xml', body: FAVICON_SVG },
   'main.js': { contentType: JAVASCRIPT, body: MAIN_JS },
   'config.js': { contentType: JAVASCRIPT, body: CONFIG_JS },
   'api-client.js': { contentType: JAVASCRIPT, body: API_CLIENT_JS },

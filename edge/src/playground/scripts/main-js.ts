@@ -210,9 +210,9 @@ function updateSizes() {
   const limit = $('size-limit');
   if (state.mode === 'edit' && state.source) {
     const value = state.source.width + 'x' + state.source.height;
-    fillSelect(select, [value], value, (size) => size + ' (image size)');
+    fillSelect(select, [value], value, (size) => size);
     select.disabled = true;
-    limit.textContent = 'Edits keep the size of the uploaded image.';
+    limit.textContent = 'Edits keep the size of the uploaded image (' + value + ').';
     return;
   }
   select.disabled = false;
@@ -233,6 +233,11 @@ function updateSizes() {
 // ---- modes and parameters ------------------------------------------------------------------------
 
 function setMode(mode) {
+  // Results belong to the mode that made them: an image generated before does not linger under the edit panel.
+  if (state.mode !== undefined && state.mode !== mode) {
+    clearResults();
+    $('error').hidden = true;
+  }
   state.mode = mode;
   $('mode-generate').setAttribute('aria-selected', String(mode === 'generate'));
   $('mode-edit').setAttribute('aria-selected', String(mode === 'edit'));
