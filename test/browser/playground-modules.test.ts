@@ -51,7 +51,8 @@ describe('playground routes', () => {
     for (const [name, asset] of Object.entries(PLAYGROUND_ASSETS)) {
       const response = await playground.request(`/playground/${name}`);
       expect(response.status, name).toBe(200);
-      expect(response.headers.get('content-type')).toBe(name.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8');
+      const type = name.endsWith('.css') ? 'text/css; charset=utf-8' : name.endsWith('.svg') ? 'image/svg+xml' : 'text/javascript; charset=utf-8';
+      expect(response.headers.get('content-type'), name).toBe(type);
       expect(await response.text()).toBe(asset.body);
     }
     expect((await playground.request('/playground/nope.js')).status).toBe(404);
@@ -60,9 +61,12 @@ describe('playground routes', () => {
 
   it('loads nothing from outside: every script, style and import is a served asset', () => {
     const referenced = [...PAGE_HTML.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
-    expect(referenced.sort()).toEqual(['/playground/main.js', '/playground/styles.css']);
+    // Besides the same-origin assets, the page links the API docs of the same origin.
+    expect(referenced.sort()).toEqual(['/docs', '/playground/favicon.svg', '/playground/main.js', '/playground/styles.css']);
     for (const [name, asset] of Object.entries(PLAYGROUND_ASSETS)) {
-      expect(asset.body, name).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)[a-z]/i);
+      // The SVG namespace is a name, not something the browser loads.
+      const body = asset.body.replace('xmlns="http://www.w3.org/2000/svg"', '');
+      expect(body, name).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)[a-z]/i);
       for (const match of asset.body.matchAll(/^import .* from '\.\/([^']+)';$/gm)) {
         expect(Object.keys(PLAYGROUND_ASSETS), `${name} imports ${match[1]}`).toContain(match[1]);
       }
@@ -165,6 +169,8 @@ describe('request-builder.js', () => {
   it('refuses numbers the API would refuse, naming the field', () => {
     const advanced = { ...inputs, paramStyle: 'advanced' };
     expect(() => requestBuilder.buildRequestBody({ ...advanced, seed: '1.5' }, PLAYGROUND_CONFIG)).toThrow(/seed must be a whole number/);
+    // guidance is only for FLUX-class models: an empty box sends none.
+    expect('guidance' in requestBuilder.buildRequestBody({ ...advanced, guidance: '' }, PLAYGROUND_CONFIG)).toBe(false);
     // Seeds are uint64: exact decimal strings above 2^53 − 1, refused above 2^64 − 1.
     expect(requestBuilder.buildRequestBody({ ...advanced, seed: '18446744073709551615' }, PLAYGROUND_CONFIG).seed).toBe('18446744073709551615');
     expect(requestBuilder.buildRequestBody({ ...advanced, seed: '9007199254740991' }, PLAYGROUND_CONFIG).seed).toBe(9007199254740991);

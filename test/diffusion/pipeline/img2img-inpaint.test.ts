@@ -109,3 +109,11 @@ describe('hires fix', () => {
     expect(g).toBeGreaterThan(b + 80);
   });
 });
+
+describe('distilled guidance', () => {
+  it('is refused naming guidance on a model whose network takes none (it would be ignored otherwise)', async () => {
+    const model = await tinyVariant('tiny-analytic');
+    await expect(generate(model, testJob({ guidance: 3.5 }))).rejects.toMatchObject({ param: 'guidance' });
+    await expect(generate(model, testJob({ guidance: 3.5 }))).rejects.toBeInstanceOf(JobInputError);
+  });
+});

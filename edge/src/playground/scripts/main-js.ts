@@ -561,7 +561,8 @@ function init() {
   fillSelect($('schedule_method'), CONFIG.scheduleMethods, defaults.schedule_method);
   fillSelect($('preview'), CONFIG.previews, defaults.preview, capitalise);
   $('sampling_steps').value = String(defaults.sampling_steps);
-  $('guidance').value = String(defaults.guidance);
+  $('guidance').value = '';
+  $('guidance').placeholder = String(defaults.guidance) + ' (FLUX-class models only)';
   $('cfg_scale').value = String(defaults.cfg_scale);
   $('strength').value = String(defaults.strength);
 

@@ -126,7 +126,10 @@ export function buildRequestBody(inputs, config) {
     body.sample_method = inputs.sample_method;
     body.schedule_method = inputs.schedule_method;
     body.sampling_steps = parseInteger('sampling_steps', inputs.sampling_steps, 1, 200);
-    body.guidance = parseDecimal('guidance', inputs.guidance, 0, 50);
+    // Distilled guidance only for FLUX-class models: sent when the box is filled in (other models refuse it).
+    if (String(inputs.guidance === undefined || inputs.guidance === null ? '' : inputs.guidance).trim() !== '') {
+      body.guidance = parseDecimal('guidance', inputs.guidance, 0, 50);
+    }
     body.cfg_scale = parseDecimal('cfg_scale', inputs.cfg_scale, 0, 50);
     const negative = String(inputs.negative_prompt || '');
     if (negative.trim() !== '') body.negative_prompt = negative;

@@ -112,6 +112,11 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   if (job.mode === 'inpaint' && !job.mask) throw new JobInputError('mask', 'mode inpaint needs a mask');
   if (job.mode !== 'txt2img' && !model.vaeEncoder) throw new JobInputError('model', `${model.name} has no VAE encoder, so it cannot do ${job.mode}`);
   if (job.hires_fix && job.mode === 'inpaint') throw new JobInputError('hires_fix', 'hires_fix is not available for inpainting');
+  // Distilled guidance is an input of FLUX-class networks; a UNet without one cannot use it, so it is refused
+  // rather than ignored (cfg_scale is classifier-free guidance for every model).
+  if (job.guidance !== undefined && !model.unet.findInput('guidance')) {
+    throw new JobInputError('guidance', `${model.name} takes no distilled guidance (only FLUX-class models do); leave guidance out and use cfg_scale`);
+  }
   let sampler: ReturnType<typeof getSampler>;
   try {
     sampler = getSampler(job.sampler);
