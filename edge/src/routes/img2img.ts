@@ -1,12 +1,13 @@
 import { samplerJobFields } from '@image-api/shared/sampler-names';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
+import { IMG2IMG_DEFAULTS, Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
+import { unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import { bodySizeLimit } from '../inputs/body-size-limit';
 import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSeed } from '../inputs/image-job';
@@ -45,6 +46,10 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
     const linkTtlSeconds = resolveLinkTtl(request.link_ttl_seconds, config);
 
     const source = request.image_url.trim() === '' ? null : await resolveImageInput(request.image_url, { param: 'image_url', allowHttp: allowHttpImageUrls(c.env) });
+    if (!source && request.denoise_strength !== undefined && request.denoise_strength !== 1) {
+      throw unsupportedParameter('denoise_strength', 'denoise_strength applies to a source image (image_url); text-to-image starts from pure noise. Leave it out, send 1, or give image_url.');
+    }
+    const denoiseStrength = source ? (request.denoise_strength ?? IMG2IMG_DEFAULTS.denoise_strength) : 1;
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
@@ -74,7 +79,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
       sampler_name: request.sampler_name,
       scheduler: request.scheduler,
       cfg: request.cfg,
-      denoise_strength: request.denoise_strength,
+      denoise_strength: denoiseStrength,
       prompt: request.prompt,
       negative_prompt: request.negative_prompt,
       image_url: describeImageUrl(request.image_url, source),
@@ -120,7 +125,7 @@ export function buildComfyJob(
   };
   if (source) {
     job.init_image = encodeBase64(source.bytes);
-    job.strength = request.denoise_strength;
+    job.strength = request.denoise_strength ?? IMG2IMG_DEFAULTS.denoise_strength;
     job.strength_schedule = 'steps';
   }
   return job;

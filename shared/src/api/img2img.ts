@@ -43,7 +43,8 @@ const side = (name: string, fallback: number) =>
  *   max_pixels by the edge (never silently clamped).
  * - sampler_name / scheduler: ComfyUI names (shared/src/sampler-names.ts, style 'comfyui').
  * - denoise_strength: how much of the source is re-noised; ComfyUI semantics: exactly `steps` steps run
- *   over the shortened schedule (GenerationJob strength_schedule 'steps'). Ignored for text-to-image.
+ *   over the shortened schedule (GenerationJob strength_schedule 'steps'); default 0.75. Text-to-image starts
+ *   from noise, so there a value other than 1 is a 400 naming the field (never ignored).
  * - image_url: https URL (http only with the ALLOW_HTTP_IMAGE_URLS dev flag), a data: URL or bare base64;
  *   '' = text-to-image.
  * - response_format (`url` | `b64_json`, default url), output_format and link_ttl_seconds are our extensions.
@@ -57,7 +58,12 @@ export const Img2ImgRequestSchema = z.object({
   height: side('height', IMG2IMG_DEFAULTS.height),
   sampler_name: z.string().min(1).default(IMG2IMG_DEFAULTS.sampler_name).describe('ComfyUI sampler name (euler, euler_ancestral, dpmpp_2m, …).'),
   cfg: z.number().min(0).max(50).default(IMG2IMG_DEFAULTS.cfg),
-  denoise_strength: z.number().min(0).max(1).default(IMG2IMG_DEFAULTS.denoise_strength).describe('How much of the source is re-noised; exactly `steps` steps run (ComfyUI).'),
+  denoise_strength: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(`How much of the source is re-noised (default ${IMG2IMG_DEFAULTS.denoise_strength}); exactly \`steps\` steps run (ComfyUI). Text-to-image (image_url "") always starts from noise: only 1 is accepted there.`),
   scheduler: z.string().min(1).default(IMG2IMG_DEFAULTS.scheduler).describe('ComfyUI scheduler: normal, karras, exponential, sgm_uniform, simple, ddim_uniform, beta.'),
   prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.prompt),
   negative_prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.negative_prompt),

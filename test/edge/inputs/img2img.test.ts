@@ -77,7 +77,8 @@ describe('POST /v1/img2img (ComfyUI names)', () => {
         sampler_name: 'euler',
         scheduler: 'normal',
         cfg: 8,
-        denoise_strength: 0.75,
+        // Text-to-image starts from noise: the strength actually used is 1.
+        denoise_strength: 1,
         prompt: IMG2IMG_DEFAULTS.prompt,
         negative_prompt: IMG2IMG_DEFAULTS.negative_prompt,
         image_url: '',
@@ -111,6 +112,14 @@ describe('POST /v1/img2img (ComfyUI names)', () => {
   });
 
   describe('fields', () => {
+    it('denoise_strength other than 1 without a source image is a 400 naming it (text-to-image starts from noise)', async () => {
+      const refused = await post({ denoise_strength: 0.5 });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { param: string } }).error.param).toBe('denoise_strength');
+      expect(gpu.jobs).toHaveLength(0);
+      expect((await post({ denoise_strength: 1, response_format: 'b64_json' })).status).toBe(200);
+    });
+
     it('ComfyUI sampler and scheduler names, cfg, batch seeds and denoise_strength reach the job', async () => {
       const response = await post({
         image_url: encodeBase64(source),
