@@ -6,7 +6,8 @@
  * SIGTERM goes to npm alone (as `docker stop` or `kill <pid>` would send it). npm forwards it to the script's
  * shell; a POSIX sh that runs `tsx …` as a child (dash) dies without passing it on, which would orphan the
  * service, so the test runs the script with bash (npm's script-shell setting), which execs the one command:
- * npm → tsx → the service, and tsx forwards the signal.
+ * npm → node (with tsx's loader) → the service. The script must not use the tsx CLI: its signal relay
+ * SIGKILLs a child that does not acknowledge the signal within 30 ms, which a busy service under load misses.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
