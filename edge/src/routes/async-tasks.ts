@@ -28,6 +28,7 @@ import { validationHook } from '../middleware/validation-hook';
 import { ASYNC_TASK_STYLES, asyncTaskEnv, type AsyncTaskEnv, type AsyncTaskRecordInput } from '../queue/async-task-record';
 import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
+import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
 import { ASYNC_TASK_MAX_ATTEMPTS } from '../queue/retry-policy';
 import { recoverStaleTask } from '../queue/task-lease';
 import { storeImagesAtomically } from '../storage/r2-images';
@@ -226,7 +227,8 @@ async function submit(
     }
     throw error;
   }
-  const catalog = await options.catalog.list(pool, pool.key);
+  const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
+  const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
 
   const inputs: TaskInput[] = [];
