@@ -35,8 +35,9 @@ export interface BenchSizes {
   /** A throughput point runs until at least this many jobs are answered and this many seconds have passed. */
   pointMinJobs: number;
   pointMinSeconds: number;
-  /** Steps of a throughput job. */
+  /** Steps of a throughput job on tiny-analytic and on bench-512 (at 256²). */
   throughputSteps: number;
+  benchThroughputSteps: number;
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
   sd15: Sd15Sizes;
@@ -52,6 +53,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         pointMinJobs: 8,
         pointMinSeconds: 0.3,
         throughputSteps: 8,
+        benchThroughputSteps: 2,
         throughputRounds: 1,
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 } },
@@ -63,6 +65,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         pointMinJobs: 24,
         pointMinSeconds: 2,
         throughputSteps: 20,
+        benchThroughputSteps: 4,
         throughputRounds: 3,
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 } },
       };

@@ -6,8 +6,8 @@
  * Dynamic batching: the job that gets a slot (the leader) loads its model, then takes compatible waiting
  * jobs out of the queue (what queued up while the slot was busy), and while its batch is short of
  * MAX_BATCH images *and* of the jobs recent demand expects (RecentDemand: the most compatible jobs in the
- * service at once lately) it waits up to BATCH_WINDOW_MS for more (a compatible job submitted meanwhile
- * joins without queueing). A lone job on an idle service therefore starts at once (issue 18). Compatible = same model, size,
+ * service at once lately) it waits up to BATCH_WINDOW_MS, and at most one run's time, for more (a
+ * compatible job submitted meanwhile joins without queueing). A lone job on an idle service therefore starts at once (issue 18). Compatible = same model, size,
  * steps, sampler, scheduler and their options, rng kind, preview mode, cfg-1-or-not, and token length —
  * plain txt2img only (img2img, inpaint and hires fix run alone; so do dpm_adaptive jobs, whose error norm
  * would span the batch). The batch is one sampler run whose every step is one UNet call over every job's
@@ -264,7 +264,9 @@ export class JobService {
           this.forming.set(leader.key, batch);
           try {
             this.queue.take((tag) => batch.tryAdd(tag as JobMember));
-            await batch.collect(this.batchWindowMs, this.demand.peak(leader.key));
+            // Wait only for jobs recent load says are coming, and never longer than one run of this kind.
+            const window = Math.min(this.batchWindowMs, this.demand.lastRunMs(leader.key) ?? this.batchWindowMs);
+            await batch.collect(window, this.demand.peak(leader.key));
             this.queue.take((tag) => batch.tryAdd(tag as JobMember));
           } finally {
             if (this.forming.get(leader.key) === batch) this.forming.delete(leader.key);
