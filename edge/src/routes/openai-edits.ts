@@ -13,7 +13,6 @@ import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
-import { bodySizeLimit } from '../inputs/body-size-limit';
 import { buildOpenAiImageJob } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
 import { checkMask } from '../inputs/mask-check';
@@ -56,8 +55,8 @@ type EditKind = 'edit' | 'variation';
 export function openAiEditRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
-  routes.post('/edits', bodySizeLimit(), (c) => handleImageRequest(c, 'edit', options.catalog, now));
-  routes.post('/variations', bodySizeLimit(), (c) => handleImageRequest(c, 'variation', options.catalog, now));
+  routes.post('/edits', (c) => handleImageRequest(c, 'edit', options.catalog, now));
+  routes.post('/variations', (c) => handleImageRequest(c, 'variation', options.catalog, now));
   return routes;
 }
 
