@@ -18,9 +18,9 @@ import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { allowHttpImageUrls } from '../inputs/url-guard';
-import { checkMask } from '../inputs/mask-check';
+import { checkMaskHeader, checkMaskPixels } from '../inputs/mask-check';
 import { inputStoredImages, type TaskInput } from '../inputs/input-objects';
-import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
+import { resolveImageInput } from '../inputs/resolve-image-input';
 import { ApiError, invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig } from '../lib/edge-config';
 import { acquireGenerationSlot, type GenerationCost } from '../middleware/rate-limit';
@@ -190,7 +190,8 @@ function requestSummary(request: AsyncGenerationRequest): Record<string, unknown
 
 /**
  * Validate, charge, store and enqueue one async task. Order matters: every 400 comes before the rate
- * limiter is charged, and the row is written before the message is sent (a consumer never sees a
+ * limiter is charged except the mask's pixel scan, which costs CPU and so runs only once the request is
+ * admitted (its 400 counts against the request rate, the images are refunded), and the row is written before the message is sent (a consumer never sees a
  * message without its row). If sending fails the task is FAILED at once and the client gets 503.
  */
 async function submit(
@@ -230,6 +231,7 @@ async function submit(
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
 
   const inputs: TaskInput[] = [];
+  let maskParam = 'mask';
   if (taskType !== 'TXT_TO_IMG') {
     const source = oneOf(request, 'image_base64', 'image_url');
     const image = await resolveImageInput(source.value, { param: source.param, allowHttp });
@@ -237,7 +239,8 @@ async function submit(
     if (taskType === 'INPAINTING') {
       const maskSource = oneOf(request, 'mask_image_base64', 'mask_image_url');
       const mask = await resolveImageInput(maskSource.value, { param: maskSource.param, allowHttp });
-      await checkMaskNamed(image, mask, maskSource.param);
+      maskParam = maskSource.param;
+      await namingMask(maskParam, async () => checkMaskHeader(image, mask, 'white'));
       inputs.push({ image: mask, role: 'mask' });
     }
   }
@@ -247,6 +250,9 @@ async function submit(
   // is bounded by the Queue consumer, not by the key's concurrency.
   let queued = false;
   try {
+    // The mask's pixel scan costs CPU: only once the rate limiter admitted the request (issue 10 item 5).
+    const mask = inputs.find((input) => input.role === 'mask');
+    if (mask) await namingMask(maskParam, () => checkMaskPixels(mask.image, 'white'));
     const createdAt = now();
     const stored = inputStoredImages({ tenant: apiKey.tenant, taskId, keyName: apiKey.name, createdAt: new Date(createdAt), inputs });
     if (stored.length > 0) await storeImagesAtomically(env.IMAGES, stored);
@@ -286,10 +292,10 @@ async function submit(
   return { task_id: taskId };
 }
 
-/** checkMask, with its errors naming the request field the mask came from. */
-async function checkMaskNamed(image: InputImage, mask: InputImage, param: string): Promise<void> {
+/** A mask check, with its errors naming the request field the mask came from instead of "mask". */
+async function namingMask(param: string, check: () => Promise<void>): Promise<void> {
   try {
-    await checkMask(image, mask, 'white');
+    await check();
   } catch (error) {
     if (error instanceof ApiError && error.param === 'mask') {
       throw new ApiError(error.status, error.type, error.code, error.message, param, error.headers);
