@@ -22,6 +22,7 @@ export function formatBenchReport(report: BenchReport): string {
   ];
   if (report.pipeline) parts.push('', formatPipeline(report.pipeline));
   if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
+  if (report.ort) parts.push('', formatOrt(report.ort));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   return parts.join('\n');
 }
@@ -82,6 +83,16 @@ function formatThroughput(sections: NonNullable<BenchReport['throughput']>, figu
     );
   }
   return parts.join('\n');
+}
+
+function formatOrt(ort: NonNullable<BenchReport['ort']>): string {
+  return [
+    'onnxruntime settings: bench-512 UNet at 256x256 with CFG (batch 2), CPU; one change from the defaults per row; best round\'s median',
+    table(
+      ['setting', 'ms per UNet run', 'vs defaults'],
+      ort.map((v) => [v.name, v.msPerRun.toFixed(1), v.overDefault.toFixed(3)]),
+    ),
+  ].join('\n');
 }
 
 function formatSd15(r: Sd15Report): string {

@@ -15,6 +15,7 @@ import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
 import { benchSizes, type BenchOptions, type BenchSection } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
 import { runSd15Section, type Sd15Report } from './sd15/sd15-section';
+import { benchOrtSettings, type OrtVariantResult } from './ort-settings';
 import {
   BATCHING,
   NO_BATCHING,
@@ -63,6 +64,8 @@ export interface BenchReport {
   pipeline?: PipelineBenchResult[];
   /** One entry per throughput model (tiny-analytic at its native size, bench-512 at 256², where the UNet dominates). */
   throughput?: ThroughputSection[];
+  /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
+  ort?: OrtVariantResult[];
   sd15?: Sd15Report;
   machine: {
     cpus: number;
@@ -91,7 +94,7 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
   const has = (section: BenchSection) => options.sections.includes(section);
   try {
     const sessionOptions = { executionProviders: ['cpu' as const], intraOpNumThreads: options.threads };
-    if (has('pipeline') || has('throughput')) {
+    if (has('pipeline') || has('throughput') || has('ort')) {
       log(`generating ${TINY_DEFAULT_VARIANT} and ${BENCH_MODEL_NAME} in ${modelsDir}`);
       await generateTinyModel(path.join(modelsDir, TINY_DEFAULT_VARIANT));
       await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
@@ -142,8 +145,9 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
       }
     }
 
+    const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
-    return summarise({ pipeline, throughput, sd15 }, options, loadAtStart);
+    return { ...summarise({ pipeline, throughput, sd15 }, options, loadAtStart), ...(ort ? { ort } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
