@@ -83,7 +83,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
-    const slot = await acquireGenerationSlot(c, request.n, jobCost(job));
+    const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {
