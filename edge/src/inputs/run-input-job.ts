@@ -70,7 +70,7 @@ async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): 
   const { job, now } = options;
   const apiKey = c.get('apiKey');
   c.header('x-task-id', job.id);
-  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job));
+  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job), { taskId: job.id });
   try {
     await options.admittedChecks?.();
     const store = new TaskStore(c.env.DB, { now });

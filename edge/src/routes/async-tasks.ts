@@ -29,11 +29,9 @@ import { ASYNC_TASK_STYLES, asyncTaskEnv, type AsyncTaskEnv, type AsyncTaskRecor
 import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
 import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
-import { ASYNC_TASK_MAX_ATTEMPTS } from '../queue/retry-policy';
-import { recoverStaleTask } from '../queue/task-lease';
 import { storeImagesAtomically } from '../storage/r2-images';
+import { reconcileOnRead } from '../tasks/reconcile-on-read';
 import { TaskStore } from '../tasks/task-store';
-import { notifyTaskEnded } from '../webhooks/task-webhook';
 import { allowLocalWebhookUrls, checkWebhookUrl } from '../webhooks/webhook-url';
 
 /** Dependencies shared by the route factories (see app.ts). */
@@ -58,7 +56,8 @@ function taskNotFound(id: string): ApiError {
  *   submit; then a QUEUED task row (D1) is written and a Queue message sent.
  * - GET /v3/async/task-result?task_id= → the task's status, progress, eta, signed image links and seed
  *   (queue/async-task-result.ts). Another key's task is 404. A PROCESSING task whose consumer stopped
- *   responding (task-lease.ts) is recovered here: re-queued while attempts remain, else FAILED.
+ *   responding (tasks/task-lease.ts) is reconciled here with the GPU service (tasks/task-reconcile.ts):
+ *   finished from the job's result, re-queued while attempts remain, else FAILED.
  * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion → the GPU service's models of those
  *   kinds in Novita's shape ({models: [{sd_name, type, …}]}).
  */
@@ -88,24 +87,8 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
     if (!row || !row.style.startsWith('async.')) throw taskNotFound(id);
     const config = readEdgeConfig(env);
 
-    if (row.status === 'PROCESSING') {
-      const recovered = await recoverStaleTask(env.DB, id, now(), ASYNC_TASK_MAX_ATTEMPTS);
-      if (recovered) {
-        row = (await store.get(id, { tenant: apiKey.tenant, key_hash: apiKey.key_hash })) ?? row;
-        if (recovered === 'requeued') await env.ASYNC_TASKS.send({ task_id: id });
-        else if (env.WEBHOOK_SIGNING_SECRET) {
-          const ended = row;
-          c.executionCtx.waitUntil(
-            notifyTaskEnded(ended, {
-              secret: env.WEBHOOK_SIGNING_SECRET,
-              linkSecret: config.linkSigningSecret,
-              linkTtlSeconds: config.linkTtlSeconds,
-              now,
-            }),
-          );
-        }
-      }
-    }
+    // A task whose consumer died is reconciled with the GPU service (re-queued while attempts remain, else FAILED).
+    row = await reconcileOnRead({ env, catalog: options.catalog, store, now, waitUntil: (work) => c.executionCtx.waitUntil(work) }, row);
     return c.json(
       await asyncTaskResult(row, {
         origin: new URL(c.req.url).origin,
@@ -258,9 +241,11 @@ async function submit(
     }
   }
 
-  const slot = await acquireGenerationSlot(c, request.image_num, costOf(job));
-  // The slot covers admission only (requests, images per day, compute units): an async task's run
-  // is bounded by the Queue consumer, not by the key's concurrency.
+  // Admission only (requests, images per day, compute units), never refused for concurrency: the
+  // task waits in the Queue, and its consumer takes a running slot (startTaskRun) when the key runs
+  // fewer jobs than its concurrency limit. The charge stays with the task (lease = task id) until it
+  // ends: kept when it succeeds, refunded when it fails or is cancelled (settleTaskLease).
+  const slot = await acquireGenerationSlot(c, request.image_num, costOf(job), { taskId, holdConcurrency: false });
   let queued = false;
   try {
     // The mask's pixel scan costs CPU: only once the rate limiter admitted the request (issue 10 item 5).
@@ -300,7 +285,7 @@ async function submit(
     }
     queued = true;
   } finally {
-    await slot?.release(queued);
+    if (!queued) await slot?.release(false);
   }
   return { task_id: taskId };
 }

@@ -86,7 +86,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
-    const slot = await acquireGenerationSlot(c, request.n, jobCost(job));
+    const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {
