@@ -81,6 +81,21 @@ export const GenerationJobSchema = z.object({
   embeddings: z.array(z.object({ name: z.string().min(1).max(256) })).max(MAX_ADDONS).default([]),
   /** A standalone VAE (id under MODELS_DIR/vae) replacing the checkpoint's for decode and encode. */
   vae: z.string().min(1).max(256).optional(),
+  /**
+   * SDXL micro-conditioning (diffusers names; [height, width] and [top, left] in pixels). Defaults: original and
+   * target size = the generated size, crop (0, 0). Ignored by models without time ids (SD 1.x / 2.x).
+   */
+  original_size: z.tuple([z.number().int().min(1).max(16384), z.number().int().min(1).max(16384)]).optional(),
+  crops_coords_top_left: z.tuple([z.number().int().min(0).max(16384), z.number().int().min(0).max(16384)]).optional(),
+  target_size: z.tuple([z.number().int().min(1).max(16384), z.number().int().min(1).max(16384)]).optional(),
+  /** SDXL refiner time ids: aesthetic score of the conditional (default 6) and unconditional (default 2.5) row. */
+  aesthetic_score: z.number().min(0).max(10).optional(),
+  negative_aesthetic_score: z.number().min(0).max(10).optional(),
+  /**
+   * SDXL base → refiner (A1111 semantics): the base runs the first `switch_at` of the steps, the refiner model
+   * (an id like `model`) the rest on the base's latents; switch_at 0 = no refiner.
+   */
+  refiner: z.object({ model: z.string().min(1).max(256), switch_at: z.number().min(0).max(1) }).optional(),
 });
 
 /** A GenerationJob after defaults are applied. */

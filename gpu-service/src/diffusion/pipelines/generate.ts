@@ -21,6 +21,7 @@ import { decodeLatents, encodeImages } from '../vae';
 import { latentMask, loadInputImage, loadRepaintMask } from './input-images';
 import { JobInputError } from './job-input-error';
 import { resizeLatents } from './resize-latents';
+import { addedConditioning, type SdxlMicroConditioning } from '../sdxl/time-ids';
 
 export { JobInputError } from './job-input-error';
 
@@ -134,6 +135,9 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   };
   const condB = repeat(cond.hidden);
   const uncondB = repeat(uncond.hidden);
+  // SDXL: pooled text_embeds per image; the time ids follow each pass's size.
+  const pooled = model.sdxl ? Array.from({ length: B }, () => ({ cond: cond.pooled!, uncond: uncond.pooled! })) : undefined;
+  const addedFor = (h: number, w: number) => (model.sdxl && pooled ? addedConditioning(model.sdxl.kind, pooled, h, w, microConditioningOf(job)) : undefined);
   const seeds = Array.from({ length: B }, (_, i) => seedAt(job.seed, i));
   const generators: NormalGenerator[] = seeds.map((s) => createNormalGenerator(job.rng, s));
   const started = performance.now();
@@ -183,6 +187,7 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
       tokens: cond.tokens,
       cfgScales: seeds.map(() => job.cfg_scale),
       extraChannels: p.extraChannels,
+      added: addedFor(p.height, p.width),
     });
     if (p.mask && !p.extraChannels) denoise = createInpaintDenoiser(denoise, p.mask, p.z0!, n0);
     const positive = Array.from(sigmas).filter((s) => s > 0);
@@ -291,4 +296,15 @@ async function inpaintChannels(
     out.set(maskedLatents.subarray(0, (extra - 1) * h * w), i * per + h * w);
   }
   return out;
+}
+
+/** A job's SDXL micro-conditioning fields (sdxl/time-ids.ts; unset fields take the defaults there). */
+export function microConditioningOf(job: GenerationJob): SdxlMicroConditioning {
+  return {
+    originalSize: job.original_size,
+    cropTopLeft: job.crops_coords_top_left,
+    targetSize: job.target_size,
+    aestheticScore: job.aesthetic_score,
+    negativeAestheticScore: job.negative_aesthetic_score,
+  };
 }
