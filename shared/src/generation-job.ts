@@ -92,10 +92,13 @@ export const GenerationJobSchema = z.object({
   aesthetic_score: z.number().min(0).max(10).optional(),
   negative_aesthetic_score: z.number().min(0).max(10).optional(),
   /**
-   * SDXL base → refiner (A1111 semantics): the base runs the first `switch_at` of the steps, the refiner model
-   * (an id like `model`) the rest on the base's latents; switch_at 0 = no refiner.
+   * SDXL base → refiner (AUTOMATIC1111's `refiner_switch_at`, by sampling steps): the base runs the first
+   * ⌈refiner_switch_at × steps⌉ steps of each pass, the refiner the rest on the base's latents; 0 or absent = no
+   * refiner, 1 = every step on the base.
    */
-  refiner: z.object({ model: z.string().min(1).max(256), switch_at: z.number().min(0).max(1) }).optional(),
+  refiner_switch_at: z.number().min(0).max(1).optional(),
+  /** The refiner checkpoint (an id like `model`); default: the GPU service's SDXL_REFINER_MODEL. */
+  refiner_model: z.string().min(1).max(256).optional(),
 });
 
 /** A GenerationJob after defaults are applied. */

@@ -5,7 +5,7 @@
  * states concatenated, pooled text_embeds, zeros for an absent negative prompt), the UNet with time ids inside the
  * guided Euler loop (every step's latents), and the fp32 VAE decode of the final image, each within the case's atol.
  */
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
@@ -17,9 +17,13 @@ import { addedConditioning } from '../../gpu-service/src/diffusion/sdxl/time-ids
 import { encodeSdxlPromptPair } from '../../gpu-service/src/diffusion/sdxl/sdxl-text-conditioning';
 import { encodePromptPair } from '../../gpu-service/src/diffusion/text-conditioning';
 import { decodeLatents } from '../../gpu-service/src/diffusion/vae';
+import { baseStepsBeforeSwitch, generate, passSigmas } from '../../gpu-service/src/diffusion/pipelines/generate';
+import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
+import { GenerationJobSchema } from '@image-api/shared/generation-job';
+import { seedAt } from '@image-api/shared/seed';
 import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
 import { expectWithinAtol, fixtureDir, hasFixture, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
-import { addFixtureDiffusersFolder, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
+import { addFixtureCheckpoint, addFixtureDiffusersFolder, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
 
 const available = hasFixture('checkpoints-xl') && hasFixture('clip-tokenizer');
 
@@ -34,7 +38,9 @@ async function addXlSingleFile(model: 'sdxl-base' | 'sdxl-refiner', id: string):
   const target = path.join(modelsDir, 'checkpoints', id);
   await mkdir(path.dirname(target), { recursive: true });
   await copyFile(path.join(fixtureDir('checkpoints-xl'), m.files.single_file.path), target);
-  const { unet, vae, text_encoder, text_encoder_2, scheduler } = m;
+  // The refiner's entry says "same weights as sdxl-base" for its VAE and encoder: their configs are the base's.
+  const configOf = (name: string) => (typeof m[name] === 'string' ? models['sdxl-base'][name] : m[name]);
+  const [unet, vae, text_encoder, text_encoder_2, scheduler] = ['unet', 'vae', 'text_encoder', 'text_encoder_2', 'scheduler'].map(configOf);
   await writeFile(target.replace(/\.safetensors$/, '.json'), JSON.stringify({ unet, vae, text_encoder, text_encoder_2, scheduler }));
   return target;
 }
@@ -167,6 +173,133 @@ describe.skipIf(!available)('SDXL base through the checkpoint engine vs diffuser
       await checkTxt2img(loaded);
     } finally {
       await loaded.model.release();
+    }
+  });
+});
+
+describe.skipIf(!available)('SDXL base → refiner handoff', () => {
+  let base: LoadedCheckpoint;
+  let refiner: LoadedCheckpoint;
+  beforeAll(async () => {
+    if (!available) return;
+    const baseFile = await addXlSingleFile('sdxl-base', 'sdxl/base-for-refiner.safetensors');
+    const refinerFile = await addXlSingleFile('sdxl-refiner', 'sdxl/sd_xl_refiner_tiny.safetensors');
+    base = await loadCheckpointModel({ id: 'sdxl/base-for-refiner.safetensors', path: baseFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
+    refiner = await loadCheckpointModel({ id: 'sdxl/sd_xl_refiner_tiny.safetensors', path: refinerFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
+  });
+  afterAll(async () => {
+    await base?.model.release();
+    await refiner?.model.release();
+  });
+
+  const euler = (denoise: Parameters<ReturnType<typeof getSampler>['sample']>[0], x: Float32Array, sigmas: number[]) =>
+    getSampler('euler').sample(denoise, x, Float64Array.from(sigmas), () => {
+      throw new Error('euler draws no noise');
+    });
+
+  it('the refiner single file is detected (bigG only, 5 time ids, encodes ""), and the 2 + 2 step handoff at 0.5 matches diffusers', async () => {
+    expect(refiner.spec.architecture).toBe('Stable Diffusion XL refiner');
+    expect(refiner.spec.sdxl).toEqual({ kind: 'refiner', pooledDim: 20, timeIdCount: 5, forceZerosForEmptyPrompt: false });
+    expect(refiner.model.hiddenSize).toBe(24);
+    const c = xl.case('sdxl.base_refiner');
+    const inter = c.intermediates as Record<string, string>;
+    const [height, width] = [c.height as number, c.width as number];
+    const sigmas = c.sigmas_schedule as number[];
+    // refiner_switch_at 0.5 of 4 steps: 2 on the base, as diffusers' denoising_end 0.5 cut the case.
+    expect(baseStepsBeforeSwitch(sigmas.length - 1, 0.5)).toBe((c.base_steps as { count: number }).count);
+    const k = baseStepsBeforeSwitch(sigmas.length - 1, 0.5);
+
+    const prompt = c.prompt as string;
+    const b = await encodePromptPair(base.model, prompt, '');
+    const baseDenoise = createCfgDenoiser({
+      model: base.model,
+      batch: 1,
+      latentHeight: height / 8,
+      latentWidth: width / 8,
+      cond: b.cond.hidden,
+      uncond: b.uncond.hidden,
+      tokens: b.cond.tokens,
+      cfgScales: [c.guidance_scale as number],
+      added: addedConditioning('base', [{ cond: b.cond.pooled!, uncond: b.uncond.pooled! }], height, width),
+    });
+    const noise = (await xl.tensor(c.inputs.initial_noise)).data;
+    const initSigma = Math.fround(Math.sqrt(Math.fround(sigmas[0]) ** 2 + 1));
+    const xT = noise.map((v) => Math.fround(v * initSigma));
+    const handoff = Float32Array.from(await euler(baseDenoise, xT, sigmas.slice(0, k + 1)));
+    expectWithinAtol('handoff_latents', handoff, (await xl.tensor(c.outputs.handoff_latents)).data, atolOf(c, 'handoff_latents'));
+
+    const r = await encodePromptPair(refiner.model, prompt, '');
+    const ehsAtol = atolOf(xl.case('sdxl.encode_prompt'), 'prompt_embeds');
+    expectWithinAtol('refiner encoder_hidden_states[uncond] (encodes "")', r.uncond.hidden, await row(inter.encoder_hidden_states, 0), ehsAtol);
+    expectWithinAtol('refiner encoder_hidden_states[cond]', r.cond.hidden, await row(inter.encoder_hidden_states, 1), ehsAtol);
+    expectWithinAtol('refiner text_embeds[uncond]', r.uncond.pooled!, await row(inter.text_embeds, 0), ehsAtol);
+    const added = addedConditioning('refiner', [{ cond: r.cond.pooled!, uncond: r.uncond.pooled! }], height, width);
+    const ids = await xl.tensor(inter.time_ids);
+    expect([Array.from(added.uncond.timeIds), Array.from(added.cond.timeIds)]).toEqual(c.refiner_time_ids_uncond_cond);
+    expect(Array.from(ids.data)).toEqual((c.refiner_time_ids_uncond_cond as number[][]).flat());
+    const refinerDenoise = createCfgDenoiser({
+      model: refiner.model,
+      batch: 1,
+      latentHeight: height / 8,
+      latentWidth: width / 8,
+      cond: r.cond.hidden,
+      uncond: r.uncond.hidden,
+      tokens: r.cond.tokens,
+      cfgScales: [c.guidance_scale as number],
+      added,
+    });
+    const final = Float32Array.from(await euler(refinerDenoise, handoff, sigmas.slice(k)));
+    const image = await decodeToUnitRange(refiner.model, final, height / 8, width / 8);
+    expectWithinAtol('base_refiner image', image, (await xl.tensor(c.outputs.image)).data, atolOf(c, 'image'));
+  });
+
+  it('generate() with refiner_switch_at runs the base then the refiner on one schedule; 0 is the base alone; a missing or non-SDXL refiner is a 400 on refiner_model', async () => {
+    const job = GenerationJobSchema.parse({ id: 'r', model: 'sdxl/base-for-refiner.safetensors', prompt: 'a lighthouse', width: 64, height: 64, seed: 7, steps: 6, sampler: 'euler', scheduler: 'karras', cfg_scale: 5 });
+    const withRefiner = { ...job, refiner_switch_at: 0.7, refiner_model: 'sdxl/sd_xl_refiner_tiny.safetensors' };
+    const [refined] = await generate(base.model, withRefiner, {}, { refiner: refiner.model });
+    const [alone] = await generate(base.model, job);
+
+    // The same run put together by hand: the job's noise and sigmas, 5 steps on the base (i/6 < 0.7 for i ≤ 4), 1 on the refiner.
+    const sigmas = Array.from(passSigmas(job, job.steps, 1, base.model));
+    const k = baseStepsBeforeSwitch(6, 0.7);
+    expect(k).toBe(5);
+    const plane = 4 * 8 * 8;
+    const n0 = createNormalGenerator(job.rng, seedAt(job.seed, 0)).randn(plane);
+    const x = Float32Array.from(n0, (v) => 0 + v * sigmas[0]);
+    const denoiser = async (m: DiffusionModel) => {
+      const t = await encodePromptPair(m, job.prompt, job.negative_prompt);
+      return createCfgDenoiser({
+        model: m,
+        batch: 1,
+        latentHeight: 8,
+        latentWidth: 8,
+        cond: t.cond.hidden,
+        uncond: t.uncond.hidden,
+        tokens: t.cond.tokens,
+        cfgScales: [5],
+        added: addedConditioning(m.sdxl!.kind, [{ cond: t.cond.pooled!, uncond: t.uncond.pooled! }], 64, 64),
+      });
+    };
+    const handoff = Float32Array.from(await euler(await denoiser(base.model), x, sigmas.slice(0, k + 1)));
+    const final = await euler(await denoiser(refiner.model), handoff, sigmas.slice(k));
+    const expected = (await decodeLatents(base.model, final, 1, 8, 8)).rgb[0];
+    expect(Buffer.from(refined.rgb).equals(Buffer.from(expected))).toBe(true);
+    expect(Buffer.from(refined.rgb).equals(Buffer.from(alone.rgb))).toBe(false);
+
+    const [zero] = await generate(base.model, { ...withRefiner, refiner_switch_at: 0 }, {}, { refiner: refiner.model });
+    expect(Buffer.from(zero.rgb).equals(Buffer.from(alone.rgb))).toBe(true);
+
+    await expect(generate(base.model, withRefiner)).rejects.toMatchObject({ name: 'JobInputError', param: 'refiner_model' });
+    const sd15File = await addFixtureCheckpoint(modelsDir, 'checkpoints/sd15-tiny', 'sd15-tiny.safetensors', 'sd1.5/sd15-tiny.safetensors');
+    const sd15 = await loadCheckpointModel({ id: 'sd1.5/sd15-tiny.safetensors', path: sd15File, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
+    try {
+      await expect(generate(base.model, withRefiner, {}, { refiner: sd15.model })).rejects.toMatchObject({ param: 'refiner_model', message: expect.stringContaining('is not an SDXL refiner') });
+      await expect(generate(sd15.model, { ...withRefiner, model: 'sd1.5/sd15-tiny.safetensors' }, {}, { refiner: refiner.model })).rejects.toMatchObject({
+        param: 'refiner_model',
+        message: expect.stringContaining('is not an SDXL model'),
+      });
+    } finally {
+      await sd15.model.release();
     }
   });
 });

@@ -126,7 +126,9 @@ export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> 
   };
 
   const textEncoders = parts.textEncoders.map((t, i): TextEncoderSpec => {
-    const raw = t.config ?? (i === 0 ? configs.text_encoder : configs.text_encoder_2);
+    // The OpenCLIP bigG encoder is diffusers' text_encoder_2 in the base and the refiner alike.
+    const second = i === 1 || (family === 'sdxl-refiner' && t.role === 'clip_g');
+    const raw = t.config ?? (second ? configs.text_encoder_2 : configs.text_encoder);
     const fromConfig: ClipTextHints = raw ? clipTextHintsFromTransformersConfig(raw) : {};
     // The conditioning is the last layer the graph runs, with the final LayerNorm (SD 1.x; SD 2.x's graph stops
     // one layer early, as LDM's `layer="penultimate"` and diffusers' 23-layer SD 2.x text encoder do). An A1111

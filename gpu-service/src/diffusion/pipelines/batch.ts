@@ -76,7 +76,8 @@ export function batchCompatibilityKey(job: GenerationJob): string {
     job.target_size ?? null,
     job.aesthetic_score ?? null,
     job.negative_aesthetic_score ?? null,
-    job.refiner ?? null,
+    job.refiner_switch_at ?? 0,
+    job.refiner_model ?? null,
   ]);
 }
 
