@@ -45,6 +45,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
+      | 'sdxlRefinerModel'
     >
   > & {
     logger?: boolean | object;
@@ -117,6 +118,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       retainSeconds: opts.retainSeconds ?? 600,
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
+      refinerModel: opts.sdxlRefinerModel,
     },
     toServiceError,
     { log: app.log, metrics },

@@ -136,6 +136,10 @@ export const GenerationParamsSchema = z.object({
   loras: z.array(z.object({ name: z.string(), strength: z.number(), hash: z.string() })).optional(),
   embeddings: z.array(z.object({ name: z.string(), hash: z.string() })).optional(),
   vae: z.object({ name: z.string(), hash: z.string() }).optional(),
+  /** The SDXL refiner that ran the last steps, its content hash and the switch point (absent without one). */
+  refiner_model: z.string().optional(),
+  refiner_model_hash: z.string().optional(),
+  refiner_switch_at: z.number().optional(),
   /** CLIP tokens of prompt + negative prompt as the model's tokenizer counts them (no bos/eos/padding). */
   text_tokens: z.number().int().optional(),
   engine_version: z.string(),

@@ -5,7 +5,7 @@
  * states concatenated, pooled text_embeds, zeros for an absent negative prompt), the UNet with time ids inside the
  * guided Euler loop (every step's latents), and the fp32 VAE decode of the final image, each within the case's atol.
  */
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
@@ -22,8 +22,8 @@ import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
 import { seedAt } from '@image-api/shared/seed';
 import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
-import { expectWithinAtol, fixtureDir, hasFixture, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
-import { addFixtureCheckpoint, addFixtureDiffusersFolder, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
+import { expectWithinAtol, hasFixture, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
+import { addFixtureCheckpoint, addFixtureDiffusersFolder, addXlFixtureCheckpoint, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
 
 const available = hasFixture('checkpoints-xl') && hasFixture('clip-tokenizer');
 
@@ -32,17 +32,8 @@ let engine: CheckpointEngineOptions;
 let xl: FixtureFamily;
 
 /** The single file under MODELS_DIR/checkpoints/<id> with a sidecar of the fixture's component configs. */
-async function addXlSingleFile(model: 'sdxl-base' | 'sdxl-refiner', id: string): Promise<string> {
-  const models = xl.json.models as Record<string, Record<string, unknown> & { files: { single_file: { path: string } } }>;
-  const m = models[model];
-  const target = path.join(modelsDir, 'checkpoints', id);
-  await mkdir(path.dirname(target), { recursive: true });
-  await copyFile(path.join(fixtureDir('checkpoints-xl'), m.files.single_file.path), target);
-  // The refiner's entry says "same weights as sdxl-base" for its VAE and encoder: their configs are the base's.
-  const configOf = (name: string) => (typeof m[name] === 'string' ? models['sdxl-base'][name] : m[name]);
-  const [unet, vae, text_encoder, text_encoder_2, scheduler] = ['unet', 'vae', 'text_encoder', 'text_encoder_2', 'scheduler'].map(configOf);
-  await writeFile(target.replace(/\.safetensors$/, '.json'), JSON.stringify({ unet, vae, text_encoder, text_encoder_2, scheduler }));
-  return target;
+function addXlSingleFile(model: 'sdxl-base' | 'sdxl-refiner', id: string): Promise<string> {
+  return addXlFixtureCheckpoint(modelsDir, model, id);
 }
 
 function atolOf(c: FixtureCase, output: string): number {
