@@ -18,6 +18,9 @@ import { encodeSdxlPromptPair } from '../../gpu-service/src/diffusion/sdxl/sdxl-
 import { encodePromptPair } from '../../gpu-service/src/diffusion/text-conditioning';
 import { decodeLatents } from '../../gpu-service/src/diffusion/vae';
 import { baseStepsBeforeSwitch, generate, passSigmas } from '../../gpu-service/src/diffusion/pipelines/generate';
+import { generateBatch } from '../../gpu-service/src/diffusion/pipelines/batch';
+import sharp from 'sharp';
+import { maskImage, splitImage } from '../helpers/rgb';
 import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
 import { seedAt } from '@image-api/shared/seed';
@@ -292,5 +295,44 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     } finally {
       await sd15.model.release();
     }
+  });
+
+  it('SD 1.x features on SDXL: img2img, inpainting keeps every pixel outside the mask, hires fix, batching per seed, clip_skip, ays → ays_sdxl', async () => {
+    const job = GenerationJobSchema.parse({ id: 'f', model: 'sdxl/base-for-refiner.safetensors', prompt: 'a red door', width: 64, height: 64, seed: 11, steps: 3, sampler: 'euler', scheduler: 'karras', cfg_scale: 4 });
+    const src = await splitImage(64, 64, [200, 40, 40], [40, 40, 200]);
+    const [i2i] = await generate(base.model, { ...job, mode: 'img2img', init_image: src.b64, strength: 0.5 });
+    expect([i2i.width, i2i.height]).toEqual([64, 64]);
+    const inCentre = (x: number, y: number) => x >= 16 && x < 48 && y >= 16 && y < 48;
+    const mask = await maskImage(64, 64, inCentre, 'white');
+    const [inpainted] = await generate(base.model, { ...job, mode: 'inpaint', init_image: src.b64, mask, mask_mode: 'white', strength: 1 });
+    const source = await sharp(Buffer.from(src.b64, 'base64')).removeAlpha().raw().toBuffer();
+    let kept = 0;
+    let changed = 0;
+    for (let y = 0; y < 64; y++) {
+      for (let x = 0; x < 64; x++) {
+        const o = (y * 64 + x) * 3;
+        const same = inpainted.rgb[o] === source[o] && inpainted.rgb[o + 1] === source[o + 1] && inpainted.rgb[o + 2] === source[o + 2];
+        if (!inCentre(x, y)) kept += same ? 1 : 0;
+        else changed += same ? 0 : 1;
+      }
+    }
+    expect(kept).toBe(64 * 64 - 32 * 32);
+    expect(changed).toBeGreaterThan(0);
+    const [hires] = await generate(base.model, { ...job, hires_fix: { target_width: 128, target_height: 96, strength: 0.5, upscaler: 'latent' } });
+    expect([hires.width, hires.height]).toEqual([128, 96]);
+
+    // Image i of a job is seed + i whether it ran in a batch or alone, also through generateBatch.
+    const [alone] = await generate(base.model, job);
+    const pair = await generate(base.model, { ...job, seed: 10, batch_size: 2 });
+    expect(Buffer.from(pair[1].rgb).equals(Buffer.from(alone.rgb))).toBe(true);
+    const [batched] = (await generateBatch(base.model, [{ job, isActive: () => true }, { job: { ...job, id: 'g', prompt: 'a blue door' }, isActive: () => true }]))[0]!;
+    expect(Buffer.from(batched.rgb).equals(Buffer.from(alone.rgb))).toBe(true);
+
+    // clip_skip: 2 is SDXL's default (penultimate); 1 the last layer; beyond the 3-layer encoders a 400.
+    const text = (clipSkip?: number) => encodePromptPair(base.model, job.prompt, '', clipSkip);
+    expect((await text(2)).cond.hidden).toEqual((await text()).cond.hidden);
+    expect((await text(1)).cond.hidden).not.toEqual((await text()).cond.hidden);
+    await expect(text(4)).rejects.toMatchObject({ param: 'clip_skip' });
+    expect(Array.from(passSigmas({ ...job, scheduler: 'ays' }, 10, 1, base.model))).toEqual(Array.from(passSigmas({ ...job, scheduler: 'ays_sdxl' }, 10, 1, base.model)));
   });
 });

@@ -93,11 +93,12 @@ export interface DecodedImage {
  *   exactly `steps` steps run whatever the strength;
  * - 'scaled' (AUTOMATIC1111 / stable-diffusion.cpp): build for `steps`, t_enc = ⌊min(strength, 0.999)·steps⌋,
  *   start at index steps − t_enc − 1, so about steps × strength steps run.
- * strength ≥ 1 is the full schedule (txt2img).
+ * strength ≥ 1 is the full schedule (txt2img). `ays` on an SDXL model is the SDXL table (`ays_sdxl`).
  */
 export function passSigmas(job: GenerationJob, steps: number, strength: number, model: DiffusionModel): Float64Array {
-  const build = (n: number) =>
-    buildSigmas(model.schedule, job.scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
+  // Align Your Steps has one table per family: SDXL models get the SDXL one for 'ays'.
+  const scheduler = job.scheduler === 'ays' && model.sdxl ? 'ays_sdxl' : job.scheduler;
+  const build = (n: number) => buildSigmas(model.schedule, scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
   try {
     if (strength >= 1) return build(steps);
     if (job.strength_schedule === 'steps') {
