@@ -15,8 +15,10 @@ const TINY: BackendModel = {
 };
 const XL: BackendModel = { ...TINY, id: 'xl-base', native_size: [1024, 1024], max_pixels: 2048 * 2048 };
 const TXT_ONLY: BackendModel = { ...TINY, id: 'txt-only', capabilities: ['txt2img'] };
+const XL_LISTED: BackendModel = { ...XL, id: 'sdxl-base', architecture: 'Stable Diffusion XL' };
+const XL_REFINER: BackendModel = { ...XL, id: 'sdxl-refiner', architecture: 'Stable Diffusion XL refiner' };
 const CATALOG: BackendModel[] = [
-  TINY, XL, TXT_ONLY,
+  TINY, XL, TXT_ONLY, XL_LISTED, XL_REFINER,
   { id: 'detail-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'easy-negative', kind: 'textualinversion', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
@@ -90,7 +92,7 @@ describe('buildAsyncJob', () => {
     ['an unknown VAE', { sd_vae: 'nope' }, 'request.sd_vae', /filter.types=vae/],
     ['a listed VAE', { sd_vae: 'vae-ft-mse' }, 'request.sd_vae', /VAE/],
     ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
-    ['a refiner', { refiner: { switch_at: 0.8 } }, 'request.refiner', /refiner/],
+    ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.8 } }, 'request.refiner', /not an SDXL checkpoint/],
     ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],
     ['a hires target smaller than the image', { hires_fix: { target_width: 128, target_height: 256 } }, 'request.hires_fix.target_width', /at least/],
     ['a hires target over the model limit', { hires_fix: { target_width: 1024, target_height: 1024 } }, 'request.hires_fix.target_width', /262144/],
@@ -99,6 +101,22 @@ describe('buildAsyncJob', () => {
     expect(error.status).toBe(400);
     expect(error.param).toBe(param);
     expect(error.message).toMatch(message);
+  });
+
+  it('an SDXL base with a refiner: refiner_switch_at and refiner_model on the job; an unlisted or non-SDXL refiner_model is a 400 naming it', () => {
+    const sdxl = { model: XL_LISTED };
+    const xl = { model_name: 'sdxl-base', width: 1024, height: 1024 };
+    expect(build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: 'sdxl-refiner' }, sdxl)).toMatchObject({ refiner_switch_at: 0.8, refiner_model: 'sdxl-refiner' });
+    // Without refiner_model the GPU service's SDXL_REFINER_MODEL decides.
+    const byDefault = build({ ...xl, refiner: { switch_at: 0.5 } }, sdxl);
+    expect(byDefault.refiner_switch_at).toBe(0.5);
+    expect(byDefault.refiner_model).toBeUndefined();
+    expect(build({ ...xl, refiner: { switch_at: 0 }, refiner_model: 'sdxl-refiner' }, sdxl).refiner_switch_at).toBeUndefined();
+    for (const [name, message] of [['nope', /filter.types=checkpoint/], ['tiny-analytic', /not an SDXL checkpoint/], ['detail-lora', /No checkpoint named/]] as const) {
+      const error = refusal(() => build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: name }, sdxl));
+      expect([error.status, error.param]).toEqual([400, 'request.refiner_model']);
+      expect(error.message).toMatch(message);
+    }
   });
 
   it('accepts restore_faces false and a refiner at switch_at 0 (nothing to serve)', () => {
