@@ -46,6 +46,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'checkpointAttention'
       | 'clipTokenizerDir'
       | 'ortTuning'
+      | 'sdxlRefinerModel'
     >
   > & {
     logger?: boolean | object;
@@ -118,6 +119,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       retainSeconds: opts.retainSeconds ?? 600,
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
+      refinerModel: opts.sdxlRefinerModel,
     },
     toServiceError,
     { log: app.log, metrics },

@@ -68,6 +68,8 @@ export interface ServiceConfig {
   checkpointAttention: 'contrib' | 'standard';
   /** CLIP BPE files (vocab.json, merges.txt) for single-file checkpoints, which carry no tokenizer. */
   clipTokenizerDir: string;
+  /** SDXL_REFINER_MODEL: the refiner a job with refiner_switch_at > 0 uses when it names no refiner_model. */
+  sdxlRefinerModel?: string;
 }
 
 /** Default MAX_BATCH (images per batched UNet run). */
@@ -190,5 +192,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
     addonMemoryBudget: int(env, 'ADDON_MEMORY_BUDGET', 0, 0),
+    sdxlRefinerModel: env.SDXL_REFINER_MODEL?.trim() || undefined,
   };
 }

@@ -18,6 +18,8 @@ export interface ComponentConfigs {
   text_encoder?: Record<string, unknown>;
   text_encoder_2?: Record<string, unknown>;
   scheduler?: Record<string, unknown>;
+  /** A diffusers folder's `model_index.json` (pipeline-level flags such as `force_zeros_for_empty_prompt`). */
+  model_index?: Record<string, unknown>;
   /** Id of the model whose text encoders and VAE a UNet-only file uses. */
   base?: string;
 }
