@@ -133,6 +133,9 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
  */
 function baseModelOf(model: BackendModel): string {
   const a = model.architecture ?? '';
+  if (/^FLUX\.1/.test(a)) return 'FLUX.1';
+  if (/3\.5/.test(a)) return 'SD 3.5';
+  if (/Diffusion 3/.test(a)) return 'SD 3';
   if (/XL/.test(a)) return 'SDXL';
   if (/2\.x/.test(a)) return 'SD 2.1';
   if (/1\.x/.test(a)) return 'SD 1.5';

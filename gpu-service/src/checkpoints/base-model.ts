@@ -1,0 +1,70 @@
+/**
+ * UNet / transformer-only files (a city96 / ComfyUI-GGUF FLUX transformer, a stable-diffusion.cpp
+ * `--diffusion-model` UNet, a UNet-only safetensors) with a sidecar `<name>.json` `{"base": "<model id>"}`: the
+ * denoiser comes from the file, its text encoders, VAE, tokenizers and (unless the sidecar gives them) their
+ * configs and the scheduler from the base model, which must be of the same family. Both models' files are part
+ * of the content (cache key, receipt hash), so replacing either rebuilds.
+ */
+import { FAMILY_NAMES } from './detect/family';
+import { CheckpointError, type CheckpointParts } from './open-checkpoint';
+import type { CheckpointRef } from './checkpoint-engine';
+
+/**
+ * Join a denoiser-only checkpoint with its sidecar's base. Files that hold more than a denoiser keep their own
+ * networks (a `base` beside a whole checkpoint is refused: it would be ambiguous).
+ * @throws CheckpointError when the base is unknown, is the file itself, is itself denoiser-only, or is of another
+ *         family; the base's own opening errors, prefixed with its id. Closes `parts` on failure.
+ */
+export async function withBaseModel(
+  ref: Pick<CheckpointRef, 'id'>,
+  parts: CheckpointParts,
+  resolveBase: (id: string) => Promise<CheckpointRef | undefined>,
+  openBase?: (ref: CheckpointRef) => Promise<CheckpointParts>,
+): Promise<CheckpointParts> {
+  const baseId = parts.configs.base!;
+  try {
+    if (!parts.unetOnly) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE or text encoders; remove "base"`);
+    if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
+    const baseRef = await resolveBase(baseId);
+    if (!baseRef) throw new CheckpointError(`the sidecar's base "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
+    const { openCheckpoint } = await import('./checkpoint-engine');
+    let base: CheckpointParts;
+    try {
+      base = await (openBase ?? ((r) => openCheckpoint(r)))(baseRef);
+    } catch (err) {
+      throw new CheckpointError(`the sidecar's base "${baseId}" cannot be opened: ${(err as Error).message}`);
+    }
+    if (base.unetOnly || !base.vae) {
+      await base.close();
+      throw new CheckpointError(`the sidecar's base "${baseId}" has no VAE or text encoders of its own`);
+    }
+    if (base.family !== parts.family) {
+      await base.close();
+      throw new CheckpointError(`the sidecar's base "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
+    }
+    const own = parts.configs;
+    const from = base.configs;
+    return {
+      ...parts,
+      vae: base.vae,
+      textEncoders: base.textEncoders,
+      t5: base.t5,
+      tokenizerDirs: base.tokenizerDirs,
+      configs: {
+        ...from,
+        ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)),
+        // The denoiser's own config never comes from the base (its tensors are another file's).
+        unet: own.unet,
+        transformer: own.transformer,
+      },
+      contentFiles: [...parts.contentFiles, ...base.contentFiles],
+      unetOnly: false,
+      close: async () => {
+        await Promise.all([parts.close(), base.close()]);
+      },
+    };
+  } catch (err) {
+    await parts.close();
+    throw err;
+  }
+}
