@@ -7,9 +7,9 @@
  *
  * | family | transformer | text encoders | T5 length | scheduler | VAE | native size |
  * |---|---|---|---|---|---|---|
- * | FLUX.1-schnell | FluxTransformer2DModel, no guidance_in | CLIP-L pooled + T5 | 256 | shift 1, static | 0.3611 / 0.1159 | 1024² |
+ * | FLUX.1-schnell | FluxTransformer2DModel, no guidance_in | CLIP-L pooled + T5 | 256 | shift 1, static | 0.3611 / 0.1159 | VAE sample_size, else 1024² |
  * | FLUX.1-dev | the same with guidance_in | CLIP-L pooled + T5 | 512 | dynamic (μ by image tokens, 0.5 → 1.15 over 256 → 4096) | same | 1024² |
- * | SD 3.x | MMDiT | CLIP-L + CLIP-G (penultimate, text_embeds) + T5 | 256 | shift 3, static | 1.5305 / 0.0609 | 1024² (Medium 512²·… by pos_embed) |
+ * | SD 3.x | MMDiT | CLIP-L + CLIP-G (penultimate, text_embeds) + T5 | 256 | shift 3, static | 1.5305 / 0.0609 | 8 × transformer sample_size, else 1024² |
  *
  * Sources: diffusers FluxPipeline / StableDiffusion3Pipeline (`max_sequence_length`, `encode_prompt`), the
  * black-forest-labs/FLUX.1-schnell and -dev and stabilityai/stable-diffusion-3.5-* `scheduler_config.json`.
@@ -175,8 +175,9 @@ export async function describeFlowModel(parts: CheckpointParts): Promise<FlowMod
     throw new CheckpointError(`the VAE has ${vae.config.latentChannels} latent channels, the transformer works on ${latentChannels}`);
   }
   const scheduler = flowSchedulerConfig(variant, configs.scheduler);
+  // SD 3.x: the transformer's sample_size is in latents; FLUX.1's transformer has none, its VAE's is in pixels.
   const sample = num(configs.transformer?.sample_size);
-  const side = transformer.kind === 'mmdit' && sample ? sample * 8 : 1024;
+  const side = transformer.kind === 'mmdit' ? (sample ? sample * 8 : 1024) : (num(configs.vae?.sample_size) ?? 1024);
   const canEncode = !!vae.config.encoder;
   return {
     family,
