@@ -170,10 +170,13 @@ describe.skipIf(!available)('flow pipeline jobs', () => {
     expect((await refused({ sampler: 'dpmpp_2m' })).message).toMatch(/does not apply to FLUX\.1 \(flow matching\); use one of euler, heun/);
     expect((await refused({ scheduler: 'ays' })).param).toBe('scheduler');
     expect((await refused({ guidance: 3.5 })).param).toBe('guidance');
-    expect((await refused({ negative_prompt: 'blurry' })).param).toBe('negative_prompt');
     expect((await refused({ clip_skip: 2 })).param).toBe('clip_skip');
     expect((await refused({ width: 88 })).param).toBe('size');
     expect((await refused({ hires_fix: { target_width: 128, target_height: 128 } })).param).toBe('hires_fix');
+    // Without CFG (cfg_scale ≤ 1) a negative prompt is not used: the same image as without one.
+    const plain = await generate(model, job({}));
+    const withNegative = await generate(model, job({ negative_prompt: 'blurry' }));
+    expect(Buffer.from(withNegative[0].rgb).equals(Buffer.from(plain[0].rgb))).toBe(true);
     // Samplers that do apply run.
     for (const sampler of ['heun', 'lms', 'dpm_2']) expect((await generate(model, job({ sampler, steps: 2 })))[0].rgb.length).toBe(64 * 64 * 3);
   });

@@ -159,8 +159,10 @@ export function createFlowDenoiser(input: FlowDenoiserInput): Denoiser {
 /**
  * Check a job against a flow model (the parts the UNet pipeline checks elsewhere are checked by generate()).
  * @throws JobInputError naming the field: a sampler or schedule that does not apply to flow models, hires_fix,
- *         clip_skip, guidance for a model without a guidance input, a negative prompt without CFG, a size that is not
- *         a multiple of 16 (FLUX packing) or 16 (SD 3.x patches).
+ *         clip_skip, guidance for a model without a guidance input, a size that is not a multiple of 16 (FLUX's 2×2
+ *         packing and SD 3.x's 2×2 patches of the 8× latents). A negative prompt is not refused without CFG
+ *         (cfg_scale ≤ 1, FLUX.1-schnell's setting): it is not encoded or used then, as in diffusers and ComfyUI
+ *         (the ComfyUI-style API sends a default negative prompt with every request).
  */
 export function checkFlowJob(model: DiffusionModel, job: GenerationJob): void {
   const flow = model.flow!;
@@ -175,9 +177,6 @@ export function checkFlowJob(model: DiffusionModel, job: GenerationJob): void {
   if (job.clip_skip !== undefined) throw new JobInputError('clip_skip', `clip_skip does not apply to ${family} models (their text conditioning is fixed by the architecture)`);
   if (job.guidance !== undefined && !flow.guidanceEmbed) {
     throw new JobInputError('guidance', `${model.name} takes no distilled guidance (only FLUX.1-dev-style models do); leave guidance out and use cfg_scale`);
-  }
-  if (job.negative_prompt.trim() !== '' && !(job.cfg_scale > 1)) {
-    throw new JobInputError('negative_prompt', `a negative prompt needs classifier-free guidance: set cfg_scale above 1 (it is ${job.cfg_scale}) or leave negative_prompt out`);
   }
   if (job.width % 16 !== 0 || job.height % 16 !== 0) throw new JobInputError('size', `${family} needs width and height in multiples of 16, got ${job.width}x${job.height}`);
 }
