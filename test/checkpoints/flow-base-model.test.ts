@@ -41,6 +41,9 @@ beforeAll(async () => {
   await addTransformer('flux1-schnell-tiny-Q8_0.gguf', 'flux/schnell-Q8_0.gguf', sidecar);
   await addTransformer('flux1-schnell-tiny-Q4_0.gguf', 'flux/schnell-Q4_0.gguf', sidecar);
   await addTransformer('flux1-schnell-tiny.safetensors', 'flux/schnell-bf16.safetensors', sidecar);
+  const sd3 = path.join(modelsDir, 'checkpoints', 'sd35/sd3.5-tiny.safetensors');
+  await copyFile(path.join(fixtureDir('checkpoints-dit/sd3.5'), 'sd3.5-tiny.safetensors'), sd3);
+  await writeFile(sd3.replace(/\.safetensors$/, '.json'), JSON.stringify({ base: 'sd35/diffusers' }));
   await addTransformer('flux1-schnell-tiny-Q4_0.gguf', 'broken/no-base.gguf');
   await addTransformer('flux1-schnell-tiny-Q4_0.gguf', 'broken/unknown-base.gguf', { base: 'flux/nothing-here' });
   await addTransformer('flux1-schnell-tiny-Q4_0.gguf', 'broken/sd3-base.gguf', { base: 'sd35/diffusers' });
@@ -75,6 +78,8 @@ describe.skipIf(!available)('transformer-only FLUX files with a sidecar base', (
     expect(row('flux/schnell-bf16.safetensors')).toMatchObject({ format: 'safetensors', stored_dtype: 'BF16', architecture: 'FLUX.1-schnell' });
     expect(row(BASE)).toMatchObject({ format: 'diffusers', architecture: 'FLUX.1-schnell', prediction_type: 'flow' });
     expect(row('sd35/diffusers')).toMatchObject({ architecture: 'Stable Diffusion 3.x', prediction_type: 'flow', native_size: [128, 128] });
+    expect(row('sd35/sd3.5-tiny.safetensors')).toMatchObject({ format: 'safetensors', architecture: 'Stable Diffusion 3.x', stored_dtype: 'F16' });
+    expect(row('sd35/sd3.5-tiny.safetensors')?.error).toBeUndefined();
     expect(row('broken/no-base.gguf')?.error).toMatch(/needs a sidecar \{"base": "<model id>"\}/);
     expect(row('broken/unknown-base.gguf')?.error).toMatch(/the sidecar's base "flux\/nothing-here" is not a checkpoint in MODELS_DIR\/checkpoints/);
     expect(row('broken/sd3-base.gguf')?.error).toMatch(/base "sd35\/diffusers" is a Stable Diffusion 3\.x model; this FLUX\.1 file needs a base of its own family/);
@@ -97,11 +102,16 @@ describe.skipIf(!available)('transformer-only FLUX files with a sidecar base', (
     });
   }
 
-  it('the BFL bf16 file with the diffusers folder as base gives the folder’s own image, byte for byte', async () => {
+  it('the BFL bf16 file (and an SD 3.5 single file) with the diffusers folder as base give the folder’s own image, byte for byte', async () => {
     const job = GenerationJobSchema.parse({ id: 'j', model: 'x', prompt: 'a lighthouse', width: 64, height: 64, steps: 2, seed: 3, cfg_scale: 1, sampler: 'euler', scheduler: 'simple' });
     const own = await generate(await registry.get('flux/schnell-bf16.safetensors'), job);
     const folder = await generate(await registry.get(BASE), job);
     expect(Buffer.from(own[0].rgb).equals(Buffer.from(folder[0].rgb))).toBe(true);
+    // An SD 3.5 single file (MMDiT + VAE, no text encoders) takes only its encoders from the base: the folder's image.
+    const sd3Job = { ...job, cfg_scale: 4.5, negative_prompt: 'blurry' };
+    const single = await generate(await registry.get('sd35/sd3.5-tiny.safetensors'), sd3Job);
+    const sd3Folder = await generate(await registry.get('sd35/diffusers'), sd3Job);
+    expect(Buffer.from(single[0].rgb).equals(Buffer.from(sd3Folder[0].rgb))).toBe(true);
     // The receipt's model hash covers both the transformer file and the base's files.
     expect((await registry.get('flux/schnell-bf16.safetensors')).contentHash).not.toBe((await registry.get(BASE)).contentHash);
   });

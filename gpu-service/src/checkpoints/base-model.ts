@@ -10,8 +10,9 @@ import { CheckpointError, type CheckpointParts } from './open-checkpoint';
 import type { CheckpointRef } from './checkpoint-engine';
 
 /**
- * Join a denoiser-only checkpoint with its sidecar's base. Files that hold more than a denoiser keep their own
- * networks (a `base` beside a whole checkpoint is refused: it would be ambiguous).
+ * Join a checkpoint with its sidecar's base: the base supplies the networks the file lacks (VAE, CLIP encoders,
+ * T5 for flow families) with their configs and tokenizers; the file keeps its own. A `base` beside a file that
+ * lacks nothing is refused (it would be ambiguous).
  * @throws CheckpointError when the base is unknown, is the file itself, is itself denoiser-only, or is of another
  *         family; the base's own opening errors, prefixed with its id. Closes `parts` on failure.
  */
@@ -23,7 +24,8 @@ export async function withBaseModel(
 ): Promise<CheckpointParts> {
   const baseId = parts.configs.base!;
   try {
-    if (!parts.unetOnly) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE or text encoders; remove "base"`);
+    const lacks = { vae: !parts.vae, text: parts.textEncoders.length === 0, t5: (parts.family === 'flux' || parts.family === 'sd3') && !parts.t5 };
+    if (!lacks.vae && !lacks.text && !lacks.t5) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE and text encoders; remove "base"`);
     if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
     const baseRef = await resolveBase(baseId);
     if (!baseRef) throw new CheckpointError(`the sidecar's base "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
@@ -46,12 +48,14 @@ export async function withBaseModel(
     const from = base.configs;
     return {
       ...parts,
-      vae: base.vae,
-      textEncoders: base.textEncoders,
-      t5: base.t5,
-      tokenizerDirs: base.tokenizerDirs,
+      // Only what the file lacks comes from the base (an SD 3.x single file carries its VAE, not its encoders).
+      vae: lacks.vae ? base.vae : parts.vae,
+      textEncoders: lacks.text ? base.textEncoders : parts.textEncoders,
+      t5: lacks.t5 ? base.t5 : parts.t5,
+      tokenizerDirs: { ...base.tokenizerDirs, ...parts.tokenizerDirs },
       configs: {
         ...from,
+        ...(lacks.vae ? {} : { vae: undefined }),
         ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)),
         // The denoiser's own config never comes from the base (its tensors are another file's).
         unet: own.unet,
