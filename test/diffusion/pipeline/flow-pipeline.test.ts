@@ -20,6 +20,8 @@ import { getSampler } from '../../../gpu-service/src/diffusion/samplers';
 import { buildSigmas } from '../../../gpu-service/src/diffusion/schedules';
 import { flowModelSchedule } from '../../../gpu-service/src/diffusion/schedules/flow-schedule';
 import { decodeLatents, encodeImages } from '../../../gpu-service/src/diffusion/vae';
+import { latentRgbProjection, renderPreview } from '../../../gpu-service/src/diffusion/previews';
+import sharp from 'sharp';
 import type { DiffusionModel } from '../../../gpu-service/src/models/diffusion-model';
 import { expectWithinAtol, hasFixture, openFixtureFamily, type FixtureFamily } from '../../helpers/checkpoint-fixtures';
 import { addFixtureDiffusersFolder, makeModelsDir, TOKENIZER_SUBDIR } from '../../helpers/checkpoint-models-dir';
@@ -134,6 +136,24 @@ describe.skipIf(!available)('flow pipeline jobs', () => {
     expect(a[0]).toMatchObject({ width: 64, height: 64 });
   });
 
+  it('previews: every step reports the 16-channel x0 estimate; the fast projection and the full decode are images of the job size', async () => {
+    const model = models.flux;
+    const previews: Buffer[] = [];
+    const steps: number[] = [];
+    await generate(model, job({ steps: 3 }), {
+      onStep: async (p) => {
+        steps.push(p.step);
+        expect(p.denoised.length).toBe(16 * p.latentHeight * p.latentWidth);
+        previews.push(await renderPreview(model, p.step === 3 ? 'full' : 'fast', p.denoised, p.latentHeight, p.latentWidth, { width: 64, height: 64 }));
+      },
+    });
+    expect(steps).toEqual([1, 2, 3]);
+    for (const jpeg of previews) expect(await sharp(jpeg).metadata()).toMatchObject({ format: 'jpeg', width: 64, height: 64 });
+    // One latent→RGB factor per latent channel, measured from the model's own VAE.
+    const proj = await latentRgbProjection(model);
+    expect(proj.factors).toHaveLength(16);
+  });
+
   it('SD 3.5 with CFG and a negative prompt; the negative prompt changes the image', async () => {
     const model = models.sd35;
     const plain = await generate(model, job({ cfg_scale: 4.5, width: 64, height: 64 }));
@@ -145,7 +165,7 @@ describe.skipIf(!available)('flow pipeline jobs', () => {
     const model = models.flux;
     const src = Buffer.alloc(64 * 64 * 3);
     for (let p = 0; p < 64 * 64; p++) src.set([p % 64 * 4, (p >> 6) * 4, 128], p * 3);
-    const png = await (await import('sharp')).default(src, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+    const png = await sharp(src, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     const init_image = png.toString('base64');
     const zero = await generate(model, job({ mode: 'img2img', init_image, strength: 0 }));
     const half = await generate(model, job({ mode: 'img2img', init_image, strength: 0.5 }));
@@ -154,7 +174,7 @@ describe.skipIf(!available)('flow pipeline jobs', () => {
     expect(Buffer.from(half[0].rgb).equals(Buffer.from(roundTrip.rgb[0]))).toBe(false);
     const maskRgb = Buffer.alloc(64 * 64 * 3);
     for (let y = 0; y < 64; y++) for (let x = 32; x < 64; x++) maskRgb.fill(255, (y * 64 + x) * 3, (y * 64 + x) * 3 + 3);
-    const maskPng = await (await import('sharp')).default(maskRgb, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+    const maskPng = await sharp(maskRgb, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     const inpainted = await generate(model, job({ mode: 'inpaint', init_image, mask: maskPng.toString('base64'), strength: 1 }));
     for (let y = 0; y < 64; y++) for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) expect(inpainted[0].rgb[(y * 64 + x) * 3 + c]).toBe(src[(y * 64 + x) * 3 + c]);
   });
