@@ -113,11 +113,12 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
 
 /** Novita's label of one architecture name the GPU service reports, or undefined for one it has no label for. */
 function baseModelLabel(architecture: string): string | undefined {
+  if (/^FLUX\.1/.test(architecture)) return 'FLUX.1';
+  if (/3\.5/.test(architecture)) return 'SD 3.5';
+  if (/Diffusion 3/.test(architecture)) return 'SD 3';
   if (/XL/.test(architecture)) return 'SDXL';
   if (/2\.x/.test(architecture)) return 'SD 2.1';
   if (/1\.x/.test(architecture)) return 'SD 1.5';
-  if (/FLUX/.test(architecture)) return 'FLUX.1';
-  if (/3\.x/.test(architecture)) return 'SD 3.5';
   return undefined;
 }
 
