@@ -208,17 +208,16 @@ describe('batching without a latency tax (issue 18)', () => {
   }, 30_000);
 
   it('after three jobs were in the service together, the next leader waits for the next three', async () => {
-    const round = (r: number) => [1, 2, 3].map((k) => job({ prompt: 'blue', seed: 10 * r + k, sampler: 'euler' }));
+    // Runs long enough (heun, 40 steps at 192²) that jobs sent one after another arrive within one run's
+    // time, the longest a batch waits.
+    const round = (r: number) => [1, 2, 3].map((k) => job({ prompt: 'blue', seed: 10 * r + k, sampler: 'heun', steps: 40, width: 192, height: 192 }));
     // Round 1 queued behind a blocker: three compatible jobs in the service at once.
     const first = await Promise.all((await queuedBehindBlocker(url, round(1))).map((s) => s.all()));
     for (const evs of first) expect(evs.find((e) => e.event === 'started')!.data.batch.jobs).toBe(3);
     // Round 2 arrives one job at a time, as closed-loop clients resubmit: the leader waits for the others
     // (recent demand says three) instead of running alone and splitting the round.
     const streams: JobStream[] = [];
-    for (const j of round(2)) {
-      streams.push(await streamJob(url, TOKEN, j));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    for (const j of round(2)) streams.push(await streamJob(url, TOKEN, j));
     const second = await Promise.all(streams.map((s) => s.all()));
     for (const [i, evs] of second.entries()) {
       expect(evs.at(-1)!.event, JSON.stringify(evs.at(-1)).slice(0, 300)).toBe('done');

@@ -10,7 +10,6 @@ import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
 import { unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
-import { bodySizeLimit } from '../inputs/body-size-limit';
 import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSeed } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
@@ -40,7 +39,7 @@ export interface RouteOptions {
 export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
-  routes.post('/', bodySizeLimit(), zValidator('json', Img2ImgRequestSchema, validationHook), async (c) => {
+  routes.post('/', zValidator('json', Img2ImgRequestSchema, validationHook), async (c) => {
     const request = c.req.valid('json');
     const config = readEdgeConfig(c.env);
     const apiKey = c.get('apiKey');

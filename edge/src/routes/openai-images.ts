@@ -20,7 +20,6 @@ import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import type { ModelCatalog } from '../gpu/model-catalog';
-import { bodySizeLimit } from '../inputs/body-size-limit';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
 import { storeTaskInputs } from '../inputs/input-objects';
 import { acquireGenerationSlot } from '../middleware/rate-limit';
@@ -70,7 +69,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
 
-  routes.post('/generations', bodySizeLimit(), zValidator('json', ImageGenerationRequestSchema, validationHook), async (c) => {
+  routes.post('/generations', zValidator('json', ImageGenerationRequestSchema, validationHook), async (c) => {
     const request = c.req.valid('json');
     checkOpenAiOutputOptions(request);
     const config = readEdgeConfig(c.env);
@@ -87,7 +86,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
-    const slot = await acquireGenerationSlot(c, request.n, jobCost(job));
+    const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {

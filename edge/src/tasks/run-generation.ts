@@ -5,6 +5,7 @@ import { decodeBase64 } from '../lib/base64';
 import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
 import { apiErrorFromGpuError, readGpuJobEvents, type GpuJobEvent } from './gpu-job-events';
 import { imageUsage } from './image-usage';
+import { startHeartbeat, taskLeaseTiming } from './task-lease';
 import type { TaskStore } from './task-store';
 import type { TaskError, TaskResult, TaskRow } from './task-types';
 
@@ -29,6 +30,8 @@ export interface RunGenerationDeps {
   bucket: ImageBucket;
   /** Clock in unix milliseconds (default Date.now). */
   now?: () => number;
+  /** Time between two lease refreshes of the task row (default: taskLeaseTiming() of task-lease.ts). */
+  heartbeatMs?: number;
 }
 
 /** One run of one task. */
@@ -67,7 +70,9 @@ export interface RunGenerationResult {
 /**
  * THE one runner every API style uses (sync and streaming OpenAI routes, /v1/img2img, the async
  * Queue consumer):
- *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue);
+ *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue); from here
+ *     to the end it holds the task's lease (task-lease.ts: updated_at refreshed every heartbeat), so
+ *     a reader can tell a live run from one whose edge died (task-reconcile.ts);
  *  2. attempts + 1, then POST /v1/jobs with `Accept: text/event-stream` (admission errors — 400,
  *     404 model_not_found, 503 queue_full — arrive before the stream and are thrown as ApiErrors);
  *  3. records the backend, relays every event to `onEvent`, marks the task PROCESSING when the
@@ -92,14 +97,46 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
   const isFinalFailure = input.isFinalFailure ?? (() => true);
   const now = deps.now ?? (() => Date.now());
 
-  let result: GenerationResult;
+  const stopHeartbeat = startHeartbeat(() => store.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
   try {
-    if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
-    result = await followJob(deps, input, now);
-  } catch (error) {
-    throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
+    let result: GenerationResult;
+    try {
+      if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
+      result = await followJob(deps, input, now);
+    } catch (error) {
+      throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
+    }
+    const taskResult = await storeTaskResult(deps, { task, job, result, metadata: input.metadata, isFinalFailure });
+    return { result, taskResult };
+  } finally {
+    stopHeartbeat();
   }
+}
 
+/** What {@link storeTaskResult} stores. */
+export interface StoreTaskResultInput {
+  task: TaskRow;
+  /** The job's output format and guidance (the job as run, or as the task row keeps it). */
+  job: Pick<GenerationJobInput, 'output' | 'guidance'>;
+  /** The GPU service's result of the job. */
+  result: GenerationResult;
+  metadata?: RunGenerationInput['metadata'];
+  isFinalFailure?: (error: ApiError) => boolean;
+}
+
+/**
+ * Step 4 of {@link runGeneration}, also used by a reader that finds a finished job of a task whose
+ * runner died (task-reconcile.ts): store every image in R2 (all or nothing) and end the task SUCCEED.
+ * If the task ended meanwhile (cancelled, or reconciled by someone else) the stored images are
+ * removed again.
+ * @throws ApiError 500 `storage_failed` (the task is FAILED or re-queued as `isFinalFailure` says),
+ *   409 `task_cancelled` / `task_finished`, or the stored error of a task that ended otherwise.
+ */
+export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now'>, input: StoreTaskResultInput): Promise<TaskResult> {
+  const { store } = deps;
+  const { task, job, result } = input;
+  const now = deps.now ?? (() => Date.now());
+  const isFinalFailure = input.isFinalFailure ?? (() => true);
   let taskResult: TaskResult;
   let images: StoredImage[];
   try {
@@ -124,7 +161,7 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
     await deps.bucket.delete(images.map((image) => image.key)).catch((error: unknown) => console.error('removing images of an ended task failed', error));
     throw await endedError(store, task.id);
   }
-  return { result, taskResult };
+  return taskResult;
 }
 
 /** Submit the job and follow its events to `done`; throws on `error` or a stream lost for good. */
@@ -236,7 +273,7 @@ async function recordFailure(store: TaskStore, id: string, error: ApiError, isFi
 }
 
 /** The R2 objects of a result: one per image with the receipt and task fields as custom metadata. */
-function storedImages(task: TaskRow, job: GenerationJobInput, result: GenerationResult, extra: RunGenerationInput['metadata']): StoredImage[] {
+function storedImages(task: TaskRow, job: StoreTaskResultInput['job'], result: GenerationResult, extra: RunGenerationInput['metadata']): StoredImage[] {
   const format = job.output?.format ?? 'png';
   const extension = FORMAT_EXTENSIONS[format];
   const createdAt = new Date(task.created_at);

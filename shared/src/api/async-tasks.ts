@@ -88,7 +88,13 @@ const generationFields = {
     .optional()
     .describe('Textual-inversion embeddings by id (GET /v3/model?filter.types=textualinversion); their names in the prompts are replaced by their vectors.'),
   hires_fix: AsyncHiresFixSchema.optional(),
+  /**
+   * SDXL base → refiner, AUTOMATIC1111's refiner_switch_at: the base runs the first ⌈switch_at × steps⌉ steps,
+   * the refiner the rest; 0 = no refiner.
+   */
   refiner: z.object({ switch_at: z.number().min(0).max(1) }).optional(),
+  /** The SDXL refiner checkpoint for `refiner` (default: the deployment's SDXL_REFINER_MODEL). */
+  refiner_model: z.string().min(1).max(256).optional(),
   clip_skip: z.number().int().min(1).max(12).optional(),
   enable_transparent_background: z.boolean().default(false),
   restore_faces: z.boolean().default(false),

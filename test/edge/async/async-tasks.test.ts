@@ -156,7 +156,7 @@ describe('async task API (/v3)', () => {
       ['a LoRA strength above 4', { loras: [{ model_name: 'detail-lora', strength: 4.5 }] }, 'request.loras.0.strength'],
       ['an unknown VAE', { sd_vae: 'missing-vae' }, 'request.sd_vae'],
       ['restore_faces (no face-restore model)', { restore_faces: true }, 'request.restore_faces'],
-      ['a refiner (none configured)', { refiner: { switch_at: 0.7 } }, 'request.refiner'],
+      ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.7 } }, 'request.refiner'],
       ['a transparent background on a non-SDXL model', { enable_transparent_background: true }, 'request.enable_transparent_background'],
       ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width'],
     ])('%s', async (_why, change, param) => {

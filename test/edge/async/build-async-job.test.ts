@@ -15,8 +15,10 @@ const TINY: BackendModel = {
 };
 const XL: BackendModel = { ...TINY, id: 'xl-base', native_size: [1024, 1024], max_pixels: 2048 * 2048 };
 const TXT_ONLY: BackendModel = { ...TINY, id: 'txt-only', capabilities: ['txt2img'] };
+const XL_LISTED: BackendModel = { ...XL, id: 'sdxl-base', architecture: 'Stable Diffusion XL' };
+const XL_REFINER: BackendModel = { ...XL, id: 'sdxl-refiner', architecture: 'Stable Diffusion XL refiner' };
 const CATALOG: BackendModel[] = [
-  TINY, XL, TXT_ONLY,
+  TINY, XL, TXT_ONLY, XL_LISTED, XL_REFINER,
   { id: 'detail-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'easy-negative', kind: 'textualinversion', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
@@ -109,7 +111,7 @@ describe('buildAsyncJob', () => {
     ['a prompt tag strength out of range', { prompt: 'a red apple <lora:detail-lora:5>' }, 'request.prompt', /within -4\.\.4/],
     ['more than 5 LoRAs counting the prompt tags', { loras: Array.from({ length: 5 }, () => ({ model_name: 'detail-lora' })), prompt: 'a <lora:detail-lora>' }, 'request.loras', /At most 5 LoRAs per request: 6 given \(5 in loras, 1 as <lora:…> tags/],
     ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
-    ['a refiner', { refiner: { switch_at: 0.8 } }, 'request.refiner', /refiner/],
+    ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.8 } }, 'request.refiner', /not an SDXL checkpoint/],
     ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],
     ['a hires target smaller than the image', { hires_fix: { target_width: 128, target_height: 256 } }, 'request.hires_fix.target_width', /at least/],
     ['a hires target over the model limit', { hires_fix: { target_width: 1024, target_height: 1024 } }, 'request.hires_fix.target_width', /262144/],
@@ -118,6 +120,22 @@ describe('buildAsyncJob', () => {
     expect(error.status).toBe(400);
     expect(error.param).toBe(param);
     expect(error.message).toMatch(message);
+  });
+
+  it('an SDXL base with a refiner: refiner_switch_at and refiner_model on the job; an unlisted or non-SDXL refiner_model is a 400 naming it', () => {
+    const sdxl = { model: XL_LISTED };
+    const xl = { model_name: 'sdxl-base', width: 1024, height: 1024 };
+    expect(build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: 'sdxl-refiner' }, sdxl)).toMatchObject({ refiner_switch_at: 0.8, refiner_model: 'sdxl-refiner' });
+    // Without refiner_model the GPU service's SDXL_REFINER_MODEL decides.
+    const byDefault = build({ ...xl, refiner: { switch_at: 0.5 } }, sdxl);
+    expect(byDefault.refiner_switch_at).toBe(0.5);
+    expect(byDefault.refiner_model).toBeUndefined();
+    expect(build({ ...xl, refiner: { switch_at: 0 }, refiner_model: 'sdxl-refiner' }, sdxl).refiner_switch_at).toBeUndefined();
+    for (const [name, message] of [['nope', /filter.types=checkpoint/], ['tiny-analytic', /not an SDXL checkpoint/], ['detail-lora', /No checkpoint named/]] as const) {
+      const error = refusal(() => build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: name }, sdxl));
+      expect([error.status, error.param]).toEqual([400, 'request.refiner_model']);
+      expect(error.message).toMatch(message);
+    }
   });
 
   it('accepts restore_faces false and a refiner at switch_at 0 (nothing to serve)', () => {
