@@ -59,7 +59,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         benchThroughputSteps: 2,
         throughputRounds: 1,
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
-        sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 } },
+        sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 }, loraRank: 32 },
         ort: { latent: 32, runs: 2, rounds: 1 },
       }
     : {
@@ -71,7 +71,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputSteps: 20,
         benchThroughputSteps: 4,
         throughputRounds: 3,
-        sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 } },
+        sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 }, loraRank: 32 },
         ort: { latent: 32, runs: 7, rounds: 3 },
       };
 }

@@ -125,6 +125,11 @@ function formatSd15(r: Sd15Report): string {
     ],
     [`one image ${image.width}x${image.height}, ${image.steps} steps (generate())`, s(image.generateMs / 1000), '', ''],
     [`outside onnxruntime (${image.width}x${image.height}, steps 2..${image.steps})`, `${(image.overheadShare * 100).toFixed(3)} %`, r.goals.outside_onnxruntime.goal, met(r.goals.outside_onnxruntime)],
+    [`LoRA rank ${r.lora.file.rank} (${r.lora.file.modules} modules): first set (reads base weights once)`, `${s(r.lora.firstSetSeconds)} (CPU ${s(r.lora.firstSetCpuSeconds)})`, '', ''],
+    ['LoRA: switch to another set', `${r.lora.switchSeconds.toFixed(2)} s (CPU ${r.lora.switchCpuSeconds.toFixed(2)} s)`, r.goals.lora_switch_seconds.goal, met(r.goals.lora_switch_seconds)],
+    ['LoRA: a request re-using a built set', `${(r.lora.reuseSeconds * 1000).toFixed(2)} ms`, r.goals.lora_reuse_seconds.goal, met(r.goals.lora_reuse_seconds)],
+    [`LoRA: UNet ms per CFG step ${r.lora.size}x${r.lora.size}, base / with the LoRA`, `${r.lora.unetMsBase.toFixed(0)} / ${r.lora.unetMsVariant.toFixed(0)} ms`, '', ''],
+    ['LoRA: peak RSS with two sets built', gb(r.lora.maxRssBytes), '', ''],
   ];
   return [
     `SD 1.5 checkpoint engine: ${gb(r.checkpoint.bytes)} ${r.checkpoint.dtype} single file (random weights), CPU provider, float32 graphs, ` +

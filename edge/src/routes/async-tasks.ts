@@ -124,7 +124,7 @@ function baseModelLabel(architecture: string): string | undefined {
 
 /**
  * Novita's `base_model` label: from the architecture the GPU service detected (SD 1.x → "SD 1.5", SD 2.x →
- * "SD 2.1", SDXL → "SDXL", FLUX.1, SD 3.x → "SD 3.5"); an add-on that fits several (a 4-channel VAE: "Stable
+ * "SD 2.1", SDXL → "SDXL", FLUX.1, SD 3.5 → "SD 3.5", other SD 3.x → "SD 3"); an add-on that fits several (a 4-channel VAE: "Stable
  * Diffusion 1.x / Stable Diffusion 2.x / Stable Diffusion XL (4 latent channels)") lists them all ("SD 1.5, SD 2.1,
  * SDXL"). A checkpoint without one (ONNX folders) is told by its native size; an add-on without one is "unknown".
  */

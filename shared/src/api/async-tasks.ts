@@ -76,12 +76,17 @@ const generationFields = {
   sampler_name: z.string().min(1),
   /** ≥ −1; −1 (default) = a random seed, chosen at submit time and returned in extra.seed. */
   seed: publicSeedSchema({ allowRandom: true }).default(-1),
-  sd_vae: z.string().min(1).max(256).optional(),
-  loras: z.array(AsyncLoraSchema).max(ASYNC_MAX_LORAS).optional(),
+  sd_vae: z.string().min(1).max(256).optional().describe('A standalone VAE by id (GET /v3/model?filter.types=vae) replacing the checkpoint\'s for decode and encode.'),
+  loras: z
+    .array(AsyncLoraSchema)
+    .max(ASYNC_MAX_LORAS)
+    .optional()
+    .describe('LoRAs by id (GET /v3/model?filter.types=lora) with strength −4..4 (default 1); at most 5 counting the prompt\'s <lora:name:strength> tags.'),
   embeddings: z
     .array(PublicEmbeddingSchema)
     .max(ASYNC_MAX_EMBEDDINGS)
-    .optional(),
+    .optional()
+    .describe('Textual-inversion embeddings by id (GET /v3/model?filter.types=textualinversion); their names in the prompts are replaced by their vectors.'),
   hires_fix: AsyncHiresFixSchema.optional(),
   /**
    * SDXL base → refiner, AUTOMATIC1111's refiner_switch_at: the base runs the first ⌈switch_at × steps⌉ steps,

@@ -149,7 +149,7 @@ describe('GET /v3/model base_model of add-ons', () => {
     [addon('lora', 'Stable Diffusion 1.x'), 'SD 1.5'],
     [addon('textualinversion', 'Stable Diffusion XL'), 'SDXL'],
     [addon('vae', 'Stable Diffusion 1.x / Stable Diffusion 2.x / Stable Diffusion XL (4 latent channels)'), 'SD 1.5, SD 2.1, SDXL'],
-    [addon('vae', 'FLUX.1 / Stable Diffusion 3.x (16 latent channels)'), 'FLUX.1, SD 3.5'],
+    [addon('vae', 'FLUX.1 / Stable Diffusion 3.x (16 latent channels)'), 'FLUX.1, SD 3'],
     [addon('lora'), 'unknown'],
   ])('%#: %s', (model, label) => {
     expect(novitaModel(model).base_model).toBe(label);
