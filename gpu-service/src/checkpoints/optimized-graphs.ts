@@ -93,9 +93,10 @@ async function networksOf(entryDir: string): Promise<string[]> {
  * Make sure the entry `key` has its graphs optimized for `options`' providers (optimizing and saving them now, one
  * network at a time so only one session's memory is held, when they are missing), and return how to open them.
  * A failure to optimize or save (e.g. a full disk) is reported in `error` and the original graphs are opened.
+ * `settings.atLoad` names networks never saved optimized (opened from the original graph, optimized at load).
  * @throws Error when the entry does not exist.
  */
-export async function optimizedGraphs(cache: ConversionCache, key: string, options: SessionOptions): Promise<OptimizedGraphs> {
+export async function optimizedGraphs(cache: ConversionCache, key: string, options: SessionOptions, settings: { atLoad?: readonly string[] } = {}): Promise<OptimizedGraphs> {
   const entryDir = cache.dirOf(key);
   const atLoad = (extra: Partial<OptimizedGraphs> = {}): OptimizedGraphs => ({
     built: false,
@@ -105,11 +106,15 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
   });
   const folder = optimizedFolderName(options);
   if (!folder) return atLoad();
-  const networks = await networksOf(entryDir);
+  const atLoadOnly = new Set(settings.atLoad ?? []);
+  const networks = (await networksOf(entryDir)).filter((n) => !atLoadOnly.has(n));
   let derived;
   try {
     derived = await cache.derive(key, folder, async (tmp) => {
-      for (const network of networks) await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked: true });
+      for (const network of networks) {
+        const prepacked = (await weightBytes(join(entryDir, network))) >= PREPACK_MIN_BYTES;
+        await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked });
+      }
     });
   } catch (err) {
     return atLoad({ error: `optimizing the graphs for the CPU execution provider failed: ${(err as Error).message}` });
@@ -119,8 +124,26 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
     folder,
     built: derived.built,
     seconds: derived.seconds,
-    open: (network) => OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
+    open: (network) =>
+      atLoadOnly.has(network) ? OnnxModel.open(join(entryDir, network, 'model.onnx'), options) : OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
   };
+}
+
+/**
+ * Graphs with fewer weight bytes than this are saved without their packed weights: packing them at open takes
+ * milliseconds, and onnxruntime 1.30 crashes (SIGSEGV, uncatchable) running a saved graph whose packed MatMul
+ * weights have widths such as 24 / 72 (the checkpoints-xl fixture's tiny OpenCLIP bigG encoder; every released SD
+ * network has multiples of 64).
+ */
+export const PREPACK_MIN_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of a network folder's external weights (model.onnx_data), 0 when it has none. */
+async function weightBytes(networkDir: string): Promise<number> {
+  try {
+    return (await stat(join(networkDir, 'model.onnx_data'))).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** Remove the entry's folders written by other onnxruntime versions for the same provider and CPU. */
