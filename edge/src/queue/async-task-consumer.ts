@@ -104,6 +104,8 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
   // Queue (a fresh message, so waiting uses up none of the message's deliveries).
   const turn = await startTaskRun(env, row);
   if (!turn.allowed) {
+    // Refreshed while it waits, so a read does not take its message for lost (tasks/task-lease.ts).
+    await store.touch(id);
     await env.ASYNC_TASKS.send({ task_id: id }, { delaySeconds: Math.max(ASYNC_CONCURRENCY_WAIT_SECONDS, turn.retry_after_seconds) });
     message.ack();
     return;

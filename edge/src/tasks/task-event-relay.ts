@@ -97,8 +97,10 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
   let lastEventId = options.lastEventId === FINAL_EVENT_ID ? undefined : options.lastEventId;
   let attempt = row.attempts;
   let sentQueued = false;
-  // The GPU service said this attempt's job ended (done/error) or does not know it: do not ask again.
+  // The GPU service said this attempt's job ended (done/error) or does not know it: do not ask again
+  // until the row moves (a new attempt, a new backend, progress: a retry racing the old job's record).
   let attemptOver = false;
+  let rowState = '';
   try {
     while (row && !writer.clientGone && now() < deadline) {
       if (isFinalStatus(row.status)) {
@@ -110,8 +112,10 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
         // A new submission numbers its events from 1 again; the first one (0 → 1) keeps the client's id.
         if (attempt > 0) lastEventId = undefined;
         attempt = row.attempts;
-        attemptOver = false;
       }
+      const state = `${row.attempts}|${row.backend}|${row.status}|${row.progress_percent}`;
+      if (state !== rowState) attemptOver = false;
+      rowState = state;
       let relayed = false;
       let jobEnded: TaskError | 'done' | null = null;
       if (row.backend && !attemptOver) {

@@ -38,6 +38,14 @@ export function taskLeaseTiming(vars: { TASK_STALE_AFTER_SECONDS?: string } = en
   return { heartbeatMs: TASK_HEARTBEAT_MS, staleAfterMs: TASK_STALE_AFTER_MS };
 }
 
+/**
+ * An async task waits QUEUED for its Queue message: between attempts up to the longest retry delay
+ * (ASYNC_RETRY_MAX_DELAY_SECONDS, 300 s, queue/retry-policy.ts), refreshed by its consumer while the
+ * key's concurrency holds it back. Untouched for that long plus the stale threshold, its message is
+ * taken as lost (a failed send, a local queue that did not survive a restart) and a read sends another.
+ */
+export const ASYNC_QUEUED_GRACE_MS = 300_000;
+
 /** Whether the style is an async (/v3/async/*) task, run by the Queue consumer. */
 export function isAsyncTask(row: Pick<TaskRow, 'style'>): boolean {
   return row.style.startsWith('async.');
@@ -45,13 +53,14 @@ export function isAsyncTask(row: Pick<TaskRow, 'style'>): boolean {
 
 /**
  * Whether `row` has lost its runner: open, and `updated_at` older than the stale threshold. An
- * async task waiting in the Queue (QUEUED) is not leased by anyone — its Queue message is — so it
- * is never stale; a PROCESSING async task is (its consumer died).
+ * async task waiting in the Queue (QUEUED) is held by its Queue message, not by a runner: it is
+ * stale (its message lost) only after ASYNC_QUEUED_GRACE_MS more; a PROCESSING async task is stale
+ * like any other (its consumer died).
  */
 export function isStaleTask(row: TaskRow, nowMs: number, timing: TaskLeaseTiming = taskLeaseTiming()): boolean {
   if (isFinalStatus(row.status)) return false;
-  if (isAsyncTask(row) && row.status === 'QUEUED') return false;
-  return row.updated_at < nowMs - timing.staleAfterMs;
+  const grace = isAsyncTask(row) && row.status === 'QUEUED' ? ASYNC_QUEUED_GRACE_MS : 0;
+  return row.updated_at < nowMs - timing.staleAfterMs - grace;
 }
 
 /**

@@ -37,7 +37,8 @@ type JobState = { kind: 'status'; status: GpuJobStatus } | { kind: 'unknown' } |
  * QUEUED/PROCESSING after its runner died. Called by every read of a task (GET /v1/tasks, /v1/tasks/:id,
  * its event stream, GET /v3/async/task-result); a task that is not stale is returned as it is.
  *  1. take over the lease (TaskStore.takeOver: only one reader reconciles, and a runner whose
- *     heartbeat came back keeps its task);
+ *     heartbeat came back keeps its task); an async task still QUEUED has lost its Queue message:
+ *     `requeued` sends another, and that is all;
  *  2. ask the backend recorded in the row for the job (GET /v1/jobs/:id):
  *     - still queued or running there: the task stays open under the refreshed lease, and a later
  *       read finds it finished;
@@ -54,6 +55,12 @@ export async function reconcileTask(deps: ReconcileDeps, row: TaskRow): Promise<
   if (!isStaleTask(row, now(), timing)) return row;
   const { store } = deps;
   if (!(await store.takeOver(row.id, row.updated_at))) return (await store.load(row.id)) ?? row;
+  if (isAsyncTask(row) && row.status === 'QUEUED') {
+    // Waiting for a Queue message that never came: send another (a consumer claims the task once).
+    const waiting = (await store.load(row.id)) ?? row;
+    await deps.requeued?.(waiting);
+    return waiting;
+  }
 
   const state = await jobState(deps.gpu, row);
   if (state.kind === 'status' && (state.status.status === 'queued' || state.status.status === 'running')) {

@@ -6,6 +6,7 @@ import { buildApp } from '../../../edge/src/app';
 import { ModelCatalog } from '../../../edge/src/gpu/model-catalog';
 import type { AsyncTaskMessage } from '../../../edge/src/queue/async-task-record';
 import { ASYNC_STALE_AFTER_MS as TASK_STALE_AFTER_MS } from '../../../edge/src/queue/task-lease';
+import { ASYNC_RETRY_MAX_DELAY_SECONDS } from '../../../edge/src/queue/retry-policy';
 import type { TaskJson } from '../../../edge/src/tasks/task-json';
 import { TaskStore } from '../../../edge/src/tasks/task-store';
 import { seedApiKey } from '../helpers/api-keys';
@@ -187,5 +188,19 @@ describe('tasks whose edge died are reconciled with the GPU service on the next 
     expect(task.reason).toMatch(/queued again/);
     expect(h.sent).toEqual([{ task_id: id }]);
     await limiter().release(id, { refund_images: true });
+  });
+
+  it('an async task left QUEUED longer than any retry delay has lost its Queue message: a read sends another', async () => {
+    const waiting = await orphanedTask({ status: 'QUEUED', backend: null, style: 'async.txt2img', freshMs: ASYNC_RETRY_MAX_DELAY_SECONDS * 1000 });
+    expect((await taskOf(h, waiting)).status).toBe('QUEUED');
+    expect(h.sent).toEqual([]);
+    await limiter().release(waiting, { refund_images: true });
+    const lost = await orphanedTask({ status: 'QUEUED', backend: null, style: 'async.txt2img', freshMs: ASYNC_RETRY_MAX_DELAY_SECONDS * 1000 + TASK_STALE_AFTER_MS + 1000 });
+    expect((await taskOf(h, lost)).status).toBe('QUEUED');
+    expect(h.sent).toEqual([{ task_id: lost }]);
+    // Taken over: the next read does not send again.
+    await taskOf(h, lost);
+    expect(h.sent).toHaveLength(1);
+    await limiter().release(lost, { refund_images: true });
   });
 });
