@@ -11,31 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBenchReport } from '../../scripts/bench/report-table';
 import type { BenchReport } from '../../scripts/bench/run-benchmarks';
 import { runSdxlSection } from '../../scripts/bench/sdxl/sdxl-section';
-import type { SyntheticCheckpoint } from '../../scripts/checkpoints/synthetic-checkpoint';
-
-/** 64-wide heads everywhere (SDXL's convention), so no sidecar: UNet 64/128 channels, CLIP-L 64 wide, bigG 128 wide. */
-const SMALL_SDXL: SyntheticCheckpoint = {
-  unet: {
-    inChannels: 4,
-    outChannels: 4,
-    modelChannels: 64,
-    channelMult: [1, 2],
-    numResBlocks: 1,
-    attentionLevels: [1],
-    transformerDepth: [0, 2],
-    middleDepth: 1,
-    contextDim: 64 + 128,
-    useLinearInTransformer: true,
-    admInChannels: 64 + 6 * 256,
-  },
-  vae: { ch: 32, chMult: [1, 2], numResBlocks: 1, zChannels: 4, quantConv: true },
-  textEncoders: [
-    { prefix: 'conditioner.embedders.0.transformer.', arch: { layout: 'transformers', hidden: 64, layers: 2, mlp: 128, vocab: 49408, positions: 77 } },
-    { prefix: 'conditioner.embedders.1.model.', arch: { layout: 'open_clip', hidden: 128, layers: 2, mlp: 256, vocab: 49408, positions: 77, projection: 64 } },
-  ],
-  dtype: 'F16',
-  seed: 3,
-};
+import { SMALL_SDXL_CHECKPOINT } from '../helpers/small-sdxl-checkpoint';
 
 let modelsDir: string;
 beforeAll(async () => {
@@ -47,7 +23,7 @@ afterAll(async () => {
 
 describe('npm run bench: the sdxl section', () => {
   it('measures conversion (time, peak RSS), the first open and one UNet CFG step per size', async () => {
-    const r = await runSdxlSection({ modelsDir, threads: 0, sizes: { unetSizes: [64, 128] }, checkpoint: SMALL_SDXL }, () => {});
+    const r = await runSdxlSection({ modelsDir, threads: 0, sizes: { unetSizes: [64, 128] }, checkpoint: SMALL_SDXL_CHECKPOINT }, () => {});
     expect(r.checkpoint.generated).toBe(true);
     expect(r.conversion.converted).toBe(true);
     expect(r.conversion.entryBytes).toBeGreaterThan(r.checkpoint.bytes);
