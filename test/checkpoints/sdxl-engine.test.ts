@@ -27,6 +27,13 @@ import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
 import { seedAt } from '@image-api/shared/seed';
 import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
+import type { ModelSpec } from '../../gpu-service/src/checkpoints/model-spec';
+
+/** The UNet spec of a loaded checkpoint. @throws when the engine described a flow model instead. */
+function unetSpec(loaded: LoadedCheckpoint): ModelSpec {
+  if (!('unet' in loaded.spec)) throw new Error(`expected a UNet checkpoint, got ${loaded.spec.architecture}`);
+  return loaded.spec;
+}
 import { expectWithinAtol, hasFixture, openFixtureFamily, type FixtureCase, type FixtureFamily } from '../helpers/checkpoint-fixtures';
 import { addFixtureCheckpoint, addFixtureDiffusersFolder, addXlFixtureCheckpoint, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
 
@@ -131,13 +138,13 @@ describe.skipIf(!available)('SDXL base through the checkpoint engine vs diffuser
     const loaded = await loadCheckpointModel({ id: 'sdxl/sd_xl_base_tiny.safetensors', path: file, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
     try {
       expect(loaded.spec.architecture).toBe('Stable Diffusion XL');
-      expect(loaded.spec.sdxl).toEqual({ kind: 'base', pooledDim: 20, timeIdCount: 6, forceZerosForEmptyPrompt: true });
+      expect(unetSpec(loaded).sdxl).toEqual({ kind: 'base', pooledDim: 20, timeIdCount: 6, forceZerosForEmptyPrompt: true });
       expect(loaded.spec.nativeSize).toEqual([128, 128]); // sample_size 16 × 8 from the sidecar's unet config
       expect(loaded.model.scalingFactor).toBe(0.13025);
       expect(loaded.model.hiddenSize).toBe(40);
       expect(loaded.model.sdxl?.encoderWidths).toEqual([16, 24]);
       // SDXL transformer depths per level, read from the tensors (diffusers transformer_layers_per_block [1, 2, 1]; level 0 has none).
-      expect(loaded.spec.unet.config.levels.map((l) => l.transformerDepth)).toEqual([[0, 0], [2, 2], [1, 1]]);
+      expect(unetSpec(loaded).unet.config.levels.map((l) => l.transformerDepth)).toEqual([[0, 0], [2, 2], [1, 1]]);
 
       const c = xl.case('sdxl.encode_prompt');
       const prompts = c.prompts as string[];
@@ -165,7 +172,7 @@ describe.skipIf(!available)('SDXL base through the checkpoint engine vs diffuser
     const dir = await addFixtureDiffusersFolder(modelsDir, 'checkpoints-xl/sdxl-base', 'sdxl-base-diffusers');
     const loaded = await loadCheckpointModel({ id: 'sdxl-base-diffusers', path: dir, format: 'diffusers' }, engine, { executionProviders: ['cpu'] });
     try {
-      expect(loaded.spec.sdxl?.kind).toBe('base');
+      expect(unetSpec(loaded).sdxl?.kind).toBe('base');
       await checkTxt2img(loaded);
     } finally {
       await loaded.model.release();
@@ -195,7 +202,7 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
 
   it('the refiner single file is detected (bigG only, 5 time ids, encodes ""), and the 2 + 2 step handoff at 0.5 matches diffusers', async () => {
     expect(refiner.spec.architecture).toBe('Stable Diffusion XL refiner');
-    expect(refiner.spec.sdxl).toEqual({ kind: 'refiner', pooledDim: 20, timeIdCount: 5, forceZerosForEmptyPrompt: false });
+    expect(unetSpec(refiner).sdxl).toEqual({ kind: 'refiner', pooledDim: 20, timeIdCount: 5, forceZerosForEmptyPrompt: false });
     expect(refiner.model.hiddenSize).toBe(24);
     const c = xl.case('sdxl.base_refiner');
     const inter = c.intermediates as Record<string, string>;

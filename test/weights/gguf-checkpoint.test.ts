@@ -16,6 +16,7 @@ import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
 import { ConversionCache } from '../../gpu-service/src/checkpoints/conversion-cache';
 import { loadCheckpointModel, openCheckpoint, type CheckpointEngineOptions } from '../../gpu-service/src/checkpoints/checkpoint-engine';
 import { detectUnetConfig } from '../../gpu-service/src/checkpoints/detect/unet-config';
+import { describeFlowModel } from '../../gpu-service/src/checkpoints/flow-spec';
 import { describeModel } from '../../gpu-service/src/checkpoints/model-spec';
 import { openSingleFile } from '../../gpu-service/src/checkpoints/open-checkpoint';
 import { generate } from '../../gpu-service/src/diffusion/pipelines/generate';
@@ -162,7 +163,9 @@ describe.skipIf(!available)('GGUF checkpoints in the engine', () => {
       expect(parts).toMatchObject({ family: 'flux', unetOnly: true, vae: undefined, textEncoders: [] });
       expect(parts.metadata).toMatchObject({ architecture: 'flux', quantization: 'Q4_0', tensorTypes: { Q4_0: 29 } });
       expect(parts.unet.shape('double_blocks.0.img_attn.qkv.weight')).toEqual([96, 32]);
-      await expect(describeModel(parts)).rejects.toThrow(/FLUX\.1 checkpoints are recognised but not built/);
+      await expect(describeModel(parts)).rejects.toThrow(/FLUX\.1 checkpoints are flow-matching transformers, described by describeFlowModel/);
+      // Alone (no sidecar "base") it lacks its text encoders and VAE.
+      await expect(describeFlowModel(parts)).rejects.toThrow(/has no VAE: a FLUX\.1 transformer file needs a sidecar \{"base": "<model id>"\}/);
     } finally {
       await parts.close();
     }

@@ -72,6 +72,10 @@ export class ModelVariants {
    */
   async acquire(base: DiffusionModel, addons: ResolvedAddons): Promise<VariantLease> {
     if (!hasAddons(addons)) return { model: base, release: () => undefined };
+    if (base.flow) {
+      const param = addons.loras[0]?.param ?? addons.embeddings[0]?.param ?? 'vae';
+      throw new ServiceError(400, 'invalid_request', `model "${base.name}" is a flow-matching transformer (FLUX.1 / SD 3.x): LoRAs, embeddings and VAE overrides apply to UNet checkpoints only`, param);
+    }
     if (!base.builtByEngine) {
       const param = addons.loras[0]?.param ?? addons.embeddings[0]?.param ?? 'vae';
       throw new ServiceError(400, 'invalid_request', `model "${base.name}" is an ONNX export: LoRAs, embeddings and VAE overrides need a checkpoint the engine builds (MODELS_DIR/checkpoints)`, param);

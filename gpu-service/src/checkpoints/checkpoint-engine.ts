@@ -18,9 +18,13 @@ import { buildVaeDecoder, buildVaeEncoder } from '../graphs/vae';
 import { loadDiffusionModel, type DiffusionModel } from '../models/diffusion-model';
 import type { SessionOptions } from '../onnx/session';
 import type { LayerNormParams } from '../diffusion/final-layer-norm';
+import { listCheckpointFiles } from '../models/checkpoint-catalog';
+import { withBaseModel } from './base-model';
 import { ContentHashes } from './content-hash';
 import { ConversionCache, type CacheEntry, type CacheEntryPlan } from './conversion-cache';
 import { describeModel, type ModelSpec } from './model-spec';
+import type { FlowModelSpec } from './flow-spec';
+import { isFlowFamily, loadFlowCheckpoint } from './convert-flow';
 import { optimizedGraphs } from './optimized-graphs';
 import { detectVaeConfig, type VaeHints } from './detect/vae-config';
 import { readSidecar } from './sidecar';
@@ -42,6 +46,11 @@ export interface CheckpointEngineOptions {
   /** Graph float type: float16 for GPU execution providers, float32 on CPU. */
   floatType: FloatType;
   attention: AttentionKind;
+  /**
+   * Finds the checkpoint a sidecar's `"base"` names (a model id under MODELS_DIR/checkpoints); without it a
+   * UNet / transformer-only file stays unusable.
+   */
+  resolveBase?: (id: string) => Promise<CheckpointRef | undefined>;
 }
 
 /**
@@ -59,6 +68,10 @@ export function checkpointEngineFor(
     tokenizerDir: settings.tokenizerDir ?? join(modelsDir, 'tokenizers', 'clip-vit-large-patch14'),
     floatType: settings.floatType,
     attention: settings.attention,
+    resolveBase: async (id) => {
+      const found = (await listCheckpointFiles(modelsDir)).find((c) => c.id === id);
+      return found && found.format !== 'pickle' ? { id: found.id, path: found.path, format: found.format } : undefined;
+    },
   };
 }
 
@@ -74,44 +87,83 @@ export interface CheckpointRef {
  * Open a checkpoint's weights.
  * @throws CheckpointError for pickle files; the readers' errors otherwise.
  */
-export async function openCheckpoint(ref: CheckpointRef): Promise<CheckpointParts> {
+export async function openCheckpoint(ref: CheckpointRef, engine?: Pick<CheckpointEngineOptions, 'resolveBase'>): Promise<CheckpointParts> {
+  let parts: CheckpointParts;
   switch (ref.format) {
     case 'safetensors':
-      return openSingleFile(ref.path);
+      parts = await openSingleFile(ref.path);
+      break;
     case 'diffusers':
-      return openDiffusersFolder(ref.path);
+      parts = await openDiffusersFolder(ref.path);
+      break;
     case 'pickle':
       throw new CheckpointError(pickleRefusal(ref.path));
     case 'gguf':
-      return openGgufCheckpoint(ref.path);
+      parts = await openGgufCheckpoint(ref.path);
+      break;
+  }
+  return parts.configs.base !== undefined && engine?.resolveBase ? withBaseModel(ref, parts, engine.resolveBase) : parts;
+}
+
+/** The tokenizer files a checkpoint's graphs are used with (part of its cache key). */
+export interface TokenizerFiles {
+  vocab: Buffer;
+  merges: Buffer;
+  /** Flow models: the T5 tokenizer folder's tokenizer.json, tokenizer_config.json and special_tokens_map.json (absent ones undefined). */
+  t5?: { tokenizerJson: Buffer; tokenizerConfig?: Buffer; specialTokensMap?: Buffer };
+}
+
+async function readOptionalFile(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch {
+    return undefined;
   }
 }
 
 /**
- * The tokenizer files a checkpoint uses: a diffusers folder's own `tokenizer/`, else the deployment's CLIP BPE
- * files (single files carry none).
- * @throws CheckpointError saying where to put them when neither exists.
+ * The tokenizer files a checkpoint uses: a diffusers folder's own `tokenizer/` (the model's `tokenizerDirs.clip`),
+ * else the deployment's CLIP BPE files (single files carry none); flow models also their T5 folder's
+ * `tokenizer.json` (`tokenizerDirs.t5`, from the folder or its `base`).
+ * @throws CheckpointError saying where to put them when neither exists, or that a flow model has no T5 tokenizer.
  */
-export async function tokenizerFiles(ref: Pick<CheckpointRef, 'format' | 'path'>, engine: CheckpointEngineOptions): Promise<{ vocab: Buffer; merges: Buffer }> {
-  const dirs = ref.format === 'diffusers' ? [join(ref.path, 'tokenizer'), engine.tokenizerDir] : [engine.tokenizerDir];
+export async function tokenizerFiles(
+  ref: Pick<CheckpointRef, 'format' | 'path'>,
+  engine: CheckpointEngineOptions,
+  parts?: Pick<CheckpointParts, 'tokenizerDirs' | 'family'>,
+): Promise<TokenizerFiles> {
+  const own = parts?.tokenizerDirs?.clip ?? (ref.format === 'diffusers' ? join(ref.path, 'tokenizer') : undefined);
+  const dirs = own ? [own, engine.tokenizerDir] : [engine.tokenizerDir];
+  let clip: { vocab: Buffer; merges: Buffer } | undefined;
   for (const dir of dirs) {
     try {
       const [vocab, merges] = await Promise.all([readFile(join(dir, 'vocab.json')), readFile(join(dir, 'merges.txt'))]);
-      return { vocab, merges };
+      clip = { vocab, merges };
+      break;
     } catch {
       // try the next folder
     }
   }
-  throw new CheckpointError(
-    `the CLIP tokenizer files are missing: put vocab.json and merges.txt of openai/clip-vit-large-patch14 into ${engine.tokenizerDir} (single-file checkpoints carry no tokenizer)`,
-  );
+  if (!clip) {
+    throw new CheckpointError(
+      `the CLIP tokenizer files are missing: put vocab.json and merges.txt of openai/clip-vit-large-patch14 into ${engine.tokenizerDir} (single-file checkpoints carry no tokenizer)`,
+    );
+  }
+  if (parts?.family !== 'flux' && parts?.family !== 'sd3') return clip;
+  const t5Dir = parts.tokenizerDirs?.t5;
+  const tokenizerJson = t5Dir ? await readOptionalFile(join(t5Dir, 'tokenizer.json')) : undefined;
+  if (!t5Dir || !tokenizerJson) {
+    throw new CheckpointError(`the T5 tokenizer is missing: the model (or its sidecar's "base") needs a tokenizer folder with tokenizer.json (diffusers ${parts.family === 'flux' ? 'tokenizer_2' : 'tokenizer_3'}/)`);
+  }
+  const [tokenizerConfig, specialTokensMap] = await Promise.all([readOptionalFile(join(t5Dir, 'tokenizer_config.json')), readOptionalFile(join(t5Dir, 'special_tokens_map.json'))]);
+  return { ...clip, t5: { tokenizerJson, tokenizerConfig, specialTokensMap } };
 }
 
 /** The cache key and the checkpoint's own content hash (the receipt's model hash). */
 export async function cacheKeyOf(
   parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>,
   engine: CheckpointEngineOptions,
-  tokenizer: { vocab: Buffer; merges: Buffer },
+  tokenizer: TokenizerFiles,
 ): Promise<{ key: string; sha256: string }> {
   const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
   const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
@@ -119,6 +171,11 @@ export async function cacheKeyOf(
   h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, files: fileHashes }));
   if (parts.sidecarBytes) h.update(parts.sidecarBytes);
   h.update(tokenizer.vocab).update(tokenizer.merges);
+  if (tokenizer.t5) {
+    h.update(tokenizer.t5.tokenizerJson);
+    if (tokenizer.t5.tokenizerConfig) h.update(tokenizer.t5.tokenizerConfig);
+    if (tokenizer.t5.specialTokensMap) h.update(tokenizer.t5.specialTokensMap);
+  }
   return { key: h.digest('hex').slice(0, 32), sha256 };
 }
 
@@ -142,7 +199,7 @@ export async function convertCheckpoint(
   engine: CheckpointEngineOptions,
   onProgress?: CacheEntryPlan['onProgress'],
 ): Promise<CacheEntry & { sha256: string; key: string }> {
-  const tokenizer = await tokenizerFiles(ref, engine);
+  const tokenizer = await tokenizerFiles(ref, engine, parts);
   const { key, sha256 } = await cacheKeyOf(parts, engine, tokenizer);
   const opts = { floatType: engine.floatType, attention: engine.attention };
   const text = spec.textEncoders[0];
@@ -262,7 +319,7 @@ export async function convertStandaloneVae(path: string, engine: CheckpointEngin
 /** A loaded checkpoint and what loading it cost. */
 export interface LoadedCheckpoint {
   model: DiffusionModel;
-  spec: ModelSpec;
+  spec: ModelSpec | FlowModelSpec;
   /** Whether this load built the cache entry, and the seconds spent converting and opening sessions. */
   converted: boolean;
   conversionSeconds: number;
@@ -283,8 +340,9 @@ export interface LoadedCheckpoint {
  * @throws the opening / detection / conversion error, with the reason the model is broken.
  */
 export async function loadCheckpointModel(ref: CheckpointRef, engine: CheckpointEngineOptions, sessionOptions: SessionOptions): Promise<LoadedCheckpoint> {
-  const parts = await openCheckpoint(ref);
+  const parts = await openCheckpoint(ref, engine);
   try {
+    if (isFlowFamily(parts.family)) return await loadFlowCheckpoint(ref, parts, engine, sessionOptions);
     const spec = await describeModel(parts);
     const entry = await convertCheckpoint(ref, parts, spec, engine);
     const graphs = await optimizedGraphs(engine.cache, entry.key, sessionOptions);

@@ -105,8 +105,8 @@ function parameters(w: WeightSet): number {
  */
 export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> {
   const family = parts.family;
-  if (family !== 'sd1' && family !== 'sd2' && family !== 'sdxl' && family !== 'sdxl-refiner') {
-    throw new CheckpointError(`${FAMILY_NAMES[family]} checkpoints are recognised but not built by this engine yet`);
+  if (family === 'flux' || family === 'sd3') {
+    throw new CheckpointError(`${FAMILY_NAMES[family]} checkpoints are flow-matching transformers, described by describeFlowModel (flow-spec.ts), not by the UNet path`);
   }
   if (parts.unetOnly) throw new CheckpointError('the file holds only a UNet: name the model that supplies its text encoder and VAE in a sidecar {"base": "<model id>"}');
   if (!parts.vae) throw new CheckpointError('the checkpoint has no VAE (first_stage_model.*)');

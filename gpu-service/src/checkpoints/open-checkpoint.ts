@@ -20,6 +20,7 @@ import { detectFamily, type FamilyLayout, type ModelFamily, type TextEncoderLoca
 import { diffusersUnetKeyMap } from './key-maps/diffusers-unet';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { readSidecar, type ComponentConfigs, type Sidecar } from './sidecar';
+import { openFlowDiffusersFolder } from './open-flow-folder';
 
 /** Extensions of pickle-based weight formats, refused everywhere. */
 export const PICKLE_EXTENSIONS = ['.ckpt', '.pt', '.pth', '.bin', '.pkl'];
@@ -65,6 +66,13 @@ export interface CheckpointParts {
   unetOnly: boolean;
   /** The file's own metadata (GGUF files). */
   metadata?: CheckpointMetadata;
+  /** Flow transformer pipelines (FLUX.1, SD 3.x): the T5 encoder's weights (canonical `T5EncoderModel` names) and its config. */
+  t5?: { weights: WeightSet; config?: Record<string, unknown> };
+  /**
+   * Tokenizer folders that came with the model (diffusers `tokenizer/`, `tokenizer_2/`, `tokenizer_3/` of flow
+   * pipelines): `clip` (CLIP-L BPE, may lack vocab.json / merges.txt), `t5` (a `tokenizer.json`).
+   */
+  tokenizerDirs?: { clip?: string; t5?: string };
   /** Close every opened file. */
   close(): Promise<void>;
 }
@@ -140,7 +148,7 @@ async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined)
   }
 }
 
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+export async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
   } catch (err) {
@@ -154,7 +162,7 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
  * else the shards of `<stem>.safetensors.index.json`.
  * @throws CheckpointError when the component has only pickle weights or none.
  */
-async function componentFiles(dir: string, stem: string): Promise<string[]> {
+export async function componentFiles(dir: string, stem: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -202,7 +210,11 @@ export async function openDiffusersFolder(dir: string): Promise<CheckpointParts>
     const configs: ComponentConfigs = { model_index: index };
 
     const unetName = component('unet');
-    if (!unetName) throw new CheckpointError(`${dir}: model_index.json names no unet (transformer models are read by their own loader)`);
+    if (!unetName && component('transformer')) {
+      const flow = await openFlowDiffusersFolder(dir, index, open);
+      return { ...flow, close };
+    }
+    if (!unetName) throw new CheckpointError(`${dir}: model_index.json names no unet or transformer`);
     const unetPaths = await componentFiles(join(dir, 'unet'), 'diffusion_pytorch_model');
     const unetFiles = await open(unetPaths);
     contentFiles.push(...unetPaths);

@@ -93,9 +93,10 @@ async function networksOf(entryDir: string): Promise<string[]> {
  * Make sure the entry `key` has its graphs optimized for `options`' providers (optimizing and saving them now, one
  * network at a time so only one session's memory is held, when they are missing), and return how to open them.
  * A failure to optimize or save (e.g. a full disk) is reported in `error` and the original graphs are opened.
+ * `settings.atLoad` names networks never saved optimized (opened from the original graph, optimized at load).
  * @throws Error when the entry does not exist.
  */
-export async function optimizedGraphs(cache: ConversionCache, key: string, options: SessionOptions): Promise<OptimizedGraphs> {
+export async function optimizedGraphs(cache: ConversionCache, key: string, options: SessionOptions, settings: { atLoad?: readonly string[] } = {}): Promise<OptimizedGraphs> {
   const entryDir = cache.dirOf(key);
   const atLoad = (extra: Partial<OptimizedGraphs> = {}): OptimizedGraphs => ({
     built: false,
@@ -105,7 +106,8 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
   });
   const folder = optimizedFolderName(options);
   if (!folder) return atLoad();
-  const networks = await networksOf(entryDir);
+  const atLoadOnly = new Set(settings.atLoad ?? []);
+  const networks = (await networksOf(entryDir)).filter((n) => !atLoadOnly.has(n));
   let derived;
   try {
     derived = await cache.derive(key, folder, async (tmp) => {
@@ -122,7 +124,8 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
     folder,
     built: derived.built,
     seconds: derived.seconds,
-    open: (network) => OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
+    open: (network) =>
+      atLoadOnly.has(network) ? OnnxModel.open(join(entryDir, network, 'model.onnx'), options) : OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
   };
 }
 

@@ -17,6 +17,10 @@ export interface ComponentConfigs {
   vae?: Record<string, unknown>;
   text_encoder?: Record<string, unknown>;
   text_encoder_2?: Record<string, unknown>;
+  /** Flow pipelines: the T5 encoder of SD 3.x (FLUX.1 keeps T5 as text_encoder_2). */
+  text_encoder_3?: Record<string, unknown>;
+  /** Flow pipelines: the FLUX.1 / SD 3.x transformer's diffusers config. */
+  transformer?: Record<string, unknown>;
   scheduler?: Record<string, unknown>;
   /** A diffusers folder's `model_index.json` (pipeline-level flags such as `force_zeros_for_empty_prompt`). */
   model_index?: Record<string, unknown>;
@@ -56,7 +60,7 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   }
 }
 
-const COMPONENTS = ['unet', 'vae', 'text_encoder', 'text_encoder_2', 'scheduler'] as const;
+const COMPONENTS = ['unet', 'transformer', 'vae', 'text_encoder', 'text_encoder_2', 'text_encoder_3', 'scheduler'] as const;
 
 /** Validate a JSON sidecar's shape. @throws SidecarError */
 function fromJson(path: string, bytes: Buffer): ComponentConfigs {

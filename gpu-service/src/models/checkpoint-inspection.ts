@@ -9,8 +9,11 @@
  * multi-gigabyte checkpoints re-reads no header.
  */
 import { stat } from 'node:fs/promises';
-import { cacheKeyOf, openCheckpoint, tokenizerFiles, type CheckpointEngineOptions, type CheckpointRef } from '../checkpoints/checkpoint-engine';
+import { cacheKeyOf, openCheckpoint, tokenizerFiles, type CheckpointEngineOptions, type CheckpointRef, type TokenizerFiles } from '../checkpoints/checkpoint-engine';
 import { describeModel } from '../checkpoints/model-spec';
+import { describeFlowModel } from '../checkpoints/flow-spec';
+import { isFlowFamily } from '../checkpoints/convert-flow';
+import { FLOW_SAMPLER_IDS } from '../diffusion/samplers/flow-samplers';
 import { sidecarPaths } from '../checkpoints/sidecar';
 import type { CheckpointParts } from '../checkpoints/open-checkpoint';
 import type { ModelFolder } from './model-folder';
@@ -19,7 +22,10 @@ import type { ModelFolder } from './model-folder';
 export interface CheckpointFacts {
   format: CheckpointRef['format'];
   architecture?: string;
-  prediction_type?: 'epsilon' | 'v_prediction';
+  /** 'flow' for flow-matching transformers (FLUX.1, SD 3.x). */
+  prediction_type?: 'epsilon' | 'v_prediction' | 'flow';
+  /** Canonical ids of the samplers the model accepts when not all apply (flow models: samplers/flow-samplers.ts). */
+  samplers?: string[];
   /** Element type the weights are stored in (F16, F32, BF16; a GGUF file's quantization, e.g. Q4_0). */
   stored_dtype?: string;
   /** A GGUF file's own `general.architecture` (e.g. "flux", "sd1"). */
@@ -37,7 +43,7 @@ interface Remembered {
   stamp: string;
   folder: CheckpointFolder;
   /** What the cache key is computed from, once the files' hashes are known (after a first load). */
-  keyInputs?: { parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>; tokenizer: { vocab: Buffer; merges: Buffer } };
+  keyInputs?: { parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>; tokenizer: TokenizerFiles };
   cacheKey?: string;
 }
 
@@ -79,7 +85,7 @@ export class CheckpointInspector {
    * The cache key when every file's content hash is already known (the file was hashed at a load or conversion),
    * else undefined: listing never reads a multi-gigabyte file whole just to say 'missing'.
    */
-  private async knownCacheKey(parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>, tokenizer: { vocab: Buffer; merges: Buffer }): Promise<string | undefined> {
+  private async knownCacheKey(parts: Pick<CheckpointParts, 'contentFiles' | 'sidecarBytes'>, tokenizer: TokenizerFiles): Promise<string | undefined> {
     const known = await Promise.all(parts.contentFiles.map((f) => this.engine.hashes.known(f)));
     return known.every((h) => h) ? (await cacheKeyOf(parts, this.engine, tokenizer)).key : undefined;
   }
@@ -89,16 +95,17 @@ export class CheckpointInspector {
     const base = { name: ref.id, dir: ref.path, kind: 'checkpoint' as const, capabilities: [], footprintBytes: 0 };
     let parts;
     try {
-      parts = await openCheckpoint(ref);
+      parts = await openCheckpoint(ref, this.engine);
     } catch (err) {
       return { stamp, folder: { ...base, error: (err as Error).message, checkpoint: { format: ref.format, dtype, cache: 'missing' } } };
     }
     try {
-      const spec = await describeModel(parts);
+      const spec = isFlowFamily(parts.family) ? await describeFlowModel(parts) : await describeModel(parts);
       const checkpoint: CheckpointFacts = {
         format: ref.format,
         architecture: spec.architecture,
         prediction_type: spec.predictionType,
+        ...(spec.predictionType === 'flow' ? { samplers: [...FLOW_SAMPLER_IDS] } : {}),
         // GGUF files keep their norms and biases in F16/F32: the quantization is what describes the file.
         stored_dtype: parts.metadata?.quantization ?? spec.storedDtype,
         ...(parts.metadata?.architecture ? { gguf_architecture: parts.metadata.architecture } : {}),
@@ -108,7 +115,7 @@ export class CheckpointInspector {
       let tokenizer: Awaited<ReturnType<typeof tokenizerFiles>> | undefined;
       let error: string | undefined;
       try {
-        tokenizer = await tokenizerFiles(ref, this.engine);
+        tokenizer = await tokenizerFiles(ref, this.engine, parts);
       } catch (err) {
         error = (err as Error).message;
       }

@@ -14,6 +14,7 @@ import { loadClipTokenizer, type ClipTokenizer } from '../diffusion/tokenizer/cl
 import type { LayerNormParams } from '../diffusion/final-layer-norm';
 import type { TextualInversionSet } from '../diffusion/text-conditioning';
 import type { GenerationParams } from '@image-api/shared/generation-job';
+import type { FlowComponents } from './flow-model';
 
 /** Parsed facts about a model, available without loading its sessions. */
 export interface ModelInfo {
@@ -81,6 +82,12 @@ export interface DiffusionModel extends ModelInfo {
   textualInversion?: TextualInversionSet;
   /** The add-ons of this variant with their files' hashes, for the receipt. */
   addons?: Pick<GenerationParams, 'loras' | 'embeddings' | 'vae'>;
+  /**
+   * Set for flow-matching transformer models (FLUX.1, SD 3.x; models/flow-model.ts): then `unet` is the
+   * transformer, `textEncoder` / `tokenizer` are CLIP-L's, `schedule` is the flow table at the native size, and
+   * generation runs diffusion/pipelines/flow-generate.ts.
+   */
+  flow?: FlowComponents;
   release(): Promise<void>;
 }
 

@@ -47,6 +47,8 @@ export interface ModelListing {
   /** Checkpoints: the detected architecture; add-ons (LoRA, embedding, VAE files): the architecture they fit. */
   architecture?: string;
   prediction_type?: CheckpointFacts['prediction_type'];
+  /** Flow models: the canonical sampler ids they accept. */
+  samplers?: string[];
   stored_dtype?: string;
   gguf_architecture?: string;
   dtype?: string;
@@ -198,6 +200,7 @@ export class ModelRegistry {
               format: c.format,
               ...(c.architecture ? { architecture: c.architecture } : {}),
               ...(c.prediction_type ? { prediction_type: c.prediction_type } : {}),
+              ...(c.samplers ? { samplers: c.samplers } : {}),
               ...(c.stored_dtype ? { stored_dtype: c.stored_dtype } : {}),
               ...(c.gguf_architecture ? { gguf_architecture: c.gguf_architecture } : {}),
               dtype: c.dtype,

@@ -164,6 +164,7 @@ async function load(modelsDir: string, sessionOptions: SessionOptions, section?:
     sessionSeconds: loaded.sessionSeconds,
     ...processFigures(),
   };
+  if (!('unet' in loaded.spec)) throw new Error('the SD 1.5 bench loads a UNet checkpoint, got a flow transformer');
   return { model: loaded.model, spec: loaded.spec, figures };
 }
 

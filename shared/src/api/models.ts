@@ -17,7 +17,10 @@ export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
 export const CheckpointFactsSchema = z.object({
   format: z.enum(['safetensors', 'gguf', 'diffusers', 'pickle']).optional(),
   architecture: z.string().optional(),
-  prediction_type: z.enum(['epsilon', 'v_prediction']).optional(),
+  /** `flow`: a flow-matching transformer (FLUX.1, Stable Diffusion 3.x). */
+  prediction_type: z.enum(['epsilon', 'v_prediction', 'flow']).optional(),
+  /** The canonical sampler ids this model accepts, when it accepts only some (flow models); absent: every sampler. */
+  samplers: z.array(z.string()).optional(),
   stored_dtype: z.string().optional(),
   /** A GGUF file's own `general.architecture` metadata, when it has one. */
   gguf_architecture: z.string().optional(),

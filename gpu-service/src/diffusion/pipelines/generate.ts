@@ -22,6 +22,7 @@ import { latentMask, loadInputImage, loadRepaintMask } from './input-images';
 import { JobInputError } from './job-input-error';
 import { resizeLatents } from './resize-latents';
 import { addedConditioning, type SdxlMicroConditioning } from '../sdxl/time-ids';
+import { generateFlow } from './flow-generate';
 
 export { JobInputError } from './job-input-error';
 
@@ -95,7 +96,7 @@ export interface DecodedImage {
  *   start at index steps − t_enc − 1, so about steps × strength steps run.
  * strength ≥ 1 is the full schedule (txt2img). `ays` on an SDXL model is the SDXL table (`ays_sdxl`).
  */
-export function passSigmas(job: GenerationJob, steps: number, strength: number, model: DiffusionModel): Float64Array {
+export function passSigmas(job: GenerationJob, steps: number, strength: number, model: Pick<DiffusionModel, 'schedule' | 'sdxl'>): Float64Array {
   // Align Your Steps has one table per family: SDXL models get the SDXL one for 'ays'.
   const scheduler = job.scheduler === 'ays' && model.sdxl ? 'ays_sdxl' : job.scheduler;
   const build = (n: number) => buildSigmas(model.schedule, scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
@@ -134,6 +135,11 @@ interface PassInput {
  *         the signal's reason when aborted.
  */
 export async function generate(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}, models: GenerateModels = {}): Promise<DecodedImage[]> {
+  // Flow-matching transformers (FLUX.1, SD 3.x) have their own pipeline after the shared size and mode checks.
+  if (model.flow) {
+    checkSizeAndMode(model, job);
+    return generateFlow(model, job, hooks);
+  }
   // 1. Check inputs.
   const target = job.hires_fix ? { width: job.hires_fix.target_width, height: job.hires_fix.target_height } : { width: job.width, height: job.height };
   if (target.width * target.height > model.maxPixels) {
@@ -326,6 +332,17 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
     }
     return { index, seed: seeds[index], rgb, width: decoded.width, height: decoded.height };
   });
+}
+
+/** The size and mode checks every model family shares. @throws JobInputError naming the field. */
+function checkSizeAndMode(model: DiffusionModel, job: GenerationJob): void {
+  const target = job.hires_fix ? { width: job.hires_fix.target_width, height: job.hires_fix.target_height } : { width: job.width, height: job.height };
+  if (target.width * target.height > model.maxPixels) {
+    throw new JobInputError('size', `${target.width}x${target.height} exceeds ${model.name}'s limit of ${model.maxPixels} pixels`);
+  }
+  if (job.mode !== 'txt2img' && !job.init_image) throw new JobInputError('init_image', `mode ${job.mode} needs init_image`);
+  if (job.mode === 'inpaint' && !job.mask) throw new JobInputError('mask', 'mode inpaint needs a mask');
+  if (job.mode !== 'txt2img' && !model.vaeEncoder) throw new JobInputError('model', `${model.name} has no VAE encoder, so it cannot do ${job.mode}`);
 }
 
 /**

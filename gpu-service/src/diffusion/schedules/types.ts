@@ -10,7 +10,8 @@ export interface ModelSchedule {
   sigmaMin: number;
   sigmaMax: number;
   numTrainTimesteps: number;
-  predictionType: 'epsilon' | 'v_prediction';
+  /** 'flow': a flow-matching model's table (flow-schedule.ts): σ ∈ (0, 1], x_σ = (1 − σ)·x0 + σ·noise. */
+  predictionType: 'epsilon' | 'v_prediction' | 'flow';
   /** scheduler_config.json `steps_offset`, recorded for diffusers-style timestep grids; the
    * k-diffusion style schedules of this folder do not use it (docs/samplers.md §3.3). */
   stepsOffset?: number;

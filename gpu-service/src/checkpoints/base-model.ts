@@ -1,0 +1,74 @@
+/**
+ * UNet / transformer-only files (a city96 / ComfyUI-GGUF FLUX transformer, a stable-diffusion.cpp
+ * `--diffusion-model` UNet, a UNet-only safetensors) with a sidecar `<name>.json` `{"base": "<model id>"}`: the
+ * denoiser comes from the file, its text encoders, VAE, tokenizers and (unless the sidecar gives them) their
+ * configs and the scheduler from the base model, which must be of the same family. Both models' files are part
+ * of the content (cache key, receipt hash), so replacing either rebuilds.
+ */
+import { FAMILY_NAMES } from './detect/family';
+import { CheckpointError, type CheckpointParts } from './open-checkpoint';
+import type { CheckpointRef } from './checkpoint-engine';
+
+/**
+ * Join a checkpoint with its sidecar's base: the base supplies the networks the file lacks (VAE, CLIP encoders,
+ * T5 for flow families) with their configs and tokenizers; the file keeps its own. A `base` beside a file that
+ * lacks nothing is refused (it would be ambiguous).
+ * @throws CheckpointError when the base is unknown, is the file itself, is itself denoiser-only, or is of another
+ *         family; the base's own opening errors, prefixed with its id. Closes `parts` on failure.
+ */
+export async function withBaseModel(
+  ref: Pick<CheckpointRef, 'id'>,
+  parts: CheckpointParts,
+  resolveBase: (id: string) => Promise<CheckpointRef | undefined>,
+  openBase?: (ref: CheckpointRef) => Promise<CheckpointParts>,
+): Promise<CheckpointParts> {
+  const baseId = parts.configs.base!;
+  try {
+    const lacks = { vae: !parts.vae, text: parts.textEncoders.length === 0, t5: (parts.family === 'flux' || parts.family === 'sd3') && !parts.t5 };
+    if (!lacks.vae && !lacks.text && !lacks.t5) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE and text encoders; remove "base"`);
+    if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
+    const baseRef = await resolveBase(baseId);
+    if (!baseRef) throw new CheckpointError(`the sidecar's base "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
+    const { openCheckpoint } = await import('./checkpoint-engine');
+    let base: CheckpointParts;
+    try {
+      base = await (openBase ?? ((r) => openCheckpoint(r)))(baseRef);
+    } catch (err) {
+      throw new CheckpointError(`the sidecar's base "${baseId}" cannot be opened: ${(err as Error).message}`);
+    }
+    if (base.unetOnly || !base.vae) {
+      await base.close();
+      throw new CheckpointError(`the sidecar's base "${baseId}" has no VAE or text encoders of its own`);
+    }
+    if (base.family !== parts.family) {
+      await base.close();
+      throw new CheckpointError(`the sidecar's base "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
+    }
+    const own = parts.configs;
+    const from = base.configs;
+    return {
+      ...parts,
+      // Only what the file lacks comes from the base (an SD 3.x single file carries its VAE, not its encoders).
+      vae: lacks.vae ? base.vae : parts.vae,
+      textEncoders: lacks.text ? base.textEncoders : parts.textEncoders,
+      t5: lacks.t5 ? base.t5 : parts.t5,
+      tokenizerDirs: { ...base.tokenizerDirs, ...parts.tokenizerDirs },
+      configs: {
+        ...from,
+        ...(lacks.vae ? {} : { vae: undefined }),
+        ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)),
+        // The denoiser's own config never comes from the base (its tensors are another file's).
+        unet: own.unet,
+        transformer: own.transformer,
+      },
+      contentFiles: [...parts.contentFiles, ...base.contentFiles],
+      unetOnly: false,
+      close: async () => {
+        await Promise.all([parts.close(), base.close()]);
+      },
+    };
+  } catch (err) {
+    await parts.close();
+    throw err;
+  }
+}
