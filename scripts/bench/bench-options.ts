@@ -3,15 +3,19 @@
  */
 import { parseArgs } from 'node:util';
 import type { Sd15Sizes } from './sd15/sd15-section';
+import type { SdxlSizes } from './sdxl/sdxl-section';
 import type { OrtSizes } from './ort-settings';
 
 /**
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
  * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `sd15` (the checkpoint engine on a
- * real-size SD 1.5: minutes).
+ * real-size SD 1.5: minutes), `sdxl` (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB
+ * of memory).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15', 'sdxl'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
+/** The sections a run without --only does (sdxl is opt-in). */
+export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'sd15'];
 
 /** Parsed options. */
 export interface BenchOptions {
@@ -23,7 +27,7 @@ export interface BenchOptions {
   modelsDir?: string;
   /** onnxruntime intra-op threads (0 = onnxruntime's default, as the service's default). */
   threads: number;
-  /** The sections to run, in BENCH_SECTIONS order (default: all). */
+  /** The sections to run, in BENCH_SECTIONS order (default: DEFAULT_BENCH_SECTIONS). */
   sections: BenchSection[];
   help: boolean;
 }
@@ -43,6 +47,7 @@ export interface BenchSizes {
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
   sd15: Sd15Sizes;
+  sdxl: SdxlSizes;
   ort: OrtSizes;
 }
 
@@ -60,6 +65,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputRounds: 1,
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 }, loraRank: 32 },
+        sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 2, rounds: 1 },
       }
     : {
@@ -72,6 +78,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         benchThroughputSteps: 4,
         throughputRounds: 3,
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 }, loraRank: 32 },
+        sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 7, rounds: 3 },
       };
 }
@@ -82,7 +89,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
                     \`npm run -s bench -- --json\` so npm's own banner stays off stdout
   --quick           a short run (fewer steps, jobs and repeats; noisier figures); sd15 still
                     writes, converts and loads the real-size model (minutes)
-  --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: all); e.g. --only sd15
+  --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: ${DEFAULT_BENCH_SECTIONS.join(', ')});
+                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory) runs only when named
   --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
                     checkpoint) here and keep them, so the next run reuses them (sd15's
                     conversion cache, about 10 GB, stays too and is emptied at its next run)
@@ -111,7 +119,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`--threads must be an integer ≥ 0, got "${values.threads}"\n${BENCH_USAGE}`);
-  const sections = values.only === undefined ? [...BENCH_SECTIONS] : parseSections(values.only);
+  const sections = values.only === undefined ? [...DEFAULT_BENCH_SECTIONS] : parseSections(values.only);
   return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, help: values.help };
 }
 

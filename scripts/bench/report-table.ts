@@ -3,6 +3,7 @@
  */
 import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
+import { formatSdxl } from './sdxl/sdxl-section';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
 import { BATCHING } from './service-throughput';
 
@@ -24,6 +25,7 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
   if (report.ort) parts.push('', formatOrt(report.ort));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
+  if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
   return parts.join('\n');
 }
 

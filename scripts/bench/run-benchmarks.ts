@@ -15,6 +15,7 @@ import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
 import { benchSizes, type BenchOptions, type BenchSection } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
 import { runSd15Section, type Sd15Report } from './sd15/sd15-section';
+import { runSdxlSection, type SdxlReport } from './sdxl/sdxl-section';
 import { benchOrtSettings, type OrtVariantResult } from './ort-settings';
 import {
   BATCHING,
@@ -67,6 +68,7 @@ export interface BenchReport {
   /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
   ort?: OrtVariantResult[];
   sd15?: Sd15Report;
+  sdxl?: SdxlReport;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -147,7 +149,8 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
 
     const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
-    return { ...summarise({ pipeline, throughput, sd15 }, options, loadAtStart), ...(ort ? { ort } : {}) };
+    const sdxl = has('sdxl') ? await runSdxlSection({ modelsDir, threads: options.threads, sizes: sizes.sdxl }, log) : undefined;
+    return { ...summarise({ pipeline, throughput, sd15, sdxl }, options, loadAtStart), ...(ort ? { ort } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
@@ -192,11 +195,11 @@ async function throughputPoints(
 }
 
 function summarise(
-  measured: { pipeline?: PipelineBenchResult[]; throughput?: BenchReport['throughput']; sd15?: Sd15Report },
+  measured: { pipeline?: PipelineBenchResult[]; throughput?: BenchReport['throughput']; sd15?: Sd15Report; sdxl?: SdxlReport },
   options: BenchOptions,
   loadAtStart: number,
 ): BenchReport {
-  const { pipeline, throughput, sd15 } = measured;
+  const { pipeline, throughput, sd15, sdxl } = measured;
   const round = (x: number, digits = 4) => Number(x.toFixed(digits));
   const figures: Partial<BenchReport> = {};
   const ratios: Record<string, number> = {};
@@ -235,6 +238,7 @@ function summarise(
     pipeline,
     throughput,
     sd15,
+    sdxl,
     machine: {
       cpus: cpus().length,
       cpu_model: cpus()[0]?.model ?? 'unknown',

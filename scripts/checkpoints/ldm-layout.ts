@@ -260,3 +260,28 @@ export const SD15_ARCH = {
   vae: { ch: 128, chMult: [1, 2, 4, 4], numResBlocks: 2, zChannels: 4, quantConv: true } satisfies LdmVaeArch,
   clip: { layout: 'transformers', hidden: 768, layers: 12, mlp: 3072, vocab: 49408, positions: 77 } satisfies ClipArch,
 };
+
+/**
+ * Stable Diffusion XL 1.0 base's architecture (sgm's sd_xl_base.yaml): UNet 320/640/1280 channels, transformer depth
+ * 0 / 2 / 10 per level and 10 in the middle, linear projections, 2048-wide context (CLIP-L 768 + bigG 1280),
+ * label_emb over 1280 pooled + 6 × 256 time-id features; the SD VAE; CLIP ViT-L (12 layers) and OpenCLIP ViT-bigG
+ * (32 layers, 1280 wide, projection 1280). The benchmark's real-size SDXL.
+ */
+export const SDXL_ARCH = {
+  unet: {
+    inChannels: 4,
+    outChannels: 4,
+    modelChannels: 320,
+    channelMult: [1, 2, 4],
+    numResBlocks: 2,
+    attentionLevels: [1, 2],
+    transformerDepth: [0, 2, 10],
+    middleDepth: 10,
+    contextDim: 2048,
+    useLinearInTransformer: true,
+    admInChannels: 1280 + 6 * 256,
+  } satisfies LdmUnetArch,
+  vae: SD15_ARCH.vae,
+  clipL: { layout: 'transformers', hidden: 768, layers: 12, mlp: 3072, vocab: 49408, positions: 77 } satisfies ClipArch,
+  clipG: { layout: 'open_clip', hidden: 1280, layers: 32, mlp: 5120, vocab: 49408, positions: 77, projection: 1280 } satisfies ClipArch,
+};

@@ -136,6 +136,12 @@ export const GenerationParamsSchema = z.object({
   loras: z.array(z.object({ name: z.string(), strength: z.number(), hash: z.string() })).optional(),
   embeddings: z.array(z.object({ name: z.string(), hash: z.string() })).optional(),
   vae: z.object({ name: z.string(), hash: z.string() }).optional(),
+  /** SDXL micro-conditioning the job set (absent: the defaults, see the job fields). */
+  original_size: z.tuple([z.number(), z.number()]).optional(),
+  crops_coords_top_left: z.tuple([z.number(), z.number()]).optional(),
+  target_size: z.tuple([z.number(), z.number()]).optional(),
+  aesthetic_score: z.number().optional(),
+  negative_aesthetic_score: z.number().optional(),
   /** The SDXL refiner that ran the last steps, its content hash and the switch point (absent without one). */
   refiner_model: z.string().optional(),
   refiner_model_hash: z.string().optional(),

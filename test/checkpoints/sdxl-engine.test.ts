@@ -5,7 +5,7 @@
  * states concatenated, pooled text_embeds, zeros for an absent negative prompt), the UNet with time ids inside the
  * guided Euler loop (every step's latents), and the fp32 VAE decode of the final image, each within the case's atol.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
@@ -20,6 +20,8 @@ import { decodeLatents } from '../../gpu-service/src/diffusion/vae';
 import { baseStepsBeforeSwitch, generate, passSigmas } from '../../gpu-service/src/diffusion/pipelines/generate';
 import { generateBatch } from '../../gpu-service/src/diffusion/pipelines/batch';
 import sharp from 'sharp';
+import { ModelVariants } from '../../gpu-service/src/addons/model-variants';
+import { writeSafetensors } from '../../gpu-service/src/weights/safetensors-writer';
 import { maskImage, splitImage } from '../helpers/rgb';
 import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
@@ -341,5 +343,51 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     expect((await text(1)).cond.hidden).not.toEqual((await text()).cond.hidden);
     await expect(text(4)).rejects.toMatchObject({ param: 'clip_skip' });
     expect(Array.from(passSigmas({ ...job, scheduler: 'ays' }, 10, 1, base.model))).toEqual(Array.from(passSigmas({ ...job, scheduler: 'ays_sdxl' }, 10, 1, base.model)));
+  });
+
+  it('LoRA: kohya lora_te1_ patches CLIP-L, lora_te2_ the bigG encoder (its fused q/k/v rows), each only its half of the conditioning; embeddings are a 400', async () => {
+    const variants = new ModelVariants({ engine, sessionOptions: { executionProviders: ['cpu'] } });
+    const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 12.9898) * 0.5);
+    const write = async (name: string, module: string, out: number, inF: number) => {
+      const file = path.join(modelsDir, 'loras', `${name}.safetensors`);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeSafetensors(file, [
+        { key: `${module}.lora_down.weight`, dtype: 'F32', shape: [2, inF], values: () => rand(2 * inF, 1) },
+        { key: `${module}.lora_up.weight`, dtype: 'F32', shape: [out, 2], values: () => rand(out * 2, 2) },
+      ]);
+      return { loras: [{ id: name, path: file, param: 'loras[0].name', strength: 1 }], embeddings: [] };
+    };
+    const te1 = await write('te1', 'lora_te1_text_model_encoder_layers_0_mlp_fc1', 64, 16);
+    const te2 = await write('te2', 'lora_te2_text_model_encoder_layers_0_self_attn_q_proj', 24, 24);
+    const plain = await encodePromptPair(base.model, 'a red door', 'blurry');
+    /** Max |Δ| over the CLIP-L features (0..15) and the bigG ones (16..39) of every token, and of the pooled vector. */
+    const deltas = async (addons: Parameters<ModelVariants['acquire']>[1]) => {
+      const lease = await variants.acquire(base.model, addons);
+      try {
+        const t = await encodePromptPair(lease.model, 'a red door', 'blurry');
+        let clipL = 0;
+        let bigG = 0;
+        for (let k = 0; k < t.cond.hidden.length; k++) {
+          const d = Math.abs(t.cond.hidden[k] - plain.cond.hidden[k]);
+          if (k % 40 < 16) clipL = Math.max(clipL, d);
+          else bigG = Math.max(bigG, d);
+        }
+        const pooled = Math.max(...t.cond.pooled!.map((v, i) => Math.abs(v - plain.cond.pooled![i])));
+        return { clipL, bigG, pooled };
+      } finally {
+        lease.release();
+      }
+    };
+    const a = await deltas(te1);
+    expect(a.clipL).toBeGreaterThan(1e-3);
+    expect([a.bigG, a.pooled]).toEqual([0, 0]);
+    const b = await deltas(te2);
+    expect(b.clipL).toBe(0);
+    expect(b.bigG).toBeGreaterThan(1e-3);
+    expect(b.pooled).toBeGreaterThan(1e-4);
+    await expect(variants.acquire(base.model, { loras: [], embeddings: [{ id: 'x', path: path.join(modelsDir, 'none.safetensors'), param: 'embeddings[0].name' }] })).rejects.toMatchObject({
+      status: 400,
+      param: 'embeddings[0].name',
+    });
   });
 });

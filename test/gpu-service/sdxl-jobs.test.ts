@@ -1,6 +1,6 @@
 /**
  * SDXL jobs on the GPU service (buildApp + inject) with the checkpoints-xl tiny base and refiner in MODELS_DIR: a
- * base job runs and is listed as SDXL; refiner_switch_at uses the job's refiner_model or the service's
+ * base job runs and is listed as SDXL, its micro-conditioning changes the image and is in the receipt; refiner_switch_at uses the job's refiner_model or the service's
  * SDXL_REFINER_MODEL, names the refiner in the receipt, and changes the image; a refiner that is not served, or
  * one that is not SDXL, or no refiner at all, is a 400 naming refiner_model.
  */
@@ -67,6 +67,12 @@ describe.skipIf(!available)('SDXL jobs on the GPU service', () => {
     expect(named.statusCode, named.body).toBe(200);
     expect(named.json().images[0].b64).toBe(byDefault.json().images[0].b64);
     expect(plain.json().params.refiner_model).toBeUndefined();
+    // Micro-conditioning changes the time ids, so the pixels, and is in the receipt; the defaults are not.
+    const sized = await app.inject({ method: 'POST', url: '/v1/jobs', headers: auth, payload: job({ original_size: [512, 384], crops_coords_top_left: [16, 0] }) });
+    expect(sized.statusCode, sized.body).toBe(200);
+    expect(sized.json().params).toMatchObject({ original_size: [512, 384], crops_coords_top_left: [16, 0] });
+    expect(sized.json().images[0].b64).not.toBe(plain.json().images[0].b64);
+    expect(plain.json().params.original_size).toBeUndefined();
   });
 
   it('no refiner configured, an unknown one, a non-SDXL one, or a non-SDXL base: 400 naming refiner_model', async () => {

@@ -39,7 +39,7 @@ interface Variant {
 
 /** Base graphs in memory, per model folder. */
 interface BaseWeights {
-  graphs: Promise<{ unet: BaseGraph; text: BaseGraph }>;
+  graphs: Promise<{ unet: BaseGraph; text: BaseGraph; text2?: BaseGraph }>;
   bytes: number;
 }
 
@@ -148,12 +148,13 @@ export class ModelVariants {
     }
   }
 
-  private baseWeights(dir: string): BaseWeights {
+  private baseWeights(dir: string, secondEncoder: boolean): BaseWeights {
     let b = this.bases.get(dir);
     if (!b) {
-      const created: BaseWeights = { bytes: 0, graphs: Promise.all([loadBaseGraph(dir, 'unet'), loadBaseGraph(dir, 'text_encoder')]).then(([unet, text]) => ({ unet, text })) };
+      const graphs = Promise.all([loadBaseGraph(dir, 'unet'), loadBaseGraph(dir, 'text_encoder'), secondEncoder ? loadBaseGraph(dir, 'text_encoder_2') : undefined]);
+      const created: BaseWeights = { bytes: 0, graphs: graphs.then(([unet, text, text2]) => ({ unet, text, ...(text2 ? { text2 } : {}) })) };
       created.graphs.then(
-        ({ unet, text }) => (created.bytes = unet.bytes + text.bytes),
+        ({ unet, text, text2 }) => (created.bytes = unet.bytes + text.bytes + (text2?.bytes ?? 0)),
         () => this.bases.delete(dir),
       );
       this.bases.set(dir, created);
@@ -171,11 +172,19 @@ export class ModelVariants {
     try {
       let unet = base.unet;
       let textEncoder = base.textEncoder;
+      let textEncoder2 = base.sdxl?.textEncoder2;
+      if (addons.embeddings.length > 0 && base.sdxl) {
+        throw new ServiceError(400, 'invalid_request', `textual-inversion embeddings are not supported for SDXL models yet (model "${base.name}")`, addons.embeddings[0].param);
+      }
       if (addons.loras.length > 0) {
-        const { unet: unetBase, text: textBase } = await this.baseWeights(base.dir).graphs;
+        const { unet: unetBase, text: textBase, text2: text2Base } = await this.baseWeights(base.dir, !!base.sdxl?.textEncoder2).graphs;
+        // SDXL: CLIP-L is kohya's lora_te1_ / PEFT text_encoder., bigG lora_te2_ / text_encoder_2. (the refiner's
+        // only encoder is bigG).
+        const refiner = base.sdxl?.kind === 'refiner';
         const index = loraTargetIndex([
           { graph: 'unet', kind: 'unet', initializers: unetBase.layout },
-          { graph: 'text_encoder', kind: 'text_encoder', textEncoderIndex: 1, initializers: textBase.layout },
+          { graph: 'text_encoder', kind: 'text_encoder', textEncoderIndex: refiner ? 2 : 1, dualTextEncoders: !!base.sdxl, initializers: textBase.layout },
+          ...(text2Base ? [{ graph: 'text_encoder_2', kind: 'text_encoder' as const, textEncoderIndex: 2 as const, dualTextEncoders: true, initializers: text2Base.layout }] : []),
         ]);
         const files = await Promise.all(addons.loras.map((l) => openSafetensors(l.path)));
         try {
@@ -197,10 +206,12 @@ export class ModelVariants {
             if (err instanceof LoraFormatError) throw new ServiceError(400, 'invalid_request', err.message, addons.loras[0].param);
             throw err;
           }
-          for (const [graph, which] of [
+          const graphs: Array<[BaseGraph, 'unet' | 'text_encoder' | 'text_encoder_2']> = [
             [unetBase, 'unet'],
             [textBase, 'text_encoder'],
-          ] as const) {
+          ];
+          if (text2Base) graphs.push([text2Base, 'text_encoder_2']);
+          for (const [graph, which] of graphs) {
             const mine = patches.filter((p) => p.target.graph === which);
             if (mine.length === 0) continue;
             const s = await openPatchedGraph(graph, mine, this.opts.sessionOptions);
@@ -208,7 +219,8 @@ export class ModelVariants {
             keep.push(...s.buffers);
             bytes += s.bytes;
             if (which === 'unet') unet = s.session;
-            else textEncoder = s.session;
+            else if (which === 'text_encoder') textEncoder = s.session;
+            else textEncoder2 = s.session;
           }
         } finally {
           await Promise.all(files.map((f) => f.close()));
@@ -245,6 +257,7 @@ export class ModelVariants {
 
       const variant: DiffusionModel = {
         ...base,
+        ...(base.sdxl ? { sdxl: { ...base.sdxl, textEncoder2 } } : {}),
         unet,
         textEncoder,
         vaeDecoder,

@@ -35,7 +35,7 @@ import { WeightSet } from '../weights/weight-set';
 import { CheckpointError, openDiffusersFolder, openGgufCheckpoint, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
-export const ENGINE_GRAPH_VERSION = 3;
+export const ENGINE_GRAPH_VERSION = 2;
 
 /** Engine settings shared by every checkpoint of a service. */
 export interface CheckpointEngineOptions {

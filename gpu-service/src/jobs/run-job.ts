@@ -30,6 +30,12 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
     cfg_scale: job.cfg_scale,
     ...(job.mode !== 'txt2img' ? { strength: job.strength } : {}),
     rng: job.rng,
+    // SDXL micro-conditioning, when set and used (models without time ids ignore it).
+    ...(model.sdxl
+      ? Object.fromEntries(
+          (['original_size', 'crops_coords_top_left', 'target_size', 'aesthetic_score', 'negative_aesthetic_score'] as const).filter((k) => job[k] !== undefined).map((k) => [k, job[k]]),
+        )
+      : {}),
     ...(model.addons ?? {}),
     text_tokens: textTokens(model, job.prompt) + textTokens(model, job.negative_prompt),
     engine_version: ENGINE_VERSION,

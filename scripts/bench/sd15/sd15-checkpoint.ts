@@ -13,7 +13,7 @@
  */
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SD15_ARCH } from '../../checkpoints/ldm-layout';
+import { SD15_ARCH, SDXL_ARCH } from '../../checkpoints/ldm-layout';
 import { writeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../checkpoints/synthetic-checkpoint';
 import { buildTinyTokenizer, tinyTokenizerFiles } from '../../tiny-model/tokenizer-files';
 
@@ -29,6 +29,25 @@ export const SD15_BENCH_CHECKPOINT: Readonly<SyntheticCheckpoint> = {
 /** Model id of the checkpoint (its path under `checkpoints/`, as the service names it). */
 export const SD15_BENCH_MODEL_ID = 'sd1.5/bench-sd15.safetensors';
 
+/**
+ * The `sdxl` section's checkpoint: SDXL 1.0 base (UNet, VAE, CLIP-L + OpenCLIP bigG under the sgm prefixes), F16,
+ * about 6.9 GB. Its head counts follow SDXL's convention (64-wide heads), so it needs no sidecar.
+ */
+export const SDXL_BENCH_CHECKPOINT: Readonly<SyntheticCheckpoint> = {
+  unet: SDXL_ARCH.unet,
+  vae: SDXL_ARCH.vae,
+  textEncoders: [
+    { prefix: 'conditioner.embedders.0.transformer.', arch: SDXL_ARCH.clipL },
+    { prefix: 'conditioner.embedders.1.model.', arch: SDXL_ARCH.clipG },
+  ],
+  dtype: 'F16',
+  seed: 10,
+};
+
+/** The benchmark sections that build a checkpoint, and their model ids. */
+export type CheckpointBenchSection = 'sd15' | 'sdxl';
+export const BENCH_MODEL_IDS: Readonly<Record<CheckpointBenchSection, string>> = { sd15: SD15_BENCH_MODEL_ID, sdxl: 'sdxl/bench-sdxl.safetensors' };
+
 /** Where the section's files live. */
 export interface Sd15BenchPaths {
   /** `<modelsDir>/sd15`. */
@@ -39,12 +58,12 @@ export interface Sd15BenchPaths {
   cacheDir: string;
 }
 
-/** The section's paths under `modelsDir`. */
-export function sd15BenchPaths(modelsDir: string): Sd15BenchPaths {
-  const root = path.join(path.resolve(modelsDir), 'sd15');
+/** The section's paths under `modelsDir` (`<modelsDir>/<section>/…`; default the sd15 section). */
+export function sd15BenchPaths(modelsDir: string, section: CheckpointBenchSection = 'sd15'): Sd15BenchPaths {
+  const root = path.join(path.resolve(modelsDir), section);
   return {
     root,
-    checkpoint: path.join(root, 'checkpoints', ...SD15_BENCH_MODEL_ID.split('/')),
+    checkpoint: path.join(root, 'checkpoints', ...BENCH_MODEL_IDS[section].split('/')),
     tokenizerDir: path.join(root, 'clip-tokenizer'),
     cacheDir: path.join(root, '.cache'),
   };
@@ -63,10 +82,15 @@ export interface Sd15CheckpointFiles extends Sd15BenchPaths {
 /**
  * Write the checkpoint (unless a complete one is already there) and the tokenizer files.
  * @param spec what to write (default SD15_BENCH_CHECKPOINT; tests pass a small architecture).
+ * @param section whose folder (`sd15` or `sdxl`) it goes in.
  * @throws Error on file-system failures (a partly written checkpoint is removed).
  */
-export async function ensureSd15Checkpoint(modelsDir: string, spec: Readonly<SyntheticCheckpoint> = SD15_BENCH_CHECKPOINT): Promise<Sd15CheckpointFiles> {
-  const paths = sd15BenchPaths(modelsDir);
+export async function ensureSd15Checkpoint(
+  modelsDir: string,
+  spec: Readonly<SyntheticCheckpoint> = SD15_BENCH_CHECKPOINT,
+  section: CheckpointBenchSection = 'sd15',
+): Promise<Sd15CheckpointFiles> {
+  const paths = sd15BenchPaths(modelsDir, section);
   await mkdir(path.dirname(paths.checkpoint), { recursive: true });
   await mkdir(paths.tokenizerDir, { recursive: true });
   for (const [name, contents] of Object.entries(tinyTokenizerFiles(buildTinyTokenizer()))) await writeFile(path.join(paths.tokenizerDir, name), contents);

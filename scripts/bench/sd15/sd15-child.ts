@@ -30,13 +30,15 @@ import path from 'node:path';
 import { ModelVariants } from '../../../gpu-service/src/addons/model-variants';
 import type { ResolvedAddons } from '../../../gpu-service/src/addons/job-addons';
 import { benchPipeline, type PipelineBenchResult } from '../pipeline-overhead';
-import { sd15BenchPaths, SD15_BENCH_MODEL_ID } from './sd15-checkpoint';
+import { BENCH_MODEL_IDS, sd15BenchPaths, type CheckpointBenchSection } from './sd15-checkpoint';
 import { writeBenchLora, type BenchLoraFile } from './sd15-lora';
 
 /** What the parent asks for. */
 export interface Sd15ChildRequest {
   task: 'convert' | 'first-open' | 'cached' | 'large-step' | 'lora';
   modelsDir: string;
+  /** Whose checkpoint (default sd15; the sdxl section uses the same tasks). */
+  section?: CheckpointBenchSection;
   /** onnxruntime intra-op threads (0 = its default). */
   threads: number;
   /** `cached`: UNet size (pixels, square), untimed + timed CFG steps, and the pipeline run. */
@@ -145,17 +147,17 @@ function cpuSeconds(): number {
 }
 
 /** The engine as the service sets it up on the CPU provider: float32 graphs, onnxruntime's fused attention. */
-function engineFor(modelsDir: string): { engine: CheckpointEngineOptions; ref: CheckpointRef } {
-  const paths = sd15BenchPaths(modelsDir);
+function engineFor(modelsDir: string, section: CheckpointBenchSection = 'sd15'): { engine: CheckpointEngineOptions; ref: CheckpointRef } {
+  const paths = sd15BenchPaths(modelsDir, section);
   const cache = new ConversionCache(paths.cacheDir);
   return {
     engine: { cache, hashes: new ContentHashes(cache.root), tokenizerDir: paths.tokenizerDir, floatType: 'float32', attention: 'contrib' },
-    ref: { id: SD15_BENCH_MODEL_ID, path: paths.checkpoint, format: 'safetensors' },
+    ref: { id: BENCH_MODEL_IDS[section], path: paths.checkpoint, format: 'safetensors' },
   };
 }
 
-async function convertOnly(modelsDir: string): Promise<LoadFigures> {
-  const { engine, ref } = engineFor(modelsDir);
+async function convertOnly(modelsDir: string, section?: CheckpointBenchSection): Promise<LoadFigures> {
+  const { engine, ref } = engineFor(modelsDir, section);
   const cpu = cpuSeconds();
   const started = performance.now();
   const parts = await openCheckpoint(ref);
@@ -177,8 +179,8 @@ async function convertOnly(modelsDir: string): Promise<LoadFigures> {
   }
 }
 
-async function load(modelsDir: string, sessionOptions: SessionOptions): Promise<{ model: DiffusionModel; spec: ModelSpec; figures: LoadFigures }> {
-  const { engine, ref } = engineFor(modelsDir);
+async function load(modelsDir: string, sessionOptions: SessionOptions, section?: CheckpointBenchSection): Promise<{ model: DiffusionModel; spec: ModelSpec; figures: LoadFigures }> {
+  const { engine, ref } = engineFor(modelsDir, section);
   const cpu = cpuSeconds();
   const started = performance.now();
   const loaded = await loadCheckpointModel(ref, engine, sessionOptions);
@@ -199,7 +201,8 @@ async function load(modelsDir: string, sessionOptions: SessionOptions): Promise<
 
 /**
  * One classifier-free-guidance UNet run as the pipeline makes it: batch 2 (unconditional + conditional halves),
- * latents of `size`/8, timestep 500, text states of the text encoder's width and the tokenizer's length.
+ * latents of `size`/8, timestep 500, text states of the text encoder's width and the tokenizer's length; SDXL
+ * UNets also get pooled text_embeds and time ids (size, crop 0, size).
  * @returns wall milliseconds of the OnnxModel.run call.
  */
 async function unetStep(model: DiffusionModel, size: number): Promise<number> {
@@ -210,12 +213,19 @@ async function unetStep(model: DiffusionModel, size: number): Promise<number> {
   for (let i = 0; i < sample.length; i++) sample[i] = Math.sin(i * 0.37);
   const context = new Float32Array(batch * sequence * model.hiddenSize);
   for (let i = 0; i < context.length; i++) context[i] = Math.cos(i * 0.11) * 0.5;
-  const started = performance.now();
-  await model.unet.run({
+  const feeds: Parameters<DiffusionModel['unet']['run']>[0] = {
     sample: { data: sample, dims: [batch, model.unetInChannels, h, h] },
     timestep: { data: new Float32Array(batch).fill(500), dims: [batch] },
     encoder_hidden_states: { data: context, dims: [batch, sequence, model.hiddenSize] },
-  });
+  };
+  if (model.sdxl) {
+    const P = model.sdxl.pooledDim;
+    feeds.text_embeds = { data: Float32Array.from({ length: batch * P }, (_, i) => Math.sin(i * 0.05) * 0.5), dims: [batch, P] };
+    const ids = model.sdxl.timeIdCount === 6 ? [size, size, 0, 0, size, size] : [size, size, 0, 0, 6];
+    feeds.time_ids = { data: Float32Array.from({ length: batch * ids.length }, (_, i) => ids[i % ids.length]), dims: [batch, ids.length] };
+  }
+  const started = performance.now();
+  await model.unet.run(feeds);
   return performance.now() - started;
 }
 
@@ -274,10 +284,10 @@ async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessi
 
 async function run(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
   const sessionOptions: SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: request.threads };
-  const log = (line: string) => process.stderr.write(`bench: sd15 ${request.task}: ${line}\n`);
-  if (request.task === 'convert') return { task: request.task, load: await convertOnly(request.modelsDir), loadAverage: loadavg()[0] };
+  const log = (line: string) => process.stderr.write(`bench: ${request.section ?? 'sd15'} ${request.task}: ${line}\n`);
+  if (request.task === 'convert') return { task: request.task, load: await convertOnly(request.modelsDir, request.section), loadAverage: loadavg()[0] };
 
-  const { model, spec, figures } = await load(request.modelsDir, sessionOptions);
+  const { model, spec, figures } = await load(request.modelsDir, sessionOptions, request.section);
   try {
     if (request.task === 'first-open') return { task: request.task, load: figures, loadAverage: loadavg()[0] };
     if (request.task === 'cached') {

@@ -107,7 +107,7 @@ const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
  * Run one measurement in a child process (stderr passed through; stdout's last line is the result).
  * @throws Error when the child fails or prints no result.
  */
-function runChild(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
+export function runChild(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
   return new Promise((resolve, reject) => {
     // `--import tsx` resolves from the working directory: the repository root, where tsx is installed.
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(request)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -116,7 +116,7 @@ function runChild(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
     child.on('error', reject);
     child.on('close', (code) => {
       const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !last) return reject(new Error(`sd15 ${request.task} child exited with ${code}${last ? `: ${last}` : ''}`));
+      if (code !== 0 || !last) return reject(new Error(`${request.section ?? 'sd15'} ${request.task} child exited with ${code}${last ? `: ${last}` : ''}`));
       try {
         resolve(JSON.parse(last) as Sd15ChildResult);
       } catch (err) {
