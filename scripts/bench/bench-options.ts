@@ -6,9 +6,10 @@ import type { Sd15Sizes } from './sd15/sd15-section';
 
 /**
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
- * under load), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes).
+ * under load), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes), `flux` (a reduced-depth, real-width
+ * FLUX.1 transformer: conversion peak RSS and ms per step at 512²; scripts/bench/flux/).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'sd15'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'sd15', 'flux'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** Parsed options. */
@@ -23,6 +24,8 @@ export interface BenchOptions {
   threads: number;
   /** The sections to run, in BENCH_SECTIONS order (default: all). */
   sections: BenchSection[];
+  /** flux section: the transformer's width (multiple of 128; default FLUX.1's 3072). */
+  fluxWidth: number;
   help: boolean;
 }
 
@@ -40,6 +43,8 @@ export interface BenchSizes {
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
   sd15: Sd15Sizes;
+  /** Timed FLUX transformer steps (after one untimed). */
+  fluxRepeats: number;
 }
 
 /** The sizes of a full run and of a --quick run. */
@@ -55,6 +60,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputRounds: 1,
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 } },
+        fluxRepeats: 1,
       }
     : {
         tinySteps: 30,
@@ -65,6 +71,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputSteps: 20,
         throughputRounds: 3,
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 } },
+        fluxRepeats: 3,
       };
 }
 
@@ -78,7 +85,10 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
   --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
                     checkpoint) here and keep them, so the next run reuses them (sd15's
                     conversion cache, about 10 GB, stays too and is emptied at its next run)
-  --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)`;
+  --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)
+  --flux-width N    flux section: transformer width, a multiple of 128 (default 3072, FLUX.1's;
+                    2 double + 4 single blocks at 3072 are 1.3 B parameters: 2.6 GB BF16 file,
+                    5.2 GB of float32 weights)`;
 
 /**
  * Parse argv (without node and script).
@@ -95,6 +105,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         'models-dir': { type: 'string' },
         threads: { type: 'string', default: '0' },
         only: { type: 'string' },
+        'flux-width': { type: 'string', default: '3072' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -104,7 +115,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`--threads must be an integer ≥ 0, got "${values.threads}"\n${BENCH_USAGE}`);
   const sections = values.only === undefined ? [...BENCH_SECTIONS] : parseSections(values.only);
-  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, help: values.help };
+  const fluxWidth = Number(values['flux-width']);
+  if (!Number.isInteger(fluxWidth) || fluxWidth < 128 || fluxWidth % 128 !== 0) throw new Error(`--flux-width must be a positive multiple of 128, got "${values['flux-width']}"\n${BENCH_USAGE}`);
+  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, fluxWidth, help: values.help };
 }
 
 function parseSections(list: string): BenchSection[] {
