@@ -16,6 +16,8 @@ export const FIELDS_FROM_FLAGS: ReadonlySet<string> = new Set([
   'seed',
   'negative_prompt',
   'output_format',
+  'loras',
+  'vae',
 ]);
 
 /** What the CLI knows about a failed API call; every field may be missing from a broken server. */

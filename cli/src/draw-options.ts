@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_CODES } from './exit-codes';
+import type { LoraFlag } from './flag-parsers';
 import { looksLikeHfReference, parseHfReference } from './hf-reference';
 import { FORMAT_EXTENSIONS, formatOfExtension, type ImageFormat } from './image-format';
 import { UserError } from './user-error';
@@ -15,6 +16,9 @@ export interface DrawFlags {
   /** null = -1 = random. */
   seed?: number | string | null;
   negativePrompt?: string;
+  /** Every --lora, in order. */
+  lora?: LoraFlag[];
+  vae?: string;
   output?: string;
   format?: ImageFormat;
   show?: boolean;
@@ -41,6 +45,10 @@ export interface DrawOptions {
   /** null = random (the server picks and reports it). */
   seed: number | string | null;
   negativePrompt: string | null;
+  /** LoRAs to apply (`loras`), in the order given; empty = none. */
+  loras: LoraFlag[];
+  /** VAE override (`vae`), or null = the checkpoint's own. */
+  vae: string | null;
   format: ImageFormat;
   output: OutputTarget;
   show: boolean;
@@ -103,6 +111,8 @@ export async function resolveDrawOptions(positionals: string[], flags: DrawFlags
     cfgScale: flags.cfgScale ?? null,
     seed: flags.seed ?? null,
     negativePrompt: flags.negativePrompt ?? null,
+    loras: flags.lora ?? [],
+    vae: flags.vae?.trim() ? flags.vae.trim() : null,
     format,
     output,
     show: flags.show ?? false,

@@ -99,3 +99,33 @@ export function parseBaseUrl(value: string): string {
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '').replace(/\/v1$/, '');
 }
+
+/** One `--lora`: a LoRA id (GET /v1/models, kind "lora") and its strength. */
+export interface LoraFlag {
+  model_name: string;
+  strength: number;
+}
+
+/** LoRA strengths the API accepts (shared/src/api/addon-fields.ts). */
+const LORA_STRENGTH_RANGE = [-4, 4] as const;
+
+/**
+ * `--lora name[:strength]` (repeatable) → the list so far plus this LoRA; strength default 1. The strength is what
+ * follows the last ":" when that is a number, so ids with folders (`styles/ink:0.8`) work.
+ * @throws InvalidArgumentError for an empty name or a strength outside −4..4
+ */
+export function parseLora(value: string, previous: LoraFlag[] = []): LoraFlag[] {
+  const trimmed = value.trim();
+  const colon = trimmed.lastIndexOf(':');
+  const tail = colon >= 0 ? trimmed.slice(colon + 1).trim() : '';
+  const hasStrength = colon >= 0 && tail !== '' && Number.isFinite(Number(tail));
+  const name = (hasStrength ? trimmed.slice(0, colon) : trimmed).trim();
+  const strength = hasStrength ? Number(tail) : 1;
+  if (name === '' || (colon === trimmed.length - 1 && colon >= 0)) {
+    throw new InvalidArgumentError('Give a LoRA id and optionally its strength, e.g. --lora styles/ink or --lora styles/ink:0.8 (list them with --list-models).');
+  }
+  if (strength < LORA_STRENGTH_RANGE[0] || strength > LORA_STRENGTH_RANGE[1]) {
+    throw new InvalidArgumentError(`The LoRA strength is a number from ${LORA_STRENGTH_RANGE[0]} to ${LORA_STRENGTH_RANGE[1]}, e.g. --lora ${name}:0.8.`);
+  }
+  return [...previous, { model_name: name, strength }];
+}

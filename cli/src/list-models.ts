@@ -5,9 +5,10 @@ import { ApiError, apiErrorFromResponse } from './api-error';
  * The part of a public model entry the CLI reads, from the shared schema. Lenient on purpose:
  * an entry missing optional extensions is still listed, one without an id is skipped.
  */
-const ModelEntrySchema = PublicModelSchema.pick({ id: true, native_size: true, capabilities: true }).partial({
+const ModelEntrySchema = PublicModelSchema.pick({ id: true, native_size: true, capabilities: true, kind: true, architecture: true }).partial({
   native_size: true,
   capabilities: true,
+  kind: true,
 });
 
 /** One entry of GET /v1/models as the CLI uses it (OpenAI list shape + extensions). */
@@ -16,6 +17,10 @@ export interface ModelSummary {
   /** [width, height] in pixels, when the server reports it. */
   nativeSize: [number, number] | null;
   capabilities: string[];
+  /** checkpoint, lora, vae or textualinversion (checkpoint when the server does not say). */
+  kind: string;
+  /** The base architecture the server detected ("Stable Diffusion 1.x"), when it reports one. */
+  architecture: string | null;
 }
 
 /**
@@ -54,6 +59,8 @@ export async function listModels(
       id: parsed.data.id,
       nativeSize: parsed.data.native_size ?? null,
       capabilities: parsed.data.capabilities ?? [],
+      kind: parsed.data.kind ?? 'checkpoint',
+      architecture: parsed.data.architecture ?? null,
     });
   }
   return models;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
 import type { DrawFlags } from './draw-options';
-import { DEFAULT_BASE_URL, parseBaseUrl, parseCfgScale, parseFormat, parseSeed, parseSize, parseSteps } from './flag-parsers';
+import { DEFAULT_BASE_URL, parseBaseUrl, parseCfgScale, parseFormat, parseLora, parseSeed, parseSize, parseSteps } from './flag-parsers';
 
 /** The seed doc's (draw-cli.md) default sampler; sent explicitly so the CLI behaves the same on every server. */
 export const DEFAULT_SAMPLER = 'euler';
@@ -14,6 +14,10 @@ Model and prompt:
 Size:
   Without --size the server uses the model's native size (512x512 for SD1.x models); this avoids
   asking a model for a size it does not support. Pass --size 512x512 to force it.
+
+Add-ons:
+  --lora and --vae take the ids --list-models shows (kind lora / vae: paths under the server's
+  MODELS_DIR/loras and MODELS_DIR/vae without the extension). A1111's <lora:name:0.8> in the prompt works too.
 
 Output:
   The image is saved as <prompt words>-<seed>.<ext> in the current folder (e.g. red-apple-42.png)
@@ -31,6 +35,7 @@ Exit codes:
 Examples:
   $ draw "a red apple"
   $ draw tiny-analytic "a blue sky" --size 256x256 --seed 42 --output sky.png
+  $ draw sd15/model.safetensors "a castle" --lora styles/ink:0.8 --lora detail --vae sd-vae-ft-mse
   $ draw hf.co/gpustack/stable-diffusion-v3-5-large-turbo-GGUF:FP16 "a lighthouse at dusk" --show
   $ IMAGE_API_URL=https://images.example.com draw "green grass" --sampler dpm++2m --scheduler karras
 `;
@@ -55,6 +60,8 @@ export function buildProgram(action: (positionals: string[], flags: DrawFlags) =
     .option('--cfg-scale <x>', 'classifier-free guidance scale (default: the server default)', parseCfgScale)
     .option('--seed <n>', 'random seed, for reproducible images (default: random; -1 = random)', parseSeed)
     .option('--negative-prompt <text>', 'what the image should not contain')
+    .option('--lora <name[:strength]>', 'apply a LoRA (sent in loras; repeatable, at most 5; strength -4..4, default 1)', parseLora)
+    .option('--vae <name>', 'decode with this VAE instead of the checkpoint\'s (sent as vae)')
     .option('-o, --output <path>', 'file (or existing folder) to save to (default: <prompt>-<seed>.png here)')
     .option('--format <format>', 'png, jpeg or webp (default: from the --output extension, else png)', parseFormat)
     .option('--show', 'open the saved image in the default image viewer')

@@ -32,5 +32,7 @@ export function buildRequestBody(options: DrawOptions, stream = true): DrawReque
   if (options.cfgScale !== null) body.cfg_scale = options.cfgScale;
   if (options.seed !== null) body.seed = options.seed;
   if (options.negativePrompt !== null && options.negativePrompt !== '') body.negative_prompt = options.negativePrompt;
+  if (options.loras.length > 0) body.loras = options.loras.map((l) => ({ model_name: l.model_name, strength: l.strength }));
+  if (options.vae !== null) body.vae = options.vae;
   return body;
 }

@@ -116,7 +116,7 @@ async function draw(options: DrawOptions, io: CliIo, writeErr: (text: string) =>
   }
 }
 
-/** `draw --list-models`: one model per line, `id  WxH  capabilities`. */
+/** `draw --list-models`: one model per line, `id  WxH  capabilities`; add-ons `id  kind  architecture`. */
 async function printModels(flags: DrawFlags, io: CliIo): Promise<void> {
   const apiKey = flags.apiKey?.trim() ?? '';
   if (apiKey === '') {
@@ -126,6 +126,11 @@ async function printModels(flags: DrawFlags, io: CliIo): Promise<void> {
     });
   }
   for (const model of await listModels(flags.baseUrl, apiKey, { signal: io.signal })) {
+    if (model.kind !== 'checkpoint') {
+      // Add-ons (--lora / --vae names, embeddings): their kind and the architecture they fit.
+      io.stdout.write(`${model.id}\t${model.kind}\t${model.architecture ?? '-'}\n`);
+      continue;
+    }
     const size = model.nativeSize ? `${model.nativeSize[0]}x${model.nativeSize[1]}` : '-';
     io.stdout.write(`${model.id}\t${size}\t${model.capabilities.join(',') || '-'}\n`);
   }
@@ -165,8 +170,12 @@ async function reportError(
 async function addModelHint(error: ApiError, api: { baseUrl: string; apiKey: string }): Promise<void> {
   try {
     const signal = AbortSignal.timeout(MODEL_HINT_TIMEOUT_MS);
-    const models = await listModels(api.baseUrl, api.apiKey, { signal });
-    if (models.length > 0) error.suffix = `available models: ${models.map((model) => model.id).join(', ')}`;
+    // The kind the refused field names: loras.1.model_name → LoRAs, vae → VAEs, otherwise checkpoints.
+    const field = (error.param ?? '').split(/[.[]/)[0];
+    const kind = field === 'loras' ? 'lora' : field === 'vae' ? 'vae' : field === 'embeddings' ? 'textualinversion' : 'checkpoint';
+    const models = (await listModels(api.baseUrl, api.apiKey, { signal })).filter((model) => model.kind === kind);
+    const what = kind === 'lora' ? 'LoRAs' : kind === 'vae' ? 'VAEs' : kind === 'textualinversion' ? 'embeddings' : 'models';
+    if (models.length > 0) error.suffix = `available ${what}: ${models.map((model) => model.id).join(', ')}`;
   } catch {
     // The hint is a courtesy; the error line stands without it.
   }

@@ -15,6 +15,7 @@ import { idempotency } from './idempotency/idempotency-middleware';
 import { linkTtl } from './middleware/link-ttl';
 import { playground } from './playground';
 import { losslessSeeds } from './inputs/lossless-json';
+import { bodySizeLimit } from './inputs/body-size-limit';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -62,6 +63,11 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   app.use('/v1/img2img', requireKey);
   app.use('/v1/tasks/*', requireKey);
   app.use('/v3/*', requireKey);
+
+  // Every request body is bounded (MAX_BODY_BYTES, 413) before anything reads it: after auth (which reads
+  // headers only, so a request without a valid key is refused without its body being read) and before
+  // idempotency, link-TTL and the routes, which only ever see an already-capped, buffered body.
+  app.use('*', bodySizeLimit());
 
   // Idempotency-Key on every POST that generates (after auth: the ledger is per API key).
   app.use('/v1/images/generations', idempotency({ now: options.now }));

@@ -45,6 +45,8 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
+      | 'ortTuning'
+      | 'sdxlRefinerModel'
     >
   > & {
     logger?: boolean | object;
@@ -93,7 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();
   const registry = new ModelRegistry(opts.modelsDir, {
-    sessionOptions: { executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
+    sessionOptions: { ...opts.ortTuning, executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
     checkpoints,
     memoryBudgetBytes: opts.modelMemoryBudget ?? 0,
     addonMemoryBudgetBytes: opts.addonMemoryBudget ?? 0,
@@ -117,6 +119,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       retainSeconds: opts.retainSeconds ?? 600,
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
+      refinerModel: opts.sdxlRefinerModel,
     },
     toServiceError,
     { log: app.log, metrics },

@@ -81,6 +81,24 @@ export const GenerationJobSchema = z.object({
   embeddings: z.array(z.object({ name: z.string().min(1).max(256) })).max(MAX_ADDONS).default([]),
   /** A standalone VAE (id under MODELS_DIR/vae) replacing the checkpoint's for decode and encode. */
   vae: z.string().min(1).max(256).optional(),
+  /**
+   * SDXL micro-conditioning (diffusers names; [height, width] and [top, left] in pixels). Defaults: original and
+   * target size = the generated size, crop (0, 0). Ignored by models without time ids (SD 1.x / 2.x).
+   */
+  original_size: z.tuple([z.number().int().min(1).max(16384), z.number().int().min(1).max(16384)]).optional(),
+  crops_coords_top_left: z.tuple([z.number().int().min(0).max(16384), z.number().int().min(0).max(16384)]).optional(),
+  target_size: z.tuple([z.number().int().min(1).max(16384), z.number().int().min(1).max(16384)]).optional(),
+  /** SDXL refiner time ids: aesthetic score of the conditional (default 6) and unconditional (default 2.5) row. */
+  aesthetic_score: z.number().min(0).max(10).optional(),
+  negative_aesthetic_score: z.number().min(0).max(10).optional(),
+  /**
+   * SDXL base → refiner (AUTOMATIC1111's `refiner_switch_at`, by sampling steps): the base runs the first
+   * ⌈refiner_switch_at × steps⌉ steps of each pass, the refiner the rest on the base's latents; 0 or absent = no
+   * refiner, 1 = every step on the base.
+   */
+  refiner_switch_at: z.number().min(0).max(1).optional(),
+  /** The refiner checkpoint (an id like `model`); default: the GPU service's SDXL_REFINER_MODEL. */
+  refiner_model: z.string().min(1).max(256).optional(),
 });
 
 /** A GenerationJob after defaults are applied. */
@@ -118,6 +136,10 @@ export const GenerationParamsSchema = z.object({
   loras: z.array(z.object({ name: z.string(), strength: z.number(), hash: z.string() })).optional(),
   embeddings: z.array(z.object({ name: z.string(), hash: z.string() })).optional(),
   vae: z.object({ name: z.string(), hash: z.string() }).optional(),
+  /** The SDXL refiner that ran the last steps, its content hash and the switch point (absent without one). */
+  refiner_model: z.string().optional(),
+  refiner_model_hash: z.string().optional(),
+  refiner_switch_at: z.number().optional(),
   /** CLIP tokens of prompt + negative prompt as the model's tokenizer counts them (no bos/eos/padding). */
   text_tokens: z.number().int().optional(),
   engine_version: z.string(),

@@ -24,7 +24,7 @@ afterAll(async () => {
 
 describe('npm run bench: the sd15 section', () => {
   it('measures conversion, first open, cached load, UNet steps at two sizes, one image and the share outside onnxruntime', async () => {
-    const sizes = { unetSize: 64, unetRepeats: 2, largeSize: 128, image: { size: 64, steps: 3, repeats: 1 } };
+    const sizes = { unetSize: 64, unetRepeats: 2, largeSize: 128, image: { size: 64, steps: 3, repeats: 1 }, loraRank: 4 };
     const r = await runSd15Section({ modelsDir, threads: 0, sizes, checkpoint: SMALL_SD1_CHECKPOINT }, () => {});
 
     expect(r.checkpoint.generated).toBe(true);
@@ -47,11 +47,19 @@ describe('npm run bench: the sd15 section', () => {
     expect(r.goals.cached_load_seconds).toEqual({ value: r.cached_load.seconds, goal: '≤ 10 s', met: r.cached_load.seconds <= 10 });
     expect(r.goals.conversion_peak_rss.met).toBe(r.conversion.peak_rss_over_checkpoint <= 2);
     expect(r.goals.outside_onnxruntime.met).toBe(r.image.overheadShare < 0.01);
-    expect(r.load_average).toHaveLength(6);
+    // LoRA sets: every transformer projection/attention/feed-forward layer and text-encoder layer is patched; the
+    // first set, a switch and a reuse are timed, and a UNet step runs on the patched model.
+    expect(r.lora.file.rank).toBe(4);
+    expect(r.lora.file.modules).toBeGreaterThan(0);
+    expect([r.lora.firstSetSeconds, r.lora.switchSeconds, r.lora.unetMsBase, r.lora.unetMsVariant].every((v) => v > 0)).toBe(true);
+    expect(r.lora.reuseSeconds).toBeGreaterThanOrEqual(0);
+    expect(r.goals.lora_switch_seconds).toEqual({ value: r.lora.switchSeconds, goal: '≤ 3 s', met: r.lora.switchSeconds <= 3 });
+    expect(r.goals.lora_reuse_seconds.met).toBe(r.lora.reuseSeconds <= 0.01);
+    expect(r.load_average).toHaveLength(7);
 
     const machine = { cpus: 2, cpu_model: 'test', execution_provider: 'cpu', intra_op_threads: 0, onnxruntime_node: '1', node: 'v20', platform: 'linux', date: 'now', quick: true, load_average: [0, 0] } as const;
     const table = formatBenchReport({ sections: ['sd15'], sd15: r, machine } as BenchReport);
-    for (const row of ['cached load (fresh process)', 'peak RSS while converting', 'UNet ms per CFG step (batch 2), 128x128', 'outside onnxruntime (64x64, steps 2..3)']) {
+    for (const row of ['cached load (fresh process)', 'peak RSS while converting', 'UNet ms per CFG step (batch 2), 128x128', 'outside onnxruntime (64x64, steps 2..3)', 'LoRA: switch to another set']) {
       expect(table).toContain(row);
     }
   }, 120_000);

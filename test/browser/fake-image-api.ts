@@ -93,6 +93,7 @@ export const FAKE_MODELS = [
     native_size: [512, 512],
     max_pixels: 512 * 512,
   },
+  { id: 'vae-ft-mse', object: 'model', created: 1_760_000_000, owned_by: 'image-api', kind: 'vae', capabilities: [], native_size: [0, 0], max_pixels: 0 },
 ];
 
 /** A solid-colour PNG as base64. */

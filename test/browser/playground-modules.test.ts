@@ -166,6 +166,23 @@ describe('request-builder.js', () => {
     expect(requestBuilder.editFormFields(edit)).toContainEqual(['stream', 'true']);
   });
 
+  it('sends the picked add-ons in the Advanced body: loras with strengths, embeddings, vae; lists as JSON text in the edit form', () => {
+    const advanced = { ...inputs, paramStyle: 'advanced', loras: [{ model_name: 'styles/ink', strength: '0.8' }], embeddings: ['easynegative'], vae: 'vae-ft-mse' };
+    const body = requestBuilder.buildRequestBody(advanced, PLAYGROUND_CONFIG);
+    expect([body.loras, body.embeddings, body.vae]).toEqual([[{ model_name: 'styles/ink', strength: 0.8 }], [{ model_name: 'easynegative' }], 'vae-ft-mse']);
+    const plain = requestBuilder.buildRequestBody({ ...advanced, loras: [], embeddings: [], vae: '' }, PLAYGROUND_CONFIG);
+    expect(['loras', 'embeddings', 'vae'].filter((k) => k in plain)).toEqual([]);
+    expect('loras' in requestBuilder.buildRequestBody({ ...inputs, loras: advanced.loras }, PLAYGROUND_CONFIG)).toBe(false);
+    const edit = requestBuilder.buildRequestBody({ ...advanced, edit: true }, PLAYGROUND_CONFIG);
+    expect(requestBuilder.editFormFields(edit)).toContainEqual(['loras', '[{"model_name":"styles/ink","strength":0.8}]']);
+    expect(() => requestBuilder.buildRequestBody({ ...advanced, loras: [{ model_name: 'x', strength: '5' }] }, PLAYGROUND_CONFIG)).toThrow(/LoRA strength must be a number from -4 to 4/);
+    const six = Array.from({ length: 6 }, () => ({ model_name: 'x', strength: 1 }));
+    expect(() => requestBuilder.buildRequestBody({ ...advanced, loras: six }, PLAYGROUND_CONFIG)).toThrow(/At most 5 LoRAs/);
+    const request = { origin: 'https://images.example.com', path: '/v1/images/generations', body, edit: null };
+    expect(codeSnippets.asyncSnippet(request, PLAYGROUND_CONFIG, '256x256')).toContain('"sd_vae": "vae-ft-mse"');
+    expect(codeSnippets.drawSnippet(request, PLAYGROUND_CONFIG)).toMatch(/--lora '?styles\/ink:0\.8'? --vae '?vae-ft-mse'?/);
+  });
+
   it('refuses numbers the API would refuse, naming the field', () => {
     const advanced = { ...inputs, paramStyle: 'advanced' };
     expect(() => requestBuilder.buildRequestBody({ ...advanced, seed: '1.5' }, PLAYGROUND_CONFIG)).toThrow(/seed must be a whole number/);

@@ -319,6 +319,26 @@ describe('playground page in Chromium', () => {
     expect(await page.inputValue('#sample_method')).toBe('heun');
   });
 
+  it('Advanced: the add-on pickers list the server’s LoRAs and VAEs and the request carries the picked ones', async () => {
+    if (!target.fake) return;
+    const page = await playgroundPage();
+    await page.click('#param-style-advanced');
+    expect(await page.$$eval('#lora-name option', (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(['detail-lora']);
+    expect(await page.$$eval('#vae option', (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(['', 'vae-ft-mse']);
+    await page.fill('#lora-strength', '0.7');
+    await page.click('#lora-add');
+    expect(await page.textContent('#lora-list')).toContain('detail-lora × 0.7');
+    await page.selectOption('#vae', 'vae-ft-mse');
+    await page.fill('#prompt', 'green grass');
+    const sent = page.waitForRequest((request) => request.url().endsWith('/v1/images/generations'));
+    await page.click('#submit');
+    const body = (await sent).postDataJSON();
+    expect([body.loras, body.vae, body.embeddings]).toEqual([[{ model_name: 'detail-lora', strength: 0.7 }], 'vae-ft-mse', undefined]);
+    await waitForFinalImage(page);
+    await page.click('#lora-list button');
+    expect(await page.$$('#lora-list li')).toHaveLength(0);
+  });
+
   it('lists the checkpoints in the model drop-down and limits sizes to each model’s max_pixels', async () => {
     const page = await playgroundPage();
     const models = await checkpoints();

@@ -34,6 +34,8 @@ describe('resolveDrawOptions', () => {
       cfgScale: null,
       seed: null,
       negativePrompt: null,
+      loras: [],
+      vae: null,
       format: 'png',
       output: { kind: 'folder', folder: '.' },
       show: false,

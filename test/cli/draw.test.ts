@@ -114,6 +114,12 @@ describe('draw against a streaming API', () => {
         '6.5',
         '--negative-prompt',
         'text, watermark',
+        '--lora',
+        'styles/ink:0.8',
+        '--lora',
+        'detail',
+        '--vae',
+        'sd-vae-ft-mse',
         '--output',
         'sub/grass',
       ],
@@ -128,6 +134,8 @@ describe('draw against a streaming API', () => {
       sampling_steps: 7,
       cfg_scale: 6.5,
       negative_prompt: 'text, watermark',
+      loras: [{ model_name: 'styles/ink', strength: 0.8 }, { model_name: 'detail', strength: 1 }],
+      vae: 'sd-vae-ft-mse',
     });
   });
 

@@ -185,6 +185,17 @@ describe('not found (exit 6)', () => {
     );
   });
 
+  it('an unknown --lora, naming the LoRAs that exist', async () => {
+    api.behaviour = {
+      kind: 'status',
+      status: 400,
+      body: JSON.stringify({ error: { code: 'model_not_found', message: 'No LoRA named "inc" is available.', param: 'loras.0.model_name', type: 'invalid_request_error' } }),
+    };
+    const run = await runDraw(['a red apple', '--lora', 'inc:0.5'], { cwd, env });
+    expect(run.code).toBe(6);
+    expect(singleErrorLine(run.stderr)).toBe('error: No LoRA named "inc" is available. (param: loras.0.model_name); available LoRAs: styles/ink');
+  });
+
   it('model_not_found inside a stream', async () => {
     api.behaviour = {
       kind: 'stream-error',
@@ -196,9 +207,9 @@ describe('not found (exit 6)', () => {
 });
 
 describe('--list-models', () => {
-  it('prints one model per line with its native size', async () => {
+  it('prints one model per line with its native size, add-ons with their kind and architecture', async () => {
     const run = await runDraw(['--list-models'], { cwd, env });
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe('tiny-analytic\t192x128\ttxt2img\n');
+    expect(run.stdout).toBe('tiny-analytic\t192x128\ttxt2img\nstyles/ink\tlora\tStable Diffusion 1.x\n');
   });
 });

@@ -114,7 +114,10 @@ export async function startFakePublicApi(key: string): Promise<FakePublicApi> {
         200,
         JSON.stringify({
           object: 'list',
-          data: [{ ...FAKE_MODEL, object: 'model', created: 0, owned_by: 'test', kind: 'checkpoint', capabilities: ['txt2img'] }],
+          data: [
+            { ...FAKE_MODEL, object: 'model', created: 0, owned_by: 'test', kind: 'checkpoint', capabilities: ['txt2img'] },
+            { id: 'styles/ink', object: 'model', created: 0, owned_by: 'test', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, architecture: 'Stable Diffusion 1.x' },
+          ],
         }),
       );
     }

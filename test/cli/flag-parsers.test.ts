@@ -6,12 +6,21 @@ import {
   parseBaseUrl,
   parseCfgScale,
   parseFormat,
+  parseLora,
   parseSeed,
   parseSize,
   parseSteps,
 } from '../../cli/src/flag-parsers';
 
 describe('flag parsers', () => {
+  it('parseLora takes name[:strength] (default 1, ids with folders), repeatable, and refuses empty names and strengths outside -4..4', () => {
+    expect(parseLora('styles/ink:0.8')).toEqual([{ model_name: 'styles/ink', strength: 0.8 }]);
+    expect(parseLora(' detail ', [{ model_name: 'a', strength: -1 }])).toEqual([{ model_name: 'a', strength: -1 }, { model_name: 'detail', strength: 1 }]);
+    expect(parseLora('odd:name')).toEqual([{ model_name: 'odd:name', strength: 1 }]);
+    expect(parseLora('x:-0.5')).toEqual([{ model_name: 'x', strength: -0.5 }]);
+    for (const bad of ['', ':0.5', 'x:', 'x:4.5', 'x:-5']) expect(() => parseLora(bad), bad).toThrow(InvalidArgumentError);
+  });
+
   it('parseSize normalises WxH and refuses anything else', () => {
     expect(parseSize('512x768')).toBe('512x768');
     expect(parseSize(' 0512 X 64 ')).toBe('512x64');

@@ -31,6 +31,8 @@ function options(overrides: Partial<DrawOptions> = {}): DrawOptions {
     cfgScale: null,
     seed: 11,
     negativePrompt: null,
+    loras: [],
+    vae: null,
     format: 'png',
     output: { kind: 'folder', folder: '.' },
     show: false,

@@ -12,6 +12,8 @@ const OPTIONS: DrawOptions = {
   cfgScale: null,
   seed: null,
   negativePrompt: null,
+  loras: [],
+  vae: null,
   format: 'png',
   output: { kind: 'folder', folder: '.' },
   show: false,
@@ -21,6 +23,14 @@ const OPTIONS: DrawOptions = {
 };
 
 describe('buildRequestBody', () => {
+  it('sends --lora as loras in order and --vae as vae', () => {
+    const body = buildRequestBody({ ...OPTIONS, loras: [{ model_name: 'styles/ink', strength: 0.8 }, { model_name: 'detail', strength: 1 }], vae: 'sd-vae-ft-mse' });
+    expect(body.loras).toEqual([{ model_name: 'styles/ink', strength: 0.8 }, { model_name: 'detail', strength: 1 }]);
+    expect(body.vae).toBe('sd-vae-ft-mse');
+    const plain = buildRequestBody(OPTIONS);
+    expect('loras' in plain || 'vae' in plain).toBe(false);
+  });
+
   it('sends only what the user set, plus the fixed CLI fields', () => {
     expect(buildRequestBody(OPTIONS)).toEqual({
       prompt: 'a red apple',

@@ -46,3 +46,23 @@ export async function addFixtureDiffusersFolder(modelsDir: string, family: strin
   await cp(path.join(fixtureDir(family), 'diffusers'), target, { recursive: true });
   return target;
 }
+
+/**
+ * Copy a checkpoints-xl single file (`sdxl-base` or `sdxl-refiner`) to `MODELS_DIR/checkpoints/<id>` with a sidecar
+ * of its cases.json `models` configs (`unet`, `vae`, `text_encoder`, `text_encoder_2`, `scheduler`); where the
+ * refiner's entry says "same weights as sdxl-base", the base's config is used.
+ * @returns the checkpoint's path.
+ */
+export async function addXlFixtureCheckpoint(modelsDir: string, model: 'sdxl-base' | 'sdxl-refiner', id: string): Promise<string> {
+  const cases = JSON.parse(await readFile(path.join(fixtureDir('checkpoints-xl'), 'cases.json'), 'utf8')) as {
+    models: Record<string, Record<string, unknown> & { files: { single_file: { path: string } } }>;
+  };
+  const m = cases.models[model];
+  const target = path.join(modelsDir, 'checkpoints', id);
+  await mkdir(path.dirname(target), { recursive: true });
+  await copyFile(path.join(fixtureDir('checkpoints-xl'), m.files.single_file.path), target);
+  const configOf = (name: string) => (typeof m[name] === 'string' ? cases.models['sdxl-base'][name] : m[name]);
+  const sidecar = Object.fromEntries(['unet', 'vae', 'text_encoder', 'text_encoder_2', 'scheduler'].map((n) => [n, configOf(n)]).filter(([, v]) => v !== undefined));
+  await writeFile(target.replace(/\.safetensors$/, '.json'), JSON.stringify(sidecar));
+  return target;
+}

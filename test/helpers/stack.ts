@@ -3,9 +3,11 @@
  * on free ports with a temporary state folder and a fixed development key, for end-to-end tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { newApiKeyRecord, type ApiKeyLimits, type ApiKeyRecord } from '@image-api/shared/api/api-key';
 import { freePort } from '../../scripts/free-port';
 import { tinyModelsDir } from './tiny-model';
 
@@ -82,5 +84,160 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         child.once('exit', () => done());
         child.kill('SIGTERM');
       }),
+  };
+}
+
+/** Options of {@link startSplitStack}. */
+export interface SplitStackOptions extends StackOptions {
+  /** More API keys to install, by name, with their limits; their keys are in {@link SplitStack.keys}. */
+  keys?: Record<string, ApiKeyLimits>;
+  /** Extra Worker vars (e.g. TASK_STALE_AFTER_SECONDS). */
+  vars?: Record<string, string>;
+}
+
+/**
+ * A local stack whose two processes the test controls one by one: the GPU service and the edge
+ * (`wrangler dev`) are started as scripts/start.ts starts them, but directly, so one can be killed
+ * and started again while the other runs on (start.ts takes the whole stack down when a child dies).
+ * The edge keeps its state folder across restarts (D1 task rows, KV keys, R2 images, Durable Objects).
+ */
+export interface SplitStack {
+  baseUrl: string;
+  gpuUrl: string;
+  serviceToken: string;
+  /** The key without limits. */
+  apiKey: string;
+  /** Keys of {@link SplitStackOptions.keys}, by name. */
+  keys: Record<string, string>;
+  output(): string;
+  /** SIGKILL the GPU service (no drain: as a crash or an OOM kill) and wait until it is gone. */
+  killGpu(): Promise<void>;
+  /** Start the GPU service again on the same port; resolves once it answers with the token. */
+  startGpu(): Promise<void>;
+  /** SIGKILL the edge (wrangler and its workerd) and start it again on the same port and state. */
+  restartEdge(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Start a {@link SplitStack}; resolves once both processes answer. */
+export async function startSplitStack(options: SplitStackOptions = {}): Promise<SplitStack> {
+  const [edgePort, gpuPort] = [await freePort(), await freePort()];
+  const serviceToken = `svc-${randomBytes(12).toString('hex')}-token`;
+  const stateDir = await mkdtemp(join(tmpdir(), 'split-stack-state-'));
+  const modelsDir = options.modelsDir ?? (await tinyModelsDir());
+  const tsx = resolve(root, 'node_modules/tsx/dist/esm/index.mjs');
+  const wrangler = resolve(root, 'node_modules/wrangler/bin/wrangler.js');
+  let log = '';
+  const keys: Record<string, string> = {};
+  const records: ApiKeyRecord[] = [];
+  for (const [name, limits] of Object.entries({ dev: {}, ...options.keys })) {
+    keys[name] = `sk-split-${name}-${randomBytes(16).toString('hex')}`;
+    records.push(await newApiKeyRecord(keys[name], { name, tenant: `t-${name}`, limits }));
+  }
+  // One `wrangler kv bulk put` for every key (one wrangler start instead of one per key).
+  const bulkFile = join(stateDir, 'keys.json');
+  await writeFile(bulkFile, JSON.stringify(records.map((r) => ({ key: r.key_hash, value: JSON.stringify(r), metadata: { name: r.name, tenant: r.tenant } }))));
+  await new Promise<void>((ok, fail) => {
+    const put = spawn(process.execPath, [wrangler, 'kv', 'bulk', 'put', bulkFile, '--binding', 'API_KEYS', '--local', '--persist-to', stateDir], {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    put.stdout!.on('data', (c) => (out += c));
+    put.stderr!.on('data', (c) => (out += c));
+    put.once('exit', (code) => (code === 0 ? ok() : fail(new Error(`wrangler kv bulk put failed (${code}):\n${out}`))));
+  });
+
+  const launch = (name: string, args: string[], env: Record<string, string>): ChildProcess => {
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const note = (chunk: Buffer) => (log += chunk.toString().replace(/^(?=.)/gm, `[${name}] `));
+    child.stdout!.on('data', note);
+    child.stderr!.on('data', note);
+    return child;
+  };
+  const gone = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+  const waitFor = async (url: string, child: ChildProcess, accept: (res: Response) => Promise<boolean>, init: RequestInit = {}) => {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (gone(child)) throw new Error(`${url}: the process exited (${child.exitCode ?? child.signalCode}):\n${log}`);
+      try {
+        if (await accept(await fetch(url, init))) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${url} was not ready in 120 s:\n${log}`);
+  };
+  const killGroup = async (child: ChildProcess) => {
+    if (gone(child)) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited;
+  };
+
+  let gpu!: ChildProcess;
+  const startGpu = async () => {
+    gpu = launch('gpu-service', ['--import', tsx, 'gpu-service/src/main.ts'], {
+      GPU_PORT: String(gpuPort),
+      GPU_SERVICE_TOKEN: serviceToken,
+      MODELS_DIR: modelsDir,
+      LOG_LEVEL: 'warn',
+    });
+    await waitFor(`http://127.0.0.1:${gpuPort}/metrics`, gpu, async (res) => res.status === 200, { headers: { authorization: `Bearer ${serviceToken}` } });
+  };
+  let edge!: ChildProcess;
+  const startEdge = async () => {
+    const instanceId = randomBytes(8).toString('hex');
+    const vars = {
+      GPU_SERVICE_URL: `http://127.0.0.1:${gpuPort}`,
+      GPU_SERVICE_TOKEN: serviceToken,
+      LINK_SIGNING_SECRET: 'split-stack-link-secret',
+      WEBHOOK_SIGNING_SECRET: 'split-stack-webhook-secret',
+      ALLOW_LOCAL_WEBHOOK_URLS: 'true',
+      STACK_INSTANCE_ID: instanceId,
+      ...options.vars,
+    };
+    edge = launch(
+      'edge',
+      [
+        wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(edgePort), '--inspector-port', String(await freePort()),
+        '--persist-to', stateDir, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+        '--show-interactive-dev-session=false',
+      ],
+      { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
+    );
+    await waitFor(`http://127.0.0.1:${edgePort}/healthz`, edge, async (res) => {
+      const body = (await res.json().catch(() => ({}))) as { instance_id?: string };
+      return res.status === 200 && body.instance_id === instanceId;
+    });
+  };
+  try {
+    await Promise.all([startGpu(), startEdge()]);
+  } catch (error) {
+    await Promise.all([gpu, edge].filter(Boolean).map(killGroup));
+    throw error;
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${edgePort}`,
+    gpuUrl: `http://127.0.0.1:${gpuPort}`,
+    serviceToken,
+    apiKey: keys.dev,
+    keys,
+    output: () => log,
+    killGpu: () => killGroup(gpu),
+    startGpu,
+    restartEdge: async () => {
+      await killGroup(edge);
+      await startEdge();
+    },
+    stop: async () => {
+      await Promise.all([killGroup(gpu), killGroup(edge)]);
+    },
   };
 }

@@ -3,15 +3,12 @@ import { invalidImage, invalidMask } from './input-errors';
 import { inspectPngMask, PngDecodeError, type MaskMode } from './png-mask';
 
 /**
- * Check a mask against its image before any GPU work (issue 6: a wrong-size or empty mask is a 400,
- * never silently a whole-image repaint):
- * - same width × height as the image (header dimensions);
- * - mask_mode 'alpha' needs transparency: a JPEG, or a PNG without alpha channel or tRNS, is refused;
- * - a PNG mask must mark at least one pixel (streamed check, png-mask.ts). JPEG/WebP masks (white
- *   mode) are not decoded at the edge; the GPU service applies the same rule to them (400 'mask').
- * @throws ApiError 400 `invalid_mask` (param "mask"), 400 `invalid_image` for an undecodable PNG.
+ * The cheap part of the mask checks, from the headers alone (run it with the other input checks,
+ * before the rate limiter): same width × height as the image; mask_mode 'alpha' needs transparency,
+ * so a JPEG mask is refused.
+ * @throws ApiError 400 `invalid_mask` (param "mask").
  */
-export async function checkMask(image: InputImage, mask: InputImage, mode: MaskMode): Promise<void> {
+export function checkMaskHeader(image: InputImage, mask: InputImage, mode: MaskMode): void {
   if (mask.width !== image.width || mask.height !== image.height) {
     throw invalidMask(
       `mask must be the same size as image: the mask is ${mask.width}x${mask.height}, the image ${image.width}x${image.height}.`,
@@ -20,6 +17,18 @@ export async function checkMask(image: InputImage, mask: InputImage, mode: MaskM
   if (mode === 'alpha' && mask.type === 'jpeg') {
     throw invalidMask('mask has no alpha channel (JPEG); with mask_mode "alpha" transparent pixels mark the area to repaint. Send a PNG, or mask_mode "white".');
   }
+}
+
+/**
+ * The pixel part of the mask checks (issue 6: an empty mask is a 400, never silently a whole-image
+ * repaint; issue 10 item 5: bounded CPU, so run it only AFTER the rate limiter admitted the request):
+ * a PNG mask must have transparency in alpha mode and mark at least one pixel, read by the streamed,
+ * budgeted scan of png-mask.ts (at most MASK_SCAN_MAX_BYTES of pixel data, ~10–30 ms of CPU). When the
+ * budget runs out before a marked pixel, and for JPEG/WebP masks (white mode), the edge does not
+ * decide: the GPU service applies the same rule when it decodes the mask (400 naming the mask).
+ * @throws ApiError 400 `invalid_mask` (param "mask"), 400 `invalid_image` for an undecodable PNG.
+ */
+export async function checkMaskPixels(mask: InputImage, mode: MaskMode): Promise<void> {
   if (mask.type !== 'png') return;
   let verdict: Awaited<ReturnType<typeof inspectPngMask>>;
   try {

@@ -1,7 +1,9 @@
 /**
  * Does a PNG mask mark anything for repainting? Answered at the edge, before any GPU work, by
  * streaming the PNG's pixel rows (only two rows are held in memory) and stopping at the first marked
- * pixel. Decoding follows the PNG specification (ISO/IEC 15948 / W3C PNG 2nd ed.): chunk layout,
+ * pixel, or once MASK_SCAN_MAX_BYTES of pixel data have been read without a verdict (issue 10 item 5:
+ * the edge's CPU per request is bounded whatever the mask's size; inflating a whole 4096² RGBA mask
+ * alone costs 230–370 ms of CPU, reading this budget 10–30 ms; README "Edge CPU per request"). Decoding follows the PNG specification (ISO/IEC 15948 / W3C PNG 2nd ed.): chunk layout,
  * colour types 0/2/3/4/6, bit depths 1–16, tRNS transparency, filters 0–4 (§9, Paeth predictor) and
  * Adam7 interlacing (§8). Thresholds match the GPU service (gpu-service/src/diffusion/pipelines/
  * input-images.ts): alpha mode repaints alpha < 128, white mode luma 0.299 R + 0.587 G + 0.114 B ≥ 128
@@ -11,8 +13,18 @@
 /** alpha: transparent pixels are repainted (OpenAI); white: white pixels are repainted. */
 export type MaskMode = 'alpha' | 'white';
 
-/** The verdict of {@link inspectPngMask}. */
-export type PngMaskVerdict = 'covers' | 'empty' | 'no_alpha';
+/**
+ * The verdict of {@link inspectPngMask}. 'unchecked': the scan budget ran out before a marked pixel was
+ * found, so the edge cannot tell (the GPU service, which decodes the mask anyway, applies the same rule).
+ */
+export type PngMaskVerdict = 'covers' | 'empty' | 'no_alpha' | 'unchecked';
+
+/**
+ * Most decompressed pixel data (scanline bytes, filter bytes not counted) the edge reads from one mask:
+ * 2 MiB, a whole 724² RGBA, 1024² grey+alpha or 1448² grey mask. Larger masks are read up to here (a
+ * marked pixel there still answers 'covers') and then left to the GPU service.
+ */
+export const MASK_SCAN_MAX_BYTES = 2 * 1024 * 1024;
 
 /** A PNG the decoder cannot read (bad chunk layout, unsupported IHDR values, truncated data). */
 export class PngDecodeError extends Error {
@@ -155,10 +167,44 @@ function rowTest(chunks: PngChunks, mode: MaskMode): RowTest {
       return key !== null && r === key[0] && g === key[1] && b === key[2];
     };
   }
+  const fast = fastRowTest(bitDepth, colorType, mode);
+  if (fast) return fast;
   return (row, width) => {
     for (let x = 0; x < width; x++) if (marked(row, x)) return true;
     return false;
   };
+}
+
+/**
+ * The same predicate as rowTest's general one for the common 8-bit layouts without tRNS lookups
+ * (grey, grey+alpha, RGB, RGBA), as plain loops over the row's bytes (no per-pixel closure calls).
+ * Null for every other layout.
+ */
+function fastRowTest(bitDepth: number, colorType: number, mode: MaskMode): RowTest | null {
+  if (bitDepth !== 8) return null;
+  const channels = CHANNELS[colorType];
+  if (mode === 'alpha' && (colorType === 4 || colorType === 6)) {
+    return (row, width) => {
+      const end = width * channels;
+      for (let i = channels - 1; i < end; i += channels) if (row[i] < 128) return true;
+      return false;
+    };
+  }
+  if (mode === 'white' && (colorType === 0 || colorType === 4)) {
+    return (row, width) => {
+      const end = width * channels;
+      for (let i = 0; i < end; i += channels) if (isWhite(row[i], row[i], row[i])) return true;
+      return false;
+    };
+  }
+  if (mode === 'white' && (colorType === 2 || colorType === 6)) {
+    return (row, width) => {
+      const end = width * channels;
+      for (let i = 0; i < end; i += channels) if (isWhite(row[i], row[i + 1], row[i + 2])) return true;
+      return false;
+    };
+  }
+  return null;
 }
 
 function paeth(a: number, b: number, c: number): number {
@@ -193,6 +239,34 @@ function unfilter(filter: number, row: Uint8Array, prev: Uint8Array, bpp: number
   }
 }
 
+/**
+ * Compressed bytes fed to the inflater, at most this many per chunk, one chunk per pull: an inflater
+ * turns each chunk it is given into all of its output at once (deflate reaches ~1000:1, so a 75 KB
+ * mask inflates to 64 MiB), so small chunks are what lets a scan that stops early inflate little.
+ */
+const INFLATE_INPUT_CHUNK = 1024;
+
+/** The IDAT payloads as one stream of ≤ INFLATE_INPUT_CHUNK-byte chunks, produced on demand. */
+function slicedStream(parts: Uint8Array[]): ReadableStream<Uint8Array> {
+  let part = 0;
+  let offset = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        while (part < parts.length && offset >= parts[part].length) {
+          part += 1;
+          offset = 0;
+        }
+        if (part >= parts.length) return controller.close();
+        const end = Math.min(parts[part].length, offset + INFLATE_INPUT_CHUNK);
+        controller.enqueue(parts[part].slice(offset, end));
+        offset = end;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** Pulls exact byte counts out of a decompressed stream. */
 class ByteSource {
   private buffer = new Uint8Array(0);
@@ -224,21 +298,24 @@ class ByteSource {
 /**
  * Inspect a PNG mask without holding its pixels: 'no_alpha' (alpha mode, and the PNG has neither an
  * alpha channel nor tRNS), 'covers' (at least one pixel is marked for repainting; stops reading
- * there) or 'empty' (no pixel is). Check the header's pixel count (image-header.ts) first: the work
- * is proportional to width × height.
+ * there), 'empty' (no pixel is) or 'unchecked' (more than `maxScanBytes` of decompressed pixel data
+ * would have to be read to tell; stops there). The work is bounded by `maxScanBytes` (inflate, row
+ * filters and the test are each linear in it), not by the mask's width × height.
  * @param bytes the PNG file (signature already checked by the caller).
- * @throws PngDecodeError for a file that is not decodable PNG.
+ * @param maxScanBytes decompressed bytes read at most (default MASK_SCAN_MAX_BYTES).
+ * @throws PngDecodeError for a file that is not decodable PNG (within the part read).
  */
-export async function inspectPngMask(bytes: Uint8Array, mode: MaskMode): Promise<PngMaskVerdict> {
+export async function inspectPngMask(bytes: Uint8Array, mode: MaskMode, maxScanBytes: number = MASK_SCAN_MAX_BYTES): Promise<PngMaskVerdict> {
   const chunks = readChunks(bytes);
   if (mode === 'alpha' && !hasAlpha(chunks)) return 'no_alpha';
   const { width, height, bitDepth, colorType, interlace } = chunks.header;
   const bitsPerPixel = CHANNELS[colorType] * bitDepth;
   const bpp = Math.max(1, bitsPerPixel / 8);
   const test = rowTest(chunks, mode);
-  const compressed = new Blob(chunks.data).stream().pipeThrough(new DecompressionStream('deflate'));
+  const compressed = slicedStream(chunks.data).pipeThrough(new DecompressionStream('deflate'));
   const source = new ByteSource(compressed.getReader() as ReadableStreamDefaultReader<Uint8Array>);
   const passes = interlace === 1 ? ADAM7 : [[0, 0, 1, 1] as const];
+  let scanned = 0;
   try {
     for (const [x0, y0, dx, dy] of passes) {
       const passWidth = Math.ceil((width - x0) / dx);
@@ -247,6 +324,8 @@ export async function inspectPngMask(bytes: Uint8Array, mode: MaskMode): Promise
       const rowBytes = Math.ceil((passWidth * bitsPerPixel) / 8);
       let prev: Uint8Array = new Uint8Array(rowBytes);
       for (let y = 0; y < passHeight; y++) {
+        scanned += rowBytes;
+        if (scanned > maxScanBytes) return 'unchecked';
         const line = await source.take(rowBytes + 1);
         const row = line.subarray(1);
         unfilter(line[0], row, prev, bpp);

@@ -34,6 +34,14 @@ export interface RunInputJobOptions {
   metadata?: Record<string, string | number | undefined>;
   /** Clock in unix ms. */
   now: () => number;
+  /**
+   * Input checks that cost CPU (the mask's pixel scan), run once the rate limiter admitted the request and
+   * before the task row exists: a refusal here is charged to the key's request rate (images are refunded)
+   * and leaves nothing behind.
+   */
+  admittedChecks?: () => Promise<void>;
+  /** Renames a GPU service error's job field to the request's (RunGenerationInput.publicParam). */
+  publicParam?: (param: string | null) => string | null;
 }
 
 /** What {@link runInputJob} returns: the response parts every image route shares. */
@@ -55,15 +63,16 @@ interface StartedInputTask {
 }
 
 /**
- * Steps 1–3 of {@link runInputJob}: rate-limit slot (jobCost), `x-task-id`, the QUEUED task row, the
- * inputs stored in R2. The slot is released again if any of that fails.
+ * Steps 1–3 of {@link runInputJob}: rate-limit slot (jobCost), `x-task-id`, the admitted checks, the
+ * QUEUED task row, the inputs stored in R2. The slot is released again if any of that fails.
  */
 async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): Promise<StartedInputTask> {
   const { job, now } = options;
   const apiKey = c.get('apiKey');
   c.header('x-task-id', job.id);
-  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job));
+  const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job), { taskId: job.id });
   try {
+    await options.admittedChecks?.();
     const store = new TaskStore(c.env.DB, { now });
     const task = await store.create({
       id: job.id,
@@ -73,7 +82,7 @@ async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): 
       request: { request: options.request, job: jobForStorage(job) },
     });
     await storeTaskInputs(c.env.IMAGES, task, options.inputs);
-    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata }, slot };
+    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata, publicParam: options.publicParam }, slot };
   } catch (error) {
     await slot?.release(false);
     throw error;
@@ -93,7 +102,7 @@ function linkSigning(c: Context<AppEnv>, options: RunInputJobOptions): () => Lin
  * Run one image-input job synchronously for a route, on the one task runner every style uses
  * (tasks/run-generation.ts):
  *  1. take a rate-limit slot for the job's images and compute units (jobCost; 429 before any work)
- *     and set `x-task-id`;
+ *     and set `x-task-id`, then run `admittedChecks` (the costly input checks);
  *  2. create the QUEUED task row (style, owner, the request without image data);
  *  3. store the input images in R2 under the task's folder
  *     (`<tenant>/<date of the task>/<task>/input-<n>.<ext>`, beside the outputs `<i>.<ext>`); they

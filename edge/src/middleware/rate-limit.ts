@@ -1,7 +1,15 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { ApiError, invalidParameter } from '../lib/api-error';
-import { computeUnitsOf, pixelSteps, PIXEL_STEPS_PER_COMPUTE_UNIT, type ComputeState, type RpmState } from '../rate-limit/rate-limiter';
+import {
+  computeUnitsOf,
+  pixelSteps,
+  PIXEL_STEPS_PER_COMPUTE_UNIT,
+  type ComputeState,
+  type RateLimiter,
+  type RpmState,
+  type StartRunDecision,
+} from '../rate-limit/rate-limiter';
 
 /**
  * What one generation request will cost: sampling steps per image and the output size in pixels
@@ -12,6 +20,17 @@ export interface GenerationCost {
   steps: number;
   width: number;
   height: number;
+}
+
+/** Options of {@link acquireGenerationSlot}. */
+export interface SlotOptions {
+  /** The task id: the lease is named by it, so whoever ends the task can settle it (see settleTaskLease). */
+  taskId?: string;
+  /**
+   * false for an async submit: charge the request now, but take no running slot (the Queue consumer
+   * takes one with startTaskRun) and never refuse it for the concurrency limit. Default true.
+   */
+  holdConcurrency?: boolean;
 }
 
 /** A granted generation slot; call release once the request ends. */
@@ -41,7 +60,8 @@ function setComputeHeaders(headers: Record<string, string>, compute: ComputeStat
  * -Remaining / -Reset (requests per minute; Reset in seconds) and, for keys with a compute-unit
  * budget, X-RateLimit-Limit/-Remaining/-Reset-Compute-Units on the response. A 429 for the compute
  * budget reports that budget in the plain X-RateLimit-* headers too (the limit that refused).
- * Call it once the job's steps and size are known and before any GPU work.
+ * Call it once the job's steps and size are known and before any GPU work. With `taskId` the lease
+ * is the task's (settleTaskLease / startTaskRun find it by the task row alone).
  * @param cost steps and size of the job; required for keys with compute_units_per_minute (a
  *   route that cannot say what it costs must not run uncounted: 500 `compute_cost_missing`).
  * @throws ApiError 429 (`rate_limit_exceeded`, `concurrency_limit_exceeded`,
@@ -49,7 +69,12 @@ function setComputeHeaders(headers: Record<string, string>, compute: ComputeStat
  *   Retry-After; 400 `compute_units_exceed_limit` when this one request costs more than the whole
  *   per-minute budget (waiting would not help).
  */
-export async function acquireGenerationSlot(c: Context<AppEnv>, images: number, cost?: GenerationCost): Promise<GenerationSlot | null> {
+export async function acquireGenerationSlot(
+  c: Context<AppEnv>,
+  images: number,
+  cost?: GenerationCost,
+  options: SlotOptions = {},
+): Promise<GenerationSlot | null> {
   const apiKey = c.get('apiKey');
   const limits = apiKey.limits;
   if (
@@ -74,7 +99,13 @@ export async function acquireGenerationSlot(c: Context<AppEnv>, images: number, 
     );
   }
   const stub = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(apiKey.key_hash));
-  const decision = await stub.acquire({ limits, images, pixel_steps: requestPixelSteps });
+  const decision = await stub.acquire({
+    limits,
+    images,
+    pixel_steps: requestPixelSteps,
+    ...(options.taskId !== undefined ? { lease_id: options.taskId } : {}),
+    ...(options.holdConcurrency === false ? { hold_concurrency: false } : {}),
+  });
   const headers: Record<string, string> = {};
   setRpmHeaders(headers, decision.rpm);
   setComputeHeaders(headers, decision.compute);
@@ -103,4 +134,41 @@ export async function acquireGenerationSlot(c: Context<AppEnv>, images: number, 
       }
     },
   };
+}
+
+/** The RateLimiter of the key a task row belongs to (named by its key hash). */
+function limiterOf(env: AppEnv['Bindings'], keyHash: string): DurableObjectStub<RateLimiter> {
+  return env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(keyHash));
+}
+
+/**
+ * A task has ended: end its rate-limit lease (named by the task id, see SlotOptions.taskId), refunding
+ * its images and compute units unless it SUCCEEDed. Harmless when the lease was released already or
+ * never existed (a key without limits), so every place that ends a task may call it. Never throws (a
+ * lease left over expires on its own).
+ */
+export async function settleTaskLease(env: AppEnv['Bindings'], task: { id: string; key_hash: string; status: string }): Promise<void> {
+  try {
+    await limiterOf(env, task.key_hash).release(task.id, { refund_images: task.status !== 'SUCCEED' });
+  } catch (error) {
+    console.error(`task ${task.id}: settling its rate-limit lease failed`, error);
+  }
+}
+
+/**
+ * An async task's consumer wants to run it: take a running slot under the key's concurrency limit
+ * (RateLimiter.startRun). @returns the decision; `started` says this call took the slot (give it back
+ * with stopTaskRun if the run does not happen).
+ */
+export async function startTaskRun(env: AppEnv['Bindings'], task: { id: string; key_hash: string }): Promise<StartRunDecision> {
+  return limiterOf(env, task.key_hash).startRun(task.id);
+}
+
+/** The run of an async task stopped without ending it (re-queued): its running slot is free again, its charge kept. Never throws. */
+export async function stopTaskRun(env: AppEnv['Bindings'], task: { id: string; key_hash: string }): Promise<void> {
+  try {
+    await limiterOf(env, task.key_hash).stopRun(task.id);
+  } catch (error) {
+    console.error(`task ${task.id}: freeing its running slot failed`, error);
+  }
 }

@@ -135,6 +135,11 @@ textarea { resize: vertical; }
 
 .fields { display: grid; grid-template-columns: 8.5rem minmax(0, 1fr); gap: 0.45rem 0.6rem; align-items: center; }
 .fields .hint { grid-column: 1 / -1; margin: 0; }
+.addon-picker { display: flex; flex-wrap: wrap; gap: 0.35rem; align-items: center; }
+.addon-picker select { flex: 1 1 8rem; min-width: 0; }
+.addon-picker input { width: 4.5rem; }
+.addon-list { flex-basis: 100%; list-style: none; margin: 0; padding: 0; display: grid; gap: 0.25rem; }
+.addon-list li { display: flex; justify-content: space-between; gap: 0.4rem; align-items: center; }
 
 .code-dialog {
   width: min(56rem, 94vw);

@@ -132,6 +132,18 @@ export const PAGE_HTML = `<!doctype html>
         <label for="strength">Strength</label>
         <input id="strength" data-testid="strength" type="number" min="0" max="1" step="0.05">
         <p class="muted hint">Strength is the edit's denoise strength; it is sent in Edit mode only.</p>
+        <label for="lora-name">LoRAs</label>
+        <div class="addon-picker">
+          <select id="lora-name" data-testid="lora-name"></select>
+          <input id="lora-strength" data-testid="lora-strength" type="number" min="-4" max="4" step="0.05" value="1" aria-label="LoRA strength">
+          <button id="lora-add" data-testid="lora-add" type="button">Add</button>
+          <ul id="lora-list" data-testid="lora-list" class="addon-list"></ul>
+        </div>
+        <label for="embeddings">Embeddings</label>
+        <select id="embeddings" data-testid="embeddings" multiple size="3"></select>
+        <label for="vae">VAE</label>
+        <select id="vae" data-testid="vae"></select>
+        <p class="muted hint">Add-ons are the LoRAs, textual-inversion embeddings and VAEs the server lists (at most 5 LoRAs and 5 embeddings); pick ones made for the model's architecture. An embedding is used where its name appears in the prompt.</p>
       </div>
     </aside>
   </main>

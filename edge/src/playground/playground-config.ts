@@ -9,6 +9,7 @@ import {
   QUALITY_STEPS,
 } from '@image-api/shared/api/openai-images';
 import { resolveSampler, SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
+import { MAX_ADDONS } from '@image-api/shared/generation-job';
 
 /**
  * GPUStack's default `guidance` (distilled guidance for FLUX-class models; README
@@ -43,6 +44,8 @@ export interface PlaygroundConfig {
   outputFormats: string[];
   qualitySteps: Record<string, number>;
   maxImages: number;
+  /** Most LoRAs, and most embeddings, one request may name (shared/src/generation-job.ts MAX_ADDONS). */
+  maxAddons: number;
   maxPromptLength: number;
   defaults: {
     n: number;
@@ -114,6 +117,7 @@ export function buildPlaygroundConfig(): PlaygroundConfig {
     outputFormats: ['png', 'jpeg', 'webp'],
     qualitySteps: { ...QUALITY_STEPS },
     maxImages: MAX_IMAGES_PER_REQUEST,
+    maxAddons: MAX_ADDONS,
     maxPromptLength: MAX_PROMPT_LENGTH,
     defaults: {
       n: 1,

@@ -4,12 +4,14 @@ import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
 import { readEdgeConfig } from '../lib/edge-config';
 import { runGeneration } from '../tasks/run-generation';
+import { ASYNC_ADDON_STYLE, publicAddonParam } from '../addons/request-addons';
 import { TaskStore } from '../tasks/task-store';
 import { isFinalStatus, type TaskRow } from '../tasks/task-types';
 import { notifyTaskEnded } from '../webhooks/task-webhook';
 import { AsyncTaskMessageSchema, AsyncTaskRecordSchema, asyncTaskEnv, type AsyncTaskEnv } from './async-task-record';
 import { ASYNC_TASK_MAX_ATTEMPTS, classifyFailure, retryDelaySeconds } from './retry-policy';
-import { ASYNC_HEARTBEAT_MS, claimTask, touchTask } from './task-lease';
+import { settleTaskLease, startTaskRun, stopTaskRun } from '../middleware/rate-limit';
+import { claimTask } from './task-lease';
 
 /**
  * Deliveries of one message Queues makes at most: wrangler.toml `max_retries` + 1. The consumer
@@ -18,6 +20,8 @@ import { ASYNC_HEARTBEAT_MS, claimTask, touchTask } from './task-lease';
 export const ASYNC_MESSAGE_MAX_DELIVERIES = 10;
 /** Wait before looking again at a task another consumer is running (seconds). */
 export const ASYNC_BUSY_RECHECK_SECONDS = 60;
+/** Shortest wait before a task held back by its key's concurrency limit is looked at again (seconds). */
+export const ASYNC_CONCURRENCY_WAIT_SECONDS = 1;
 /** Longest a single attempt may run (Queue consumers may run 15 minutes of wall time). */
 export const ASYNC_JOB_TIMEOUT_MS = 14 * 60_000;
 
@@ -41,15 +45,20 @@ export type AsyncTaskQueueHandler = (batch: MessageBatch<unknown>, env: EdgeBind
  * run concurrently; each ends in exactly one ack or retry:
  * 1. load the task (unknown id or malformed message: ack and log). An ended task is acked after its
  *    webhook is (re)sent — a message is only redelivered when the previous run did not acknowledge it.
- * 2. claim it (task-lease.ts): QUEUED → PROCESSING, or take over a stale PROCESSING row. A task another
+ * 2. take a running slot of the key (startTaskRun: its concurrency limit counts sync and async jobs
+ *    alike); over the limit, the task stays QUEUED and a fresh message looks at it again in
+ *    ASYNC_CONCURRENCY_WAIT_SECONDS (waiting spends none of the message's deliveries).
+ * 3. claim it (task-lease.ts): QUEUED → PROCESSING, or take over a stale PROCESSING row. A task another
  *    consumer is running is looked at again in ASYNC_BUSY_RECHECK_SECONDS.
- * 3. rebuild the GenerationJob from the row (inputs from R2) and run it through THE runner
- *    (tasks/run-generation.ts) with a heartbeat on updated_at and a deadline (ASYNC_JOB_TIMEOUT_MS).
- * 4. on failure: transient errors (retry-policy.ts: backend unreachable, 503, stream lost, storage,
+ * 4. rebuild the GenerationJob from the row (inputs from R2) and run it through THE runner
+ *    (tasks/run-generation.ts, which holds the task's lease) with a deadline (ASYNC_JOB_TIMEOUT_MS).
+ * 5. on failure: transient errors (retry-policy.ts: backend unreachable, 503, stream lost, storage,
  *    unexpected) put the task back to QUEUED and retry the message after an exponential backoff that
  *    honours Retry-After; a GPU 4xx, or the last attempt (ASYNC_TASK_MAX_ATTEMPTS submissions or the
  *    last delivery), ends it FAILED with the reason.
- * 5. when the task has ended: POST the signed webhook (if any), then ack.
+ *    A re-queued task gives its running slot back (stopTaskRun) while it waits.
+ * 6. when the task has ended: settle its rate-limit lease (images per day refunded unless it
+ *    SUCCEEDed, as for sync requests), POST the signed webhook (if any), then ack.
  * Anything unexpected (D1 down) retries the message; the stale rule (task-lease.ts) recovers a task
  * whose consumer died mid-run.
  */
@@ -86,12 +95,24 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
   }
   const lastDelivery = message.attempts >= ASYNC_MESSAGE_MAX_DELIVERIES;
   if (isFinalStatus(row.status)) {
+    await settleTaskLease(env, row);
     await notify(row, env, options, now);
+    message.ack();
+    return;
+  }
+  // The key's concurrency limit bounds running jobs of every style: over it, the task waits in the
+  // Queue (a fresh message, so waiting uses up none of the message's deliveries).
+  const turn = await startTaskRun(env, row);
+  if (!turn.allowed) {
+    // Refreshed while it waits, so a read does not take its message for lost (tasks/task-lease.ts).
+    await store.touch(id);
+    await env.ASYNC_TASKS.send({ task_id: id }, { delaySeconds: Math.max(ASYNC_CONCURRENCY_WAIT_SECONDS, turn.retry_after_seconds) });
     message.ack();
     return;
   }
   if (!(await claimTask(env.DB, id, now()))) {
     // Another consumer is running it (duplicate delivery). If that one dies, the stale rule recovers the task.
+    if (turn.started) await stopTaskRun(env, row);
     if (lastDelivery) message.ack();
     else message.retry({ delaySeconds: ASYNC_BUSY_RECHECK_SECONDS });
     return;
@@ -106,9 +127,6 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
     await store.fail(id, { code: 'invalid_task', message: job.error, param: null, type: 'server_error' });
   } else {
     const config = readEdgeConfig(env);
-    const heartbeat = setInterval(() => {
-      touchTask(env.DB, id, now()).catch((error: unknown) => console.error(`task ${id}: heartbeat failed`, error));
-    }, ASYNC_HEARTBEAT_MS);
     try {
       await runGeneration(
         { store, gpu: options.catalog.backendPool(config), bucket: env.IMAGES, now },
@@ -118,20 +136,22 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
           metadata: { api: 'v3-async', task_type: job.taskType },
           isFinalFailure: (error) => lastAttempt || !classifyFailure(error).transient,
           signal: AbortSignal.timeout(ASYNC_JOB_TIMEOUT_MS),
+          publicParam: (param) => publicAddonParam(param, ASYNC_ADDON_STYLE),
         },
       );
     } catch (error) {
       const failure = classifyFailure(error);
       retryAfterSeconds = failure.retryAfterSeconds;
       console.error(`task ${id}: attempt ${attempt} failed (${failure.transient && !lastAttempt ? 'will retry' : 'final'}): ${failure.reason}`);
-    } finally {
-      clearInterval(heartbeat);
     }
   }
 
   const after = await store.load(id);
   if (!after || isFinalStatus(after.status)) {
-    if (after) await notify(after, env, options, now);
+    if (after) {
+      await settleTaskLease(env, after);
+      await notify(after, env, options, now);
+    }
     message.ack();
     return;
   }
@@ -140,10 +160,15 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
   if (lastDelivery) {
     await store.fail(id, { code: 'task_failed', message: after.reason ?? 'The task kept failing.', param: null, type: 'server_error' });
     const failed = await store.load(id);
-    if (failed) await notify(failed, env, options, now);
+    if (failed) {
+      await settleTaskLease(env, failed);
+      await notify(failed, env, options, now);
+    }
     message.ack();
     return;
   }
+  // Waiting for the next attempt is not running: the key's running slot is free meanwhile.
+  await stopTaskRun(env, after);
   message.retry({ delaySeconds: retryDelaySeconds(attempt, retryAfterSeconds) });
 }
 

@@ -8,6 +8,7 @@ import {
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
+import { ASYNC_ADDON_STYLE, resolveRequestAddons } from '../addons/request-addons';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 import { resolveSeed } from '../inputs/image-job';
@@ -22,6 +23,15 @@ export const ASYNC_TASK_MODES: Readonly<Record<AsyncTaskType, 'txt2img' | 'img2i
 /** Side (pixels) from which we call a checkpoint SDXL-class: SDXL's native 1024² (SD 1.x/2.x are 512/768). */
 export const SDXL_NATIVE_SIDE = 1024;
 
+/**
+ * Whether a listed checkpoint is SDXL (base or refiner): by the architecture the GPU service detected
+ * ("Stable Diffusion XL", "… refiner"), else (ONNX folders say none) by its native size.
+ */
+export function isSdxl(model: BackendModel): boolean {
+  if (model.architecture) return /\bXL\b/.test(model.architecture);
+  return Math.min(...model.native_size) >= SDXL_NATIVE_SIDE;
+}
+
 /** Inputs of {@link buildAsyncJob}. */
 export interface BuildAsyncJobInput {
   taskType: AsyncTaskType;
@@ -29,7 +39,7 @@ export interface BuildAsyncJobInput {
   extra: AsyncExtra;
   /** The checkpoint named by request.model_name (already looked up). */
   model: BackendModel;
-  /** Every model the GPU service lists (LoRA / VAE / embedding names are checked against it). */
+  /** Every model the GPU service lists, add-ons included (LoRA / VAE / embedding names are checked against it). */
   catalog: readonly BackendModel[];
   taskId: string;
   tenant: string;
@@ -49,9 +59,13 @@ export interface BuildAsyncJobInput {
  * - strength with strength_schedule 'scaled' (A1111: ≈ steps × strength steps run); inpainting masks
  *   use mask_mode 'white' (white = repaint);
  * - hires_fix: upscaler Latent | Latent (nearest) | Lanczos; not with inpainting (the engine refuses it);
- * - loras / embeddings / sd_vae: a name the GPU service does not list is a 400 naming that entry; a
- *   listed one is still a 400, since the engine cannot apply LoRA / textual-inversion / VAE overrides;
- * - restore_faces: true → 400 (no face-restore model); refiner with switch_at > 0 → 400 (no refiner);
+ * - loras / embeddings / sd_vae (and `<lora:name:strength>` tags in the prompt) → the job's loras / embeddings /
+ *   vae, checked against the listing (edge/src/addons/request-addons.ts): an unknown or unusable name is a 400
+ *   naming that entry ("request.loras.1.model_name"), more than 5 LoRAs counting the tags a 400 "request.loras";
+ * - refiner with switch_at > 0 → refiner_switch_at (+ refiner_model when given; else the GPU service's
+ *   SDXL_REFINER_MODEL, and a 400 task failure naming refiner_model when it has none): a 400 on request.refiner
+ *   when the base is not SDXL, on request.refiner_model when that model is not listed or not SDXL;
+ * - restore_faces: true → 400 (no face-restore model);
  *   enable_transparent_background: true → 400 (needs png and an SDXL checkpoint, and even then no
  *   background-removal model is configured; the message says which condition failed).
  * init_image / mask are NOT set here: the route stores the inputs in R2 and the consumer adds them.
@@ -97,7 +111,12 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     output: { format: extra.response_image_type, quality: 90 },
     preview: 'none',
   };
+  Object.assign(job, resolveRequestAddons({ loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae }, request.prompt, ASYNC_ADDON_STYLE, input.catalog));
   if (request.clip_skip !== undefined) job.clip_skip = request.clip_skip;
+  if (request.refiner && request.refiner.switch_at > 0) {
+    job.refiner_switch_at = request.refiner.switch_at;
+    if (request.refiner_model !== undefined) job.refiner_model = request.refiner_model;
+  }
   if (mode !== 'txt2img') {
     job.strength = request.strength;
     job.strength_schedule = 'scaled';
@@ -119,39 +138,17 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
 /** The 400s of buildAsyncJob for options the deployment cannot serve (see its docstring). */
 function refuseUnservedOptions(input: BuildAsyncJobInput): void {
   const { request, model, extra } = input;
-  const listed = (kind: BackendModel['kind'], name: string) => input.catalog.some((entry) => entry.kind === kind && entry.id === name);
-
-  for (const [i, lora] of (request.loras ?? []).entries()) {
-    if (!listed('lora', lora.model_name)) {
-      throw invalidParameter(`request.loras.${i}.model_name`, `No LoRA named "${lora.model_name}" is available. List them with GET /v3/model?filter.types=lora.`, 'model_not_found');
-    }
-  }
-  if (request.loras && request.loras.length > 0) {
-    throw unsupportedParameter('request.loras', 'This deployment\'s engine cannot apply LoRA weights yet; remove "loras".');
-  }
-  for (const [i, embedding] of (request.embeddings ?? []).entries()) {
-    if (!listed('textualinversion', embedding.model_name)) {
-      throw invalidParameter(
-        `request.embeddings.${i}.model_name`,
-        `No textual-inversion embedding named "${embedding.model_name}" is available. List them with GET /v3/model?filter.types=textualinversion.`,
-        'model_not_found',
-      );
-    }
-  }
-  if (request.embeddings && request.embeddings.length > 0) {
-    throw unsupportedParameter('request.embeddings', 'This deployment\'s engine cannot load textual-inversion embeddings yet; remove "embeddings".');
-  }
-  if (request.sd_vae !== undefined) {
-    if (!listed('vae', request.sd_vae)) {
-      throw invalidParameter('request.sd_vae', `No VAE named "${request.sd_vae}" is available. List them with GET /v3/model?filter.types=vae.`, 'model_not_found');
-    }
-    throw unsupportedParameter('request.sd_vae', 'This deployment\'s engine cannot swap the VAE yet; remove "sd_vae" to use the checkpoint\'s own VAE.');
-  }
   if (request.restore_faces) {
     throw unsupportedParameter('request.restore_faces', 'No face-restoration model is configured on this deployment; set "restore_faces" to false.');
   }
   if (request.refiner && request.refiner.switch_at > 0) {
-    throw unsupportedParameter('request.refiner', 'No refiner model is configured on this deployment; remove "refiner" (or set switch_at to 0).');
+    if (!isSdxl(model)) throw invalidParameter('request.refiner', `A refiner continues an SDXL base, and "${model.id}" is not an SDXL checkpoint; remove "refiner" (or set switch_at to 0).`);
+    const name = request.refiner_model;
+    if (name !== undefined) {
+      const refiner = input.catalog.find((entry) => entry.kind === 'checkpoint' && entry.id === name);
+      if (!refiner) throw invalidParameter('request.refiner_model', `No checkpoint named "${name}" is available. List them with GET /v3/model?filter.types=checkpoint.`, 'model_not_found');
+      if (!isSdxl(refiner)) throw invalidParameter('request.refiner_model', `"${name}" is not an SDXL checkpoint (${refiner.architecture ?? 'unknown architecture'}); a refiner must be one.`);
+    }
   }
   if (request.enable_transparent_background) {
     const why =

@@ -8,6 +8,11 @@ export const RPM_WINDOW_MS = 60_000;
 export const LEASE_TTL_MS = 15 * 60_000;
 /** Suggested wait when only the concurrency limit is hit (a running job may finish any moment). */
 export const CONCURRENCY_RETRY_AFTER_SECONDS = 1;
+/**
+ * How long the charge of an admitted async task that waits for its turn (`hold_concurrency: false`)
+ * is kept so it can be refunded when the task fails: longer than any task waits in the Queue.
+ */
+export const WAITING_CHARGE_TTL_MS = 24 * 3_600_000;
 
 /** Pixel-steps in one compute unit: a unit is one megapixel (10^6 pixels) × one step × one image. */
 export const PIXEL_STEPS_PER_COMPUTE_UNIT = 1_000_000;
@@ -41,7 +46,25 @@ export interface AcquireRequest {
   pixel_steps?: number;
   /** Clock in unix ms; only tests pass it (default: the Durable Object's clock). */
   nowMs?: number;
+  /**
+   * Id of the lease this admission creates (default a random UUID). Routes pass the task id, so
+   * whoever ends the task later (its runner, the Queue consumer, a reader reconciling a stale
+   * task) can release the lease and refund its images without having been handed the slot.
+   */
+  lease_id?: string;
+  /**
+   * false: admit and charge the request (requests per minute, images per day, compute units) but
+   * do not count it as a running job yet, and do not refuse it for the concurrency limit: an async
+   * task waiting in the Queue. Its consumer calls {@link RateLimiter.startRun} before running it.
+   * Default true (a sync request runs at once).
+   */
+  hold_concurrency?: boolean;
 }
+
+/** The answer of {@link RateLimiter.startRun}. */
+export type StartRunDecision =
+  | { allowed: true; /** false when the lease was running already (a redelivery) or unknown. */ started: boolean }
+  | { allowed: false; code: 'concurrency_limit_exceeded'; message: string; retry_after_seconds: number };
 
 /** The requests-per-minute counters for the X-RateLimit-* headers (absent when no rpm limit). */
 export interface RpmState {
@@ -86,7 +109,26 @@ interface LimiterState {
   window_pixel_steps?: number;
   day: string;
   day_images: number;
-  leases: Record<string, { expires_ms: number; images: number; pixel_steps?: number; window_start_ms?: number }>;
+  leases: Record<string, Lease>;
+}
+
+/**
+ * One admitted request until it ends. `running: false` is an async task's charge while it waits in
+ * the Queue: it does not count against the concurrency limit (absent = running, as sync leases are).
+ * `concurrency` is the key's limit at admission, which {@link RateLimiter.startRun} applies.
+ */
+interface Lease {
+  expires_ms: number;
+  images: number;
+  pixel_steps?: number;
+  window_start_ms?: number;
+  running?: boolean;
+  concurrency?: number;
+}
+
+/** Leases that count as running jobs. */
+function runningLeases(state: LimiterState): number {
+  return Object.values(state.leases).filter((lease) => lease.running !== false).length;
 }
 
 const STATE_KEY = 'state';
@@ -98,7 +140,9 @@ function utcDay(ms: number): string {
 /**
  * One Durable Object per API key (named by the key's hash) enforcing its limits: requests per
  * minute (fixed one-minute windows), concurrent jobs (leases released when a request ends, or
- * after LEASE_TTL_MS), images per UTC day (refunded when a job fails), and compute units per
+ * after LEASE_TTL_MS; an async task is admitted without a running slot and takes one with
+ * startRun when its consumer runs it, so the limit bounds running jobs in every API style),
+ * images per UTC day (refunded when a job fails), and compute units per
  * minute (steps × megapixels × images, counted in integer pixel-steps in the same one-minute
  * windows as rpm; refunded when a job fails within its window).
  *
@@ -164,7 +208,8 @@ export class RateLimiter extends DurableObject {
         compute: computeState(used),
       };
     }
-    if (concurrency !== undefined && Object.keys(state.leases).length >= concurrency) {
+    const holdConcurrency = request.hold_concurrency ?? true;
+    if (holdConcurrency && concurrency !== undefined && runningLeases(state) >= concurrency) {
       this.ctx.storage.kv.put(STATE_KEY, state);
       return {
         allowed: false,
@@ -217,8 +262,15 @@ export class RateLimiter extends DurableObject {
     state.day_images += request.images;
     const charged = cuLimit === undefined ? 0 : (cost ?? 0);
     state.window_pixel_steps = used + charged;
-    const leaseId = crypto.randomUUID();
-    state.leases[leaseId] = { expires_ms: nowMs + LEASE_TTL_MS, images: request.images, pixel_steps: charged, window_start_ms: state.window_start_ms };
+    const leaseId = request.lease_id ?? crypto.randomUUID();
+    state.leases[leaseId] = {
+      expires_ms: nowMs + (holdConcurrency ? LEASE_TTL_MS : WAITING_CHARGE_TTL_MS),
+      images: request.images,
+      pixel_steps: charged,
+      window_start_ms: state.window_start_ms,
+      ...(holdConcurrency ? {} : { running: false }),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+    };
     this.ctx.storage.kv.put(STATE_KEY, state);
     return { allowed: true, lease_id: leaseId, rpm: rpmState(state.window_count), compute: computeState(state.window_pixel_steps) };
   }
@@ -240,6 +292,51 @@ export class RateLimiter extends DurableObject {
         state.window_pixel_steps = Math.max(0, (state.window_pixel_steps ?? 0) - lease.pixel_steps);
       }
     }
+    this.ctx.storage.kv.put(STATE_KEY, state);
+  }
+
+  /**
+   * An admitted async task (lease `leaseId`, acquired with `hold_concurrency: false`) wants to run:
+   * it becomes a running job unless the key already runs as many as its concurrency limit (the one
+   * in force when the task was admitted). A lease that is running already (a redelivered message,
+   * a stale run taken over) or unknown (a key without limits, an expired charge) is allowed without
+   * counting anew. A running lease expires after LEASE_TTL_MS like a sync one.
+   */
+  startRun(leaseId: string, options: { nowMs?: number } = {}): StartRunDecision {
+    const nowMs = options.nowMs ?? Date.now();
+    const state = this.load(nowMs);
+    const lease = state.leases[leaseId];
+    if (!lease || lease.running !== false) {
+      if (lease) lease.expires_ms = nowMs + LEASE_TTL_MS;
+      this.ctx.storage.kv.put(STATE_KEY, state);
+      return { allowed: true, started: false };
+    }
+    if (lease.concurrency !== undefined && runningLeases(state) >= lease.concurrency) {
+      this.ctx.storage.kv.put(STATE_KEY, state);
+      return {
+        allowed: false,
+        code: 'concurrency_limit_exceeded',
+        message: `Too many jobs running: at most ${lease.concurrency} at a time for this key.`,
+        retry_after_seconds: CONCURRENCY_RETRY_AFTER_SECONDS,
+      };
+    }
+    lease.running = true;
+    lease.expires_ms = nowMs + LEASE_TTL_MS;
+    this.ctx.storage.kv.put(STATE_KEY, state);
+    return { allowed: true, started: true };
+  }
+
+  /**
+   * The run of lease `leaseId` stopped without ending its task (re-queued for another attempt): it no
+   * longer counts as a running job, and its charge waits (WAITING_CHARGE_TTL_MS) to be kept or refunded.
+   */
+  stopRun(leaseId: string, options: { nowMs?: number } = {}): void {
+    const nowMs = options.nowMs ?? Date.now();
+    const state = this.load(nowMs);
+    const lease = state.leases[leaseId];
+    if (!lease) return;
+    lease.running = false;
+    lease.expires_ms = nowMs + WAITING_CHARGE_TTL_MS;
     this.ctx.storage.kv.put(STATE_KEY, state);
   }
 

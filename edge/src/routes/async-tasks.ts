@@ -18,9 +18,9 @@ import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { allowHttpImageUrls } from '../inputs/url-guard';
-import { checkMask } from '../inputs/mask-check';
+import { checkMaskHeader, checkMaskPixels } from '../inputs/mask-check';
 import { inputStoredImages, type TaskInput } from '../inputs/input-objects';
-import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
+import { resolveImageInput } from '../inputs/resolve-image-input';
 import { ApiError, invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig } from '../lib/edge-config';
 import { acquireGenerationSlot, type GenerationCost } from '../middleware/rate-limit';
@@ -28,11 +28,10 @@ import { validationHook } from '../middleware/validation-hook';
 import { ASYNC_TASK_STYLES, asyncTaskEnv, type AsyncTaskEnv, type AsyncTaskRecordInput } from '../queue/async-task-record';
 import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
-import { ASYNC_TASK_MAX_ATTEMPTS } from '../queue/retry-policy';
-import { recoverStaleTask } from '../queue/task-lease';
+import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
 import { storeImagesAtomically } from '../storage/r2-images';
+import { reconcileOnRead } from '../tasks/reconcile-on-read';
 import { TaskStore } from '../tasks/task-store';
-import { notifyTaskEnded } from '../webhooks/task-webhook';
 import { allowLocalWebhookUrls, checkWebhookUrl } from '../webhooks/webhook-url';
 
 /** Dependencies shared by the route factories (see app.ts). */
@@ -57,7 +56,8 @@ function taskNotFound(id: string): ApiError {
  *   submit; then a QUEUED task row (D1) is written and a Queue message sent.
  * - GET /v3/async/task-result?task_id= → the task's status, progress, eta, signed image links and seed
  *   (queue/async-task-result.ts). Another key's task is 404. A PROCESSING task whose consumer stopped
- *   responding (task-lease.ts) is recovered here: re-queued while attempts remain, else FAILED.
+ *   responding (tasks/task-lease.ts) is reconciled here with the GPU service (tasks/task-reconcile.ts):
+ *   finished from the job's result, re-queued while attempts remain, else FAILED.
  * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion → the GPU service's models of those
  *   kinds in Novita's shape ({models: [{sd_name, type, …}]}).
  */
@@ -87,24 +87,8 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
     if (!row || !row.style.startsWith('async.')) throw taskNotFound(id);
     const config = readEdgeConfig(env);
 
-    if (row.status === 'PROCESSING') {
-      const recovered = await recoverStaleTask(env.DB, id, now(), ASYNC_TASK_MAX_ATTEMPTS);
-      if (recovered) {
-        row = (await store.get(id, { tenant: apiKey.tenant, key_hash: apiKey.key_hash })) ?? row;
-        if (recovered === 'requeued') await env.ASYNC_TASKS.send({ task_id: id });
-        else if (env.WEBHOOK_SIGNING_SECRET) {
-          const ended = row;
-          c.executionCtx.waitUntil(
-            notifyTaskEnded(ended, {
-              secret: env.WEBHOOK_SIGNING_SECRET,
-              linkSecret: config.linkSigningSecret,
-              linkTtlSeconds: config.linkTtlSeconds,
-              now,
-            }),
-          );
-        }
-      }
-    }
+    // A task whose consumer died is reconciled with the GPU service (re-queued while attempts remain, else FAILED).
+    row = await reconcileOnRead({ env, catalog: options.catalog, store, now, waitUntil: (work) => c.executionCtx.waitUntil(work) }, row);
     return c.json(
       await asyncTaskResult(row, {
         origin: new URL(c.req.url).origin,
@@ -127,18 +111,27 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
   return routes;
 }
 
+/** Novita's label of one architecture name the GPU service reports, or undefined for one it has no label for. */
+function baseModelLabel(architecture: string): string | undefined {
+  if (/^FLUX\.1/.test(architecture)) return 'FLUX.1';
+  if (/3\.5/.test(architecture)) return 'SD 3.5';
+  if (/Diffusion 3/.test(architecture)) return 'SD 3';
+  if (/XL/.test(architecture)) return 'SDXL';
+  if (/2\.x/.test(architecture)) return 'SD 2.1';
+  if (/1\.x/.test(architecture)) return 'SD 1.5';
+  return undefined;
+}
+
 /**
  * Novita's `base_model` label: from the architecture the GPU service detected (SD 1.x → "SD 1.5", SD 2.x →
- * "SD 2.1", SDXL → "SDXL"), else from the native size (ONNX folders say no architecture).
+ * "SD 2.1", SDXL → "SDXL", FLUX.1, SD 3.5 → "SD 3.5", other SD 3.x → "SD 3"); an add-on that fits several (a 4-channel VAE: "Stable
+ * Diffusion 1.x / Stable Diffusion 2.x / Stable Diffusion XL (4 latent channels)") lists them all ("SD 1.5, SD 2.1,
+ * SDXL"). A checkpoint without one (ONNX folders) is told by its native size; an add-on without one is "unknown".
  */
 function baseModelOf(model: BackendModel): string {
-  const a = model.architecture ?? '';
-  if (/^FLUX\.1/.test(a)) return 'FLUX.1';
-  if (/3\.5/.test(a)) return 'SD 3.5';
-  if (/Diffusion 3/.test(a)) return 'SD 3';
-  if (/XL/.test(a)) return 'SDXL';
-  if (/2\.x/.test(a)) return 'SD 2.1';
-  if (/1\.x/.test(a)) return 'SD 1.5';
+  const labels = [...new Set((model.architecture ?? '').replace(/\s*\(.*\)$/, '').split(' / ').map(baseModelLabel).filter((l) => l !== undefined))];
+  if (labels.length > 0) return labels.join(', ');
+  if (model.kind !== 'checkpoint') return 'unknown';
   return Math.min(...model.native_size) >= SDXL_NATIVE_SIDE ? 'SDXL' : 'SD 1.5';
 }
 
@@ -193,7 +186,8 @@ function requestSummary(request: AsyncGenerationRequest): Record<string, unknown
 
 /**
  * Validate, charge, store and enqueue one async task. Order matters: every 400 comes before the rate
- * limiter is charged, and the row is written before the message is sent (a consumer never sees a
+ * limiter is charged except the mask's pixel scan, which costs CPU and so runs only once the request is
+ * admitted (its 400 counts against the request rate, the images are refunded), and the row is written before the message is sent (a consumer never sees a
  * message without its row). If sending fails the task is FAILED at once and the client gets 503.
  */
 async function submit(
@@ -229,10 +223,12 @@ async function submit(
     }
     throw error;
   }
-  const catalog = await options.catalog.list(pool, pool.key);
+  const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
+  const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
 
   const inputs: TaskInput[] = [];
+  let maskParam = 'mask';
   if (taskType !== 'TXT_TO_IMG') {
     const source = oneOf(request, 'image_base64', 'image_url');
     const image = await resolveImageInput(source.value, { param: source.param, allowHttp });
@@ -240,16 +236,22 @@ async function submit(
     if (taskType === 'INPAINTING') {
       const maskSource = oneOf(request, 'mask_image_base64', 'mask_image_url');
       const mask = await resolveImageInput(maskSource.value, { param: maskSource.param, allowHttp });
-      await checkMaskNamed(image, mask, maskSource.param);
+      maskParam = maskSource.param;
+      await namingMask(maskParam, async () => checkMaskHeader(image, mask, 'white'));
       inputs.push({ image: mask, role: 'mask' });
     }
   }
 
-  const slot = await acquireGenerationSlot(c, request.image_num, costOf(job));
-  // The slot covers admission only (requests, images per day, compute units): an async task's run
-  // is bounded by the Queue consumer, not by the key's concurrency.
+  // Admission only (requests, images per day, compute units), never refused for concurrency: the
+  // task waits in the Queue, and its consumer takes a running slot (startTaskRun) when the key runs
+  // fewer jobs than its concurrency limit. The charge stays with the task (lease = task id) until it
+  // ends: kept when it succeeds, refunded when it fails or is cancelled (settleTaskLease).
+  const slot = await acquireGenerationSlot(c, request.image_num, costOf(job), { taskId, holdConcurrency: false });
   let queued = false;
   try {
+    // The mask's pixel scan costs CPU: only once the rate limiter admitted the request (issue 10 item 5).
+    const mask = inputs.find((input) => input.role === 'mask');
+    if (mask) await namingMask(maskParam, () => checkMaskPixels(mask.image, 'white'));
     const createdAt = now();
     const stored = inputStoredImages({ tenant: apiKey.tenant, taskId, keyName: apiKey.name, createdAt: new Date(createdAt), inputs });
     if (stored.length > 0) await storeImagesAtomically(env.IMAGES, stored);
@@ -284,15 +286,15 @@ async function submit(
     }
     queued = true;
   } finally {
-    await slot?.release(queued);
+    if (!queued) await slot?.release(false);
   }
   return { task_id: taskId };
 }
 
-/** checkMask, with its errors naming the request field the mask came from. */
-async function checkMaskNamed(image: InputImage, mask: InputImage, param: string): Promise<void> {
+/** A mask check, with its errors naming the request field the mask came from instead of "mask". */
+async function namingMask(param: string, check: () => Promise<void>): Promise<void> {
   try {
-    await checkMask(image, mask, 'white');
+    await check();
   } catch (error) {
     if (error instanceof ApiError && error.param === 'mask') {
       throw new ApiError(error.status, error.type, error.code, error.message, param, error.headers);

@@ -4,12 +4,12 @@ import { Hono } from 'hono';
 import { IMG2IMG_DEFAULTS, Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
+import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
 import { unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
-import { bodySizeLimit } from '../inputs/body-size-limit';
 import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSeed } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
@@ -39,7 +39,7 @@ export interface RouteOptions {
 export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
-  routes.post('/', bodySizeLimit(), zValidator('json', Img2ImgRequestSchema, validationHook), async (c) => {
+  routes.post('/', zValidator('json', Img2ImgRequestSchema, validationHook), async (c) => {
     const request = c.req.valid('json');
     const config = readEdgeConfig(c.env);
     const apiKey = c.get('apiKey');
@@ -53,12 +53,14 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
+    Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     const inputs: TaskInput[] = source ? [{ image: source, role: 'image' }] : [];
 
     const run = await runInputJob(c, {
       config,
       gpu,
       job,
+      publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
       style: 'img2img',
       request: { ...request, image_url: describeImageUrl(request.image_url, source) },
       inputs,

@@ -9,14 +9,14 @@ import {
 import { HIGH_FIDELITY_STRENGTH } from '@image-api/shared/api/image-edits';
 import { DEFAULT_STRENGTH, PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
 import { checkOpenAiOutputOptions, openAiResponseFields, responseQuality } from '../inputs/openai-options';
+import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
-import { bodySizeLimit } from '../inputs/body-size-limit';
 import { buildOpenAiImageJob } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
-import { checkMask } from '../inputs/mask-check';
+import { checkMaskHeader, checkMaskPixels } from '../inputs/mask-check';
 import { readImageRequest } from '../inputs/read-image-request';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
 import { runInputJob, streamInputJob, type RunInputJobOptions } from '../inputs/run-input-job';
@@ -44,7 +44,7 @@ type EditKind = 'edit' | 'variation';
  * Edits: `mask` (optional) is a PNG whose TRANSPARENT pixels mark the area to repaint (OpenAI);
  * `mask_mode=white` takes white = repaint instead. A mask of another size than the image, a mask
  * without transparency in alpha mode, or one that covers nothing is a 400 naming `mask` — never a
- * silent whole-image repaint. No mask: the whole image is repainted guided by it (img2img), with
+ * silent whole-image repaint (the size check before the rate limiter, the pixel scan after it). No mask: the whole image is repainted guided by it (img2img), with
  * `strength` (default 0.75, GPUStack's) as the denoise strength.
  * Variations: img2img of the image; `prompt` optional (default ''), `strength` default 0.6.
  *
@@ -56,8 +56,8 @@ type EditKind = 'edit' | 'variation';
 export function openAiEditRoutes(options: RouteOptions): Hono<AppEnv> {
   const now = options.now ?? (() => Date.now());
   const routes = new Hono<AppEnv>();
-  routes.post('/edits', bodySizeLimit(), (c) => handleImageRequest(c, 'edit', options.catalog, now));
-  routes.post('/variations', bodySizeLimit(), (c) => handleImageRequest(c, 'variation', options.catalog, now));
+  routes.post('/edits', (c) => handleImageRequest(c, 'edit', options.catalog, now));
+  routes.post('/variations', (c) => handleImageRequest(c, 'variation', options.catalog, now));
   return routes;
 }
 
@@ -90,7 +90,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
   const maskMode = kind === 'edit' ? (request as ImageEditRequest).mask_mode : 'alpha';
   if (body.mask !== undefined) {
     const mask = await resolveImageInput(body.mask, { param: 'mask', allowHttp });
-    await checkMask(image, mask, maskMode);
+    checkMaskHeader(image, mask, maskMode);
     inputs.push({ image: mask, role: 'mask' });
   }
 
@@ -121,16 +121,21 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   });
 
+  Object.assign(job, await requestAddonJobFields(catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
+
   const runOptions: RunInputJobOptions = {
     config,
     gpu,
     job,
+    publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
     style: kind === 'edit' ? 'openai.edits' : 'openai.variations',
     request: { ...request, image: describeInput(image), mask: inputs[1] ? describeInput(inputs[1].image) : undefined, images_sent: body.imageCount },
     inputs,
     responseFormat: request.response_format,
     linkTtlSeconds,
     now,
+    // The mask's pixel scan costs CPU: only once the rate limiter admitted the request (issue 10 item 5).
+    admittedChecks: inputs[1] ? () => checkMaskPixels(inputs[1].image, maskMode) : undefined,
     metadata: {
       user: request.user,
       quality: request.quality,

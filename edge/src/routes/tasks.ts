@@ -3,7 +3,9 @@ import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { ApiError, invalidParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
+import { settleTaskLease } from '../middleware/rate-limit';
 import { keepRunning } from '../tasks/background';
+import { reconcileOnRead, type ReadContext } from '../tasks/reconcile-on-read';
 import { SseWriter, SSE_HEADERS } from '../tasks/sse-writer';
 import { relayTaskEvents } from '../tasks/task-event-relay';
 import { FINAL_EVENT_ID, taskJson, type LinkSigning } from '../tasks/task-json';
@@ -35,6 +37,8 @@ function taskNotFound(id: string): ApiError {
  * - GET    /v1/tasks?limit=N        → {object: "list", data: [task]} newest first (N 1..100, default 20)
  *                                     — finds the task of a sync request whose answer was lost;
  * Answers with links accept `?link_ttl_seconds=N` (lifetime within LINK_TTL_MAX_SECONDS).
+ * Every read reconciles a task whose runner died (task-lease.ts, task-reconcile.ts) before answering,
+ * so no task stays QUEUED/PROCESSING after its edge went away.
  * - GET    /v1/tasks/:id            → the task (tasks/task-json.ts: status, progress_percent,
  *                                     eta_seconds, reason, error, data [{url, seed}], receipt, usage);
  * - GET    /v1/tasks/:id/events     → resumable SSE (tasks/task-event-relay.ts): task.queued,
@@ -60,11 +64,19 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
     const origin = new URL(c.req.url).origin;
     return () => ({ origin, secret: config.linkSigningSecret, ttlSeconds, nowSeconds: now() / 1000 });
   };
+  const readContext = (c: Context<AppEnv>, store: TaskStore): ReadContext => ({
+    env: c.env,
+    catalog: options.catalog,
+    store,
+    now,
+    waitUntil: waitUntilOf(c),
+  });
+  /** The caller's task; a task whose runner died is reconciled first (task-reconcile.ts). */
   const find = async (c: Context<AppEnv>, store: TaskStore): Promise<TaskRow> => {
     const id = c.req.param('id') ?? '';
     const row = await store.get(id, ownerOf(c));
     if (!row) throw taskNotFound(id);
-    return row;
+    return reconcileOnRead(readContext(c, store), row);
   };
 
   routes.get('/', async (c) => {
@@ -73,7 +85,9 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TASK_LIST_LIMIT) {
       throw invalidParameter('limit', `limit must be an integer from 1 to ${MAX_TASK_LIST_LIMIT}.`);
     }
-    const rows = await new TaskStore(c.env.DB, { now }).list(ownerOf(c), limit);
+    const store = new TaskStore(c.env.DB, { now });
+    const context = readContext(c, store);
+    const rows = await Promise.all((await store.list(ownerOf(c), limit)).map((row) => reconcileOnRead(context, row)));
     const signing = signingOf(c)();
     return c.json({ object: 'list', data: await Promise.all(rows.map((row) => taskJson(row, signing))) });
   });
@@ -100,6 +114,7 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
       lastEventId,
       signing,
       now,
+      reconcile: (row) => reconcileOnRead(readContext(c, store), row),
     });
     keepRunning(c, relay);
     return c.body(writer.readable, 200, { ...SSE_HEADERS, 'x-task-id': task.id });
@@ -121,7 +136,10 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
       const ended = await find(c, store);
       if (ended.status !== 'CANCELLED') throw notCancellable(ended);
     }
-    return c.json(await taskJson(await find(c, store), signingOf(c)()));
+    const cancelled = await find(c, store);
+    // A cancelled task made no images: its images per day are refunded (a runner still settling it is harmless).
+    await settleTaskLease(c.env, cancelled);
+    return c.json(await taskJson(cancelled, signingOf(c)()));
   });
 
   return routes;
@@ -129,4 +147,14 @@ export function tasksRoutes(options: RouteOptions): Hono<AppEnv> {
 
 function notCancellable(task: TaskRow): ApiError {
   return new ApiError(409, 'invalid_request_error', 'task_not_cancellable', `The task has already ended (${task.status}).`, 'id');
+}
+
+/** ctx.waitUntil of the request, when it has an ExecutionContext (app.request in tests has none). */
+function waitUntilOf(c: Context<AppEnv>): ((work: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (work) => ctx.waitUntil(work);
+  } catch {
+    return undefined;
+  }
 }

@@ -5,6 +5,7 @@ import { decodeBase64 } from '../lib/base64';
 import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
 import { apiErrorFromGpuError, readGpuJobEvents, type GpuJobEvent } from './gpu-job-events';
 import { imageUsage } from './image-usage';
+import { startHeartbeat, taskLeaseTiming } from './task-lease';
 import type { TaskStore } from './task-store';
 import type { TaskError, TaskResult, TaskRow } from './task-types';
 
@@ -29,6 +30,8 @@ export interface RunGenerationDeps {
   bucket: ImageBucket;
   /** Clock in unix milliseconds (default Date.now). */
   now?: () => number;
+  /** Time between two lease refreshes of the task row (default: taskLeaseTiming() of task-lease.ts). */
+  heartbeatMs?: number;
 }
 
 /** One run of one task. */
@@ -49,6 +52,11 @@ export interface RunGenerationInput {
   isFinalFailure?: (error: ApiError) => boolean;
   /** Stops reading the job's events (the GPU service cancels a job whose stream is closed). */
   signal?: AbortSignal;
+  /**
+   * The request field behind a GPU service error's `param` (a job field such as `loras[1].name`), so the
+   * client and the task row see the field it sent (edge/src/addons/request-addons.ts). Default: unchanged.
+   */
+  publicParam?: (param: string | null) => string | null;
 }
 
 /** A successful run. */
@@ -62,7 +70,9 @@ export interface RunGenerationResult {
 /**
  * THE one runner every API style uses (sync and streaming OpenAI routes, /v1/img2img, the async
  * Queue consumer):
- *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue);
+ *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue); from here
+ *     to the end it holds the task's lease (task-lease.ts: updated_at refreshed every heartbeat), so
+ *     a reader can tell a live run from one whose edge died (task-reconcile.ts);
  *  2. attempts + 1, then POST /v1/jobs with `Accept: text/event-stream` (admission errors — 400,
  *     404 model_not_found, 503 queue_full — arrive before the stream and are thrown as ApiErrors);
  *  3. records the backend, relays every event to `onEvent`, marks the task PROCESSING when the
@@ -87,14 +97,46 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
   const isFinalFailure = input.isFinalFailure ?? (() => true);
   const now = deps.now ?? (() => Date.now());
 
-  let result: GenerationResult;
+  const stopHeartbeat = startHeartbeat(() => store.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
   try {
-    if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
-    result = await followJob(deps, input, now);
-  } catch (error) {
-    throw await recordFailure(store, task.id, toApiError(error), isFinalFailure);
+    let result: GenerationResult;
+    try {
+      if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
+      result = await followJob(deps, input, now);
+    } catch (error) {
+      throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
+    }
+    const taskResult = await storeTaskResult(deps, { task, job, result, metadata: input.metadata, isFinalFailure });
+    return { result, taskResult };
+  } finally {
+    stopHeartbeat();
   }
+}
 
+/** What {@link storeTaskResult} stores. */
+export interface StoreTaskResultInput {
+  task: TaskRow;
+  /** The job's output format and guidance (the job as run, or as the task row keeps it). */
+  job: Pick<GenerationJobInput, 'output' | 'guidance'>;
+  /** The GPU service's result of the job. */
+  result: GenerationResult;
+  metadata?: RunGenerationInput['metadata'];
+  isFinalFailure?: (error: ApiError) => boolean;
+}
+
+/**
+ * Step 4 of {@link runGeneration}, also used by a reader that finds a finished job of a task whose
+ * runner died (task-reconcile.ts): store every image in R2 (all or nothing) and end the task SUCCEED.
+ * If the task ended meanwhile (cancelled, or reconciled by someone else) the stored images are
+ * removed again.
+ * @throws ApiError 500 `storage_failed` (the task is FAILED or re-queued as `isFinalFailure` says),
+ *   409 `task_cancelled` / `task_finished`, or the stored error of a task that ended otherwise.
+ */
+export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now'>, input: StoreTaskResultInput): Promise<TaskResult> {
+  const { store } = deps;
+  const { task, job, result } = input;
+  const now = deps.now ?? (() => Date.now());
+  const isFinalFailure = input.isFinalFailure ?? (() => true);
   let taskResult: TaskResult;
   let images: StoredImage[];
   try {
@@ -119,7 +161,7 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
     await deps.bucket.delete(images.map((image) => image.key)).catch((error: unknown) => console.error('removing images of an ended task failed', error));
     throw await endedError(store, task.id);
   }
-  return { result, taskResult };
+  return taskResult;
 }
 
 /** Submit the job and follow its events to `done`; throws on `error` or a stream lost for good. */
@@ -192,6 +234,13 @@ function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'server_error', 'internal_error', 'The generation failed on the edge.');
 }
 
+/** The error with its `param` renamed to the request's field (RunGenerationInput.publicParam). */
+function withPublicParam(error: ApiError, publicParam: RunGenerationInput['publicParam']): ApiError {
+  const param = publicParam ? publicParam(error.param) : error.param;
+  if (param === error.param) return error;
+  return new ApiError(error.status, error.type, error.code, error.message, param, error.headers);
+}
+
 /** The ApiError of a task that had already ended when the runner wanted to change it. */
 async function endedError(store: TaskStore, id: string): Promise<ApiError> {
   const row = await store.load(id);
@@ -224,7 +273,7 @@ async function recordFailure(store: TaskStore, id: string, error: ApiError, isFi
 }
 
 /** The R2 objects of a result: one per image with the receipt and task fields as custom metadata. */
-function storedImages(task: TaskRow, job: GenerationJobInput, result: GenerationResult, extra: RunGenerationInput['metadata']): StoredImage[] {
+function storedImages(task: TaskRow, job: StoreTaskResultInput['job'], result: GenerationResult, extra: RunGenerationInput['metadata']): StoredImage[] {
   const format = job.output?.format ?? 'png';
   const extension = FORMAT_EXTENSIONS[format];
   const createdAt = new Date(task.created_at);
@@ -264,6 +313,10 @@ function storedImages(task: TaskRow, job: GenerationJobInput, result: Generation
         engine_version: params.engine_version,
         onnxruntime_version: params.onnxruntime_version,
         created_at: createdAt.toISOString(),
+        // Add-ons that shaped the pixels, each with its file's SHA-256 (JSON of the receipt's lists).
+        loras: params.loras?.length ? JSON.stringify(params.loras) : undefined,
+        embeddings: params.embeddings?.length ? JSON.stringify(params.embeddings) : undefined,
+        vae: params.vae ? JSON.stringify(params.vae) : undefined,
         prompt: params.prompt,
         negative_prompt: params.negative_prompt,
       }),

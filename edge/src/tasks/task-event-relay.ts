@@ -6,8 +6,10 @@ import { FINAL_EVENT_ID, finalTaskEvent, type LinkSigning } from './task-json';
 import type { TaskStore } from './task-store';
 import { isFinalStatus, type TaskError, type TaskOwner, type TaskRow } from './task-types';
 
-/** How often the relay re-reads the task row while there is nothing to relay. */
+/** How soon the relay first re-reads the task row while there is nothing to relay. */
 export const RELAY_POLL_MS = 500;
+/** The wait between two reads of the row doubles while nothing happens, up to this (ms). */
+export const RELAY_MAX_POLL_MS = 5_000;
 /** Longest one relay stream stays open; the client resumes with Last-Event-ID after it. */
 export const RELAY_MAX_DURATION_MS = 10 * 60_000;
 
@@ -23,7 +25,14 @@ export interface RelayTaskEventsOptions {
   /** Link signing for the final event (called when it is sent, so links start fresh). */
   signing: () => LinkSigning;
   pollMs?: number;
+  /** Longest wait between two reads of the row (default RELAY_MAX_POLL_MS). */
+  maxPollMs?: number;
   maxDurationMs?: number;
+  /**
+   * Called on every re-read row: reconciles a task whose runner died (task-reconcile.ts) so the
+   * stream ends with its final event instead of waiting on a job nobody follows. Default: none.
+   */
+  reconcile?: (row: TaskRow) => Promise<TaskRow>;
   /** Clock in unix milliseconds (default Date.now). */
   now?: () => number;
 }
@@ -66,8 +75,13 @@ export function publicTaskEvent(taskId: string, event: Exclude<GpuJobEvent, { ev
  *   there, the relay waits for the runner to finish the row (images stored) and sends the row's
  *   final event, so links and receipt are the stored ones.
  * - A task not (yet) at a GPU service (waiting in the Queue, or between retries): one
- *   `task.queued` {position: null}, then the row is polled every `pollMs`. A new attempt resets the
- *   event ids (the service numbers each submission from 1).
+ *   `task.queued` {position: null}, then the row is polled. A new attempt resets the event ids (the
+ *   service numbers each submission from 1).
+ * - Once the GPU service has said the attempt's job ended (or no longer knows it), its events are not
+ *   asked for again (they would only replay); the row is polled until the runner ends it, and
+ *   `reconcile` ends a task whose runner died, so the stream closes with the task's final event.
+ * Polling is bounded: the row is re-read after `pollMs`, the wait doubling while nothing happens up
+ * to `maxPollMs` (reset by every relayed event), and never past `maxDurationMs`.
  * Stops when the client goes away (the upstream request is aborted) or after `maxDurationMs`
  * (the client reconnects). Never throws: failures end the stream, which the client may resume.
  */
@@ -75,12 +89,18 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
   const { store, gpu } = options;
   const now = options.now ?? (() => Date.now());
   const pollMs = options.pollMs ?? RELAY_POLL_MS;
+  const maxPollMs = Math.max(pollMs, options.maxPollMs ?? RELAY_MAX_POLL_MS);
+  let wait = pollMs;
   const deadline = now() + (options.maxDurationMs ?? RELAY_MAX_DURATION_MS);
   const signal = writer.goneSignal;
   let row: TaskRow | null = options.task;
   let lastEventId = options.lastEventId === FINAL_EVENT_ID ? undefined : options.lastEventId;
   let attempt = row.attempts;
   let sentQueued = false;
+  // The GPU service said this attempt's job ended (done/error) or does not know it: do not ask again
+  // until the row moves (a new attempt, a new backend, progress: a retry racing the old job's record).
+  let attemptOver = false;
+  let rowState = '';
   try {
     while (row && !writer.clientGone && now() < deadline) {
       if (isFinalStatus(row.status)) {
@@ -93,9 +113,12 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
         if (attempt > 0) lastEventId = undefined;
         attempt = row.attempts;
       }
+      const state = `${row.attempts}|${row.backend}|${row.status}|${row.progress_percent}`;
+      if (state !== rowState) attemptOver = false;
+      rowState = state;
       let relayed = false;
       let jobEnded: TaskError | 'done' | null = null;
-      if (row.backend) {
+      if (row.backend && !attemptOver) {
         try {
           const stream = await gpu.jobEvents(row.id, { backendUrl: row.backend, lastEventId, signal });
           if (stream.response.body) {
@@ -112,17 +135,22 @@ export async function relayTaskEvents(writer: SseWriter, options: RelayTaskEvent
             }
           }
         } catch (error) {
-          // 404: the service does not know the job (not submitted yet, or forgotten after it ended).
+          // 404: the service does not know the job (forgotten after it ended, or lost in a restart).
           if (signal.aborted) return;
-          if (!(error instanceof ApiError && error.status === 404)) console.error(`task ${row.id}: relaying GPU events failed`, error);
+          if (error instanceof ApiError && error.status === 404) attemptOver = true;
+          else console.error(`task ${row.id}: relaying GPU events failed`, error);
         }
+        if (jobEnded !== null) attemptOver = true;
       }
       if (!relayed && !sentQueued && row.status === 'QUEUED' && jobEnded === null) {
         writer.send('task.queued', { type: 'task.queued', task_id: row.id, position: null });
         sentQueued = true;
       }
-      await sleep(pollMs, signal);
+      const pause = relayed ? pollMs : wait;
+      wait = relayed ? pollMs : Math.min(maxPollMs, wait * 2);
+      await sleep(Math.min(pause, Math.max(0, deadline - now())), signal);
       row = await store.get(row.id, options.owner);
+      if (row && options.reconcile) row = await options.reconcile(row);
     }
   } catch (error) {
     if (!signal.aborted) console.error(`task ${options.task.id}: event relay failed`, error);

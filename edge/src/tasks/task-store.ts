@@ -180,6 +180,27 @@ export class TaskStore {
     return this.update(id, "status = 'QUEUED', progress_percent = 0, eta_seconds = NULL, reason = ?", [reason]);
   }
 
+  /**
+   * The heartbeat of a task's lease (task-lease.ts): refresh updated_at of an open task.
+   * @returns false when the task has ended.
+   */
+  touch(id: string): Promise<boolean> {
+    return this.update(id, 'status = status', []);
+  }
+
+  /**
+   * Take over a stale task's lease (task-lease.ts): refresh updated_at only if it is still
+   * `updatedAt` as the caller read it, so of several readers seeing the same stale row exactly one
+   * reconciles it, and a runner that came back to life (its heartbeat moved updated_at) is not
+   * overtaken. @returns whether this caller now holds the lease.
+   */
+  async takeOver(id: string, updatedAt: number): Promise<boolean> {
+    const result = await this.query((db) =>
+      db.prepare(`UPDATE tasks SET updated_at = ? WHERE id = ? AND updated_at = ? AND ${OPEN}`).bind(this.now(), id, updatedAt).run(),
+    );
+    return result.meta.changes > 0;
+  }
+
   /** One guarded transition: `SET <assignments>, updated_at = now WHERE id = ? AND <open>`. */
   private async update(id: string, assignments: string, values: unknown[]): Promise<boolean> {
     const result = await this.query((db) =>

@@ -35,7 +35,7 @@ import { WeightSet } from '../weights/weight-set';
 import { CheckpointError, openDiffusersFolder, openGgufCheckpoint, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
-export const ENGINE_GRAPH_VERSION = 2;
+export const ENGINE_GRAPH_VERSION = 3;
 
 /** Engine settings shared by every checkpoint of a service. */
 export interface CheckpointEngineOptions {
@@ -215,18 +215,38 @@ export async function convertCheckpoint(
   };
   const finalNorm = text.config.layout === 'open_clip' ? 'ln_final' : 'text_model.final_layer_norm';
   const [normWeight, normBias] = await Promise.all([text.weights.read(`${finalNorm}.weight`), text.weights.read(`${finalNorm}.bias`)]);
+  // The SDXL VAE overflows float16 (diffusers' `force_upcast`): its graphs are always float32, also on GPU
+  // providers whose other graphs are float16.
+  const vaeOpts = spec.sdxl ? { ...opts, floatType: 'float32' as const } : opts;
   const graphs = [
     { folder: 'text_encoder', build: () => buildClipTextEncoder(text.config, text.weights, opts) },
     { folder: 'unet', build: () => buildUnetGraph(spec.unet.config, spec.unet.weights, opts) },
-    { folder: 'vae_decoder', build: () => buildVaeDecoder(spec.vae!.config, spec.vae!.weights, opts) },
+    { folder: 'vae_decoder', build: () => buildVaeDecoder(spec.vae!.config, spec.vae!.weights, vaeOpts) },
   ];
-  if (spec.vae!.config.encoder) graphs.push({ folder: 'vae_encoder', build: () => buildVaeEncoder(spec.vae!.config, spec.vae!.weights, opts) });
+  if (spec.vae!.config.encoder) graphs.push({ folder: 'vae_encoder', build: () => buildVaeEncoder(spec.vae!.config, spec.vae!.weights, vaeOpts) });
+  // SDXL base: the second (OpenCLIP bigG) encoder and its tokenizer (same BPE files, pad "!"). The refiner's only
+  // encoder is bigG, stored as text_encoder.
+  const second = spec.sdxl?.kind === 'base' ? spec.textEncoders[1] : undefined;
+  const secondFiles = second
+    ? [
+        { path: 'tokenizer_2/vocab.json', contents: tokenizer.vocab },
+        { path: 'tokenizer_2/merges.txt', contents: tokenizer.merges },
+        { path: 'tokenizer_2/special_tokens_map.json', contents: JSON.stringify({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: second.padToken }) },
+        { path: 'tokenizer_2/tokenizer_config.json', contents: JSON.stringify({ model_max_length: second.config.maxPositions }) },
+      ]
+    : [];
+  if (second) graphs.push({ folder: 'text_encoder_2', build: () => buildClipTextEncoder(second.config, second.weights, opts) });
+  const pipelineClass = spec.sdxl ? (spec.sdxl.kind === 'base' ? 'StableDiffusionXLPipeline' : 'StableDiffusionXLImg2ImgPipeline') : 'StableDiffusionPipeline';
   const entry = await engine.cache.ensure({
     key,
     graphs,
     onProgress,
     files: [
-      { path: 'model_index.json', contents: JSON.stringify({ _class_name: 'StableDiffusionPipeline', native_size: spec.nativeSize, image_api: facts }, null, 1) },
+      ...secondFiles,
+      {
+        path: 'model_index.json',
+        contents: JSON.stringify({ _class_name: pipelineClass, native_size: spec.nativeSize, image_api: facts, ...(spec.sdxl ? { sdxl: spec.sdxl } : {}) }, null, 1),
+      },
       { path: 'scheduler/scheduler_config.json', contents: JSON.stringify(spec.scheduler, null, 1) },
       {
         path: 'vae_decoder/config.json',

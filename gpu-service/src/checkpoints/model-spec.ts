@@ -40,6 +40,26 @@ export interface ModelSpec {
   storedDtype: string;
   /** Number of weights of the networks the engine builds (for memory estimates). */
   parameterCount: number;
+  /** SDXL base / refiner conditioning facts (absent for SD 1.x / 2.x). */
+  sdxl?: SdxlSpec;
+}
+
+/**
+ * How an SDXL base or refiner UNet is conditioned (diffusers `StableDiffusionXLPipeline` /
+ * `StableDiffusionXLImg2ImgPipeline`): every value derived from the tensors, except the empty-prompt rule.
+ */
+export interface SdxlSpec {
+  /** `base`: CLIP-L + OpenCLIP bigG, 6 time ids; `refiner`: bigG only, 5 time ids (aesthetic score). */
+  kind: 'base' | 'refiner';
+  /** Width of `text_embeds`: the bigG encoder's projection width (label_emb input = pooled + ids × d). */
+  pooledDim: number;
+  /** Number of time ids: 6 (base: orig h, w, crop top, left, target h, w) or 5 (refiner: …, aesthetic score). */
+  timeIdCount: 5 | 6;
+  /**
+   * diffusers `force_zeros_for_empty_prompt`: an empty negative prompt gives all-zero negative embeddings and
+   * pooled vector instead of encoding "" (model_index.json's value; default true for the base, false for the refiner).
+   */
+  forceZerosForEmptyPrompt: boolean;
 }
 
 function num(v: unknown): number | undefined {
@@ -51,7 +71,7 @@ function num(v: unknown): number | undefined {
  * (`num_attention_heads` / `attention_head_dim`), groups and eps, or an A1111 yaml's head width
  * (`num_head_channels`, carried over by sidecar.ts).
  */
-function unetHints(family: 'sd1' | 'sd2', config: Record<string, unknown> | undefined): UnetHints {
+function unetHints(family: 'sd1' | 'sd2' | 'sdxl' | 'sdxl-refiner', config: Record<string, unknown> | undefined): UnetHints {
   const base: UnetHints = FAMILY_CONVENTIONS[family].unet;
   if (!config) return base;
   const fromConfig = unetHintsFromDiffusersConfig(config);
@@ -85,7 +105,7 @@ function parameters(w: WeightSet): number {
  */
 export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> {
   const family = parts.family;
-  if (family !== 'sd1' && family !== 'sd2') {
+  if (family === 'flux' || family === 'sd3') {
     throw new CheckpointError(`${FAMILY_NAMES[family]} checkpoints are flow-matching transformers, described by describeFlowModel (flow-spec.ts), not by the UNet path`);
   }
   if (parts.unetOnly) throw new CheckpointError('the file holds only a UNet: name the model that supplies its text encoder and VAE in a sidecar {"base": "<model id>"}');
@@ -106,7 +126,9 @@ export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> 
   };
 
   const textEncoders = parts.textEncoders.map((t, i): TextEncoderSpec => {
-    const raw = t.config ?? (i === 0 ? configs.text_encoder : configs.text_encoder_2);
+    // The OpenCLIP bigG encoder is diffusers' text_encoder_2 in the base and the refiner alike.
+    const second = i === 1 || (family === 'sdxl-refiner' && t.role === 'clip_g');
+    const raw = t.config ?? (second ? configs.text_encoder_2 : configs.text_encoder);
     const fromConfig: ClipTextHints = raw ? clipTextHintsFromTransformersConfig(raw) : {};
     // The conditioning is the last layer the graph runs, with the final LayerNorm (SD 1.x; SD 2.x's graph stops
     // one layer early, as LDM's `layer="penultimate"` and diffusers' 23-layer SD 2.x text encoder do). An A1111
@@ -131,6 +153,7 @@ export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> 
   if (unet.config.inChannels !== unet.config.outChannels && !inpaint) {
     throw new CheckpointError(`a UNet with ${unet.config.inChannels} input channels for ${unet.config.outChannels} latent channels is neither a txt2img nor an inpainting model`);
   }
+  const sdxl = family === 'sdxl' || family === 'sdxl-refiner' ? sdxlSpecOf(family, unet.config, textEncoders, parts.configs) : undefined;
   const canEncode = !!vae.config.encoder;
   const capabilities: ModelSpec['capabilities'] = inpaint ? (canEncode ? ['inpaint'] : []) : canEncode ? ['txt2img', 'img2img', 'inpaint'] : ['txt2img'];
   return {
@@ -145,5 +168,37 @@ export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> 
     capabilities,
     storedDtype: majorityDtype(parts.unet),
     parameterCount: parameters(parts.unet) + parameters(parts.vae) + textEncoders.reduce((n, t) => n + parameters(t.weights), 0),
+    ...(sdxl ? { sdxl } : {}),
   };
+}
+
+/**
+ * The SDXL conditioning facts, checked against the tensors: the encoders the kind needs (base: clip_l then
+ * clip_g; refiner: clip_g), a bigG encoder with a text projection, a UNet with label_emb whose input width is
+ * pooled + ids × timeIdEmbedDim with 6 ids (base) or 5 (refiner), and a cross-attention width equal to the
+ * concatenated encoder widths.
+ * @throws CheckpointError naming the tensor or config that does not fit.
+ */
+function sdxlSpecOf(family: 'sdxl' | 'sdxl-refiner', unet: UnetConfig, encoders: TextEncoderSpec[], configs: CheckpointParts['configs']): SdxlSpec {
+  const kind = family === 'sdxl' ? 'base' : 'refiner';
+  const roles = encoders.map((e) => e.role).join(',');
+  const expected = kind === 'base' ? 'clip_l,clip_g' : 'clip_g';
+  if (roles !== expected) throw new CheckpointError(`an SDXL ${kind} needs the text encoders ${expected}, the checkpoint has ${roles || 'none'}`);
+  const bigG = encoders[encoders.length - 1];
+  if (bigG.config.projectionDim === null) throw new CheckpointError('the SDXL OpenCLIP bigG text encoder has no text_projection (its pooled output is the UNet\'s text_embeds)');
+  if (!unet.adm) throw new CheckpointError('an SDXL UNet needs label_emb.0 (diffusers add_embedding): the file has none');
+  const pooledDim = bigG.config.projectionDim;
+  const idWidth = unet.adm.inChannels - pooledDim;
+  const timeIdCount = idWidth / unet.adm.timeIdEmbedDim;
+  const expectedIds = kind === 'base' ? 6 : 5;
+  if (timeIdCount !== expectedIds) {
+    throw new CheckpointError(
+      `label_emb.0.0 takes ${unet.adm.inChannels} inputs: ${pooledDim} pooled + ${idWidth}, which is not ${expectedIds} time ids × ${unet.adm.timeIdEmbedDim} (addition_time_embed_dim) as an SDXL ${kind} needs`,
+    );
+  }
+  const context = encoders.reduce((n, e) => n + e.config.hiddenSize, 0);
+  if (unet.contextDim !== context) throw new CheckpointError(`the UNet's cross-attention width ${unet.contextDim} is not the text encoders' ${encoders.map((e) => e.config.hiddenSize).join(' + ')} = ${context}`);
+  const index = configs.model_index;
+  const force = typeof index?.force_zeros_for_empty_prompt === 'boolean' ? index.force_zeros_for_empty_prompt : kind === 'base';
+  return { kind, pooledDim, timeIdCount: expectedIds, forceZerosForEmptyPrompt: force };
 }

@@ -207,7 +207,7 @@ export async function openDiffusersFolder(dir: string): Promise<CheckpointParts>
     };
     const component = (name: string) => (index[name] && Array.isArray(index[name]) && (index[name] as unknown[])[0] !== null ? name : undefined);
     const contentFiles: string[] = [];
-    const configs: ComponentConfigs = {};
+    const configs: ComponentConfigs = { model_index: index };
 
     const unetName = component('unet');
     if (!unetName && component('transformer')) {

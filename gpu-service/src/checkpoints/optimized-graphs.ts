@@ -111,7 +111,10 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
   let derived;
   try {
     derived = await cache.derive(key, folder, async (tmp) => {
-      for (const network of networks) await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked: true });
+      for (const network of networks) {
+        const prepacked = (await weightBytes(join(entryDir, network))) >= PREPACK_MIN_BYTES;
+        await saveOptimizedGraph(join(entryDir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked });
+      }
     });
   } catch (err) {
     return atLoad({ error: `optimizing the graphs for the CPU execution provider failed: ${(err as Error).message}` });
@@ -124,6 +127,23 @@ export async function optimizedGraphs(cache: ConversionCache, key: string, optio
     open: (network) =>
       atLoadOnly.has(network) ? OnnxModel.open(join(entryDir, network, 'model.onnx'), options) : OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized'),
   };
+}
+
+/**
+ * Graphs with fewer weight bytes than this are saved without their packed weights: packing them at open takes
+ * milliseconds, and onnxruntime 1.30 crashes (SIGSEGV, uncatchable) running a saved graph whose packed MatMul
+ * weights have widths such as 24 / 72 (the checkpoints-xl fixture's tiny OpenCLIP bigG encoder; every released SD
+ * network has multiples of 64).
+ */
+export const PREPACK_MIN_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of a network folder's external weights (model.onnx_data), 0 when it has none. */
+async function weightBytes(networkDir: string): Promise<number> {
+  try {
+    return (await stat(join(networkDir, 'model.onnx_data'))).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** Remove the entry's folders written by other onnxruntime versions for the same provider and CPU. */

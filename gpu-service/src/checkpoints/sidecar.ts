@@ -22,6 +22,8 @@ export interface ComponentConfigs {
   /** Flow pipelines: the FLUX.1 / SD 3.x transformer's diffusers config. */
   transformer?: Record<string, unknown>;
   scheduler?: Record<string, unknown>;
+  /** A diffusers folder's `model_index.json` (pipeline-level flags such as `force_zeros_for_empty_prompt`). */
+  model_index?: Record<string, unknown>;
   /** Id of the model whose text encoders and VAE a UNet-only file uses. */
   base?: string;
 }

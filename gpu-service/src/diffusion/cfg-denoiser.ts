@@ -25,6 +25,11 @@ export interface CfgDenoiserOptions {
   tokens: number;
   /** cfg_scale per image (length B). */
   cfgScales: number[];
+  /**
+   * SDXL added conditioning per image: pooled text_embeds float32 [B, P] and time ids float32 [B, n], for the
+   * conditional and unconditional halves.
+   */
+  added?: { cond: { textEmbeds: Float32Array; timeIds: Float32Array }; uncond: { textEmbeds: Float32Array; timeIds: Float32Array } };
   /** Extra UNet channels per image for inpainting UNets (mask + masked-image latents), float32 [B, C_in − 4, h, w]. */
   extraChannels?: Float32Array;
 }
@@ -53,6 +58,13 @@ export function createCfgDenoiser(opts: CfgDenoiserOptions): Denoiser {
     ehs.set(opts.cond, B * T * H);
   }
   const v = model.schedule.predictionType === 'v_prediction';
+  // Same half order as encoder_hidden_states: [uncond, cond], or cond alone.
+  const added = opts.added
+    ? {
+        textEmbeds: skipUncond ? opts.added.cond.textEmbeds : concat(opts.added.uncond.textEmbeds, opts.added.cond.textEmbeds),
+        timeIds: skipUncond ? opts.added.cond.timeIds : concat(opts.added.uncond.timeIds, opts.added.cond.timeIds),
+      }
+    : undefined;
 
   return async function cfgDenoise(x: Tensor, sigma: number) {
     const cIn = 1 / Math.sqrt(sigma * sigma + 1);
@@ -64,7 +76,7 @@ export function createCfgDenoiser(opts: CfgDenoiserOptions): Denoiser {
         if (extraPlane) sample.set(opts.extraChannels!.subarray(i * extraPlane, (i + 1) * extraPlane), dst + plane);
       }
     }
-    const out = await runUnet(model, { sample, batch: N, sigma, encoderHiddenStates: ehs, tokens: T }, h, w);
+    const out = await runUnet(model, { sample, batch: N, sigma, encoderHiddenStates: ehs, tokens: T, added }, h, w);
     // x0 estimate from the raw output for one half.
     const skip = v ? 1 / (sigma * sigma + 1) : 1;
     const outScale = v ? -sigma * cIn : -sigma;
@@ -84,4 +96,11 @@ export function createCfgDenoiser(opts: CfgDenoiserOptions): Denoiser {
     }
     return { denoised: guided, uncond };
   };
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

@@ -23,12 +23,15 @@ function finalNormOf(model: DiffusionModel): Promise<LayerNormParams | undefined
   return p;
 }
 import { applyEmphasis } from './prompt/apply-emphasis';
+import { encodeSdxlPromptPair } from './sdxl/sdxl-text-conditioning';
 
 /** Hidden states for one prompt: float32 [tokens, hiddenSize], tokens = 77 × chunks. */
 export interface Conditioning {
   hidden: Float32Array;
   tokens: number;
   hiddenSize: number;
+  /** SDXL: the pooled text_embeds float32 [pooledDim] (sdxl/sdxl-text-conditioning.ts). */
+  pooled?: Float32Array;
 }
 
 /** Error for a clip_skip the model cannot serve (no hidden_states outputs in its text encoder export). */
@@ -130,6 +133,9 @@ export async function encodePromptPair(
   clipSkip?: number,
   textualInversion: TextualInversionSet | undefined = model.textualInversion,
 ): Promise<{ cond: Conditioning; uncond: Conditioning }> {
+  // SDXL: two encoders (or the refiner's one), penultimate layer, pooled text_embeds; an empty negative prompt
+  // is "none given" (zeros on the base, as diffusers' force_zeros_for_empty_prompt).
+  if (model.sdxl) return encodeSdxlPromptPair(model, prompt, negativePrompt === '' ? null : negativePrompt, clipSkip, textualInversion);
   const tokenize = (text: string, param: string) => {
     try {
       return tokenizeWeightedPrompt(model.tokenizer, text, { embeddings: textualInversion?.embeddings }).chunks;

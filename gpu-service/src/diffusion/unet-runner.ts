@@ -15,6 +15,8 @@ export interface UnetCall {
   /** float32 [N, T, H]. */
   encoderHiddenStates: Float32Array;
   tokens: number;
+  /** SDXL: pooled text embeddings float32 [N, P] and time ids float32 [N, n] (UNets with `text_embeds` / `time_ids` inputs). */
+  added?: { textEmbeds: Float32Array; timeIds: Float32Array };
 }
 
 /** Runs the model's UNet; returns its raw output (ε or v), float32 [N, 4, h, w]. */
@@ -33,6 +35,13 @@ export async function runUnet(model: DiffusionModel, call: UnetCall, height: num
     [tIn.name]: { data: new Array(Math.max(tCount, 1)).fill(t), dims: tCount === 0 ? [] : [tCount] },
     [ehsIn.name]: { data: call.encoderHiddenStates, dims: [call.batch, call.tokens, model.hiddenSize] },
   };
+  const textIn = unet.findInput('text_embeds');
+  const idsIn = unet.findInput('time_ids');
+  if (textIn && idsIn) {
+    if (!call.added || !model.sdxl) throw new Error(`${model.name}: its UNet takes text_embeds and time_ids (SDXL), the call gives none`);
+    feeds[textIn.name] = { data: call.added.textEmbeds, dims: [call.batch, model.sdxl.pooledDim] };
+    feeds[idsIn.name] = { data: call.added.timeIds, dims: [call.batch, model.sdxl.timeIdCount] };
+  }
   const outName = (unet.findOutput('out_sample') ?? unet.outputs[0]).name;
   const out = await unet.run(feeds, [outName]);
   return out[outName].data;

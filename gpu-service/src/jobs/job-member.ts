@@ -66,12 +66,12 @@ export class JobMember {
 /**
  * The key under which a job may share UNet runs with others, or undefined when it must run alone:
  * img2img / inpaint (their source latents and masks make every job different in kind and are rarer),
- * hires fix (two passes), samplers whose maths couples images (dpm_adaptive), unknown samplers (they fail
+ * hires fix (two passes), a refiner handoff (two models), samplers whose maths couples images (dpm_adaptive), unknown samplers (they fail
  * alone with a proper 400). Jobs with equal keys still need equal token lengths (checked by the leader,
  * which has the model's tokenizer).
  */
 export function batchKeyOf(job: GenerationJob, modelName: string): string | undefined {
-  if (job.mode !== 'txt2img' || job.hires_fix) return undefined;
+  if (job.mode !== 'txt2img' || job.hires_fix || (job.refiner_switch_at ?? 0) > 0) return undefined;
   if (BATCH_COUPLED_SAMPLERS.has(job.sampler) || !Object.prototype.hasOwnProperty.call(samplers, job.sampler)) return undefined;
   return batchCompatibilityKey({ ...job, model: modelName });
 }

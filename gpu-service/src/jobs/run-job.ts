@@ -4,7 +4,7 @@
  */
 import { seedAt } from '@image-api/shared/seed';
 import type { GenerationJob, GenerationParams, GenerationResult } from '@image-api/shared/generation-job';
-import { generate, type DecodedImage, type GenerateHooks } from '../diffusion/pipelines/generate';
+import { generate, type DecodedImage, type GenerateHooks, type GenerateModels } from '../diffusion/pipelines/generate';
 import { tokenizeWeightedPrompt } from '../diffusion/prompt/chunk-prompt';
 import { encodeImage, mimeTypeOf } from '../images/encode-image';
 import type { DiffusionModel } from '../models/diffusion-model';
@@ -46,11 +46,17 @@ function textTokens(model: DiffusionModel, text: string): number {
   }
 }
 
-/** Run `job` on `model` alone (the lead's pipeline) and encode the results. */
-export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+/** Run `job` on `model` alone (the lead's pipeline; with `models.refiner` for a base → refiner job) and encode the results. */
+export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}, models: GenerateModels = {}): Promise<GenerationResult> {
   const started = performance.now();
-  const images = await generate(model, job, hooks);
-  return encodeResult(model, job, images, started);
+  const images = await generate(model, job, hooks, models);
+  const result = await encodeResult(model, job, images, started);
+  return models.refiner && (job.refiner_switch_at ?? 0) > 0 ? withRefinerReceipt(result, models.refiner, job) : result;
+}
+
+/** The receipt names the refiner and its hash when one ran (the same receipt then reproduces the image). */
+function withRefinerReceipt(result: GenerationResult, refiner: DiffusionModel, job: GenerationJob): GenerationResult {
+  return { ...result, params: { ...result.params, refiner_model: refiner.name, refiner_model_hash: refiner.contentHash, refiner_switch_at: job.refiner_switch_at } };
 }
 
 /**

@@ -31,6 +31,25 @@ export interface ModelInfo {
   hasVaeEncoder: boolean;
 }
 
+/**
+ * An SDXL base or refiner model's conditioning (model_index.json's `sdxl` object, written by the checkpoint
+ * engine; checkpoints/model-spec.ts `SdxlSpec`), with the base's second text encoder.
+ */
+export interface SdxlConditioning {
+  kind: 'base' | 'refiner';
+  /** Width of `text_embeds` (the bigG encoder's projection). */
+  pooledDim: number;
+  /** 6 (base) or 5 (refiner) time ids per image. */
+  timeIdCount: 5 | 6;
+  /** An empty negative prompt gives zero negative embeddings (diffusers `force_zeros_for_empty_prompt`). */
+  forceZerosForEmptyPrompt: boolean;
+  /** Base only: the OpenCLIP bigG encoder (`text_encoder_2/`) and its tokenizer (pads with "!"). */
+  textEncoder2?: OnnxModel;
+  tokenizer2?: ClipTokenizer;
+  /** Hidden width of each encoder, in concatenation order ([768, 1280] base, [1280] refiner). */
+  encoderWidths: number[];
+}
+
 /** A loaded model: sessions, tokenizer and schedule. */
 export interface DiffusionModel extends ModelInfo {
   schedule: ModelSchedule;
@@ -43,8 +62,13 @@ export interface DiffusionModel extends ModelInfo {
   unetInChannels: number;
   /** Latent channels produced by the UNet / consumed by the VAE decoder (4 for SD 1.x/2.x). */
   latentChannels: number;
-  /** Hidden size of the text encoder output (768 for SD 1.x). */
+  /**
+   * Width of the UNet's encoder_hidden_states (768 for SD 1.x; SDXL: both encoders' widths concatenated, 2048;
+   * the refiner's bigG alone, 1280). For SD 1.x/2.x also the text encoder's width.
+   */
   hiddenSize: number;
+  /** SDXL base / refiner conditioning (two encoders, pooled text_embeds, time ids); absent for SD 1.x / 2.x. */
+  sdxl?: SdxlConditioning;
   /** sha256 (hex) over the folder's config and ONNX files (or of the checkpoint file), for the reproducibility receipt. */
   contentHash: string;
   /**
@@ -178,8 +202,23 @@ export async function loadDiffusionModel(dir: string, sessionOptions: SessionOpt
   const open = known.openNetwork ?? ((network: string) => OnnxModel.open(join(dir, network, 'model.onnx'), sessionOptions));
   const [textEncoder, unet, vaeDecoder] = await Promise.all([open('text_encoder'), open('unet'), open('vae_decoder')]);
   const vaeEncoder = info.hasVaeEncoder ? await open('vae_encoder') : undefined;
-  const hidden = textEncoder.findOutput('last_hidden_state') ?? textEncoder.outputs[0];
-  const hiddenSize = typeof hidden?.shape[2] === 'number' ? (hidden.shape[2] as number) : 768;
+  const widthOf = (enc: OnnxModel) => {
+    const hidden = enc.findOutput('last_hidden_state') ?? enc.outputs[0];
+    return typeof hidden?.shape[2] === 'number' ? (hidden.shape[2] as number) : 768;
+  };
+  let hiddenSize = widthOf(textEncoder);
+  let sdxl: SdxlConditioning | undefined;
+  const index = await readJson(join(dir, 'model_index.json'));
+  const facts = index?.sdxl as Omit<SdxlConditioning, 'textEncoder2' | 'tokenizer2' | 'encoderWidths'> | undefined;
+  if (facts) {
+    sdxl = { kind: facts.kind, pooledDim: facts.pooledDim, timeIdCount: facts.timeIdCount, forceZerosForEmptyPrompt: facts.forceZerosForEmptyPrompt, encoderWidths: [hiddenSize] };
+    if (facts.kind === 'base') {
+      sdxl.textEncoder2 = await open('text_encoder_2');
+      sdxl.tokenizer2 = await loadClipTokenizer(join(dir, 'tokenizer_2'));
+      sdxl.encoderWidths.push(widthOf(sdxl.textEncoder2));
+    }
+    hiddenSize = sdxl.encoderWidths.reduce((a, b) => a + b, 0);
+  }
   const unetInChannels = channelsOf(unet.findInput('sample') ?? unet.inputs[0], 4);
   const latentChannels = channelsOf(vaeDecoder.findInput('latent_sample') ?? vaeDecoder.inputs[0], 4);
   return {
@@ -193,11 +232,12 @@ export async function loadDiffusionModel(dir: string, sessionOptions: SessionOpt
     unetInChannels,
     latentChannels,
     hiddenSize,
+    ...(sdxl ? { sdxl } : {}),
     contentHash: known.contentHash ?? (await hashFolder(dir)),
     finalLayerNorm: known.finalLayerNorm,
     builtByEngine: known.builtByEngine,
     async release() {
-      await Promise.all([textEncoder.release(), unet.release(), vaeDecoder.release(), vaeEncoder?.release()]);
+      await Promise.all([textEncoder.release(), unet.release(), vaeDecoder.release(), vaeEncoder?.release(), sdxl?.textEncoder2?.release()]);
     },
   };
 }

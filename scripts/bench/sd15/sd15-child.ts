@@ -13,6 +13,10 @@
  *   the small size, and whole images through the real pipeline (pipeline-overhead.ts).
  * - `large-step`: a cached load, one tiny UNet step (so every weight page is resident), then one CFG step at the large
  *   size: its time and the process's peak RSS during it (activations, attention included, above the loaded model).
+ * - `lora`: a cached load, then two rank-`loraRank` LoRAs (sd15-lora.ts) applied as the service applies them
+ *   (ModelVariants): the first set (which also reads the base weights into memory once), a switch to the second
+ *   set, a request with the first set again (cached: the reuse cost), and a UNet CFG step on the base model and
+ *   on a variant at the small size.
  */
 import { loadavg } from 'node:os';
 import { ContentHashes } from '../../../gpu-service/src/checkpoints/content-hash';
@@ -21,12 +25,17 @@ import { convertCheckpoint, loadCheckpointModel, openCheckpoint, type Checkpoint
 import { describeModel, type ModelSpec } from '../../../gpu-service/src/checkpoints/model-spec';
 import type { DiffusionModel } from '../../../gpu-service/src/models/diffusion-model';
 import type { SessionOptions } from '../../../gpu-service/src/onnx/session';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ModelVariants } from '../../../gpu-service/src/addons/model-variants';
+import type { ResolvedAddons } from '../../../gpu-service/src/addons/job-addons';
 import { benchPipeline, type PipelineBenchResult } from '../pipeline-overhead';
 import { sd15BenchPaths, SD15_BENCH_MODEL_ID } from './sd15-checkpoint';
+import { writeBenchLora, type BenchLoraFile } from './sd15-lora';
 
 /** What the parent asks for. */
 export interface Sd15ChildRequest {
-  task: 'convert' | 'first-open' | 'cached' | 'large-step';
+  task: 'convert' | 'first-open' | 'cached' | 'large-step' | 'lora';
   modelsDir: string;
   /** onnxruntime intra-op threads (0 = its default). */
   threads: number;
@@ -36,6 +45,27 @@ export interface Sd15ChildRequest {
   image?: { size: number; steps: number; repeats: number };
   /** `large-step`: the large size (pixels, square). */
   largeSize?: number;
+  /** `lora`: the LoRAs' rank (default 32). */
+  loraRank?: number;
+}
+
+/** `lora`: what applying LoRA sets cost (ModelVariants.acquire), seconds, and UNet steps with and without. */
+export interface LoraFigures {
+  file: Omit<BenchLoraFile, 'path'>;
+  /** The first set: base weights read into memory once, deltas, patched sessions. */
+  firstSetSeconds: number;
+  firstSetCpuSeconds: number;
+  /** Switching to another set of the same shape (base weights already in memory). */
+  switchSeconds: number;
+  switchCpuSeconds: number;
+  /** A request with a set already built (the first one again). */
+  reuseSeconds: number;
+  /** UNet CFG step (batch 2) at the small size: base model and the first variant, fastest of 2 after an untimed one. */
+  unetMsBase: number;
+  unetMsVariant: number;
+  size: number;
+  /** Peak RSS of the process after everything (two variants and the base weights held), bytes. */
+  maxRssBytes: number;
 }
 
 /** Process-level figures every task reports. */
@@ -100,6 +130,7 @@ export interface Sd15ChildResult {
   pipeline?: PipelineBenchResult;
   /** `large-step`: RSS just before the large step, the process peak after it, and the step's wall ms. */
   large?: UnetStepFigures & { rssBeforeBytes: number; maxRssBeforeBytes: number; maxRssAfterBytes: number; largestAttention: AttentionSize };
+  lora?: LoraFigures;
   /** 1-minute load average when the task ended. */
   loadAverage: number;
 }
@@ -188,6 +219,59 @@ async function unetStep(model: DiffusionModel, size: number): Promise<number> {
   return performance.now() - started;
 }
 
+/** Fastest of 2 UNet CFG steps after an untimed one. */
+async function fastestStep(model: DiffusionModel, size: number): Promise<number> {
+  await unetStep(model, size);
+  return Math.min(await unetStep(model, size), await unetStep(model, size));
+}
+
+/** The `lora` task (see the module comment). */
+async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessionOptions: SessionOptions, log: (line: string) => void): Promise<LoraFigures> {
+  const paths = sd15BenchPaths(request.modelsDir);
+  const rank = request.loraRank ?? 32;
+  const folder = path.join(paths.root, 'loras');
+  await mkdir(folder, { recursive: true });
+  const files = [await writeBenchLora(paths.checkpoint, path.join(folder, 'bench-a.safetensors'), rank, 1), await writeBenchLora(paths.checkpoint, path.join(folder, 'bench-b.safetensors'), rank, 2)];
+  log(`rank-${rank} LoRAs over ${files[0].modules} modules (${(files[0].bytes / 1e6).toFixed(1)} MB each)`);
+  const { engine } = engineFor(request.modelsDir);
+  const variants = new ModelVariants({ engine, sessionOptions });
+  const set = (i: number): ResolvedAddons => ({ loras: [{ id: `bench-${i}`, path: files[i].path, param: 'loras[0].name', strength: 0.8 }], embeddings: [] });
+  const timed = async (i: number) => {
+    const cpu = cpuSeconds();
+    const started = performance.now();
+    const lease = await variants.acquire(model, set(i));
+    return { lease, seconds: (performance.now() - started) / 1000, cpuSeconds: cpuSeconds() - cpu };
+  };
+  const size = request.unetSize ?? 256;
+  try {
+    const unetMsBase = await fastestStep(model, size);
+    const first = await timed(0);
+    log(`first set in ${first.seconds.toFixed(2)} s`);
+    const unetMsVariant = await fastestStep(first.lease.model, size);
+    first.lease.release();
+    const second = await timed(1);
+    second.lease.release();
+    log(`switch in ${second.seconds.toFixed(2)} s`);
+    const again = await timed(0);
+    again.lease.release();
+    const { path: _path, ...file } = files[0];
+    return {
+      file,
+      firstSetSeconds: first.seconds,
+      firstSetCpuSeconds: first.cpuSeconds,
+      switchSeconds: second.seconds,
+      switchCpuSeconds: second.cpuSeconds,
+      reuseSeconds: again.seconds,
+      unetMsBase,
+      unetMsVariant,
+      size,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    };
+  } finally {
+    await variants.close();
+  }
+}
+
 async function run(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
   const sessionOptions: SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: request.threads };
   const log = (line: string) => process.stderr.write(`bench: sd15 ${request.task}: ${line}\n`);
@@ -207,6 +291,7 @@ async function run(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
       const pipeline = await benchPipeline(model, { width: image.size, height: image.size, steps: image.steps, repeats: image.repeats });
       return { task: request.task, load: figures, unet: { size, batch: 2, ms }, pipeline, loadAverage: loadavg()[0] };
     }
+    if (request.task === 'lora') return { task: request.task, load: figures, lora: await loraCosts(request, model, sessionOptions, log), loadAverage: loadavg()[0] };
     const size = request.largeSize ?? 512;
     await unetStep(model, 64); // every weight page resident, so the peak below is the step's own memory
     const rssBeforeBytes = process.memoryUsage().rss;

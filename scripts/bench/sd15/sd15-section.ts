@@ -7,7 +7,9 @@
  * - the cached load in a fresh process;
  * - UNet ms per classifier-free-guidance step (batch 2) at 256² and 512²;
  * - one image's total time and the pipeline's share outside onnxruntime (pipeline-overhead.ts's method) at 256²;
- * - peak RSS during the 512² step, and what of it the step itself added over the loaded model.
+ * - peak RSS during the 512² step, and what of it the step itself added over the loaded model;
+ * - LoRA sets (issue 13): the first rank-32 set, a switch to another, a request re-using a built set, a UNet step with
+ *   and without (sd15-child.ts `lora`).
  * Each measurement runs in a child process (sd15-child.ts) so its peak RSS is its own, and loads start cold in
  * onnxruntime; the page cache is warm (the files were just written), as on a host that has read them before.
  */
@@ -17,7 +19,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { SyntheticCheckpoint } from '../../checkpoints/synthetic-checkpoint';
 import type { PipelineBenchResult } from '../pipeline-overhead';
-import type { AttentionSize, LoadFigures, Sd15ChildRequest, Sd15ChildResult } from './sd15-child';
+import type { AttentionSize, LoadFigures, LoraFigures, Sd15ChildRequest, Sd15ChildResult } from './sd15-child';
 import { ensureSd15Checkpoint, SD15_BENCH_CHECKPOINT } from './sd15-checkpoint';
 
 /** How much work the section does. */
@@ -29,6 +31,8 @@ export interface Sd15Sizes {
   largeSize: number;
   /** Whole images: size, steps, timed repeats (after an untimed 3-step one); the fastest is reported. */
   image: { size: number; steps: number; repeats: number };
+  /** Rank of the generated LoRAs of the LoRA-switch measurement (issue 13: 32). */
+  loraRank: number;
 }
 
 /** The goals of issue 12 item 7. */
@@ -39,6 +43,10 @@ export const SD15_GOALS = {
   conversionPeakOverCheckpoint: 2,
   /** Cached load, seconds at most. */
   cachedLoadSeconds: 10,
+  /** Switching to another LoRA set (rank 32), seconds at most (issue 13). */
+  loraSwitchSeconds: 3,
+  /** A request with a LoRA set already built pays nothing extra: seconds at most (bookkeeping only). */
+  loraReuseSeconds: 0.01,
 } as const;
 
 /** One goal's figure and whether this run met it. */
@@ -70,7 +78,15 @@ export interface Sd15Report {
     largest_attention: AttentionSize;
   };
   image: PipelineBenchResult;
-  goals: { outside_onnxruntime: GoalResult; conversion_peak_rss: GoalResult; cached_load_seconds: GoalResult };
+  /** LoRA sets through ModelVariants, as the service applies them (sd15-child.ts `lora`). */
+  lora: LoraFigures;
+  goals: {
+    outside_onnxruntime: GoalResult;
+    conversion_peak_rss: GoalResult;
+    cached_load_seconds: GoalResult;
+    lora_switch_seconds: GoalResult;
+    lora_reuse_seconds: GoalResult;
+  };
   /** 1-minute load average at the section's start, after each child, and at its end. */
   load_average: number[];
 }
@@ -143,7 +159,10 @@ export async function runSd15Section(options: Sd15SectionOptions, log: (line: st
   const cached = await child({ ...base, task: 'cached', unetSize: sizes.unetSize, unetRepeats: sizes.unetRepeats, image: sizes.image });
   if (cached.load.converted || cached.load.optimized) throw new Error('sd15: the cached load converted or optimized again');
   const large = await child({ ...base, task: 'large-step', largeSize: sizes.largeSize });
+  log(`sd15: LoRA sets (rank ${sizes.loraRank}): first, switch, reuse`);
+  const loraRun = await child({ ...base, task: 'lora', unetSize: sizes.unetSize, loraRank: sizes.loraRank });
   load_average.push(loadavg()[0]);
+  const lora = loraRun.lora!;
 
   const unet = cached.unet!;
   const step = large.large!;
@@ -166,6 +185,7 @@ export async function runSd15Section(options: Sd15SectionOptions, log: (line: st
       largest_attention: step.largestAttention,
     },
     image: pipeline,
+    lora,
     goals: {
       outside_onnxruntime: { value: pipeline.overheadShare, goal: `< ${SD15_GOALS.outsideOnnxruntime * 100} %`, met: pipeline.overheadShare < SD15_GOALS.outsideOnnxruntime },
       conversion_peak_rss: {
@@ -174,6 +194,8 @@ export async function runSd15Section(options: Sd15SectionOptions, log: (line: st
         met: peakOverCheckpoint <= SD15_GOALS.conversionPeakOverCheckpoint,
       },
       cached_load_seconds: { value: cached.load.seconds, goal: `≤ ${SD15_GOALS.cachedLoadSeconds} s`, met: cached.load.seconds <= SD15_GOALS.cachedLoadSeconds },
+      lora_switch_seconds: { value: lora.switchSeconds, goal: `≤ ${SD15_GOALS.loraSwitchSeconds} s`, met: lora.switchSeconds <= SD15_GOALS.loraSwitchSeconds },
+      lora_reuse_seconds: { value: lora.reuseSeconds, goal: `≤ ${SD15_GOALS.loraReuseSeconds} s`, met: lora.reuseSeconds <= SD15_GOALS.loraReuseSeconds },
     },
     load_average,
   };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema, SeedSchema } from '../seed';
+import { PublicEmbeddingSchema, PublicLoraSchema } from './addon-fields';
 import { ModelKindSchema } from './models';
 
 /**
@@ -51,10 +52,7 @@ export const AsyncExtraSchema = z
 export type AsyncExtra = z.infer<typeof AsyncExtraSchema>;
 
 /** `request.loras[i]`: a LoRA by name (GET /v3/model?filter.types=lora) and its weight. */
-export const AsyncLoraSchema = z.object({
-  model_name: z.string().min(1).max(256),
-  strength: z.number().min(-4).max(4).default(1),
-});
+export const AsyncLoraSchema = PublicLoraSchema;
 
 /** `request.hires_fix`: second pass at the target size (A1111 "Hires. fix"). */
 export const AsyncHiresFixSchema = z.object({
@@ -78,14 +76,25 @@ const generationFields = {
   sampler_name: z.string().min(1),
   /** ≥ −1; −1 (default) = a random seed, chosen at submit time and returned in extra.seed. */
   seed: publicSeedSchema({ allowRandom: true }).default(-1),
-  sd_vae: z.string().min(1).max(256).optional(),
-  loras: z.array(AsyncLoraSchema).max(ASYNC_MAX_LORAS).optional(),
+  sd_vae: z.string().min(1).max(256).optional().describe('A standalone VAE by id (GET /v3/model?filter.types=vae) replacing the checkpoint\'s for decode and encode.'),
+  loras: z
+    .array(AsyncLoraSchema)
+    .max(ASYNC_MAX_LORAS)
+    .optional()
+    .describe('LoRAs by id (GET /v3/model?filter.types=lora) with strength −4..4 (default 1); at most 5 counting the prompt\'s <lora:name:strength> tags.'),
   embeddings: z
-    .array(z.object({ model_name: z.string().min(1).max(256) }))
+    .array(PublicEmbeddingSchema)
     .max(ASYNC_MAX_EMBEDDINGS)
-    .optional(),
+    .optional()
+    .describe('Textual-inversion embeddings by id (GET /v3/model?filter.types=textualinversion); their names in the prompts are replaced by their vectors.'),
   hires_fix: AsyncHiresFixSchema.optional(),
+  /**
+   * SDXL base → refiner, AUTOMATIC1111's refiner_switch_at: the base runs the first ⌈switch_at × steps⌉ steps,
+   * the refiner the rest; 0 = no refiner.
+   */
   refiner: z.object({ switch_at: z.number().min(0).max(1) }).optional(),
+  /** The SDXL refiner checkpoint for `refiner` (default: the deployment's SDXL_REFINER_MODEL). */
+  refiner_model: z.string().min(1).max(256).optional(),
   clip_skip: z.number().int().min(1).max(12).optional(),
   enable_transparent_background: z.boolean().default(false),
   restore_faces: z.boolean().default(false),

@@ -15,11 +15,14 @@ const TINY: BackendModel = {
 };
 const XL: BackendModel = { ...TINY, id: 'xl-base', native_size: [1024, 1024], max_pixels: 2048 * 2048 };
 const TXT_ONLY: BackendModel = { ...TINY, id: 'txt-only', capabilities: ['txt2img'] };
+const XL_LISTED: BackendModel = { ...XL, id: 'sdxl-base', architecture: 'Stable Diffusion XL' };
+const XL_REFINER: BackendModel = { ...XL, id: 'sdxl-refiner', architecture: 'Stable Diffusion XL refiner' };
 const CATALOG: BackendModel[] = [
-  TINY, XL, TXT_ONLY,
+  TINY, XL, TXT_ONLY, XL_LISTED, XL_REFINER,
   { id: 'detail-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'easy-negative', kind: 'textualinversion', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  { id: 'old-lora', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'pickle files are never loaded' },
 ];
 
 const BASE = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 256, height: 256, image_num: 2, steps: 8, guidance_scale: 7, sampler_name: 'DPM++ 2M Karras' };
@@ -60,6 +63,21 @@ describe('buildAsyncJob', () => {
     expect(job.strength).toBeUndefined();
   });
 
+  it('loras, embeddings and sd_vae become the job\'s add-ons; prompt tags stay in the prompt for the GPU service', () => {
+    const job = build({
+      prompt: 'a red apple <lora:detail-lora:0.3>',
+      loras: [{ model_name: 'detail-lora', strength: 0.8 }, { model_name: 'detail-lora' }],
+      embeddings: [{ model_name: 'easy-negative' }],
+      sd_vae: 'vae-ft-mse',
+    });
+    expect(job.loras).toEqual([{ name: 'detail-lora', strength: 0.8 }, { name: 'detail-lora', strength: 1 }]);
+    expect(job.embeddings).toEqual([{ name: 'easy-negative' }]);
+    expect(job.vae).toBe('vae-ft-mse');
+    expect(job.prompt).toBe('a red apple <lora:detail-lora:0.3>');
+    const plain = build({});
+    expect([plain.loras, plain.embeddings, plain.vae]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('seed −1 (the default) picks one; an explicit 0 is kept', () => {
     expect(build({}).seed).toBe(4242);
     expect(build({ seed: -1 }).seed).toBe(4242);
@@ -84,13 +102,16 @@ describe('buildAsyncJob', () => {
     ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width', /262144/],
     ['a seed whose batch overflows', { seed: '18446744073709551615' }, 'request.seed', /image_num/],
     ['an unknown LoRA', { loras: [{ model_name: 'detail-lora', strength: 0.5 }, { model_name: 'nope' }] }, 'request.loras.1.model_name', /filter.types=lora/],
-    ['a listed LoRA (the engine cannot apply it)', { loras: [{ model_name: 'detail-lora' }] }, 'request.loras', /LoRA/],
     ['an unknown embedding', { embeddings: [{ model_name: 'nope' }] }, 'request.embeddings.0.model_name', /textualinversion/],
-    ['a listed embedding', { embeddings: [{ model_name: 'easy-negative' }] }, 'request.embeddings', /embeddings/],
     ['an unknown VAE', { sd_vae: 'nope' }, 'request.sd_vae', /filter.types=vae/],
-    ['a listed VAE', { sd_vae: 'vae-ft-mse' }, 'request.sd_vae', /VAE/],
+    ['a LoRA id that names a VAE', { loras: [{ model_name: 'vae-ft-mse' }] }, 'request.loras.0.model_name', /No LoRA named "vae-ft-mse".*available: detail-lora/],
+    ['a LoRA listed with an error, with the reason', { loras: [{ model_name: 'old-lora' }] }, 'request.loras.0.model_name', /"old-lora" cannot be used: pickle files are never loaded/],
+    ['an unknown LoRA in a prompt tag', { prompt: 'a red apple <lora:nope:0.5>' }, 'request.prompt', /No LoRA named "nope"/],
+    ['a malformed prompt tag', { prompt: 'a red apple <lora:detail-lora:strong>' }, 'request.prompt', /strength must be a number/],
+    ['a prompt tag strength out of range', { prompt: 'a red apple <lora:detail-lora:5>' }, 'request.prompt', /within -4\.\.4/],
+    ['more than 5 LoRAs counting the prompt tags', { loras: Array.from({ length: 5 }, () => ({ model_name: 'detail-lora' })), prompt: 'a <lora:detail-lora>' }, 'request.loras', /At most 5 LoRAs per request: 6 given \(5 in loras, 1 as <lora:…> tags/],
     ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
-    ['a refiner', { refiner: { switch_at: 0.8 } }, 'request.refiner', /refiner/],
+    ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.8 } }, 'request.refiner', /not an SDXL checkpoint/],
     ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],
     ['a hires target smaller than the image', { hires_fix: { target_width: 128, target_height: 256 } }, 'request.hires_fix.target_width', /at least/],
     ['a hires target over the model limit', { hires_fix: { target_width: 1024, target_height: 1024 } }, 'request.hires_fix.target_width', /262144/],
@@ -99,6 +120,22 @@ describe('buildAsyncJob', () => {
     expect(error.status).toBe(400);
     expect(error.param).toBe(param);
     expect(error.message).toMatch(message);
+  });
+
+  it('an SDXL base with a refiner: refiner_switch_at and refiner_model on the job; an unlisted or non-SDXL refiner_model is a 400 naming it', () => {
+    const sdxl = { model: XL_LISTED };
+    const xl = { model_name: 'sdxl-base', width: 1024, height: 1024 };
+    expect(build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: 'sdxl-refiner' }, sdxl)).toMatchObject({ refiner_switch_at: 0.8, refiner_model: 'sdxl-refiner' });
+    // Without refiner_model the GPU service's SDXL_REFINER_MODEL decides.
+    const byDefault = build({ ...xl, refiner: { switch_at: 0.5 } }, sdxl);
+    expect(byDefault.refiner_switch_at).toBe(0.5);
+    expect(byDefault.refiner_model).toBeUndefined();
+    expect(build({ ...xl, refiner: { switch_at: 0 }, refiner_model: 'sdxl-refiner' }, sdxl).refiner_switch_at).toBeUndefined();
+    for (const [name, message] of [['nope', /filter.types=checkpoint/], ['tiny-analytic', /not an SDXL checkpoint/], ['detail-lora', /No checkpoint named/]] as const) {
+      const error = refusal(() => build({ ...xl, refiner: { switch_at: 0.8 }, refiner_model: name }, sdxl));
+      expect([error.status, error.param]).toEqual([400, 'request.refiner_model']);
+      expect(error.message).toMatch(message);
+    }
   });
 
   it('accepts restore_faces false and a refiner at switch_at 0 (nothing to serve)', () => {

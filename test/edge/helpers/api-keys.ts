@@ -1,4 +1,4 @@
-import { newApiKeyRecord } from '@image-api/shared/api/api-key';
+import { newApiKeyRecord, type ApiKeyLimits } from '@image-api/shared/api/api-key';
 
 /** Options of {@link seedApiKey}. */
 export interface SeedApiKeyOptions {
@@ -6,6 +6,8 @@ export interface SeedApiKeyOptions {
   name?: string;
   tenant?: string;
   revoked?: boolean;
+  /** The key's rate limits (default none). */
+  limits?: ApiKeyLimits;
 }
 
 /**
@@ -17,6 +19,7 @@ export async function seedApiKey(kv: KVNamespace, options: SeedApiKeyOptions): P
     name: options.name ?? 'test',
     tenant: options.tenant ?? 'tenant-a',
     createdAt: new Date(0),
+    limits: options.limits,
   });
   if (options.revoked) Object.assign(record, { revoked: true, revoked_at: new Date(0).toISOString() });
   await kv.put(record.key_hash, JSON.stringify(record), {

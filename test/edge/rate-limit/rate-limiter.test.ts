@@ -56,4 +56,30 @@ describe('RateLimiter Durable Object', () => {
       expect(instance.acquire({ limits: { images_per_day: 2 }, images: 1, nowMs: T0 }).allowed).toBe(false);
     });
   });
+
+  it('async tasks: admitted without a running slot (never refused for concurrency), running only via startRun within the limit', async () => {
+    await runInDurableObject(limiter('async-runs'), (instance: RateLimiter) => {
+      const limits = { concurrency: 1, images_per_day: 3 };
+      const sync = instance.acquire({ limits, images: 1, lease_id: 'sync', nowMs: T0 });
+      expect(sync).toMatchObject({ allowed: true, lease_id: 'sync' });
+      // Two async submits while the sync job holds the only slot: both admitted (and charged).
+      expect(instance.acquire({ limits, images: 1, lease_id: 'task-a', hold_concurrency: false, nowMs: T0 }).allowed).toBe(true);
+      expect(instance.acquire({ limits, images: 1, lease_id: 'task-b', hold_concurrency: false, nowMs: T0 }).allowed).toBe(true);
+      expect(instance.acquire({ limits, images: 1, hold_concurrency: false, nowMs: T0 })).toMatchObject({ allowed: false, code: 'daily_image_limit_exceeded' });
+      expect(instance.startRun('task-a', { nowMs: T0 })).toMatchObject({ allowed: false, code: 'concurrency_limit_exceeded', retry_after_seconds: 1 });
+      instance.release('sync', { refund_images: false, nowMs: T0 });
+      expect(instance.startRun('task-a', { nowMs: T0 })).toEqual({ allowed: true, started: true });
+      expect(instance.startRun('task-a', { nowMs: T0 })).toEqual({ allowed: true, started: false }); // a redelivery
+      expect(instance.startRun('task-b', { nowMs: T0 }).allowed).toBe(false);
+      // A running async task counts for sync requests too.
+      expect(instance.acquire({ limits: { concurrency: 1 }, images: 1, nowMs: T0 })).toMatchObject({ allowed: false, code: 'concurrency_limit_exceeded' });
+      instance.stopRun('task-a', { nowMs: T0 }); // re-queued: the slot is free, the charge kept
+      expect(instance.startRun('task-b', { nowMs: T0 })).toEqual({ allowed: true, started: true });
+      // task-b succeeds (kept), task-a fails (refunded): one image of the day is free again.
+      instance.release('task-b', { refund_images: false, nowMs: T0 });
+      instance.release('task-a', { refund_images: true, nowMs: T0 });
+      expect(instance.acquire({ limits, images: 1, nowMs: T0 }).allowed).toBe(true);
+      expect(instance.startRun('unknown-lease', { nowMs: T0 })).toEqual({ allowed: true, started: false });
+    });
+  });
 });

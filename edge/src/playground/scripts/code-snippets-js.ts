@@ -15,6 +15,11 @@ export const API_KEY_ENV = 'IMAGE_API_KEY';
 export const SOURCE_FILE = 'source.png';
 export const MASK_FILE = 'mask.png';
 
+/** A multipart text value: lists (loras, embeddings) as JSON text, as request-builder.js's editFormFields sends them. */
+function formValue(value) {
+  return value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
 /** Quote a string for a POSIX shell: single quotes, each ' written as '\''. */
 export function shellQuote(text) {
   const value = String(text);
@@ -69,7 +74,7 @@ export function curlSnippet(request) {
   if (request.edit) {
     lines.push('-F image=@' + SOURCE_FILE);
     if (request.edit.hasMask) lines.push('-F mask=@' + MASK_FILE);
-    for (const key of Object.keys(request.body)) lines.push('--form-string ' + shellQuote(key + '=' + String(request.body[key])));
+    for (const key of Object.keys(request.body)) lines.push('--form-string ' + shellQuote(key + '=' + formValue(request.body[key])));
   } else {
     lines.push('-H "Content-Type: application/json"');
     lines.push("-d '" + JSON.stringify(request.body, null, 2).replace(/'/g, "'\\''") + "'");
@@ -214,6 +219,10 @@ export function asyncSnippet(request, config, nativeSize) {
   if (names.scheduler) task.scheduler = names.scheduler;
   task.seed = body.seed !== undefined ? body.seed : -1;
   if (request.edit) task.strength = body.strength !== undefined ? body.strength : config.defaults.strength;
+  // The same add-on lists; the VAE field is Novita's sd_vae.
+  if (body.loras) task.loras = body.loras;
+  if (body.embeddings) task.embeddings = body.embeddings;
+  if (body.vae) task.sd_vae = body.vae;
   const route = request.edit ? (request.edit.hasMask ? 'inpainting' : 'img2img') : 'txt2img';
   const payload = { extra: { response_image_type: body.output_format || 'png' }, request: task };
   const lines = [];
@@ -251,6 +260,9 @@ export function drawSnippet(request, config) {
   if (body.cfg_scale !== undefined) words.push('--cfg-scale ' + body.cfg_scale);
   if (body.seed !== undefined) words.push('--seed ' + body.seed);
   if (body.negative_prompt) words.push('--negative-prompt ' + shellQuote(body.negative_prompt));
+  for (const lora of body.loras || []) words.push('--lora ' + shellQuote(lora.model_name + ':' + lora.strength));
+  if (body.vae) words.push('--vae ' + shellQuote(body.vae));
+  if (body.embeddings) notes.push('# note: draw has no flag for embeddings; use curl or the async task to send them');
   if (body.output_format && body.output_format !== 'png') words.push('--format ' + body.output_format);
   const lines = ['# in a clone of the repository, after npm install; the key comes from $' + API_KEY_ENV].concat(notes);
   lines.push(words.join(' '));

@@ -27,6 +27,10 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   models: [],
+  /** Add-ons the server lists, by kind: {lora: [...], textualinversion: [...], vae: [...]}. */
+  addons: { lora: [], textualinversion: [], vae: [] },
+  /** LoRAs picked for the next request: {model_name, strength}. */
+  loras: [],
   mode: 'generate',
   paramStyle: 'openai',
   /** Set once the server answered 400 param "stream": later requests (and View Code) omit it. */
@@ -169,8 +173,9 @@ async function loadModels() {
   updateKeyStatus('Loading models…');
   try {
     const models = await fetchModels(apiKey);
-    // Only checkpoints can be asked for images; LoRAs, VAEs and embeddings are add-ons.
+    // Only checkpoints can be asked for images; LoRAs, VAEs and embeddings are add-ons (the pickers).
     state.models = models.filter((model) => !model.kind || model.kind === 'checkpoint');
+    fillAddonPickers(models);
     const select = $('model');
     fillSelect(select, state.models.map((model) => model.id));
     if (state.models.length === 0) fillSelect(select, [''], '', () => '(no models)');
@@ -186,6 +191,54 @@ async function loadModels() {
     showError(error);
   }
   updateSizes();
+}
+
+// ---- add-ons -------------------------------------------------------------------------------------
+
+/** An add-on's label in a picker: its id, the architecture it fits, or why it cannot be used. */
+function addonLabel(addon) {
+  if (addon.error) return addon.id + ' (unusable: ' + addon.error + ')';
+  return addon.architecture ? addon.id + ' · ' + addon.architecture : addon.id;
+}
+
+function fillAddonPickers(models) {
+  const usable = (kind) => models.filter((model) => model.kind === kind && !model.error);
+  state.addons = { lora: usable('lora'), textualinversion: usable('textualinversion'), vae: usable('vae') };
+  const label = (kind) => (id) => addonLabel(state.addons[kind].find((addon) => addon.id === id) || { id: id });
+  fillSelect($('lora-name'), state.addons.lora.map((addon) => addon.id), undefined, label('lora'));
+  if (state.addons.lora.length === 0) fillSelect($('lora-name'), [''], '', () => '(no LoRAs)');
+  fillSelect($('embeddings'), state.addons.textualinversion.map((addon) => addon.id), undefined, label('textualinversion'));
+  fillSelect($('vae'), [''].concat(state.addons.vae.map((addon) => addon.id)), '', (id) => (id ? label('vae')(id) : "(the model's own)"));
+  state.loras = state.loras.filter((lora) => state.addons.lora.some((addon) => addon.id === lora.model_name));
+  renderLoras();
+}
+
+function renderLoras() {
+  const list = $('lora-list');
+  list.textContent = '';
+  state.loras.forEach((lora, index) => {
+    const item = document.createElement('li');
+    const text = document.createElement('span');
+    text.textContent = lora.model_name + ' × ' + lora.strength;
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    remove.setAttribute('aria-label', 'Remove LoRA ' + lora.model_name);
+    remove.addEventListener('click', () => {
+      state.loras.splice(index, 1);
+      renderLoras();
+    });
+    item.append(text, remove);
+    list.appendChild(item);
+  });
+  $('lora-add').disabled = state.addons.lora.length === 0 || state.loras.length >= CONFIG.maxAddons;
+}
+
+function addLora() {
+  const name = $('lora-name').value;
+  if (!name || state.loras.length >= CONFIG.maxAddons) return;
+  state.loras.push({ model_name: name, strength: $('lora-strength').value });
+  renderLoras();
 }
 
 function saveKey(event) {
@@ -289,6 +342,9 @@ function currentInputs() {
     seed: $('seed').value,
     preview: $('preview').value,
     strength: $('strength').value,
+    loras: state.loras.slice(),
+    embeddings: Array.from($('embeddings').selectedOptions).map((option) => option.value).filter(Boolean),
+    vae: $('vae').value,
   };
 }
 
@@ -610,6 +666,7 @@ function init() {
     $('prompt').value = pickRandomPrompt(Math.random, $('prompt').value);
   });
   $('submit').addEventListener('click', submit);
+  $('lora-add').addEventListener('click', addLora);
   $('prompt').addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) submit();
   });

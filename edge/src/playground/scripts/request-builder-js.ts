@@ -103,7 +103,8 @@ function parseDecimal(field, text, min, max) {
  * - paramStyle "openai": model, prompt, n, size, response_format, quality, style, output_format.
  * - paramStyle "advanced": model, prompt, n, size, response_format (b64_json: the page shows images
  *   inline), sample_method, schedule_method, sampling_steps, guidance, cfg_scale, negative_prompt (when
- *   not empty), seed (when given; empty = random), preview, and strength in edit mode.
+ *   not empty), seed (when given; empty = random), preview, strength in edit mode, and the add-ons picked:
+ *   loras [{model_name, strength}], embeddings [{model_name}], vae.
  * - stream: true when inputs.stream (the page streams to show progress, queue position and previews).
  * - model is left out when empty (the server's default model), size when empty (the native size).
  *
@@ -111,7 +112,8 @@ function parseDecimal(field, text, min, max) {
  *   n: string|number, size: string, response_format: string, quality: string, style: string,
  *   output_format: string, sample_method: string, schedule_method: string, sampling_steps: string|number,
  *   guidance: string|number, cfg_scale: string|number, negative_prompt: string, seed: string|number,
- *   preview: string, strength: string|number}}
+ *   preview: string, strength: string|number, loras?: {model_name: string, strength: string|number}[],
+ *   embeddings?: string[], vae?: string}}
  * @param config the PLAYGROUND_CONFIG of config.js
  * @throws InputError naming the field for a number out of range or not a number
  */
@@ -137,6 +139,16 @@ export function buildRequestBody(inputs, config) {
     if (seedText !== '' && seedText !== '-1') body.seed = parseSeed(seedText);
     body.preview = inputs.preview;
     if (inputs.edit) body.strength = parseDecimal('strength', inputs.strength, 0, 1);
+    // Add-ons (API extension): only what was picked.
+    const loras = inputs.loras || [];
+    if (loras.length > config.maxAddons) throw new InputError('loras', 'At most ' + config.maxAddons + ' LoRAs per request.');
+    if (loras.length > 0) {
+      body.loras = loras.map((lora) => ({ model_name: lora.model_name, strength: parseDecimal('LoRA strength', lora.strength, -4, 4) }));
+    }
+    const embeddings = inputs.embeddings || [];
+    if (embeddings.length > config.maxAddons) throw new InputError('embeddings', 'At most ' + config.maxAddons + ' embeddings per request.');
+    if (embeddings.length > 0) body.embeddings = embeddings.map((name) => ({ model_name: name }));
+    if (inputs.vae) body.vae = inputs.vae;
   } else {
     body.response_format = inputs.response_format;
     body.quality = inputs.quality;
@@ -152,7 +164,12 @@ export function buildRequestBody(inputs, config) {
  * and mask files are added by the caller): every field as a [name, string] pair, in body order.
  */
 export function editFormFields(body) {
-  return Object.keys(body).map((name) => [name, String(body[name])]);
+  return Object.keys(body).map((name) => [name, formValue(body[name])]);
+}
+
+/** One multipart text value: lists (loras, embeddings) as JSON text, which the API parses; the rest as text. */
+export function formValue(value) {
+  return value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 /** Output format of a body (png unless the OpenAI panel chose another). */

@@ -28,7 +28,8 @@ import type { Denoiser, DenoiserOutput } from '../samplers/types';
 import type { Tensor } from '../tensor';
 import { encodePromptPair, type Conditioning } from '../text-conditioning';
 import { decodeLatents } from '../vae';
-import { passSigmas, type DecodedImage, type StepProgress } from './generate';
+import { microConditioningOf, passSigmas, type DecodedImage, type StepProgress } from './generate';
+import { addedConditioning } from '../sdxl/time-ids';
 import { JobInputError } from './job-input-error';
 
 /** One job of a batch. */
@@ -69,6 +70,14 @@ export function batchCompatibilityKey(job: GenerationJob): string {
     job.loras.map((l) => [l.name, l.strength]),
     job.embeddings.map((e) => e.name).sort(),
     job.vae ?? null,
+    // SDXL time ids are per batch (the lead's); a refiner handoff runs alone.
+    job.original_size ?? null,
+    job.crops_coords_top_left ?? null,
+    job.target_size ?? null,
+    job.aesthetic_score ?? null,
+    job.negative_aesthetic_score ?? null,
+    job.refiner_switch_at ?? 0,
+    job.refiner_model ?? null,
   ]);
 }
 
@@ -150,6 +159,15 @@ export async function generateBatch(model: DiffusionModel, entries: BatchEntry[]
       uncond: gatherRows(uncondAll, active, rowSize),
       tokens,
       cfgScales: active.map((i) => cfgScales[i]),
+      added: model.sdxl
+        ? addedConditioning(
+            model.sdxl.kind,
+            active.map((i) => ({ cond: conditionings[owner[i]].cond.pooled!, uncond: conditionings[owner[i]].uncond.pooled! })),
+            lead.height,
+            lead.width,
+            microConditioningOf(lead),
+          )
+        : undefined,
     });
   const full = denoiserFor(seeds.map((_, i) => i));
   let partial: { signature: string; denoise: Denoiser } | undefined;

@@ -21,6 +21,7 @@ import { decodeLatents, encodeImages } from '../vae';
 import { latentMask, loadInputImage, loadRepaintMask } from './input-images';
 import { JobInputError } from './job-input-error';
 import { resizeLatents } from './resize-latents';
+import { addedConditioning, type SdxlMicroConditioning } from '../sdxl/time-ids';
 import { generateFlow } from './flow-generate';
 
 export { JobInputError } from './job-input-error';
@@ -36,6 +37,39 @@ export interface StepProgress {
   denoised: Tensor;
   latentHeight: number;
   latentWidth: number;
+}
+
+/** Models a job uses besides its own. */
+export interface GenerateModels {
+  /** The SDXL refiner for `refiner_switch_at` > 0 (checked by checkRefiner). */
+  refiner?: DiffusionModel;
+}
+
+/**
+ * Whether `refiner` can continue `base`'s latents: both SDXL (the refiner: a refiner or another SDXL base, as
+ * AUTOMATIC1111 allows), the same latent channels, and neither an inpainting UNet (their extra channels do not
+ * carry over).
+ * @throws JobInputError naming refiner_model with the rule broken.
+ */
+export function checkRefiner(base: DiffusionModel, refiner: DiffusionModel): void {
+  if (!base.sdxl) throw new JobInputError('refiner_model', `a refiner continues an SDXL base, and ${base.name} is not an SDXL model`);
+  if (!refiner.sdxl) throw new JobInputError('refiner_model', `${refiner.name} is not an SDXL refiner (it must be an SDXL checkpoint to continue ${base.name}'s latents)`);
+  if (refiner.latentChannels !== base.latentChannels) {
+    throw new JobInputError('refiner_model', `${refiner.name} works on ${refiner.latentChannels} latent channels, ${base.name} on ${base.latentChannels}`);
+  }
+  for (const m of [base, refiner]) {
+    if (m.unetInChannels !== m.latentChannels) throw new JobInputError('refiner_model', `${m.name} is an inpainting UNet; a refiner handoff needs plain UNets`);
+  }
+}
+
+/**
+ * Steps of an n-step pass that run on the base for refiner_switch_at s (AUTOMATIC1111 `apply_refiner` by sampling
+ * steps: step i, 0-based, stays on the base while i / n < s), so s = 0.8 leaves the refiner the last 20 %.
+ */
+export function baseStepsBeforeSwitch(n: number, switchAt: number): number {
+  let k = 0;
+  while (k < n && k / n < switchAt) k++;
+  return k;
 }
 
 export interface GenerateHooks {
@@ -60,11 +94,12 @@ export interface DecodedImage {
  *   exactly `steps` steps run whatever the strength;
  * - 'scaled' (AUTOMATIC1111 / stable-diffusion.cpp): build for `steps`, t_enc = ⌊min(strength, 0.999)·steps⌋,
  *   start at index steps − t_enc − 1, so about steps × strength steps run.
- * strength ≥ 1 is the full schedule (txt2img).
+ * strength ≥ 1 is the full schedule (txt2img). `ays` on an SDXL model is the SDXL table (`ays_sdxl`).
  */
-export function passSigmas(job: GenerationJob, steps: number, strength: number, model: Pick<DiffusionModel, 'schedule'>): Float64Array {
-  const build = (n: number) =>
-    buildSigmas(model.schedule, job.scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
+export function passSigmas(job: GenerationJob, steps: number, strength: number, model: Pick<DiffusionModel, 'schedule' | 'sdxl'>): Float64Array {
+  // Align Your Steps has one table per family: SDXL models get the SDXL one for 'ays'.
+  const scheduler = job.scheduler === 'ays' && model.sdxl ? 'ays_sdxl' : job.scheduler;
+  const build = (n: number) => buildSigmas(model.schedule, scheduler, n, { discardPenultimate: job.discard_penultimate_sigma });
   try {
     if (strength >= 1) return build(steps);
     if (job.strength_schedule === 'steps') {
@@ -99,7 +134,7 @@ interface PassInput {
  * @throws JobInputError for a job this model cannot serve (size, mode, sampler, schedule, images);
  *         the signal's reason when aborted.
  */
-export async function generate(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}): Promise<DecodedImage[]> {
+export async function generate(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}, models: GenerateModels = {}): Promise<DecodedImage[]> {
   // Flow-matching transformers (FLUX.1, SD 3.x) have their own pipeline after the shared size and mode checks.
   if (model.flow) {
     checkSizeAndMode(model, job);
@@ -129,6 +164,10 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   } catch (err) {
     throw new JobInputError('sampler', (err as Error).message);
   }
+  const switchAt = job.refiner_switch_at ?? 0;
+  const refiner = switchAt > 0 ? models.refiner : undefined;
+  if (switchAt > 0 && !refiner) throw new JobInputError('refiner_model', `refiner_switch_at ${switchAt} needs a refiner model: name one in refiner_model`);
+  if (refiner) checkRefiner(model, refiner);
 
   // 2. Encode prompt and negative prompt (same chunk count), one copy per image.
   const B = job.batch_size;
@@ -140,6 +179,12 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   };
   const condB = repeat(cond.hidden);
   const uncondB = repeat(uncond.hidden);
+  // SDXL: pooled text_embeds per image; the time ids follow each pass's size.
+  const pooled = model.sdxl ? Array.from({ length: B }, () => ({ cond: cond.pooled!, uncond: uncond.pooled! })) : undefined;
+  const addedFor = (h: number, w: number) => (model.sdxl && pooled ? addedConditioning(model.sdxl.kind, pooled, h, w, microConditioningOf(job)) : undefined);
+  // The refiner's own conditioning (its encoder, its empty-prompt rule, its time ids).
+  const refinerText = refiner ? await encodePromptPair(refiner, job.prompt, job.negative_prompt, job.clip_skip) : undefined;
+  const refinerPooled = refinerText ? Array.from({ length: B }, () => ({ cond: refinerText.cond.pooled!, uncond: refinerText.uncond.pooled! })) : undefined;
   const seeds = Array.from({ length: B }, (_, i) => seedAt(job.seed, i));
   const generators: NormalGenerator[] = seeds.map((s) => createNormalGenerator(job.rng, s));
   const started = performance.now();
@@ -179,42 +224,59 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
     const n0 = new Float32Array(B * perImage);
     generators.forEach((g, i) => n0.set(g.randn(perImage), i * perImage));
     for (let k = 0; k < x.length; k++) x[k] = (p.z0 ? p.z0[k] : 0) + n0[k] * sigmas[0];
-    let denoise = createCfgDenoiser({
-      model,
-      batch: B,
-      latentHeight: h,
-      latentWidth: w,
-      cond: condB,
-      uncond: uncondB,
-      tokens: cond.tokens,
-      cfgScales: seeds.map(() => job.cfg_scale),
-      extraChannels: p.extraChannels,
-    });
-    if (p.mask && !p.extraChannels) denoise = createInpaintDenoiser(denoise, p.mask, p.z0!, n0);
+    const denoiserOf = (m: DiffusionModel, text: { cond: Float32Array; uncond: Float32Array; tokens: number }, added: ReturnType<typeof addedFor>, extra?: Float32Array) => {
+      let d = createCfgDenoiser({
+        model: m,
+        batch: B,
+        latentHeight: h,
+        latentWidth: w,
+        cond: text.cond,
+        uncond: text.uncond,
+        tokens: text.tokens,
+        cfgScales: seeds.map(() => job.cfg_scale),
+        extraChannels: extra,
+        added,
+      });
+      if (p.mask && !extra) d = createInpaintDenoiser(d, p.mask, p.z0!, n0);
+      return d;
+    };
     const positive = Array.from(sigmas).filter((s) => s > 0);
     const noise =
       sampler.defaultNoise === 'brownian'
         ? createBrownianTreeNoise({ seeds, perImageNumel: perImage, sigmaMin: Math.min(...positive), sigmaMax: Math.max(...positive) })
         : createIidNoise(generators, perImage);
-    const out = await sampler.sample(denoise, x, sigmas, noise, {
-      ...sampler.defaultOptions,
-      ...job.sampler_options,
-      signal: hooks.signal,
-      onStep: async (info) => {
-        if (!hooks.onStep) return;
-        const elapsedSeconds = (performance.now() - started) / 1000;
-        const step = p.stepOffset + info.i + 1;
-        await hooks.onStep({
-          step,
-          total: p.totalSteps,
-          elapsedSeconds,
-          etaSeconds: (elapsedSeconds / step) * (p.totalSteps - step),
-          denoised: info.denoised,
-          latentHeight: h,
-          latentWidth: w,
-        });
-      },
-    });
+    const sampleSegment = (denoise: ReturnType<typeof denoiserOf>, start: Tensor, segment: Float64Array, offset: number) =>
+      sampler.sample(denoise, start, segment, noise, {
+        ...sampler.defaultOptions,
+        ...job.sampler_options,
+        signal: hooks.signal,
+        onStep: async (info) => {
+          if (!hooks.onStep) return;
+          const elapsedSeconds = (performance.now() - started) / 1000;
+          const step = p.stepOffset + offset + info.i + 1;
+          await hooks.onStep({
+            step,
+            total: p.totalSteps,
+            elapsedSeconds,
+            etaSeconds: (elapsedSeconds / step) * (p.totalSteps - step),
+            denoised: info.denoised,
+            latentHeight: h,
+            latentWidth: w,
+          });
+        },
+      });
+    // Base → refiner: the base runs sigmas[0..k], the refiner continues from the latents it reached at sigmas[k]
+    // (no noise added), with the same noise source.
+    const n = sigmas.length - 1;
+    const k = refiner ? baseStepsBeforeSwitch(n, switchAt) : n;
+    let out: Tensor = x;
+    if (k > 0) out = await sampleSegment(denoiserOf(model, { cond: condB, uncond: uncondB, tokens: cond.tokens }, addedFor(p.height, p.width), p.extraChannels), x, sigmas.slice(0, k + 1), 0);
+    if (refiner && refinerText && k < n) {
+      hooks.signal?.throwIfAborted();
+      const text = { cond: repeat(refinerText.cond.hidden), uncond: repeat(refinerText.uncond.hidden), tokens: refinerText.cond.tokens };
+      const added = addedConditioning(refiner.sdxl!.kind, refinerPooled!, p.height, p.width, microConditioningOf(job));
+      out = await sampleSegment(denoiserOf(refiner, text, added), out, sigmas.slice(k), k);
+    }
     hooks.signal?.throwIfAborted();
     // 4-channel inpainting: the known region is exactly the source latents at the end.
     if (p.mask && !p.extraChannels) {
@@ -308,4 +370,15 @@ async function inpaintChannels(
     out.set(maskedLatents.subarray(0, (extra - 1) * h * w), i * per + h * w);
   }
   return out;
+}
+
+/** A job's SDXL micro-conditioning fields (sdxl/time-ids.ts; unset fields take the defaults there). */
+export function microConditioningOf(job: GenerationJob): SdxlMicroConditioning {
+  return {
+    originalSize: job.original_size,
+    cropTopLeft: job.crops_coords_top_left,
+    targetSize: job.target_size,
+    aestheticScore: job.aesthetic_score,
+    negativeAestheticScore: job.negative_aesthetic_score,
+  };
 }

@@ -185,14 +185,25 @@ export function pngHeaderOnly(width: number, height: number): Uint8Array {
   return concat([PNG_SIGNATURE, ihdr(width, height, 8, 2), pngChunk('IEND', new Uint8Array())]);
 }
 
+/** The segments of {@link jpegHeader} (each with its marker), so tests can splice more in. */
+export function jpegSegments(width: number, height: number): { soi: number[]; app0: number[]; sof: number[]; scan: number[]; eoi: number[] } {
+  return {
+    soi: [0xff, 0xd8],
+    app0: [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00],
+    sof: [0xff, 0xc0, 0x00, 0x11, 0x08, height >> 8, height & 0xff, width >> 8, width & 0xff, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1],
+    // SOS for the 3 components, then a few bytes of "entropy-coded data" (a stuffed 0xFF and a restart marker included).
+    scan: [0xff, 0xda, 0x00, 0x0c, 0x03, 1, 0x00, 2, 0x11, 3, 0x11, 0x00, 0x3f, 0x00, 0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56],
+    eoi: [0xff, 0xd9],
+  };
+}
+
 /**
- * A minimal baseline JPEG header: SOI, APP0 (JFIF), SOF0 declaring width × height (3 components),
- * EOI. Enough for header checks (no scan data).
+ * A minimal baseline JPEG: SOI, APP0 (JFIF), SOF0 declaring width × height (3 components), a scan, EOI.
+ * Structurally whole (header and container checks pass); its scan data is not a decodable image.
  */
 export function jpegHeader(width: number, height: number): Uint8Array {
-  const app0 = [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00];
-  const sof = [0xff, 0xc0, 0x00, 0x11, 0x08, height >> 8, height & 0xff, width >> 8, width & 0xff, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
-  return new Uint8Array([0xff, 0xd8, ...app0, ...sof, 0xff, 0xd9]);
+  const s = jpegSegments(width, height);
+  return new Uint8Array([...s.soi, ...s.app0, ...s.sof, ...s.scan, ...s.eoi]);
 }
 
 /** A minimal extended WebP (RIFF/WEBP/VP8X) declaring width × height. */
