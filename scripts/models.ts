@@ -11,6 +11,8 @@
  *
  * Exit codes: 0 done, 1 the command failed (the reason is printed), 2 a usage mistake.
  */
+import { convertFlowCheckpoint, FLOW_AT_LOAD_NETWORKS, isFlowFamily } from '../gpu-service/src/checkpoints/convert-flow';
+import { describeFlowModel, type FlowModelSpec } from '../gpu-service/src/checkpoints/flow-spec';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
@@ -63,25 +65,28 @@ async function convert(settings: ModelSettings, arg: string): Promise<void> {
   const ref = await findCheckpoint(settings, arg);
   const engine = engineOf(settings);
   await engine.cache.sweep();
-  const parts = await openCheckpoint(ref);
+  const parts = await openCheckpoint(ref, engine);
   const bar = new cliProgress.SingleBar({ format: '{graph} |{bar}| {value}/{total} weights', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
   let current = '';
   try {
-    const spec = await describeModel(parts);
+    const flow = isFlowFamily(parts.family);
+    const spec = flow ? await describeFlowModel(parts) : await describeModel(parts);
     console.error(`${ref.id}: ${spec.architecture}, ${spec.predictionType}, ${spec.storedDtype} → ${engine.floatType}; hashing and building…`);
     const started = performance.now();
-    const entry = await convertCheckpoint(ref, parts, spec, engine, (p) => {
+    const onProgress = (p: { folder: string; graph: number; graphs: number; weights: number; totalWeights: number }) => {
       if (p.folder !== current) {
         if (current) bar.stop();
         current = p.folder;
         bar.start(p.totalWeights, 0, { graph: `${p.folder} (${p.graph}/${p.graphs})` });
       }
       bar.update(p.weights);
-    });
+    };
+    const entry =
+      'unet' in spec ? await convertCheckpoint(ref, parts, spec, engine, onProgress) : await convertFlowCheckpoint(ref, parts, spec as FlowModelSpec, engine, onProgress);
     if (current) bar.stop();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(entry.built ? `converted ${ref.id} in ${seconds} s → ${entry.dir}` : `${ref.id} is already converted: ${entry.dir}`);
-    const graphs = await optimizedGraphs(engine.cache, entry.key, { executionProviders: settings.executionProviders });
+    const graphs = await optimizedGraphs(engine.cache, entry.key, { executionProviders: settings.executionProviders }, flow ? { atLoad: FLOW_AT_LOAD_NETWORKS } : {});
     if (graphs.error) throw new Error(graphs.error);
     if (graphs.built) console.log(`optimized for the CPU execution provider in ${graphs.seconds.toFixed(1)} s → ${path.join(entry.dir, graphs.folder!)}`);
   } finally {

@@ -10,9 +10,10 @@ import type { OrtSizes } from './ort-settings';
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
  * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `sd15` (the checkpoint engine on a
  * real-size SD 1.5: minutes), `sdxl` (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB
- * of memory).
+ * of memory), `flux` (opt-in: a reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step
+ * at 512²; scripts/bench/flux/).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15', 'sdxl'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15', 'sdxl', 'flux'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 /** The sections a run without --only does (sdxl is opt-in). */
 export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'sd15'];
@@ -29,6 +30,8 @@ export interface BenchOptions {
   threads: number;
   /** The sections to run, in BENCH_SECTIONS order (default: DEFAULT_BENCH_SECTIONS). */
   sections: BenchSection[];
+  /** flux section: the transformer's width (multiple of 128; default FLUX.1's 3072). */
+  fluxWidth: number;
   help: boolean;
 }
 
@@ -49,6 +52,8 @@ export interface BenchSizes {
   sd15: Sd15Sizes;
   sdxl: SdxlSizes;
   ort: OrtSizes;
+  /** Timed FLUX transformer steps (after one untimed). */
+  fluxRepeats: number;
 }
 
 /** The sizes of a full run and of a --quick run. */
@@ -67,6 +72,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 }, loraRank: 32 },
         sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 2, rounds: 1 },
+        fluxRepeats: 1,
       }
     : {
         tinySteps: 30,
@@ -80,6 +86,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 }, loraRank: 32 },
         sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 7, rounds: 3 },
+        fluxRepeats: 3,
       };
 }
 
@@ -94,7 +101,10 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
   --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
                     checkpoint) here and keep them, so the next run reuses them (sd15's
                     conversion cache, about 10 GB, stays too and is emptied at its next run)
-  --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)`;
+  --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)
+  --flux-width N    flux section: transformer width, a multiple of 128 (default 3072, FLUX.1's;
+                    2 double + 4 single blocks at 3072 are 1.3 B parameters: 2.6 GB BF16 file,
+                    5.2 GB of float32 weights)`;
 
 /**
  * Parse argv (without node and script).
@@ -111,6 +121,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         'models-dir': { type: 'string' },
         threads: { type: 'string', default: '0' },
         only: { type: 'string' },
+        'flux-width': { type: 'string', default: '3072' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -120,7 +131,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`--threads must be an integer ≥ 0, got "${values.threads}"\n${BENCH_USAGE}`);
   const sections = values.only === undefined ? [...DEFAULT_BENCH_SECTIONS] : parseSections(values.only);
-  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, help: values.help };
+  const fluxWidth = Number(values['flux-width']);
+  if (!Number.isInteger(fluxWidth) || fluxWidth < 128 || fluxWidth % 128 !== 0) throw new Error(`--flux-width must be a positive multiple of 128, got "${values['flux-width']}"\n${BENCH_USAGE}`);
+  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, fluxWidth, help: values.help };
 }
 
 function parseSections(list: string): BenchSection[] {

@@ -4,6 +4,7 @@
 import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { formatSdxl } from './sdxl/sdxl-section';
+import type { FluxReport } from './flux/flux-section';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
 import { BATCHING } from './service-throughput';
 
@@ -26,6 +27,7 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.ort) parts.push('', formatOrt(report.ort));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
+  if (report.flux) parts.push('', formatFlux(report.flux));
   return parts.join('\n');
 }
 
@@ -139,5 +141,23 @@ function formatSd15(r: Sd15Report): string {
     table(['measure', 'value', 'goal', ''], rows),
     `Largest self-attention at ${step.size}x${step.size}: level ${att.level}, ${att.heads} heads × ${att.tokens} tokens; its whole float32 score ` +
       `matrix (batch 2) would be ${gb(att.fullScoresBytes)}.`,
+  ].join('\n');
+}
+
+function formatFlux(f: FluxReport): string {
+  const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
+  const s = f.shape;
+  return [
+    `FLUX.1 transformer, width ${s.hiddenSize}, ${s.depth} double + ${s.depthSingleBlocks} single blocks (${(f.parameters / 1e9).toFixed(2)} B parameters, BF16 file ${gb(f.checkpoint.bytes)})`,
+    table(
+      ['figure', 'value'],
+      [
+        ['conversion (float32 graph + weights)', `${f.conversion.seconds.toFixed(1)} s`],
+        ['conversion peak RSS', `${gb(f.conversion.peak_rss_bytes)} (${f.conversion.peak_rss_over_checkpoint.toFixed(2)}× the file)`],
+        [`transformer step at ${f.step.size}², ${f.step.text_tokens} text tokens`, `${f.step.ms_fastest.toFixed(0)} ms`],
+        ['session open', `${f.step.open_seconds.toFixed(1)} s`],
+        ['RSS loaded / peak during steps', `${gb(f.step.rss_loaded_bytes)} / ${gb(f.step.peak_rss_bytes)}`],
+      ],
+    ),
   ].join('\n');
 }

@@ -4,6 +4,8 @@
  * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
  * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
+import { runFluxSection, type FluxReport } from './flux/flux-section';
+import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
 import type { FastifyInstance } from 'fastify';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,6 +71,7 @@ export interface BenchReport {
   ort?: OrtVariantResult[];
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
+  flux?: FluxReport;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -150,7 +153,10 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
     const sdxl = has('sdxl') ? await runSdxlSection({ modelsDir, threads: options.threads, sizes: sizes.sdxl }, log) : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl }, options, loadAtStart), ...(ort ? { ort } : {}) };
+    const flux = has('flux')
+      ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
+      : undefined;
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
@@ -195,11 +201,11 @@ async function throughputPoints(
 }
 
 function summarise(
-  measured: { pipeline?: PipelineBenchResult[]; throughput?: BenchReport['throughput']; sd15?: Sd15Report; sdxl?: SdxlReport },
+  measured: { pipeline?: PipelineBenchResult[]; throughput?: BenchReport['throughput']; sd15?: Sd15Report; sdxl?: SdxlReport; flux?: FluxReport },
   options: BenchOptions,
   loadAtStart: number,
 ): BenchReport {
-  const { pipeline, throughput, sd15, sdxl } = measured;
+  const { pipeline, throughput, sd15, sdxl, flux } = measured;
   const round = (x: number, digits = 4) => Number(x.toFixed(digits));
   const figures: Partial<BenchReport> = {};
   const ratios: Record<string, number> = {};
@@ -239,6 +245,7 @@ function summarise(
     throughput,
     sd15,
     sdxl,
+    flux,
     machine: {
       cpus: cpus().length,
       cpu_model: cpus()[0]?.model ?? 'unknown',

@@ -302,6 +302,23 @@ describe('playground page in Chromium', () => {
     expect(await page.getAttribute('#result-image', 'data-previews')).toBe('0');
   });
 
+  it('offers only the samplers a flow model accepts (its listing’s samplers), all of them again for a UNet model', async () => {
+    // The fake API lists a FLUX model; a real stack's models are whatever its MODELS_DIR holds.
+    if (!target.fake) return;
+    const page = await playgroundPage();
+    await page.click('#param-style-advanced');
+    const offered = () => page.$$eval('#sample_method option', (options) => options.map((o) => (o as HTMLOptionElement).value));
+    await page.selectOption('#sample_method', 'dpm++2m');
+    await page.selectOption('#model', 'flux/flux1-schnell-Q4_0.gguf');
+    expect(await offered()).toEqual(['euler', 'heun', 'dpm2', 'ipndm', 'ipndm_v']);
+    // dpm++2m does not apply: the default (euler_a) does not either, so the first allowed one is chosen.
+    expect(await page.inputValue('#sample_method')).toBe('euler');
+    await page.selectOption('#sample_method', 'heun');
+    await page.selectOption('#model', 'tiny-analytic');
+    expect(await offered()).toEqual(['euler_a', 'euler', 'heun', 'dpm2', 'dpm++2s_a', 'dpm++2m', 'dpm++2mv2', 'ipndm', 'ipndm_v', 'lcm']);
+    expect(await page.inputValue('#sample_method')).toBe('heun');
+  });
+
   it('Advanced: the add-on pickers list the server’s LoRAs and VAEs and the request carries the picked ones', async () => {
     if (!target.fake) return;
     const page = await playgroundPage();

@@ -5,11 +5,15 @@
  * their quantization; the loaded GGUF transformer reproduces the fixture's gguf_* reference (weights dequantized
  * in float32) within atol; the BFL file, whose tensors equal the diffusers folder's, gives the folder's image
  * exactly; a base that is missing, of another family, or the file itself leaves the file listed as broken with why.
+ * A generated FLUX.1-dev-style transformer on the schnell base keeps dev's scheduler and takes its guidance input.
  */
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointEngineFor } from '../../gpu-service/src/checkpoints/checkpoint-engine';
+import { fluxTensorShapes } from '../../gpu-service/src/checkpoints/detect/flux-config';
+import { writeSafetensors } from '../../gpu-service/src/weights/safetensors-writer';
+import { createMulberry32 } from '../../scripts/tiny-model/prng';
 import { generate } from '../../gpu-service/src/diffusion/pipelines/generate';
 import { ModelRegistry } from '../../gpu-service/src/models/model-registry';
 import { GenerationJobSchema } from '../../shared/src/generation-job';
@@ -114,5 +118,36 @@ describe.skipIf(!available)('transformer-only FLUX files with a sidecar base', (
     expect(Buffer.from(single[0].rgb).equals(Buffer.from(sd3Folder[0].rgb))).toBe(true);
     // The receipt's model hash covers both the transformer file and the base's files.
     expect((await registry.get('flux/schnell-bf16.safetensors')).contentHash).not.toBe((await registry.get(BASE)).contentHash);
+  });
+});
+
+describe.skipIf(!available)('a FLUX.1-dev-style transformer (guidance_in) on the schnell base', () => {
+  const DEV = 'flux/dev-tiny.safetensors';
+  beforeAll(async () => {
+    const transformerConfig = JSON.parse(await readFile(path.join(fixtureDir('checkpoints-dit/flux-schnell'), 'diffusers/transformer/config.json'), 'utf8')) as Record<string, unknown>;
+    // The fixture's transformer architecture with the dev guidance embedder, random weights.
+    const shapes = fluxTensorShapes({ hiddenSize: 32, headDim: 16, depth: 2, depthSingleBlocks: 3, inChannels: 64, outChannels: 64, contextDim: 64, pooledDim: 16, timestepEmbedDim: 256, mlpHiddenDim: 128, guidanceEmbed: true, qkvBias: true });
+    const next = createMulberry32(99);
+    const target = path.join(modelsDir, 'checkpoints', DEV);
+    await writeSafetensors(
+      target,
+      [...shapes].map(([key, dims]) => ({ key, dtype: 'F32' as const, shape: dims, values: () => Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (key.endsWith('.scale') ? 1 : 0) + (next() * 2 - 1) * 0.3) })),
+    );
+    await writeFile(target.replace(/\.safetensors$/, '.json'), JSON.stringify({ base: BASE, transformer: { axes_dims_rope: transformerConfig.axes_dims_rope } }));
+  });
+
+  it('is listed as FLUX.1-dev, keeps dev’s dynamic shifting, and its guidance input changes the image (default 3.5)', async () => {
+    const rows = await registry.list();
+    expect(rows.find((r) => r.id === DEV)).toMatchObject({ architecture: 'FLUX.1-dev', prediction_type: 'flow' });
+    const model = await registry.get(DEV);
+    expect(model.flow).toMatchObject({ guidanceEmbed: true, scheduler: { use_dynamic_shifting: true } });
+    const job = (guidance?: number) =>
+      GenerationJobSchema.parse({ id: 'j', model: DEV, prompt: 'a lighthouse', width: 64, height: 64, steps: 2, seed: 3, cfg_scale: 1, sampler: 'euler', scheduler: 'simple', ...(guidance === undefined ? {} : { guidance }) });
+    const [low] = await generate(model, job(1.5));
+    const [high] = await generate(model, job(6));
+    const [byDefault] = await generate(model, job());
+    const [explicit] = await generate(model, job(3.5));
+    expect(Buffer.from(low.rgb).equals(Buffer.from(high.rgb))).toBe(false);
+    expect(Buffer.from(byDefault.rgb).equals(Buffer.from(explicit.rgb))).toBe(true);
   });
 });

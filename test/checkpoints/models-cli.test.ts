@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasFixture } from '../helpers/checkpoint-fixtures';
-import { addFixtureCheckpoint, makeModelsDir } from '../helpers/checkpoint-models-dir';
+import { addFixtureCheckpoint, addFixtureDiffusersFolder, makeModelsDir } from '../helpers/checkpoint-models-dir';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -40,5 +40,13 @@ describe.skipIf(!available)('npm run models', () => {
     const wrong = await models(['convert', 'missing.safetensors']).catch((e: { code: number; stderr: string }) => e);
     expect(wrong).toMatchObject({ code: 2 });
     expect((wrong as { stderr: string }).stderr).toMatch(/"missing\.safetensors" is not a checkpoint under .*checkpoints/);
+  });
+
+  it.skipIf(!hasFixture('checkpoints-dit'))('converts a FLUX.1 diffusers folder (flow transformer) and lists it cached', async () => {
+    await addFixtureDiffusersFolder(modelsDir, 'checkpoints-dit/flux-schnell', 'flux/schnell-tiny');
+    const converted = await models(['convert', 'flux/schnell-tiny']);
+    expect(converted.stderr).toMatch(/flux\/schnell-tiny: FLUX\.1-schnell, flow, BF16 → float32; hashing and building/);
+    expect(converted.stdout).toMatch(/^converted flux\/schnell-tiny in [\d.]+ s → .*\/\.cache\/[0-9a-f]{32}\noptimized for the CPU execution provider/);
+    expect((await models(['list'])).stdout).toMatch(/flux\/schnell-tiny[^\n]*FLUX\.1-schnell[^\n]*cached/);
   });
 });

@@ -5,7 +5,7 @@
  * flow samplers, the same request twice gives the same pixels, the receipt names what ran; a sampler or schedule
  * that does not apply to flow models is a 400 naming the field.
  */
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,10 +18,11 @@ const FLUX = 'flux/schnell-tiny';
 const SD35 = 'sd35/sd3.5-tiny';
 const GGUF = 'flux/schnell-tiny-Q8_0.gguf';
 let stack: Stack;
+let modelsDir: string | undefined;
 
 beforeAll(async () => {
   if (!available) return;
-  const modelsDir = await makeModelsDir('e2e-flow-');
+  modelsDir = await makeModelsDir('e2e-flow-');
   await addFixtureDiffusersFolder(modelsDir, 'checkpoints-dit/flux-schnell', FLUX);
   await addFixtureDiffusersFolder(modelsDir, 'checkpoints-dit/sd3.5', SD35);
   const gguf = path.join(modelsDir, 'checkpoints', GGUF);
@@ -33,6 +34,7 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(async () => {
   await stack?.stop();
+  if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
 });
 
 const api = (route: string, init: RequestInit = {}) =>

@@ -34,6 +34,8 @@ export interface AsyncSamplerName {
 /** Everything the browser modules need from the server's tables, as plain JSON. */
 export interface PlaygroundConfig {
   sampleMethods: string[];
+  /** sample_method → the canonical sampler id it runs (a model's listing `samplers` names canonical ids). */
+  sampleMethodIds: Record<string, string>;
   scheduleMethods: string[];
   previews: string[];
   qualities: string[];
@@ -106,6 +108,7 @@ export function buildPlaygroundConfig(): PlaygroundConfig {
   }
   return {
     sampleMethods,
+    sampleMethodIds: Object.fromEntries(sampleMethods.map((m) => [m, resolveSampler('sdcpp', m).sampler])),
     scheduleMethods,
     previews: ['faster', 'normal', 'none'],
     qualities: Object.keys(QUALITY_STEPS),

@@ -2,7 +2,7 @@
  * UNet / transformer-only files (a city96 / ComfyUI-GGUF FLUX transformer, a stable-diffusion.cpp
  * `--diffusion-model` UNet, a UNet-only safetensors) with a sidecar `<name>.json` `{"base": "<model id>"}`: the
  * denoiser comes from the file, its text encoders, VAE, tokenizers and (unless the sidecar gives them) their
- * configs and the scheduler from the base model, which must be of the same family. Both models' files are part
+ * configs and — for UNet families — the scheduler from the base model, which must be of the same family. Both models' files are part
  * of the content (cache key, receipt hash), so replacing either rebuilds.
  */
 import { FAMILY_NAMES } from './detect/family';
@@ -57,9 +57,12 @@ export async function withBaseModel(
         ...from,
         ...(lacks.vae ? {} : { vae: undefined }),
         ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)),
-        // The denoiser's own config never comes from the base (its tensors are another file's).
+        // The denoiser's own config never comes from the base (its tensors are another file's); nor, for flow
+        // transformers, the scheduler: its shift belongs to the transformer (a FLUX.1-dev file on a schnell base
+        // keeps dev's dynamic shifting), so it is the sidecar's or the detected variant's.
         unet: own.unet,
         transformer: own.transformer,
+        ...(parts.family === 'flux' || parts.family === 'sd3' ? { scheduler: own.scheduler } : {}),
       },
       contentFiles: [...parts.contentFiles, ...base.contentFiles],
       unetOnly: false,

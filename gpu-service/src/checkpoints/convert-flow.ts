@@ -36,6 +36,13 @@ export function isFlowFamily(family: ModelFamily): family is 'flux' | 'sd3' {
   return family === 'flux' || family === 'sd3';
 }
 
+/**
+ * Networks of a flow entry never saved optimized (optimized-graphs.ts `atLoad`): onnxruntime 1.30's CPU provider
+ * crashes (SIGSEGV) running a T5 encoder graph it optimized and saved with prepacked weights (measured on the
+ * fixture's encoder; the original graph runs), so T5 is optimized at every load.
+ */
+export const FLOW_AT_LOAD_NETWORKS: readonly string[] = Object.freeze(['text_encoder_t5']);
+
 /** What a flow entry's model_index.json says besides ConvertedFacts (`image_api.flow`). */
 export interface FlowFacts {
   family: 'flux' | 'sd3';
@@ -115,9 +122,7 @@ export async function convertFlowCheckpoint(
 export async function loadFlowCheckpoint(ref: CheckpointRef, parts: CheckpointParts, engine: CheckpointEngineOptions, sessionOptions: SessionOptions): Promise<LoadedCheckpoint> {
   const spec = await describeFlowModel(parts);
   const entry = await convertFlowCheckpoint(ref, parts, spec, engine);
-  // onnxruntime 1.30's CPU provider crashes (SIGSEGV) running a T5 encoder graph it optimized and saved with
-  // prepacked weights (measured on the fixture's encoder; the original graph runs): T5 is optimized at load.
-  const graphs = await optimizedGraphs(engine.cache, entry.key, sessionOptions, { atLoad: ['text_encoder_t5'] });
+  const graphs = await optimizedGraphs(engine.cache, entry.key, sessionOptions, { atLoad: FLOW_AT_LOAD_NETWORKS });
   const started = performance.now();
   const model = await loadFlowModel(entry.dir, { name: ref.id, contentHash: entry.sha256, openNetwork: graphs.open });
   return {

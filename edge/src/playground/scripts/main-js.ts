@@ -182,6 +182,7 @@ async function loadModels() {
     const remembered = storageGet(MODEL_STORAGE);
     if (state.models.some((model) => model.id === remembered)) select.value = remembered;
     updateKeyStatus('Key saved · ' + state.models.length + (state.models.length === 1 ? ' model' : ' models'));
+    updateSamplers();
     hideError();
   } catch (error) {
     state.models = [];
@@ -258,6 +259,19 @@ function forgetKey() {
 }
 
 /** Sizes for the selected model (native size selected); in Edit mode the uploaded image's size. */
+// Models that accept only some samplers (flow-matching FLUX.1 / SD 3.x list theirs as canonical ids) offer only
+// those; the choice is kept when it still applies.
+function updateSamplers() {
+  const model = currentModel();
+  const select = $('sample_method');
+  const previous = select.value;
+  const allowed = model && Array.isArray(model.samplers)
+    ? CONFIG.sampleMethods.filter((name) => model.samplers.includes(CONFIG.sampleMethodIds[name]))
+    : CONFIG.sampleMethods;
+  const choice = allowed.includes(previous) ? previous : allowed.includes(CONFIG.defaults.sample_method) ? CONFIG.defaults.sample_method : allowed[0];
+  fillSelect(select, allowed, choice);
+}
+
 function updateSizes() {
   const select = $('size');
   const limit = $('size-limit');
@@ -642,6 +656,7 @@ function init() {
   $('model').addEventListener('change', () => {
     storageSet(MODEL_STORAGE, $('model').value);
     updateSizes();
+    updateSamplers();
   });
   $('mode-generate').addEventListener('click', () => setMode('generate'));
   $('mode-edit').addEventListener('click', () => setMode('edit'));

@@ -9,8 +9,9 @@
  *   μ = base_shift + (max_shift − base_shift)·(n − base_image_seq_len)/(max_image_seq_len − base_image_seq_len)
  *   (diffusers `calculate_shift`, n = (H/16)·(W/16)), and σ' = e^μ / (e^μ + (1/σ − 1)) (`time_shift`
  *   "exponential", ComfyUI `flux_time_shift` with σ = 1).
- * `simple` over this table for N steps gives σ'(1), σ'(1 − 1/N), …, σ'(1/N), 0: exactly the sigmas diffusers'
- * FluxPipeline / StableDiffusion3Pipeline run (linspace(1, 1/N, N), shifted, 0 appended).
+ * `simple` over this table for N steps gives σ'(1), σ'(1 − 1/N), …, σ'(1/N), 0: the sigmas diffusers'
+ * FluxPipeline / StableDiffusion3Pipeline run (linspace(1, 1/N, N), shifted, 0 appended) exactly when N divides
+ * 1000 (4, 8, 10, 20, 25, 50, …); otherwise ComfyUI's index ⌊k·1000/N⌋ lands within one table entry (1/1000 in t).
  */
 import type { FlowSchedulerConfig } from '../../checkpoints/flow-spec';
 import type { ModelSchedule } from './types';
