@@ -35,7 +35,8 @@ beforeAll(async () => {
     res.end(bytes);
   });
   await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
-  // The GPU service started by npm start inherits it.
+  // The GPU service started by npm start inherits them: the test hub's acme/ repositories may be downloaded.
+  process.env.HF_ALLOWED_REPOS = 'acme/*';
   process.env.HF_ENDPOINT = `http://127.0.0.1:${(hub.address() as { port: number }).port}`;
   stack = await startStack();
 }, 180_000);

@@ -85,6 +85,7 @@ const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
  * - connection refused / network error → 502 `backend_unavailable`;
  * - 400/404/409/413/415/422 → the same status and error body (e.g. 404 `model_not_found`);
  * - 401/403 (our service token is wrong: a deployment fault, not the caller's) → 502 `backend_auth_failed`;
+ *   except 403 `model_download_forbidden` (an hf.co repository outside HF_ALLOWED_REPOS), passed through;
  * - 503 → 503 with the service's code (e.g. `queue_full`) and its Retry-After;
  * - other statuses or a body that does not match the contract → 502 `backend_error`.
  */
@@ -270,7 +271,9 @@ async function readJson(response: Response): Promise<unknown> {
 async function backendError(response: Response): Promise<ApiError> {
   const body = ErrorBodySchema.safeParse(await readJson(response));
   const error = body.success ? body.data.error : undefined;
-  if (PASS_THROUGH_STATUSES.has(response.status) && error) {
+  // 403 is the caller's only for a download the GPU service's HF_ALLOWED_REPOS refuses (else: our token).
+  const forbiddenDownload = response.status === 403 && error?.code === 'model_download_forbidden';
+  if ((PASS_THROUGH_STATUSES.has(response.status) || forbiddenDownload) && error) {
     return new ApiError(response.status as 400, error.type, error.code, error.message, error.param);
   }
   if (response.status === 503) {
