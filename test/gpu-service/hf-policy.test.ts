@@ -187,7 +187,7 @@ describe('size limits, checked from the listing before any file is fetched', () 
     expect(await leftovers(modelsDir)).toEqual([]);
   });
 
-  it('MODELS_DIR_MAX_BYTES counts the files already there plus this download', async () => {
+  it('MODELS_DIR_MAX_BYTES counts the files already there plus this download; a budget that fits downloads', async () => {
     // The model alone fits the budget; with the 1,000 bytes already in MODELS_DIR it does not.
     const { app, modelsDir } = await service({ allowedRepos: ['acme/*'], modelsDirMaxBytes: TINY_BYTES + 500 }, 1000);
     const before = requests.length;
@@ -197,12 +197,11 @@ describe('size limits, checked from the listing before any file is fetched', () 
     expect(res.json().error.message).toContain(`MODELS_DIR holds 1000, more than MODELS_DIR_MAX_BYTES (${TINY_BYTES + 500})`);
     expect(requests.slice(before).some((r) => r.url.includes('/resolve/'))).toBe(false);
     expect(await leftovers(modelsDir)).toEqual(['existing.bin']);
-  });
 
-  it('a budget that fits downloads and runs', async () => {
-    const { app } = await service({ allowedRepos: ['acme/*'], maxModelBytes: TINY_BYTES, modelsDirMaxBytes: TINY_BYTES + 1000 }, 1000);
-    const res = await post(app, job('hf.co/acme/tiny'));
-    expect(res.statusCode, res.body).toBe(200);
+    const fits = await service({ allowedRepos: ['acme/*'], maxModelBytes: TINY_BYTES, modelsDirMaxBytes: TINY_BYTES + 1000 }, 1000);
+    const ok = await post(fits.app, job('hf.co/acme/tiny'));
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect((await leftovers(fits.modelsDir)).sort()).toEqual(['acme--tiny', 'existing.bin']);
   });
 });
 
@@ -234,7 +233,7 @@ describe('the tag rule (GGUF repositories) and file selection', () => {
       .map((r) => r.url.replace(/^.*\/resolve\//, ''));
   }
 
-  it('no tag: the Q4_0 file (not Q4_0_4_4); :QUANT in any case; :file.gguf; always at revision main', async () => {
+  it('GGUF: no tag is the Q4_0 file (not Q4_0_4_4), :QUANT in any case, :file.gguf, at revision main; ONNX: :<revision>', async () => {
     expect(await ggufFetched('hf.co/acme/sd-GGUF')).toEqual(['main/sd-model-Q4_0.gguf']);
     expect(await ggufFetched('hf.co/acme/sd-GGUF:q8_0')).toEqual(['main/sd-model-Q8_0.gguf']);
     expect(await ggufFetched('hf.co/acme/sd-GGUF:FP16')).toEqual(['main/sd-model-F16.gguf']);
@@ -243,6 +242,15 @@ describe('the tag rule (GGUF repositories) and file selection', () => {
     // The tag was never asked for as a git revision.
     expect(hubCalls('acme/sd-GGUF').some((r) => /\/tree\/(?!main)/.test(r.url))).toBe(false);
     expect((await leftovers(modelsDir)).filter((e) => e.startsWith('acme--sd-GGUF') || e.startsWith('.download-'))).toEqual([]);
+
+    // An ONNX repository keeps :<revision>.
+    const before = requests.length;
+    const res = await post(app, job('hf.co/acme/tiny:v1'));
+    expect(res.statusCode, res.body).toBe(200);
+    const calls = requests.slice(before).map((r) => r.url);
+    expect(calls.some((u) => u.startsWith('/api/models/acme/tiny/tree/v1'))).toBe(true);
+    expect(calls.filter((u) => u.includes('/resolve/')).every((u) => u.includes('/resolve/v1/'))).toBe(true);
+    expect(await readdir(modelsDir)).toContain('acme--tiny--v1');
   });
 
   it('a tag matching no file, or several, is a 400 on model listing the files; nothing is fetched', async () => {
@@ -258,16 +266,6 @@ describe('the tag rule (GGUF repositories) and file selection', () => {
     expect(missing.statusCode).toBe(400);
     expect(missing.json().error.message).toContain('the file "other.gguf"');
     expect(requests.slice(before).some((r) => r.url.includes('/resolve/'))).toBe(false);
-  });
-
-  it('an ONNX repository keeps :<revision>', async () => {
-    const before = requests.length;
-    const res = await post(app, job('hf.co/acme/tiny:v1'));
-    expect(res.statusCode, res.body).toBe(200);
-    const calls = requests.slice(before).map((r) => r.url);
-    expect(calls.some((u) => u.startsWith('/api/models/acme/tiny/tree/v1'))).toBe(true);
-    expect(calls.filter((u) => u.includes('/resolve/')).every((u) => u.includes('/resolve/v1/'))).toBe(true);
-    expect(await readdir(modelsDir)).toContain('acme--tiny--v1');
   });
 
   it('a diffusers safetensors repository fetches each component once (plain weights, else fp16), no .bin/.msgpack/extras', async () => {
