@@ -25,11 +25,11 @@ const TINY_BYTES = [...TINY].filter(([p]) => p !== 'README.md').reduce((n, [, b]
 const junk = (n: number) => Buffer.alloc(n, 7);
 
 /** The hub's repositories: path → bytes. */
-const REPOS = new Map<string, Map<string, Buffer>>([
+const REPOS = new Map<string, Map<string, Uint8Array>>([
   ['acme/tiny', TINY],
   ['other/tiny', TINY],
   // The tiny model with a UNet that is no ONNX graph: it downloads, then fails to load.
-  ['acme/broken', new Map([...TINY].map(([p, b]) => [p, p === 'unet/model.onnx' ? junk(b.length) : b]))],
+  ['acme/broken', new Map<string, Uint8Array>([...TINY].map(([p, b]) => [p, p === 'unet/model.onnx' ? junk(b.length) : b]))],
   [
     'acme/sd-GGUF',
     new Map([
@@ -130,7 +130,7 @@ const job = (model: string, over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-const post = (app: FastifyInstance, body: unknown) => app.inject({ method: 'POST', url: '/v1/jobs', headers: auth, payload: body });
+const post = (app: FastifyInstance, body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/jobs', headers: auth, payload: body });
 const hubCalls = (repo: string) => requests.filter((r) => r.url.includes(`/${repo}/`));
 const fetched = (repo: string) => hubCalls(repo).filter((r) => r.url.includes('/resolve/')).map((r) => decodeURIComponent(r.url.replace(/^.*\/resolve\/[^/]+\//, '')));
 /** What MODELS_DIR holds besides `keep`: no partial or failed download may be left. */
