@@ -5,7 +5,7 @@ import {
   type GenerationJobInput,
   type GenerationResult,
 } from '@image-api/shared/generation-job';
-import { BackendModelListSchema, type BackendModel } from '@image-api/shared/api/models';
+import { BackendModelListSchema, type BackendModel, type HfDownloads } from '@image-api/shared/api/models';
 import { ApiError, backendUnavailable } from '../lib/api-error';
 
 /** Options of {@link GpuBackendClient}. */
@@ -63,7 +63,7 @@ export interface JobLocation {
  */
 export interface GpuClient {
   /** GET /v1/models. */
-  listModels(signal?: AbortSignal): Promise<BackendModel[]>;
+  listModels(signal?: AbortSignal): Promise<BackendModelArray>;
   /** POST /v1/jobs, JSON: run the job to the end and return its result. */
   runJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GenerationResult>;
   /** POST /v1/jobs with `Accept: text/event-stream`: submit and follow the job's events. */
@@ -75,6 +75,9 @@ export interface GpuClient {
   /** DELETE /v1/jobs/:id → the outcome, or null when no backend knows the job. */
   cancelJob(jobId: string, options?: JobLocation): Promise<GpuCancelResult | null>;
 }
+
+/** The GPU service's model list, carrying its hf.co download rules when it reports them (`hf_downloads`). */
+export type BackendModelArray = BackendModel[] & { hf_downloads?: HfDownloads };
 
 /** Statuses of the GPU service whose error body is passed to the client unchanged. */
 const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
@@ -102,11 +105,13 @@ export class GpuBackendClient implements GpuClient {
   }
 
   /** GET /v1/models → the models the service can run. @throws ApiError as described on the class. */
-  async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
+  async listModels(signal?: AbortSignal): Promise<BackendModelArray> {
     const response = await this.send('/v1/models', { method: 'GET', signal });
     const parsed = BackendModelListSchema.safeParse(await readJson(response));
     if (!parsed.success) throw backendUnavailable('The GPU service sent an unexpected model list.', 'backend_error');
-    return parsed.data.data;
+    const models: BackendModelArray = parsed.data.data;
+    if (parsed.data.hf_downloads) models.hf_downloads = parsed.data.hf_downloads;
+    return models;
   }
 
   /**
