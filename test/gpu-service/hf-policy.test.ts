@@ -28,6 +28,8 @@ const junk = (n: number) => Buffer.alloc(n, 7);
 const REPOS = new Map<string, Map<string, Uint8Array>>([
   ['acme/tiny', TINY],
   ['other/tiny', TINY],
+  // Served file by file, but without a tree API: sizes are unknown until the bytes arrive.
+  ['acme/notree', TINY],
   // The tiny model with a UNet that is no ONNX graph: it downloads, then fails to load.
   ['acme/broken', new Map<string, Uint8Array>([...TINY].map(([p, b]) => [p, p === 'unet/model.onnx' ? junk(b.length) : b]))],
   [
@@ -81,7 +83,7 @@ beforeAll(async () => {
     requests.push({ url, authorization: req.headers.authorization });
     const tree = /^\/api\/models\/([\w-]+\/[\w.-]+)\/tree\/([\w.-]+)/.exec(url);
     if (tree) {
-      const files = REPOS.get(tree[1]);
+      const files = tree[1] === 'acme/notree' ? undefined : REPOS.get(tree[1]);
       if (!files) return void res.writeHead(404).end('{}');
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify([...files].map(([path, b]) => ({ type: 'file', path, size: b.length }))));
@@ -206,6 +208,16 @@ describe('size limits, checked from the listing before any file is fetched', () 
 });
 
 describe('failed downloads leave nothing behind', () => {
+  it('without a listing the cap applies while bytes arrive: the download stops at the cap and leaves nothing', async () => {
+    const { app, modelsDir } = await service({ allowedRepos: ['acme/*'], maxModelBytes: Math.floor(TINY_BYTES / 2) });
+    const res = await post(app, job('hf.co/acme/notree'));
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toMatchObject({ code: 'model_too_large', param: 'model' });
+    expect(res.json().error.message).toContain(`over its limit of ${Math.floor(TINY_BYTES / 2)}`);
+    expect(fetched('acme/notree').length).toBeGreaterThan(0);
+    expect(await leftovers(modelsDir)).toEqual([]);
+  });
+
   it('a downloaded model that fails to load is removed from MODELS_DIR', async () => {
     const { app, modelsDir } = await service({ allowedRepos: ['acme/*'] });
     const res = await post(app, job('hf.co/acme/broken'));
