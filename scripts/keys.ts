@@ -1,7 +1,7 @@
 /**
  * API key administration for the edge Worker (README, "Keys, limits, links, inputs"):
  *
- *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--compute-units-per-minute N] [--replace]
+ *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--compute-units-per-minute N] [--models-download] [--replace]
  *   npm run keys -- list
  *   npm run keys -- revoke NAME
  *
@@ -22,6 +22,7 @@ import {
   ApiKeyListMetadataSchema,
   ApiKeyRecordSchema,
   apiKeyHash,
+  MODELS_DOWNLOAD_SCOPE,
   newApiKeyRecord,
   type ApiKeyLimits,
   type ApiKeyListMetadata,
@@ -148,6 +149,8 @@ export interface CreateKeyOptions extends KeyStoreOptions {
   /** Default: the name. Letters, digits, ".", "_" and "-" only (it is an R2 key prefix). */
   tenant?: string;
   limits?: ApiKeyLimits;
+  /** Scopes (default ["*"]); add `models:download` for a key whose jobs may download any hf.co repository. */
+  scopes?: string[];
   /**
    * Another active key with this name: true (default for callers such as `npm start`) revokes it,
    * false refuses with a UserError (what `keys create` does without --replace).
@@ -179,7 +182,7 @@ export async function createKey(options: CreateKeyOptions): Promise<string> {
     const issue = parsed.error.issues[0];
     throw new UserError(`Invalid ${issue.path.join('.')}: ${issue.message}. Use letters, digits, ".", "_" or "-" for --name/--tenant.`);
   }
-  const record = await newApiKeyRecord(key, { name: parsed.data.name, tenant: parsed.data.tenant, limits: parsed.data.limits });
+  const record = await newApiKeyRecord(key, { name: parsed.data.name, tenant: parsed.data.tenant, limits: parsed.data.limits, scopes: options.scopes });
   const sameName = (await store.list()).filter(
     (entry) => entry.metadata?.name === record.name && !entry.metadata.revoked && entry.hash !== record.key_hash,
   );
@@ -246,8 +249,9 @@ export function buildProgram(io: { log: (line: string) => void; store?: KeyStore
     .option('--concurrency <n>', 'concurrent jobs', positiveInt)
     .option('--images-per-day <n>', 'images per UTC day', positiveInt)
     .option('--compute-units-per-minute <n>', 'compute units (steps × megapixels × images) per minute', positiveInt)
+    .option('--models-download', `grant the ${MODELS_DOWNLOAD_SCOPE} scope: this key's jobs may download any hf.co repository (admins only)`)
     .option('--replace', 'revoke other active keys with this name')
-    .action(async (opts: { name: string; key?: string; tenant?: string; rpm?: number; concurrency?: number; imagesPerDay?: number; computeUnitsPerMinute?: number; replace?: boolean }, cmd: Command) => {
+    .action(async (opts: { name: string; key?: string; tenant?: string; rpm?: number; concurrency?: number; imagesPerDay?: number; computeUnitsPerMinute?: number; modelsDownload?: boolean; replace?: boolean }, cmd: Command) => {
       const limits: ApiKeyLimits = {};
       if (opts.rpm !== undefined) limits.rpm = opts.rpm;
       if (opts.concurrency !== undefined) limits.concurrency = opts.concurrency;
@@ -259,6 +263,7 @@ export function buildProgram(io: { log: (line: string) => void; store?: KeyStore
         key: opts.key,
         tenant: opts.tenant,
         limits,
+        scopes: opts.modelsDownload ? ['*', MODELS_DOWNLOAD_SCOPE] : undefined,
         replace: opts.replace === true,
       });
       io.log(`Created key "${opts.name}" (tenant ${opts.tenant ?? opts.name}). It is shown only once:`);

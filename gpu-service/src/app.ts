@@ -18,6 +18,7 @@ import { errors, ServiceError } from './lib/errors';
 import { probeExecutionProviders, type ExecutionProviderReport } from './lib/execution-providers';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { ModelRegistry } from './models/model-registry';
+import { describePolicy } from './models/hf-policy';
 import { serviceToken } from './plugins/service-token';
 import { registerOperationsRoutes } from './routes/operations';
 import { streamJobEvents } from './routes/sse';
@@ -40,6 +41,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'modelMemoryBudget'
       | 'hfEndpoint'
       | 'hfToken'
+      | 'hfPolicy'
       | 'modelWarmUp'
       | 'checkpointDtype'
       | 'addonMemoryBudget'
@@ -102,6 +104,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     warmUp: opts.modelWarmUp ?? true,
     hfEndpoint: opts.hfEndpoint ?? DEFAULT_HF_ENDPOINT,
     hfToken: opts.hfToken,
+    hfPolicy: opts.hfPolicy,
     onEvent: (e) => {
       metrics.modelEvent(e);
       if (e.type === 'load_failed') app.log.error({ model: e.name, error: e.error }, 'model failed to load');
@@ -141,7 +144,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   registerOperationsRoutes(app, { jobs, registry, metrics, providers });
 
-  app.get('/v1/models', async () => ({ object: 'list', data: await registry.list() }));
+  // `hf_downloads`: what hf.co references may download here (models/hf-policy.ts).
+  app.get('/v1/models', async () => ({ object: 'list', data: await registry.list(), hf_downloads: describePolicy(registry.hfPolicy) }));
 
   app.post('/v1/jobs', async (req, reply) => {
     const job = GenerationJobSchema.parse(req.body);

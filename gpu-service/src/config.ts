@@ -8,11 +8,13 @@
  * ORT_ALLOW_SPINNING / ORT_GRAPH_OPTIMIZATION (unset = onnxruntime's default; see loadOrtTuning), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
  * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
- * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
+ * HF_TOKEN (unset; sent only to allowed repositories), HF_ALLOWED_REPOS (empty: no downloads for tenants),
+ * HF_MAX_MODEL_BYTES (0 = no cap), MODELS_DIR_MAX_BYTES (0 = no budget; models/hf-policy.ts), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
  * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), LOG_LEVEL (info; read by main.ts).
  */
 import { join, resolve } from 'node:path';
 import type { ExecutionProvider, SessionOptions } from './onnx/session';
+import { parseAllowedRepos, type HfDownloadPolicy } from './models/hf-policy';
 
 /** The onnxruntime session settings besides providers and intra-op threads (README: *onnxruntime settings*). */
 export type OrtTuning = Pick<SessionOptions, 'interOpNumThreads' | 'executionMode' | 'enableCpuMemArena' | 'enableMemPattern' | 'allowSpinning' | 'graphOptimizationLevel'>;
@@ -53,6 +55,8 @@ export interface ServiceConfig {
   hfEndpoint: string;
   /** Optional Hugging Face access token (gated or private repositories). */
   hfToken?: string;
+  /** What hf.co references may download: HF_ALLOWED_REPOS, HF_MAX_MODEL_BYTES, MODELS_DIR_MAX_BYTES. */
+  hfPolicy: HfDownloadPolicy;
   /** Seconds SIGTERM waits for queued and running jobs before cancelling them. */
   shutdownGraceSeconds: number;
   /** Run one UNet/VAE call right after a model loads, so the first job does not pay for kernel set-up. */
@@ -189,6 +193,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     batchWindowMs: int(env, 'BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, 0),
     modelMemoryBudget: int(env, 'MODEL_MEMORY_BUDGET', 0, 0),
     hfToken: env.HF_TOKEN || undefined,
+    hfPolicy: {
+      allowedRepos: parseAllowedRepos(env.HF_ALLOWED_REPOS),
+      maxModelBytes: int(env, 'HF_MAX_MODEL_BYTES', 0, 0),
+      modelsDirMaxBytes: int(env, 'MODELS_DIR_MAX_BYTES', 0, 0),
+    },
     shutdownGraceSeconds: int(env, 'SHUTDOWN_GRACE', 30, 0),
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
     addonMemoryBudget: int(env, 'ADDON_MEMORY_BUDGET', 0, 0),

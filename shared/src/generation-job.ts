@@ -19,6 +19,11 @@ export const GenerationJobSchema = z.object({
   id: z.string().min(1).max(128),
   tenant: z.string().min(1).max(128).default('local'),
   model: z.string().min(1).max(256),
+  /**
+   * Set by the edge only for an API key with the `models:download` scope: an `hf.co/…` model may come from any
+   * repository, not only those the GPU service's HF_ALLOWED_REPOS allows (the size limits still apply).
+   */
+  download_any_repo: z.boolean().default(false),
   mode: z.enum(['txt2img', 'img2img', 'inpaint']).default('txt2img'),
   prompt: z.string().max(20_000),
   negative_prompt: z.string().max(20_000).default(''),

@@ -5,6 +5,10 @@
  * - `:<tag>` (branch, tag or commit, e.g. `:onnx`, `:v1.0`): that revision;
  * - `:<file>` (a path ending in .safetensors, .onnx, .pt, .bin, .ckpt or .gguf, e.g. `:lora/style.safetensors`):
  *   that one file of revision `main` (a LoRA, VAE or embedding).
+ * This parse is by form only. What a suffix means is decided by the GPU service from the repository's file
+ * listing (gpu-service/src/models/hf-download.ts): for a GGUF repository the tag is no revision but picks a file
+ * (no tag: the `Q4_0` file; `:<QUANT>` such as `:Q8_0` or `:FP16`; `:<file>.gguf`), and whether the repository
+ * may be downloaded at all is the GPU host's HF_ALLOWED_REPOS (gpu-service/src/models/hf-policy.ts).
  * The local folder name is `<org>--<repo>`, plus `--<tag>` or `--<file stem>`, so the reference and the
  * folder map one to one and the folder name is a valid model id.
  */

@@ -1,14 +1,14 @@
 /**
  * `npm run bench` options: --only picks sections (in the bench's own order), refuses unknown names with the usage
- * text, and every section but the opt-in sdxl runs by default; --quick shrinks the sd15 section's timed work, not what it measures.
+ * text, and every section but the opt-in sdxl and flux runs by default; --quick shrinks the sd15 section's timed work, not what it measures.
  */
 import { describe, expect, it } from 'vitest';
 import { BENCH_SECTIONS, benchSizes, parseBenchOptions } from '../../scripts/bench/bench-options';
 
 describe('bench options', () => {
   it('runs every section by default and only the named ones with --only', () => {
-    // sdxl (real-size SDXL, ~10 GB of memory) runs only when named.
-    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl'));
+    // sdxl (real-size SDXL, ~10 GB of memory) and flux (real-width FLUX.1 blocks) run only when named.
+    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux'));
     expect(parseBenchOptions(['--only', 'sdxl,sd15']).sections).toEqual(['sd15', 'sdxl']);
     expect(parseBenchOptions(['--only', 'sd15']).sections).toEqual(['sd15']);
     expect(parseBenchOptions(['--only', 'sd15,pipeline']).sections).toEqual(['pipeline', 'sd15']);

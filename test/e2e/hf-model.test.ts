@@ -18,24 +18,28 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 const FILES = buildTinyModelFiles();
 let hub: Server;
+/** Every file request the hub saw (listings excluded). */
+const hubRequests: string[] = [];
 let stack: Stack;
 
 beforeAll(async () => {
   hub = createServer((req, res) => {
     const url = req.url ?? '';
-    if (/^\/api\/models\/acme\/tiny\/tree\/main/.test(url)) {
+    if (/^\/api\/models\/(acme|other)\/tiny\/tree\/main/.test(url)) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify([...FILES].map(([path, bytes]) => ({ type: 'file', path, size: bytes.length }))));
       return;
     }
-    const file = /^\/acme\/tiny\/resolve\/main\/(.+)$/.exec(url);
+    hubRequests.push(url);
+    const file = /^\/(?:acme|other)\/tiny\/resolve\/main\/(.+)$/.exec(url);
     const bytes = file ? FILES.get(decodeURIComponent(file[1])) : undefined;
     if (!bytes) return void res.writeHead(404).end('not found');
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) });
     res.end(bytes);
   });
   await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
-  // The GPU service started by npm start inherits it.
+  // The GPU service started by npm start inherits them: the test hub's acme/ repositories may be downloaded.
+  process.env.HF_ALLOWED_REPOS = 'acme/*';
   process.env.HF_ENDPOINT = `http://127.0.0.1:${(hub.address() as { port: number }).port}`;
   stack = await startStack();
 }, 180_000);
@@ -69,5 +73,18 @@ describe('hf.co model references', () => {
     // The second lookup refreshed the edge's model list: the downloaded folder is listed.
     const models = await (await fetch(`${stack.baseUrl}/v1/models`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json();
     expect(models.data.map((m: { id: string }) => m.id)).toContain('acme--tiny');
+  });
+
+  it('a repository outside HF_ALLOWED_REPOS is a 403 on model through the public API, and nothing is fetched', async () => {
+    const res = await fetch(`${stack.baseUrl}/v1/images/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'hf.co/other/tiny', prompt: 'a red apple', size: '64x64', response_format: 'b64_json' }),
+    });
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(403);
+    expect(body.error).toMatchObject({ code: 'model_download_forbidden', param: 'model' });
+    expect(body.error.message).toMatch(/matches none of HF_ALLOWED_REPOS \(acme\/\*\)/);
+    expect(hubRequests.some((u) => u.startsWith('/other/'))).toBe(false);
   });
 });

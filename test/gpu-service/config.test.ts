@@ -80,4 +80,12 @@ describe('loadConfig', () => {
       graphOptimizationLevel: 'extended',
     });
   });
+
+  it('download policy: closed by default; HF_ALLOWED_REPOS, HF_MAX_MODEL_BYTES, MODELS_DIR_MAX_BYTES are read and checked', () => {
+    expect(loadConfig(base).hfPolicy).toEqual({ allowedRepos: [], maxModelBytes: 0, modelsDirMaxBytes: 0 });
+    const c = loadConfig({ ...base, HF_ALLOWED_REPOS: 'stabilityai/*, acme/tiny', HF_MAX_MODEL_BYTES: '8000000000', MODELS_DIR_MAX_BYTES: '200000000000' });
+    expect(c.hfPolicy).toEqual({ allowedRepos: ['stabilityai/*', 'acme/tiny'], maxModelBytes: 8_000_000_000, modelsDirMaxBytes: 200_000_000_000 });
+    expect(() => loadConfig({ ...base, HF_ALLOWED_REPOS: 'stabilityai' })).toThrow(/HF_ALLOWED_REPOS/);
+    expect(() => loadConfig({ ...base, HF_MAX_MODEL_BYTES: '-1' })).toThrow(/HF_MAX_MODEL_BYTES/);
+  });
 });

@@ -44,6 +44,7 @@ function handle(url: string): { status: number; body?: Uint8Array; json?: unknow
   if (tree) {
     const [, repo] = tree;
     if (repo === 'plain' || repo === 'missing') return { status: 404, json: { error: 'Not Found' } };
+    if (repo === 'loras') return { status: 200, json: [{ type: 'file', path: 'style.safetensors', size: loraFile().length }] };
     const entries = [...FILES].map(([path, bytes]) => ({
       type: 'file',
       path,
@@ -89,7 +90,7 @@ beforeAll(async () => {
   endpoint = `http://127.0.0.1:${address.port}`;
   modelsDir = await mkdtemp(join(tmpdir(), 'models-hf-'));
   await generateTinyModel(join(modelsDir, 'tiny-local'));
-  app = await buildApp({ modelsDir, serviceToken: TOKEN, executionProviders: ['cpu'], intraOpNumThreads: 1, queueMax: 4, hfEndpoint: endpoint });
+  app = await buildApp({ modelsDir, serviceToken: TOKEN, executionProviders: ['cpu'], intraOpNumThreads: 1, queueMax: 4, hfEndpoint: endpoint, hfPolicy: { allowedRepos: ['acme/*'], maxModelBytes: 0, modelsDirMaxBytes: 0 } });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apiKeyHash, ApiKeyRecordSchema, type ApiKeyRecord } from '@image-api/shared/api/api-key';
+import { apiKeyHash, ApiKeyRecordSchema, hasScope, type ApiKeyRecord } from '@image-api/shared/api/api-key';
 import {
   buildProgram,
   createKey,
@@ -45,6 +45,18 @@ describe('keys create / list / revoke (in-memory store)', () => {
     const record = store.records.get(hash)!;
     expect(record).toMatchObject({ name: 'alice', tenant: 'alice', key_hash: hash, limits: { rpm: 30, concurrency: 2, images_per_day: 100 } });
     expect(JSON.stringify([...store.records])).not.toContain(key);
+  });
+
+  it('--models-download grants the models:download scope, which a plain key ("*") does not hold', async () => {
+    const store = new MemoryKeyStore();
+    const admin = (await runCli(store, ['create', '--name', 'ops', '--models-download'])).at(-1)!;
+    const plain = (await runCli(store, ['create', '--name', 'bob'])).at(-1)!;
+    const adminRecord = store.records.get(await apiKeyHash(admin))!;
+    const plainRecord = store.records.get(await apiKeyHash(plain))!;
+    expect(adminRecord.scopes).toEqual(['*', 'models:download']);
+    expect(hasScope(adminRecord, 'models:download')).toBe(true);
+    expect(plainRecord.scopes).toEqual(['*']);
+    expect(hasScope(plainRecord, 'models:download')).toBe(false);
   });
 
   it('two generated keys differ', async () => {

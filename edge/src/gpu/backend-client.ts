@@ -5,7 +5,7 @@ import {
   type GenerationJobInput,
   type GenerationResult,
 } from '@image-api/shared/generation-job';
-import { BackendModelListSchema, type BackendModel } from '@image-api/shared/api/models';
+import { BackendModelListSchema, type BackendModel, type HfDownloads } from '@image-api/shared/api/models';
 import { ApiError, backendUnavailable } from '../lib/api-error';
 
 /** Options of {@link GpuBackendClient}. */
@@ -63,7 +63,7 @@ export interface JobLocation {
  */
 export interface GpuClient {
   /** GET /v1/models. */
-  listModels(signal?: AbortSignal): Promise<BackendModel[]>;
+  listModels(signal?: AbortSignal): Promise<BackendModelArray>;
   /** POST /v1/jobs, JSON: run the job to the end and return its result. */
   runJob(job: GenerationJobInput, signal?: AbortSignal): Promise<GenerationResult>;
   /** POST /v1/jobs with `Accept: text/event-stream`: submit and follow the job's events. */
@@ -76,6 +76,9 @@ export interface GpuClient {
   cancelJob(jobId: string, options?: JobLocation): Promise<GpuCancelResult | null>;
 }
 
+/** The GPU service's model list, carrying its hf.co download rules when it reports them (`hf_downloads`). */
+export type BackendModelArray = BackendModel[] & { hf_downloads?: HfDownloads };
+
 /** Statuses of the GPU service whose error body is passed to the client unchanged. */
 const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
 
@@ -85,6 +88,7 @@ const PASS_THROUGH_STATUSES = new Set([400, 404, 409, 413, 415, 422]);
  * - connection refused / network error → 502 `backend_unavailable`;
  * - 400/404/409/413/415/422 → the same status and error body (e.g. 404 `model_not_found`);
  * - 401/403 (our service token is wrong: a deployment fault, not the caller's) → 502 `backend_auth_failed`;
+ *   except 403 `model_download_forbidden` (an hf.co repository outside HF_ALLOWED_REPOS), passed through;
  * - 503 → 503 with the service's code (e.g. `queue_full`) and its Retry-After;
  * - other statuses or a body that does not match the contract → 502 `backend_error`.
  */
@@ -101,11 +105,13 @@ export class GpuBackendClient implements GpuClient {
   }
 
   /** GET /v1/models → the models the service can run. @throws ApiError as described on the class. */
-  async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
+  async listModels(signal?: AbortSignal): Promise<BackendModelArray> {
     const response = await this.send('/v1/models', { method: 'GET', signal });
     const parsed = BackendModelListSchema.safeParse(await readJson(response));
     if (!parsed.success) throw backendUnavailable('The GPU service sent an unexpected model list.', 'backend_error');
-    return parsed.data.data;
+    const models: BackendModelArray = parsed.data.data;
+    if (parsed.data.hf_downloads) models.hf_downloads = parsed.data.hf_downloads;
+    return models;
   }
 
   /**
@@ -270,7 +276,9 @@ async function readJson(response: Response): Promise<unknown> {
 async function backendError(response: Response): Promise<ApiError> {
   const body = ErrorBodySchema.safeParse(await readJson(response));
   const error = body.success ? body.data.error : undefined;
-  if (PASS_THROUGH_STATUSES.has(response.status) && error) {
+  // 403 is the caller's only for a download the GPU service's HF_ALLOWED_REPOS refuses (else: our token).
+  const forbiddenDownload = response.status === 403 && error?.code === 'model_download_forbidden';
+  if ((PASS_THROUGH_STATUSES.has(response.status) || forbiddenDownload) && error) {
     return new ApiError(response.status as 400, error.type, error.code, error.message, error.param);
   }
   if (response.status === 503) {

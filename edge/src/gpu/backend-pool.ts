@@ -1,8 +1,8 @@
-import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 import { ApiError, backendUnavailable } from '../lib/api-error';
 import {
   GpuBackendClient,
+  type BackendModelArray,
   type BackendProbe,
   type GpuCancelResult,
   type GpuClient,
@@ -217,7 +217,7 @@ export class GpuBackendPool implements GpuClient {
   }
 
   /** GET /v1/models from a healthy backend (failover as above). The backends are assumed to serve the same models. */
-  async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
+  async listModels(signal?: AbortSignal): Promise<BackendModelArray> {
     return (await this.submitWithFailover((client) => client.listModels(signal))).value;
   }
 

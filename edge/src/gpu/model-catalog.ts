@@ -2,7 +2,7 @@ import type { BackendModel } from '@image-api/shared/api/models';
 import { isHfReference, parseHfReference } from '@image-api/shared/hf-reference';
 import { ApiError, modelNotFound } from '../lib/api-error';
 import type { EdgeConfig } from '../lib/edge-config';
-import type { GpuClient } from './backend-client';
+import type { BackendModelArray, GpuClient } from './backend-client';
 import { GpuBackendPool } from './backend-pool';
 
 /** How long the GPU service's model list is reused before it is fetched again. */
@@ -17,7 +17,7 @@ export const MODEL_CACHE_TTL_MS = 10_000;
  * shared by all requests of the isolate without a module-level global.
  */
 export class ModelCatalog {
-  private readonly entries = new Map<string, { models: BackendModel[]; fetchedAt: number }>();
+  private readonly entries = new Map<string, { models: BackendModelArray; fetchedAt: number }>();
   private readonly pools = new Map<string, GpuBackendPool>();
 
   constructor(
@@ -41,7 +41,7 @@ export class ModelCatalog {
   }
 
   /** The model list, from cache when younger than the TTL. @throws ApiError from the client. */
-  async list(client: Pick<GpuClient, 'listModels'>, backendUrl: string): Promise<BackendModel[]> {
+  async list(client: Pick<GpuClient, 'listModels'>, backendUrl: string): Promise<BackendModelArray> {
     const cached = this.entries.get(backendUrl);
     if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.models;
     const models = await client.listModels();

@@ -1,3 +1,4 @@
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
@@ -226,6 +227,7 @@ async function submit(
   const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
   const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
+  job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
 
   const inputs: TaskInput[] = [];
   let maskParam = 'mask';

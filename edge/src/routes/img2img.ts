@@ -1,3 +1,4 @@
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import { samplerJobFields } from '@image-api/shared/sampler-names';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
@@ -53,6 +54,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
+    job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     const inputs: TaskInput[] = source ? [{ image: source, role: 'image' }] : [];
 

@@ -3,6 +3,7 @@ import type { BackendModel, PublicModelList } from '@image-api/shared/api/models
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { readEdgeConfig } from '../lib/edge-config';
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 
 /** Dependencies of the models route. */
 export interface ModelsRouteOptions {
@@ -27,6 +28,9 @@ export const MODEL_OWNER = 'image-api';
  * checkpoints built by the engine their format, architecture, prediction type, dtypes and cache state (and the
  * reason a broken one cannot be used).
  * `created` is 0: the GPU service does not report when a model was added.
+ * `hf_downloads`: what `hf.co/<org>/<repo>` references may download — the GPU service's HF_ALLOWED_REPOS,
+ * HF_MAX_MODEL_BYTES and MODELS_DIR_MAX_BYTES when it reports them, and `any_repository` for a key with the
+ * `models:download` scope.
  */
 export function modelsRoutes(options: ModelsRouteOptions): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -48,6 +52,7 @@ export function modelsRoutes(options: ModelsRouteOptions): Hono<AppEnv> {
         max_pixels: model.max_pixels,
         ...checkpointFacts(model),
       })),
+      hf_downloads: { ...(models.hf_downloads ?? {}), any_repository: hasScope(c.get('apiKey'), MODELS_DOWNLOAD_SCOPE) },
     };
     return c.json(body);
   });

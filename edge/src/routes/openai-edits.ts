@@ -1,3 +1,4 @@
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import {
@@ -120,6 +121,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     output_compression: request.output_compression,
     preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   });
+  job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
 
   Object.assign(job, await requestAddonJobFields(catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
 

@@ -1,3 +1,4 @@
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import { checkOpenAiOutputOptions, encoderQuality, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
@@ -84,6 +85,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
+    job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
     const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });

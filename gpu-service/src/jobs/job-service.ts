@@ -132,7 +132,7 @@ export class JobService {
     }
     this.admitting++;
     try {
-      const resolved = await this.registry.resolve(job.model);
+      const resolved = await this.registry.resolve(job.model, { downloadAnyRepo: job.download_any_repo });
       // The prompt's <lora:…> tags become LoRAs; every add-on is found now, so a bad one is refused at once.
       const withAddons = await resolveJobAddons(job, this.registry.addons);
       if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
@@ -193,7 +193,7 @@ export class JobService {
     if (member.key) this.demand.enter(member.key);
     try {
       if (resolved.download) {
-        log?.info({ ref: resolved.download.ref }, 'downloading model');
+        log?.info({ ref: resolved.download.ref.ref, files: resolved.download.files.length, bytes: resolved.download.totalBytes }, 'downloading model');
         await abortable(
           this.registry.download(resolved.download, (p) => rec.emit('downloading', { bytes: p.bytes, total: p.total })),
           signal,

@@ -38,6 +38,11 @@ export const errors = {
   notACheckpoint: (model: string, kind: string) =>
     new ServiceError(400, 'invalid_request', `Model "${model}" is a ${kind}, not a checkpoint; it cannot run a job on its own.`, 'model'),
   invalidModelReference: (model: string, why: string) => new ServiceError(400, 'invalid_request', `Model reference "${model}": ${why}`, 'model'),
+  /** An hf.co reference to a repository HF_ALLOWED_REPOS does not allow, from a job without `download_any_repo`. */
+  modelDownloadForbidden: (model: string, rule: string) =>
+    new ServiceError(403, 'model_download_forbidden', `model: "${model}" may not be downloaded: ${rule}`, 'model'),
+  /** A download over HF_MAX_MODEL_BYTES or MODELS_DIR_MAX_BYTES (checked from the hub's listing, and while bytes arrive). */
+  modelTooLarge: (model: string, why: string) => new ServiceError(413, 'model_too_large', `model: "${model}" cannot be downloaded: ${why}`, 'model'),
   modelDownloadFailed: (model: string, reason: string) =>
     new ServiceError(502, 'model_download_failed', `Downloading model "${model}" failed: ${reason}`, 'model'),
   /** New work while SIGTERM drains the service (the edge retries another backend on 503). */

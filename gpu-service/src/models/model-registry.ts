@@ -12,9 +12,13 @@
  *   (a held lease) is never unloaded: the new load waits until enough becomes idle. A model larger than
  *   the whole budget is refused with an error.
  * - `hf.co/<org>/<repo>[:<tag or file>]` references are downloaded into MODELS_DIR (hf-download.ts); two
- *   jobs naming the same reference share one download.
+ *   jobs naming the same reference share one download. What may be downloaded is the operator's
+ *   HfDownloadPolicy (hf-policy.ts), checked when the job is admitted: the repository must match
+ *   HF_ALLOWED_REPOS unless the job carries `download_any_repo`; the listing's sizes must fit
+ *   HF_MAX_MODEL_BYTES and MODELS_DIR_MAX_BYTES (files on disk plus downloads under way). HF_TOKEN goes only
+ *   to allowed repositories. A downloaded folder that is broken or fails its first load is removed again.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadCheckpointModel, type CheckpointEngineOptions } from '../checkpoints/checkpoint-engine';
 import { isSafetensorsDiffusersFolder } from '../checkpoints/open-checkpoint';
@@ -26,7 +30,8 @@ import { ModelVariants } from '../addons/model-variants';
 import { errors, ServiceError } from '../lib/errors';
 import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
-import { downloadHfModel, type DownloadProgress } from './hf-download';
+import { downloadHfModel, folderBytes, HfLimitError, HfReferenceError, planHfDownload, type DownloadProgress, type HfDownloadPlan } from './hf-download';
+import { CLOSED_POLICY, repoAllowed, type HfDownloadPolicy } from './hf-policy';
 import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
 import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
@@ -82,7 +87,10 @@ export interface ModelRegistryOptions {
   warmUp?: boolean;
   /** Hugging Face endpoint for hf.co references (default https://huggingface.co). */
   hfEndpoint?: string;
+  /** Sent only to repositories `hfPolicy.allowedRepos` matches. */
   hfToken?: string;
+  /** What hf.co references may download (default: nothing for tenants, no size limits). */
+  hfPolicy?: HfDownloadPolicy;
   /** The checkpoint engine's settings (conversion cache, tokenizer folder, float type); without them checkpoint
    * files are listed as unavailable. */
   checkpoints?: CheckpointEngineOptions;
@@ -91,10 +99,16 @@ export interface ModelRegistryOptions {
   onEvent?: (e: RegistryEvent) => void;
 }
 
-/** How a job's `model` resolved: a local folder name, possibly still to be downloaded. */
+/** How a job's `model` resolved: a local folder name, possibly still to be downloaded (by this plan). */
 export interface ResolvedModel {
   name: string;
-  download?: HfReference;
+  download?: HfDownloadPlan;
+}
+
+/** Options of {@link ModelRegistry.resolve}. */
+export interface ResolveOptions {
+  /** The job may download any repository, not only HF_ALLOWED_REPOS (an API key with `models:download`). */
+  downloadAnyRepo?: boolean;
 }
 
 interface Entry {
@@ -108,6 +122,8 @@ interface Entry {
 }
 
 interface Download {
+  /** Bytes the download will add to MODELS_DIR (its plan's total; 0 when unknown). */
+  bytes: number;
   promise: Promise<void>;
   listeners: Set<(p: DownloadProgress) => void>;
   last?: DownloadProgress;
@@ -120,6 +136,8 @@ export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly loadErrors = new Map<string, string>();
   private readonly downloads = new Map<string, Download>();
+  /** Folders downloaded by this process that have not loaded yet: removed when they turn out broken. */
+  private readonly freshDownloads = new Set<string>();
   private releaseWaiters: Array<() => void> = [];
   /** New loads are admitted one at a time, so two loads never both count the same free memory. */
   private admission: Promise<unknown> = Promise.resolve();
@@ -239,10 +257,14 @@ export class ModelRegistry {
 
   /**
    * Check a job's `model` before the job is queued (cheap: no session is opened).
-   * @throws ServiceError 404 model_not_found, 400 for a malformed hf.co reference or a model that is not a
-   *         checkpoint, 503 model_unavailable for a broken folder.
+   * An hf.co reference not downloaded yet is checked against the download policy and planned from the hub's
+   * listing here, so a refusal is the job's admission status.
+   * @throws ServiceError 404 model_not_found, 400 for a malformed hf.co reference, a tag naming no file (or
+   *         several) or a model that is not a checkpoint, 403 model_download_forbidden for a repository outside
+   *         HF_ALLOWED_REPOS, 413 model_too_large over HF_MAX_MODEL_BYTES / MODELS_DIR_MAX_BYTES, 502
+   *         model_download_failed when the listing fails, 503 model_unavailable for a broken folder.
    */
-  async resolve(model: string): Promise<ResolvedModel> {
+  async resolve(model: string, options: ResolveOptions = {}): Promise<ResolvedModel> {
     let name = model;
     let download: HfReference | undefined;
     if (isHfReference(model)) {
@@ -258,7 +280,7 @@ export class ModelRegistry {
     if (this.entries.get(name)?.model) return { name };
     const folder = await this.inspect(name);
     if (!folder) {
-      if (download) return { name, download };
+      if (download) return { name, download: await this.planDownload(download, options) };
       throw errors.modelNotFound(model, await this.names());
     }
     if (folder.error) throw errors.modelBroken(model, folder.error);
@@ -266,27 +288,107 @@ export class ModelRegistry {
     return { name };
   }
 
+  /** The download policy in force. */
+  get hfPolicy(): HfDownloadPolicy {
+    return this.opts.hfPolicy ?? CLOSED_POLICY;
+  }
+
+  /** The token for `repo`: only repositories the operator allows get it. */
+  private tokenFor(repo: string): string | undefined {
+    return repoAllowed(this.hfPolicy.allowedRepos, repo) ? this.opts.hfToken : undefined;
+  }
+
+  /** Policy check, listing and size checks of a reference not on disk yet (see {@link resolve}). */
+  private async planDownload(ref: HfReference, options: ResolveOptions): Promise<HfDownloadPlan> {
+    const policy = this.hfPolicy;
+    if (!options.downloadAnyRepo && !repoAllowed(policy.allowedRepos, ref.repo)) {
+      const rule = policy.allowedRepos.length
+        ? `the repository "${ref.repo}" matches none of HF_ALLOWED_REPOS (${policy.allowedRepos.join(', ')}); only an API key with the models:download scope may download other repositories`
+        : 'this service downloads no repositories for tenants (HF_ALLOWED_REPOS is empty); only an API key with the models:download scope may download one';
+      throw errors.modelDownloadForbidden(ref.ref, rule);
+    }
+    let plan: HfDownloadPlan;
+    try {
+      plan = await planHfDownload(ref, { endpoint: this.opts.hfEndpoint ?? 'https://huggingface.co', token: this.tokenFor(ref.repo), signal: this.closing.signal });
+    } catch (err) {
+      if (err instanceof HfReferenceError) throw errors.invalidModelReference(ref.ref, err.message);
+      throw errors.modelDownloadFailed(ref.ref, (err as Error).message);
+    }
+    if (plan.totalBytes !== null) await this.checkSize(ref, plan.totalBytes, ref.folderName);
+    return plan;
+  }
+
   /**
-   * Download an hf.co reference into MODELS_DIR (shared by every job waiting for it).
-   * @param onProgress receives {bytes, total} as the files arrive.
-   * @throws ServiceError 502 model_download_failed with the reason; nothing is left in MODELS_DIR then.
+   * HF_MAX_MODEL_BYTES and MODELS_DIR_MAX_BYTES for `bytes` more (downloads under way, other than `own`, count).
+   * @throws ServiceError 413 model_too_large naming the limit.
    */
-  async download(ref: HfReference, onProgress?: (p: DownloadProgress) => void): Promise<void> {
+  private async checkSize(ref: HfReference, bytes: number, own: string): Promise<void> {
+    const { maxModelBytes, modelsDirMaxBytes } = this.hfPolicy;
+    if (maxModelBytes > 0 && bytes > maxModelBytes) {
+      throw errors.modelTooLarge(ref.ref, `its files take ${bytes} bytes, more than HF_MAX_MODEL_BYTES (${maxModelBytes})`);
+    }
+    if (modelsDirMaxBytes > 0) {
+      let pending = 0;
+      for (const [name, d] of this.downloads) if (name !== own) pending += d.bytes;
+      const used = (await folderBytes(this.modelsDir)) + pending;
+      if (used + bytes > modelsDirMaxBytes) {
+        throw errors.modelTooLarge(ref.ref, `its files take ${bytes} bytes and MODELS_DIR holds ${used}, more than MODELS_DIR_MAX_BYTES (${modelsDirMaxBytes}) together`);
+      }
+    }
+  }
+
+  /** The most bytes a download may receive: the per-model cap and what the disk budget leaves (undefined: no cap). */
+  private async byteCap(own: string): Promise<number | undefined> {
+    const { maxModelBytes, modelsDirMaxBytes } = this.hfPolicy;
+    const caps: number[] = [];
+    if (maxModelBytes > 0) caps.push(maxModelBytes);
+    if (modelsDirMaxBytes > 0) {
+      let pending = 0;
+      for (const [name, d] of this.downloads) if (name !== own) pending += d.bytes;
+      caps.push(Math.max(0, modelsDirMaxBytes - (await folderBytes(this.modelsDir)) - pending));
+    }
+    return caps.length ? Math.min(...caps) : undefined;
+  }
+
+  /**
+   * Download a planned hf.co reference into MODELS_DIR (shared by every job waiting for it).
+   * @param onProgress receives {bytes, total} as the files arrive.
+   * @throws ServiceError 413 model_too_large when the bytes pass a size limit, 502 model_download_failed with
+   *         the reason otherwise; nothing is left in MODELS_DIR then.
+   */
+  async download(plan: HfDownloadPlan, onProgress?: (p: DownloadProgress) => void): Promise<void> {
+    const ref = plan.ref;
     let d = this.downloads.get(ref.folderName);
     if (!d) {
       const started = performance.now();
-      const created: Download = { listeners: new Set(), promise: Promise.resolve() };
-      created.promise = downloadHfModel(ref, this.modelsDir, {
+      const created: Download = { bytes: plan.totalBytes ?? 0, listeners: new Set(), promise: Promise.resolve() };
+      this.downloads.set(ref.folderName, created);
+      created.promise = (async () => {
+        // Re-checked now: other downloads may have started since this job was admitted.
+        if (plan.totalBytes !== null) await this.checkSize(ref, plan.totalBytes, ref.folderName);
+        const maxBytes = await this.byteCap(ref.folderName);
+        await downloadHfModel(plan, this.modelsDir, {
         endpoint: this.opts.hfEndpoint ?? 'https://huggingface.co',
-        token: this.opts.hfToken,
+        token: this.tokenFor(ref.repo),
+        maxBytes,
         signal: this.closing.signal,
         onProgress: (p) => {
           created.last = p;
           for (const l of created.listeners) l(p);
         },
-      }).then(
-        () => {
+        });
+      })().then(
+        async () => {
           this.downloads.delete(ref.folderName);
+          this.freshDownloads.add(ref.folderName);
+          // A download that is no usable model (broken, or nothing it can run) is not kept.
+          const folder = await this.inspect(ref.folderName);
+          const unusable = !folder ? undefined : folder.error ?? (folder.kind === 'checkpoint' && folder.capabilities.length === 0 ? 'it cannot run any mode' : undefined);
+          if (unusable) {
+            await this.removeDownloaded(ref.folderName);
+            throw new Error(`the downloaded files are no usable model: ${unusable}`);
+          }
+          if (folder && folder.kind !== 'checkpoint') this.freshDownloads.delete(ref.folderName);
           this.opts.onEvent?.({ type: 'downloaded', name: ref.folderName, ref: ref.ref, seconds: (performance.now() - started) / 1000 });
         },
         (err) => {
@@ -294,7 +396,6 @@ export class ModelRegistry {
           throw err;
         },
       );
-      this.downloads.set(ref.folderName, created);
       d = created;
     }
     if (onProgress) {
@@ -304,6 +405,8 @@ export class ModelRegistry {
     try {
       await d.promise;
     } catch (err) {
+      if (err instanceof ServiceError) throw err;
+      if (err instanceof HfLimitError) throw errors.modelTooLarge(ref.ref, err.message);
       throw errors.modelDownloadFailed(ref.ref, (err as Error).message);
     } finally {
       if (onProgress) d.listeners.delete(onProgress);
@@ -477,14 +580,24 @@ export class ModelRegistry {
         }
       }
       this.loadErrors.delete(name);
+      this.freshDownloads.delete(name);
       this.opts.onEvent?.({ type: 'loaded', name, seconds: (performance.now() - started) / 1000, bytes: folder.footprintBytes, source });
       return model;
     } catch (err) {
       const message = (err as Error).message;
       this.loadErrors.set(name, message);
+      // A model this process just downloaded and that does not load is not left behind on disk.
+      if (this.freshDownloads.has(name)) await this.removeDownloaded(name);
       this.opts.onEvent?.({ type: 'load_failed', name, error: message });
       throw err;
     }
+  }
+
+  /** Remove a folder this process downloaded (a failed load or an unusable download). */
+  private async removeDownloaded(name: string): Promise<void> {
+    this.freshDownloads.delete(name);
+    this.loadErrors.delete(name);
+    await rm(join(this.modelsDir, name), { recursive: true, force: true });
   }
 
   /** Unload idle models, least recently used first, until `bytes` more fit; wait while all are busy. */

@@ -20,7 +20,8 @@ export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 l
 /**
  * The record stored in KV `API_KEYS` under the SHA-256 hex of the key (the key itself is never
  * stored). `key_hash` repeats the KV key so the edge can compare digests in constant time after
- * the lookup. `scopes` is informational for now ("*" = everything).
+ * the lookup. `scopes`: "*" = every ordinary scope; privileged scopes ({@link PRIVILEGED_SCOPES}, e.g.
+ * `models:download`) must be listed by name, so the default record grants none of them.
  */
 export const ApiKeyRecordSchema = z.object({
   name: z.string().min(1).max(128),
@@ -35,6 +36,20 @@ export const ApiKeyRecordSchema = z.object({
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
 export type ApiKeyRecordInput = z.input<typeof ApiKeyRecordSchema>;
+
+/**
+ * The scope that lets a key's jobs download any `hf.co/<org>/<repo>` model, not only the repositories the GPU
+ * service's HF_ALLOWED_REPOS allows (an operator's or admin's key; the size limits still apply).
+ */
+export const MODELS_DOWNLOAD_SCOPE = 'models:download';
+/** Scopes "*" does not imply. */
+export const PRIVILEGED_SCOPES: readonly string[] = [MODELS_DOWNLOAD_SCOPE];
+
+/** Whether a key record holds `scope` ("*" holds every scope but the privileged ones). */
+export function hasScope(record: Pick<ApiKeyRecord, 'scopes'>, scope: string): boolean {
+  if (record.scopes.includes(scope)) return true;
+  return !PRIVILEGED_SCOPES.includes(scope) && record.scopes.includes('*');
+}
 
 /** Metadata stored beside each KV entry so `keys list` needs no value reads. */
 export const ApiKeyListMetadataSchema = z.object({

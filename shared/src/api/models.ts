@@ -42,7 +42,18 @@ export const BackendModelSchema = z
   .extend(CheckpointFactsSchema.shape);
 export type BackendModel = z.infer<typeof BackendModelSchema>;
 
-export const BackendModelListSchema = z.object({ data: z.array(BackendModelSchema) });
+/**
+ * What `hf.co/<org>/<repo>` references may download on a GPU service (its HF_ALLOWED_REPOS glob patterns,
+ * HF_MAX_MODEL_BYTES and MODELS_DIR_MAX_BYTES in bytes, 0 = no limit; gpu-service/src/models/hf-policy.ts).
+ */
+export const HfDownloadsSchema = z.object({
+  allowed_repos: z.array(z.string()),
+  max_model_bytes: z.number().int().nonnegative(),
+  models_dir_max_bytes: z.number().int().nonnegative(),
+});
+export type HfDownloads = z.infer<typeof HfDownloadsSchema>;
+
+export const BackendModelListSchema = z.object({ data: z.array(BackendModelSchema), hf_downloads: HfDownloadsSchema.optional() });
 export type BackendModelList = z.infer<typeof BackendModelListSchema>;
 
 /**
@@ -65,5 +76,11 @@ export const PublicModelSchema = z
   .extend(CheckpointFactsSchema.shape);
 export type PublicModel = z.infer<typeof PublicModelSchema>;
 
-export const PublicModelListSchema = z.object({ object: z.literal('list'), data: z.array(PublicModelSchema) });
+/**
+ * `hf_downloads` of the public GET /v1/models: the GPU service's download rules (absent when it does not report
+ * them) and whether the calling key may download any repository (`models:download` scope).
+ */
+export const PublicHfDownloadsSchema = HfDownloadsSchema.partial().extend({ any_repository: z.boolean() });
+
+export const PublicModelListSchema = z.object({ object: z.literal('list'), data: z.array(PublicModelSchema), hf_downloads: PublicHfDownloadsSchema.optional() });
 export type PublicModelList = z.infer<typeof PublicModelListSchema>;

@@ -8,6 +8,8 @@ export interface SeedApiKeyOptions {
   revoked?: boolean;
   /** The key's rate limits (default none). */
   limits?: ApiKeyLimits;
+  /** The key's scopes (default ["*"]). */
+  scopes?: string[];
 }
 
 /**
@@ -20,6 +22,7 @@ export async function seedApiKey(kv: KVNamespace, options: SeedApiKeyOptions): P
     tenant: options.tenant ?? 'tenant-a',
     createdAt: new Date(0),
     limits: options.limits,
+    scopes: options.scopes,
   });
   if (options.revoked) Object.assign(record, { revoked: true, revoked_at: new Date(0).toISOString() });
   await kv.put(record.key_hash, JSON.stringify(record), {

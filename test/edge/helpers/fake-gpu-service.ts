@@ -25,6 +25,9 @@ export const FAKE_MODELS: BackendModel[] = [
 ];
 
 /** What the fake does with POST /v1/jobs. */
+/** The download rules the fake reports in GET /v1/models (as HF_ALLOWED_REPOS=acme/*, HF_MAX_MODEL_BYTES=8e9). */
+export const FAKE_HF_DOWNLOADS = { allowed_repos: ['acme/*'], max_model_bytes: 8_000_000_000, models_dir_max_bytes: 0 };
+
 export type JobBehaviour =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
@@ -91,7 +94,7 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
     }
     if (url.pathname === '/v1/models' && request.method === 'GET') {
       fake.modelListCalls += 1;
-      return Response.json({ data: FAKE_MODELS });
+      return Response.json({ data: FAKE_MODELS, hf_downloads: FAKE_HF_DOWNLOADS });
     }
     if (url.pathname === '/v1/jobs' && request.method === 'POST') {
       const behaviour = fake.behaviour;

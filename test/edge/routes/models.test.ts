@@ -4,7 +4,7 @@ import { buildApp } from '../../../edge/src/app';
 import type { PublicModelList } from '@image-api/shared/api/models';
 import type { ErrorBody } from '@image-api/shared/errors';
 import { seedApiKey } from '../helpers/api-keys';
-import { installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
+import { FAKE_HF_DOWNLOADS, installFakeGpuService, type FakeGpuService } from '../helpers/fake-gpu-service';
 
 const KEY = 'sk-test-models';
 
@@ -38,6 +38,15 @@ describe('GET /v1/models', () => {
       max_pixels: 262144,
     });
     expect(body.data.map((model) => model.id)).toEqual(['tiny-analytic', 'some-lora', 'styles/ink', 'old-lora', 'easynegative', 'vae-ft-mse', 'broken-model']);
+  });
+
+  it("says what hf.co references may download: the GPU service's rules and whether this key may fetch any repository", async () => {
+    const body = (await (await listModels()).json()) as PublicModelList;
+    expect(body.hf_downloads).toEqual({ ...FAKE_HF_DOWNLOADS, any_repository: false });
+    const admin = 'sk-test-models-admin';
+    await seedApiKey(env.API_KEYS, { key: admin, name: 'models-admin', scopes: ['*', 'models:download'] });
+    const response = await exports.default.fetch('https://edge.test/v1/models', { headers: { authorization: `Bearer ${admin}` } });
+    expect(((await response.json()) as PublicModelList).hf_downloads).toEqual({ ...FAKE_HF_DOWNLOADS, any_repository: true });
   });
 
   it('answers 502 backend_unavailable when the GPU service is down', async () => {

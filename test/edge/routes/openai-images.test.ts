@@ -394,6 +394,30 @@ describe('POST /v1/images/generations', () => {
       expect(gpu.jobs.at(-1)).toMatchObject({ model: 'hf.co/acme/tiny', width: 512, height: 512 });
     });
 
+    it('only a key with the models:download scope ("*" does not imply it) marks its jobs download_any_repo', async () => {
+      expect((await post({ prompt: 'a red apple', model: 'hf.co/acme/tiny', response_format: 'b64_json' })).status).toBe(200);
+      expect(gpu.jobs.at(-1)!.download_any_repo).toBe(false);
+      const admin = 'sk-test-images-admin';
+      await seedApiKey(env.API_KEYS, { key: admin, name: 'images-admin', tenant: 'tenant-admin', scopes: ['*', 'models:download'] });
+      const response = await exports.default.fetch(`${ORIGIN}/v1/images/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+        body: JSON.stringify({ prompt: 'a red apple', model: 'hf.co/other/repo', response_format: 'b64_json' }),
+      });
+      expect(response.status).toBe(200);
+      expect(gpu.jobs.at(-1)).toMatchObject({ model: 'hf.co/other/repo', download_any_repo: true });
+    });
+
+    it("the GPU service's 403 for a repository outside HF_ALLOWED_REPOS reaches the client naming model", async () => {
+      const message = 'model: "hf.co/other/repo" may not be downloaded: the repository "other/repo" matches none of HF_ALLOWED_REPOS (acme/*)';
+      gpu.behaviour = { kind: 'status', status: 403, body: { error: { type: 'permission_error', code: 'model_download_forbidden', message, param: 'model' } } };
+      const body = await expectError(await post({ prompt: 'a red apple', model: 'hf.co/other/repo' }), 403, 'model', 'model_download_forbidden');
+      expect(body.error.message).toBe(message);
+      // Any other 403 is still our service token's fault, not the caller's.
+      gpu.behaviour = { kind: 'status', status: 403, body: { error: { type: 'permission_error', code: 'forbidden', message: 'no', param: null } } };
+      expect((await post({ prompt: 'a red apple', model: 'hf.co/other/repo' })).status).toBe(502);
+    });
+
     it('a malformed reference is a 400 naming model, and nothing is sent', async () => {
       await expectError(await post({ prompt: 'a red apple', model: 'hf.co/acme/tiny:' }), 400, 'model', 'invalid_model_reference');
       await expectError(await post({ prompt: 'a red apple', model: 'hf.co/acme' }), 400, 'model', 'invalid_model_reference');
