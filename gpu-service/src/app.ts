@@ -45,6 +45,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
+      | 'ortTuning'
     >
   > & {
     logger?: boolean | object;
@@ -93,7 +94,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();
   const registry = new ModelRegistry(opts.modelsDir, {
-    sessionOptions: { executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
+    sessionOptions: { ...opts.ortTuning, executionProviders: providers.active, intraOpNumThreads: opts.intraOpNumThreads },
     checkpoints,
     memoryBudgetBytes: opts.modelMemoryBudget ?? 0,
     addonMemoryBudgetBytes: opts.addonMemoryBudget ?? 0,

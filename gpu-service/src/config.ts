@@ -4,14 +4,18 @@
  *
  * MODELS_DIR (./models), GPU_SERVICE_TOKEN (required, ≥ 16 chars), GPU_HOST (127.0.0.1), GPU_PORT (8788),
  * ORT_EXECUTION_PROVIDERS (cpu; e.g. "cuda,cpu", "tensorrt,cuda,cpu", "webgpu,cpu"), ORT_INTRA_OP_THREADS
- * (0 = onnxruntime's default), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
+ * (0 = onnxruntime's default), ORT_INTER_OP_THREADS / ORT_EXECUTION_MODE / ORT_CPU_MEM_ARENA / ORT_MEM_PATTERN /
+ * ORT_ALLOW_SPINNING / ORT_GRAPH_OPTIMIZATION (unset = onnxruntime's default; see loadOrtTuning), QUEUE_MAX (16), JOB_CONCURRENCY (1), JOB_START_TIMEOUT (300 s),
  * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
  * HF_TOKEN (unset), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
  * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), LOG_LEVEL (info; read by main.ts).
  */
 import { join, resolve } from 'node:path';
-import type { ExecutionProvider } from './onnx/session';
+import type { ExecutionProvider, SessionOptions } from './onnx/session';
+
+/** The onnxruntime session settings besides providers and intra-op threads (README: *onnxruntime settings*). */
+export type OrtTuning = Pick<SessionOptions, 'interOpNumThreads' | 'executionMode' | 'enableCpuMemArena' | 'enableMemPattern' | 'allowSpinning' | 'graphOptimizationLevel'>;
 
 export interface ServiceConfig {
   /** Folder holding one sub-folder per model (diffusers/Optimum ONNX layout). */
@@ -23,6 +27,8 @@ export interface ServiceConfig {
   executionProviders: ExecutionProvider[];
   /** onnxruntime intra-op threads (0 = its default). */
   intraOpNumThreads: number;
+  /** The other onnxruntime session settings; a field left out keeps onnxruntime's default. */
+  ortTuning: OrtTuning;
   /** Jobs allowed to wait (not counting running ones) before POST /v1/jobs answers 503. */
   queueMax: number;
   /** Jobs running at once on this device. */
@@ -96,6 +102,23 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: r
   return raw as T;
 }
 
+/**
+ * ORT_INTER_OP_THREADS, ORT_EXECUTION_MODE, ORT_CPU_MEM_ARENA, ORT_MEM_PATTERN, ORT_ALLOW_SPINNING,
+ * ORT_GRAPH_OPTIMIZATION: each unset = onnxruntime's default (the defaults the README's measurements chose).
+ * @throws Error naming the variable when a value is invalid.
+ */
+export function loadOrtTuning(env: NodeJS.ProcessEnv = process.env): OrtTuning {
+  const tuning: OrtTuning = {};
+  const set = (name: string) => (env[name] ?? '').trim() !== '';
+  if (set('ORT_INTER_OP_THREADS')) tuning.interOpNumThreads = int(env, 'ORT_INTER_OP_THREADS', 0);
+  if (set('ORT_EXECUTION_MODE')) tuning.executionMode = oneOf(env, 'ORT_EXECUTION_MODE', ['sequential', 'parallel'] as const, 'sequential');
+  if (set('ORT_CPU_MEM_ARENA')) tuning.enableCpuMemArena = bool(env, 'ORT_CPU_MEM_ARENA', true);
+  if (set('ORT_MEM_PATTERN')) tuning.enableMemPattern = bool(env, 'ORT_MEM_PATTERN', true);
+  if (set('ORT_ALLOW_SPINNING')) tuning.allowSpinning = bool(env, 'ORT_ALLOW_SPINNING', true);
+  if (set('ORT_GRAPH_OPTIMIZATION')) tuning.graphOptimizationLevel = oneOf(env, 'ORT_GRAPH_OPTIMIZATION', ['basic', 'extended', 'all'] as const, 'all');
+  return tuning;
+}
+
 /** The float type checkpoints are built in for these providers (CHECKPOINT_DTYPE 'auto'). */
 export function checkpointFloatType(setting: ServiceConfig['checkpointDtype'], providers: readonly string[]): 'float32' | 'float16' {
   if (setting !== 'auto') return setting;
@@ -153,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     host: env.GPU_HOST ?? '127.0.0.1',
     port: int(env, 'GPU_PORT', 8788, 0),
     intraOpNumThreads: int(env, 'ORT_INTRA_OP_THREADS', 0),
+    ortTuning: loadOrtTuning(env),
     queueMax: int(env, 'QUEUE_MAX', 16, 1),
     concurrency: int(env, 'JOB_CONCURRENCY', 1, 1),
     startTimeoutSeconds: int(env, 'JOB_START_TIMEOUT', 300),

@@ -3,12 +3,14 @@
  */
 import { parseArgs } from 'node:util';
 import type { Sd15Sizes } from './sd15/sd15-section';
+import type { OrtSizes } from './ort-settings';
 
 /**
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
- * under load), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes).
+ * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `sd15` (the checkpoint engine on a
+ * real-size SD 1.5: minutes).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'sd15'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** Parsed options. */
@@ -35,11 +37,13 @@ export interface BenchSizes {
   /** A throughput point runs until at least this many jobs are answered and this many seconds have passed. */
   pointMinJobs: number;
   pointMinSeconds: number;
-  /** Steps of a throughput job. */
+  /** Steps of a throughput job on tiny-analytic and on bench-512 (at 256²). */
   throughputSteps: number;
+  benchThroughputSteps: number;
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
   sd15: Sd15Sizes;
+  ort: OrtSizes;
 }
 
 /** The sizes of a full run and of a --quick run. */
@@ -52,9 +56,11 @@ export function benchSizes(quick: boolean): BenchSizes {
         pointMinJobs: 8,
         pointMinSeconds: 0.3,
         throughputSteps: 8,
+        benchThroughputSteps: 2,
         throughputRounds: 1,
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 } },
+        ort: { latent: 32, runs: 2, rounds: 1 },
       }
     : {
         tinySteps: 30,
@@ -63,8 +69,10 @@ export function benchSizes(quick: boolean): BenchSizes {
         pointMinJobs: 24,
         pointMinSeconds: 2,
         throughputSteps: 20,
+        benchThroughputSteps: 4,
         throughputRounds: 3,
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 } },
+        ort: { latent: 32, runs: 7, rounds: 3 },
       };
 }
 

@@ -22,6 +22,7 @@ export function formatBenchReport(report: BenchReport): string {
   ];
   if (report.pipeline) parts.push('', formatPipeline(report.pipeline));
   if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
+  if (report.ort) parts.push('', formatOrt(report.ort));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   return parts.join('\n');
 }
@@ -53,25 +54,44 @@ function formatPipeline(pipeline: NonNullable<BenchReport['pipeline']>): string 
   ].join('\n');
 }
 
-function formatThroughput(throughput: NonNullable<BenchReport['throughput']>, t: Record<string, number>): string {
-  const jobsPerRun = (c: number) => {
-    const mean = throughput.points.find((p) => p.concurrency === c && p.batching)?.meanJobsPerRun;
-    return mean == null ? 'n/a' : mean.toFixed(2);
-  };
-  const throughputRows = BENCH_CONCURRENCY.map((c) => [
-    `c${c}`,
-    t[`c${c}`].toFixed(2),
-    t[`c${c}_nobatch`].toFixed(2),
-    (t[`c${c}`] / t[`c${c}_nobatch`]).toFixed(2),
-    (t[`c${c}`] / t.c1).toFixed(2),
-    (t[`c${c}_nobatch`] / t.c1_nobatch).toFixed(2),
-    jobsPerRun(c),
-  ]);
-  const job = throughput.job;
+function formatThroughput(sections: NonNullable<BenchReport['throughput']>, figures: NonNullable<BenchReport['throughput_images_per_second']>): string {
+  const parts: string[] = [];
+  for (const section of sections) {
+    const t = figures[section.job.model];
+    const jobsPerRun = (c: number) => {
+      const mean = section.points.find((p) => p.concurrency === c && p.batching)?.meanJobsPerRun;
+      return mean == null ? 'n/a' : mean.toFixed(2);
+    };
+    const ms = (c: number, suffix: string) => `${t[`c${c}${suffix}_p50_ms`].toFixed(1)} / ${t[`c${c}${suffix}_p95_ms`].toFixed(1)}`;
+    const rows = BENCH_CONCURRENCY.map((c) => [
+      `c${c}`,
+      t[`c${c}`].toFixed(2),
+      t[`c${c}_nobatch`].toFixed(2),
+      (t[`c${c}`] / t[`c${c}_nobatch`]).toFixed(2),
+      ms(c, ''),
+      ms(c, '_nobatch'),
+      (t[`c${c}`] / t.c1).toFixed(2),
+      jobsPerRun(c),
+    ]);
+    const job = section.job;
+    if (parts.length) parts.push('');
+    parts.push(
+      `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, euler, cfg ${job.cfgScale}, PNG, ` +
+        `closed-loop clients; batch = MAX_BATCH ${BATCHING.maxBatch}, BATCH_WINDOW_MS ${BATCHING.batchWindowMs}; nobatch = MAX_BATCH 1; ` +
+        `${section.images_compared} batched images compared with unbatched, ${section.images_differing} differ`,
+      table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'batch p50/p95 ms', 'nobatch p50/p95 ms', 'cN/c1 batch', 'jobs/run (batch)'], rows),
+    );
+  }
+  return parts.join('\n');
+}
+
+function formatOrt(ort: NonNullable<BenchReport['ort']>): string {
   return [
-    `GPU service throughput: ${job.model} ${job.width}x${job.height}, ${job.steps} steps, euler, cfg ${job.cfgScale}, PNG, ` +
-      `closed-loop clients; batch = MAX_BATCH ${BATCHING.maxBatch}, BATCH_WINDOW_MS ${BATCHING.batchWindowMs}; nobatch = MAX_BATCH 1`,
-    table(['concurrency', 'batch img/s', 'nobatch img/s', 'batch/nobatch', 'cN/c1 batch', 'cN/c1 nobatch', 'jobs/run (batch)'], throughputRows),
+    'onnxruntime settings: bench-512 UNet at 256x256 with CFG (batch 2), CPU; one change from the defaults per row; best round\'s median',
+    table(
+      ['setting', 'ms per UNet run', 'vs defaults'],
+      ort.map((v) => [v.name, v.msPerRun.toFixed(1), v.overDefault.toFixed(3)]),
+    ),
   ].join('\n');
 }
 

@@ -15,10 +15,36 @@ import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
 import { benchSizes, type BenchOptions, type BenchSection } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
 import { runSd15Section, type Sd15Report } from './sd15/sd15-section';
-import { BATCHING, NO_BATCHING, measureThroughput, startBenchService, type PointLength, type ThroughputJob, type ThroughputPoint } from './service-throughput';
+import { benchOrtSettings, type OrtVariantResult } from './ort-settings';
+import {
+  BATCHING,
+  NO_BATCHING,
+  compareImages,
+  measureThroughput,
+  startBenchService,
+  type PointLength,
+  type ThroughputJob,
+  type ThroughputPoint,
+} from './service-throughput';
+
+/** The point of `points` at concurrency `c` with batching on or off. @throws Error when it was not measured. */
+export function pointOf(points: ThroughputPoint[], c: number, batching: boolean): ThroughputPoint {
+  const point = points.find((p) => p.concurrency === c && p.batching === batching);
+  if (!point) throw new Error(`no throughput point c${c} ${batching ? 'batch' : 'nobatch'}`);
+  return point;
+}
 
 /** Concurrency levels of the throughput benchmark. */
 export const BENCH_CONCURRENCY = [1, 4, 8] as const;
+
+/** The throughput points of one model, and whether every batched image equalled its unbatched twin. */
+export interface ThroughputSection {
+  job: ThroughputJob;
+  points: ThroughputPoint[];
+  /** Seeds answered by both the batch and the nobatch service, and how many of their images differ (goal 0). */
+  images_compared: number;
+  images_differing: number;
+}
 
 /**
  * Everything one run measured, the JSON printed by --json (details included). The fields of a section that did not
@@ -28,11 +54,18 @@ export interface BenchReport {
   sections: BenchSection[];
   pipeline_overhead_share?: Record<string, number>;
   steps_per_second?: Record<string, number>;
-  throughput_images_per_second?: Record<string, number>;
-  /** Ratios from this run: step time / onnxruntime time per model, cN/c1 throughput, batch/nobatch. */
+  /** Per throughput model: images/s by point (`c4`, `c4_nobatch`), p50/p95 latency ms (`c4_p50_ms`, `c4_nobatch_p95_ms`). */
+  throughput_images_per_second?: Record<string, Record<string, number>>;
+  /**
+   * Ratios from this run: step time / onnxruntime time per model; per throughput model cN/c1 throughput and
+   * batch/nobatch (`<model>_c4_batch_over_nobatch`).
+   */
   ratios?: Record<string, number>;
   pipeline?: PipelineBenchResult[];
-  throughput?: { job: ThroughputJob; points: ThroughputPoint[] };
+  /** One entry per throughput model (tiny-analytic at its native size, bench-512 at 256², where the UNet dominates). */
+  throughput?: ThroughputSection[];
+  /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
+  ort?: OrtVariantResult[];
   sd15?: Sd15Report;
   machine: {
     cpus: number;
@@ -61,10 +94,10 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
   const has = (section: BenchSection) => options.sections.includes(section);
   try {
     const sessionOptions = { executionProviders: ['cpu' as const], intraOpNumThreads: options.threads };
-    if (has('pipeline') || has('throughput')) {
-      log(`generating ${TINY_DEFAULT_VARIANT}${has('pipeline') ? ` and ${BENCH_MODEL_NAME}` : ''} in ${modelsDir}`);
+    if (has('pipeline') || has('throughput') || has('ort')) {
+      log(`generating ${TINY_DEFAULT_VARIANT} and ${BENCH_MODEL_NAME} in ${modelsDir}`);
       await generateTinyModel(path.join(modelsDir, TINY_DEFAULT_VARIANT));
-      if (has('pipeline')) await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
+      await generateBenchModel(path.join(modelsDir, BENCH_MODEL_NAME));
     }
 
     let pipeline: PipelineBenchResult[] | undefined;
@@ -92,13 +125,29 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
       const tiny = await loadDiffusionModel(path.join(modelsDir, TINY_DEFAULT_VARIANT), sessionOptions);
       const [tinyWidth, tinyHeight] = tiny.nativeSize;
       await tiny.release();
-      const job: ThroughputJob = { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 };
-      const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
-      throughput = { job, points };
+      const jobs: ThroughputJob[] = [
+        { model: TINY_DEFAULT_VARIANT, width: tinyWidth, height: tinyHeight, steps: sizes.throughputSteps, sampler: 'euler', cfgScale: 7 },
+        // Where the UNet dominates, as with real models: batching and queueing measured where the time goes.
+        { model: BENCH_MODEL_NAME, width: 256, height: 256, steps: sizes.benchThroughputSteps, sampler: 'euler', cfgScale: 7 },
+      ];
+      throughput = [];
+      for (const job of jobs) {
+        const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
+        let compared = 0;
+        let differing = 0;
+        for (const c of BENCH_CONCURRENCY) {
+          const [n, d] = compareImages(pointOf(points, c, true), pointOf(points, c, false));
+          compared += n;
+          differing += d;
+        }
+        log(`throughput ${job.model}: ${compared} batched images compared with unbatched ones, ${differing} differ`);
+        throughput.push({ job, points, images_compared: compared, images_differing: differing });
+      }
     }
 
+    const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
-    return summarise({ pipeline, throughput, sd15 }, options, loadAtStart);
+    return { ...summarise({ pipeline, throughput, sd15 }, options, loadAtStart), ...(ort ? { ort } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }
@@ -157,16 +206,27 @@ function summarise(
     for (const p of pipeline) ratios[`${p.model}_step_over_onnxruntime`] = round(p.stepOverOnnxruntime);
   }
   if (throughput) {
-    const ips = (c: number, batching: boolean) => throughput.points.find((p) => p.concurrency === c && p.batching === batching)!.imagesPerSecond;
-    const throughputTable: Record<string, number> = {};
-    for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}`] = round(ips(c, true), 3);
-    for (const c of BENCH_CONCURRENCY) throughputTable[`c${c}_nobatch`] = round(ips(c, false), 3);
-    for (const c of BENCH_CONCURRENCY.slice(1)) {
-      ratios[`c${c}_over_c1`] = round(ips(c, true) / ips(1, true), 3);
-      ratios[`c${c}_over_c1_nobatch`] = round(ips(c, false) / ips(1, false), 3);
-      ratios[`c${c}_batch_over_nobatch`] = round(ips(c, true) / ips(c, false), 3);
+    figures.throughput_images_per_second = {};
+    for (const section of throughput) {
+      const model = section.job.model;
+      const ips = (c: number, batching: boolean) => pointOf(section.points, c, batching).imagesPerSecond;
+      const table: Record<string, number> = {};
+      for (const batching of [true, false]) {
+        for (const c of BENCH_CONCURRENCY) {
+          const name = `c${c}${batching ? '' : '_nobatch'}`;
+          const point = pointOf(section.points, c, batching);
+          table[name] = round(point.imagesPerSecond, 3);
+          table[`${name}_p50_ms`] = round(point.p50LatencyMs, 1);
+          table[`${name}_p95_ms`] = round(point.p95LatencyMs, 1);
+        }
+      }
+      for (const c of BENCH_CONCURRENCY) ratios[`${model}_c${c}_batch_over_nobatch`] = round(ips(c, true) / ips(c, false), 3);
+      for (const c of BENCH_CONCURRENCY.slice(1)) {
+        ratios[`${model}_c${c}_over_c1`] = round(ips(c, true) / ips(1, true), 3);
+        ratios[`${model}_c${c}_over_c1_nobatch`] = round(ips(c, false) / ips(1, false), 3);
+      }
+      figures.throughput_images_per_second[model] = table;
     }
-    figures.throughput_images_per_second = throughputTable;
   }
   if (pipeline || throughput) figures.ratios = ratios;
   return {

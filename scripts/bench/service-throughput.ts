@@ -8,6 +8,7 @@
  * service's defaults (MAX_BATCH, BATCH_WINDOW_MS), off = maxBatch 1. The service's own /metrics
  * (gpu_service_batch_jobs histogram) tells how many jobs each UNet run really carried.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../gpu-service/src/app';
 import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH } from '../../gpu-service/src/config';
@@ -46,8 +47,12 @@ export interface ThroughputPoint {
   jobs: number;
   seconds: number;
   imagesPerSecond: number;
-  /** Mean time from request to response, ms. */
+  /** Mean, median and 95th percentile of the time from request to response, ms. */
   meanLatencyMs: number;
+  p50LatencyMs: number;
+  p95LatencyMs: number;
+  /** sha256 of each answered job's first image, by seed: batch and nobatch answers are compared per seed. */
+  imageHashes: Record<number, string>;
   /** Mean jobs per sampling run during this point, from the service's /metrics (null when it has no such metric). */
   meanJobsPerRun: number | null;
 }
@@ -94,7 +99,8 @@ export async function measureThroughput(
 ): Promise<ThroughputPoint> {
   let started = 0;
   let answered = 0;
-  let latencyMs = 0;
+  const latencies: number[] = [];
+  const imageHashes: Record<number, string> = {};
   const runsBefore = await batchJobsMetric(app);
   const start = performance.now();
   const enough = () => answered >= length.minJobs && performance.now() - start >= length.minSeconds * 1000;
@@ -102,8 +108,8 @@ export async function measureThroughput(
     while (!enough() && (started < length.minJobs || performance.now() - start < length.minSeconds * 1000)) {
       const seed = 1000 + started++;
       const sent = performance.now();
-      await postJob(app, job, seed);
-      latencyMs += performance.now() - sent;
+      imageHashes[seed] = await postJob(app, job, seed);
+      latencies.push(performance.now() - sent);
       answered++;
     }
   };
@@ -112,7 +118,41 @@ export async function measureThroughput(
   const runsAfter = await batchJobsMetric(app);
   const meanJobsPerRun =
     runsBefore && runsAfter && runsAfter.count > runsBefore.count ? (runsAfter.sum - runsBefore.sum) / (runsAfter.count - runsBefore.count) : null;
-  return { concurrency, batching, jobs: answered, seconds, imagesPerSecond: answered / seconds, meanLatencyMs: latencyMs / answered, meanJobsPerRun };
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    concurrency,
+    batching,
+    jobs: answered,
+    seconds,
+    imagesPerSecond: answered / seconds,
+    meanLatencyMs: latencies.reduce((a, b) => a + b, 0) / answered,
+    p50LatencyMs: percentile(sorted, 0.5),
+    p95LatencyMs: percentile(sorted, 0.95),
+    imageHashes,
+    meanJobsPerRun,
+  };
+}
+
+/** The q-quantile of ascending `sorted` (nearest rank). */
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * Seeds answered by both points whose images differ (batched images must be byte-identical to unbatched ones).
+ * @returns [seeds compared, seeds that differ].
+ */
+export function compareImages(a: ThroughputPoint, b: ThroughputPoint): [number, number] {
+  let compared = 0;
+  let differ = 0;
+  for (const [seed, hash] of Object.entries(a.imageHashes)) {
+    const other = b.imageHashes[Number(seed)];
+    if (other === undefined) continue;
+    compared++;
+    if (other !== hash) differ++;
+  }
+  return [compared, differ];
 }
 
 /** Sum and count of the gpu_service_batch_jobs histogram from GET /metrics, or null when absent. */
@@ -128,7 +168,8 @@ async function batchJobsMetric(app: FastifyInstance): Promise<{ sum: number; cou
   return sum === undefined || count === undefined ? null : { sum, count };
 }
 
-async function postJob(app: FastifyInstance, job: ThroughputJob, seed: number): Promise<void> {
+/** POST one job; @returns the sha256 (hex) of its first image's bytes. */
+async function postJob(app: FastifyInstance, job: ThroughputJob, seed: number): Promise<string> {
   const res = await app.inject({
     method: 'POST',
     url: '/v1/jobs',
@@ -147,4 +188,6 @@ async function postJob(app: FastifyInstance, job: ThroughputJob, seed: number): 
     },
   });
   if (res.statusCode !== 200) throw new Error(`POST /v1/jobs answered ${res.statusCode}: ${res.body.slice(0, 500)}`);
+  const b64 = (res.json() as { images: { b64: string }[] }).images[0].b64;
+  return createHash('sha256').update(b64).digest('hex');
 }

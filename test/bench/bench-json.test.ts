@@ -26,9 +26,18 @@ describe('npm run bench -- --json --quick --only pipeline,throughput', () => {
       expect(share, model).toBeLessThan(1);
       expect(report.steps_per_second[model], model).toBeGreaterThan(0);
     }
-    expect(Object.keys(report.throughput_images_per_second).sort()).toEqual(['c1', 'c1_nobatch', 'c4', 'c4_nobatch', 'c8', 'c8_nobatch']);
-    for (const [key, value] of Object.entries(report.throughput_images_per_second)) {
-      expect(Number.isFinite(value) && (value as number) > 0, key).toBe(true);
+    // Throughput on the tiny model and where the UNet dominates (bench-512 at 256²), with latency percentiles.
+    expect(Object.keys(report.throughput_images_per_second).sort()).toEqual(['bench-512', 'tiny-analytic']);
+    for (const [model, figures] of Object.entries(report.throughput_images_per_second as Record<string, Record<string, number>>)) {
+      const points = ['c1', 'c1_nobatch', 'c4', 'c4_nobatch', 'c8', 'c8_nobatch'];
+      expect(Object.keys(figures).sort(), model).toEqual(points.flatMap((p) => [p, `${p}_p50_ms`, `${p}_p95_ms`]).sort());
+      for (const [key, value] of Object.entries(figures)) expect(Number.isFinite(value) && value > 0, `${model} ${key}`).toBe(true);
+      for (const p of points) expect(figures[`${p}_p95_ms`], `${model} ${p}`).toBeGreaterThanOrEqual(figures[`${p}_p50_ms`]);
+    }
+    // Batched images are byte-identical to the unbatched ones of the same seeds.
+    for (const section of report.throughput) {
+      expect(section.images_compared, section.job.model).toBeGreaterThan(0);
+      expect(section.images_differing, section.job.model).toBe(0);
     }
     expect(report.machine.onnxruntime_node).toMatch(/^\d+\.\d+/);
     expect(run.stderr).toContain('bench: pipeline: bench-512 at 512x512');

@@ -13,7 +13,7 @@ describe('bench options', () => {
   });
 
   it('refuses an unknown or empty --only list, naming the sections', () => {
-    expect(() => parseBenchOptions(['--only', 'sd15,sdxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, sd15; got "sd15,sdxl"/);
+    expect(() => parseBenchOptions(['--only', 'sd15,sdxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, sd15; got "sd15,sdxl"/);
     expect(() => parseBenchOptions(['--only', ','])).toThrow(/--only takes/);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Dynamic batching on the real tiny model: jobs submitted inside one batching window run as one batch
+ * Dynamic batching on the real tiny model: jobs that queued up while the slot was busy run as one batch
  * (the `started` event says so, and the batch-size metric counts it), and every image comes out
  * byte-identical to the same job run with batching off. A job cancelled mid-batch ends at once; the
  * others finish with unchanged images. Jobs that must not share UNet runs do not.
@@ -47,6 +47,25 @@ const trio = (common: Record<string, unknown>) => [
   job({ prompt: '(yellow:1.2) sun over a black sea', cfg_scale: 3, seed: 7, clip_skip: 2, ...common }),
 ];
 
+/**
+ * Start `jobs` while a blocker job (another size: never batched with them) holds the only slot, and
+ * return their streams once every one of them is queued: when the blocker ends, they are what queued up
+ * while the slot was busy, which the next leader takes without waiting.
+ */
+async function queuedBehindBlocker(url: string, jobs: Record<string, unknown>[]): Promise<JobStream[]> {
+  const blocker = await streamJob(url, TOKEN, job({ prompt: 'blocker', seed: 9, sampler: 'heun', steps: 60, width: 256, height: 256 }));
+  await blocker.until((evs) => evs.some((e) => e.event === 'step'));
+  const streams: JobStream[] = [];
+  for (const j of jobs) {
+    const s = await streamJob(url, TOKEN, j);
+    await s.until((evs) => evs.some((e) => e.event === 'queued'));
+    streams.push(s);
+  }
+  const end = (await blocker.all()).at(-1)!;
+  expect(end.event, JSON.stringify(end).slice(0, 300)).toBe('done');
+  return streams;
+}
+
 async function runAlone(body: Record<string, unknown>) {
   const res = await alone.inject({ method: 'POST', url: '/v1/jobs', headers: auth, payload: { ...body, id: `${body.id}-alone` } });
   expect(res.statusCode, res.body).toBe(200);
@@ -68,10 +87,10 @@ describe('dynamic batching', () => {
     ['euler_ancestral', 'none'], // i.i.d. noise per image
     ['dpmpp_2m_sde', 'fast'], // Brownian-tree noise and a multistep history; per-job previews
     ['uni_pc', 'none'], // predictor-corrector with a linear solve
-  ])('%s: jobs submitted together run as one batch and every image equals the unbatched one', async (sampler, preview) => {
-    const before = await metricsText();
+  ])('%s: jobs queued together run as one batch and every image equals the unbatched one', async (sampler, preview) => {
     const jobs = trio({ sampler, preview });
-    const streams: JobStream[] = await Promise.all(jobs.map((j) => streamJob(base, TOKEN, j)));
+    const before = await metricsText();
+    const streams = await queuedBehindBlocker(base, jobs);
     const events = await Promise.all(streams.map((s) => s.all()));
     for (const [i, evs] of events.entries()) {
       const started = evs.find((e) => e.event === 'started')!;
@@ -90,15 +109,16 @@ describe('dynamic batching', () => {
     const images = events.flatMap((evs) => evs.at(-1)!.data.result.images.map((im: { b64: string }) => im.b64));
     expect(new Set(images).size).toBe(4);
     const after = await metricsText();
-    expect(metricValue(after, 'gpu_service_batch_size_count') - metricValue(before, 'gpu_service_batch_size_count')).toBe(1);
-    expect(metricValue(after, 'gpu_service_batch_size_sum') - metricValue(before, 'gpu_service_batch_size_sum')).toBe(4);
-    expect(metricValue(after, 'gpu_service_batch_jobs_sum') - metricValue(before, 'gpu_service_batch_jobs_sum')).toBe(3);
+    // Two runs: the blocker's (1 image) and the batch's (4 images of 3 jobs).
+    expect(metricValue(after, 'gpu_service_batch_size_count') - metricValue(before, 'gpu_service_batch_size_count')).toBe(2);
+    expect(metricValue(after, 'gpu_service_batch_size_sum') - metricValue(before, 'gpu_service_batch_size_sum')).toBe(5);
+    expect(metricValue(after, 'gpu_service_batch_jobs_sum') - metricValue(before, 'gpu_service_batch_jobs_sum')).toBe(4);
   });
 
   it('a job cancelled mid-batch ends at once; the others finish with their unbatched images', async () => {
     const common = { sampler: 'heun', steps: 200, width: 384, height: 384 };
     const jobs = trio(common);
-    const streams = await Promise.all(jobs.map((j) => streamJob(base, TOKEN, j)));
+    const streams = await queuedBehindBlocker(base, jobs);
     await streams[1].until((evs) => evs.filter((e) => e.event === 'step').length >= 2);
     const del = await fetch(`${base}/v1/jobs/${jobs[1].id}`, { method: 'DELETE', headers: auth });
     expect((await del.json()).cancelled).toBe(true);
@@ -118,8 +138,9 @@ describe('dynamic batching', () => {
   });
 
   it('does not batch jobs whose maths or settings differ', async () => {
+    // Queued together, so only their incompatibility keeps them apart.
     const started = async (jobs: Record<string, unknown>[]) => {
-      const streams = await Promise.all(jobs.map((j) => streamJob(base, TOKEN, j)));
+      const streams = await queuedBehindBlocker(base, jobs);
       const events = await Promise.all(streams.map((s) => s.all()));
       for (const evs of events) expect(evs.at(-1)!.event, JSON.stringify(evs.at(-1)).slice(0, 300)).toBe('done');
       return events.map((evs) => evs.find((e) => e.event === 'started')!.data.batch.jobs);
@@ -152,7 +173,7 @@ describe('dynamic batching', () => {
     try {
       const url = await small.listen({ host: '127.0.0.1', port: 0 });
       const jobs = [1, 2, 3].map((seed) => job({ prompt: 'red', seed, batch_size: 2, sampler: 'euler' }));
-      const streams = await Promise.all(jobs.map((j) => streamJob(url, TOKEN, j)));
+      const streams = await queuedBehindBlocker(url, jobs);
       const batches = await Promise.all(streams.map(async (s) => (await s.all()).find((e) => e.event === 'started')!.data.batch));
       // Three jobs of 2 images under MAX_BATCH 4: two share a run, the third runs on its own.
       expect(batches.map((b) => b.images).sort()).toEqual([2, 4, 4]);
@@ -161,4 +182,48 @@ describe('dynamic batching', () => {
       await small.close();
     }
   });
+});
+
+describe('batching without a latency tax (issue 18)', () => {
+  let service: FastifyInstance;
+  let url: string;
+  beforeAll(async () => {
+    // A window far longer than the test's timeout: a job that waited it out would fail the test.
+    service = await buildApp({ modelsDir: await tinyModelsDir(), serviceToken: TOKEN, executionProviders: ['cpu'], intraOpNumThreads: 1, queueMax: 16, maxBatch: 8, batchWindowMs: 120_000 });
+    url = await service.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('a lone job on an idle service starts at once, however long the batching window', async () => {
+    for (const seed of [1, 2, 3]) {
+      // One client, one job at a time: nothing else is ever in the service to wait for.
+      const evs = await (await streamJob(url, TOKEN, job({ prompt: 'red', seed, sampler: 'euler' }))).all();
+      expect(evs.at(-1)!.event, JSON.stringify(evs.at(-1)).slice(0, 300)).toBe('done');
+      expect(evs.find((e) => e.event === 'started')!.data.batch).toEqual({ jobs: 1, images: 1 });
+      const reference = await runAlone(job({ prompt: 'red', seed, sampler: 'euler' }));
+      expect(evs.at(-1)!.data.result.images[0].b64).toBe(reference.images[0].b64);
+    }
+  }, 30_000);
+
+  it('after three jobs were in the service together, the next leader waits for the next three', async () => {
+    // Runs long enough (heun, 40 steps at 192²) that jobs sent one after another arrive within one run's
+    // time, the longest a batch waits.
+    const round = (r: number) => [1, 2, 3].map((k) => job({ prompt: 'blue', seed: 10 * r + k, sampler: 'heun', steps: 40, width: 192, height: 192 }));
+    // Round 1 queued behind a blocker: three compatible jobs in the service at once.
+    const first = await Promise.all((await queuedBehindBlocker(url, round(1))).map((s) => s.all()));
+    for (const evs of first) expect(evs.find((e) => e.event === 'started')!.data.batch.jobs).toBe(3);
+    // Round 2 arrives one job at a time, as closed-loop clients resubmit: the leader waits for the others
+    // (recent demand says three) instead of running alone and splitting the round.
+    const streams: JobStream[] = [];
+    for (const j of round(2)) streams.push(await streamJob(url, TOKEN, j));
+    const second = await Promise.all(streams.map((s) => s.all()));
+    for (const [i, evs] of second.entries()) {
+      expect(evs.at(-1)!.event, JSON.stringify(evs.at(-1)).slice(0, 300)).toBe('done');
+      expect(evs.find((e) => e.event === 'started')!.data.batch).toEqual({ jobs: 3, images: 3 });
+      const reference = await runAlone(round(2)[i]);
+      expect(evs.at(-1)!.data.result.images[0].b64).toBe(reference.images[0].b64);
+    }
+  }, 60_000);
 });

@@ -52,7 +52,32 @@ describe('loadConfig', () => {
     [{ MODEL_WARMUP: 'maybe' }, /MODEL_WARMUP/],
     [{ ORT_EXECUTION_PROVIDERS: 'cuda,openvino' }, /unknown execution provider "openvino"/],
     [{ GPU_SERVICE_TOKEN: 'short' }, /GPU_SERVICE_TOKEN/],
+    [{ ORT_EXECUTION_MODE: 'async' }, /ORT_EXECUTION_MODE must be one of sequential, parallel/],
+    [{ ORT_ALLOW_SPINNING: 'sometimes' }, /ORT_ALLOW_SPINNING/],
+    [{ ORT_GRAPH_OPTIMIZATION: 'layout' }, /ORT_GRAPH_OPTIMIZATION must be one of basic, extended, all/],
+    [{ ORT_INTER_OP_THREADS: '-2' }, /ORT_INTER_OP_THREADS must be an integer/],
   ])('refuses %o at start', (env, message) => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+  });
+
+  it('onnxruntime settings: unset keeps onnxruntime defaults, set ones are passed on', () => {
+    expect(loadConfig(base).ortTuning).toEqual({});
+    const c = loadConfig({
+      ...base,
+      ORT_INTER_OP_THREADS: '2',
+      ORT_EXECUTION_MODE: 'parallel',
+      ORT_CPU_MEM_ARENA: '0',
+      ORT_MEM_PATTERN: 'off',
+      ORT_ALLOW_SPINNING: 'false',
+      ORT_GRAPH_OPTIMIZATION: 'extended',
+    });
+    expect(c.ortTuning).toEqual({
+      interOpNumThreads: 2,
+      executionMode: 'parallel',
+      enableCpuMemArena: false,
+      enableMemPattern: false,
+      allowSpinning: false,
+      graphOptimizationLevel: 'extended',
+    });
   });
 });

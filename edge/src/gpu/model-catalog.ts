@@ -50,6 +50,18 @@ export class ModelCatalog {
   }
 
   /**
+   * The model list with everything `complete` looks for: a cached list that lacks it (an add-on dropped into
+   * MODELS_DIR since, or one that was broken and may have been fixed) is fetched again once, as
+   * {@link findCheckpoint} does for checkpoints. @throws ApiError from the client.
+   */
+  async listHaving(client: Pick<GpuClient, 'listModels'>, backendUrl: string, complete: (models: readonly BackendModel[]) => boolean): Promise<BackendModel[]> {
+    const models = await this.list(client, backendUrl);
+    if (complete(models)) return models;
+    this.entries.delete(backendUrl);
+    return this.list(client, backendUrl);
+  }
+
+  /**
    * The checkpoint named `id`. A miss on a cached list re-fetches once, so a model added to the
    * GPU service is usable at once. A checkpoint the GPU service lists with an `error` (a broken folder)
    * cannot run: 503 `model_unavailable` with that error, rather than a confusing size or job failure.

@@ -40,6 +40,8 @@ export interface RunInputJobOptions {
    * and leaves nothing behind.
    */
   admittedChecks?: () => Promise<void>;
+  /** Renames a GPU service error's job field to the request's (RunGenerationInput.publicParam). */
+  publicParam?: (param: string | null) => string | null;
 }
 
 /** What {@link runInputJob} returns: the response parts every image route shares. */
@@ -80,7 +82,7 @@ async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): 
       request: { request: options.request, job: jobForStorage(job) },
     });
     await storeTaskInputs(c.env.IMAGES, task, options.inputs);
-    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata }, slot };
+    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata, publicParam: options.publicParam }, slot };
   } catch (error) {
     await slot?.release(false);
     throw error;

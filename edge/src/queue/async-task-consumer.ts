@@ -4,6 +4,7 @@ import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
 import { readEdgeConfig } from '../lib/edge-config';
 import { runGeneration } from '../tasks/run-generation';
+import { ASYNC_ADDON_STYLE, publicAddonParam } from '../addons/request-addons';
 import { TaskStore } from '../tasks/task-store';
 import { isFinalStatus, type TaskRow } from '../tasks/task-types';
 import { notifyTaskEnded } from '../webhooks/task-webhook';
@@ -118,6 +119,7 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
           metadata: { api: 'v3-async', task_type: job.taskType },
           isFinalFailure: (error) => lastAttempt || !classifyFailure(error).transient,
           signal: AbortSignal.timeout(ASYNC_JOB_TIMEOUT_MS),
+          publicParam: (param) => publicAddonParam(param, ASYNC_ADDON_STYLE),
         },
       );
     } catch (error) {

@@ -8,6 +8,7 @@ import {
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
+import { ASYNC_ADDON_STYLE, resolveRequestAddons } from '../addons/request-addons';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 import { resolveSeed } from '../inputs/image-job';
@@ -29,7 +30,7 @@ export interface BuildAsyncJobInput {
   extra: AsyncExtra;
   /** The checkpoint named by request.model_name (already looked up). */
   model: BackendModel;
-  /** Every model the GPU service lists (LoRA / VAE / embedding names are checked against it). */
+  /** Every model the GPU service lists, add-ons included (LoRA / VAE / embedding names are checked against it). */
   catalog: readonly BackendModel[];
   taskId: string;
   tenant: string;
@@ -49,8 +50,9 @@ export interface BuildAsyncJobInput {
  * - strength with strength_schedule 'scaled' (A1111: ≈ steps × strength steps run); inpainting masks
  *   use mask_mode 'white' (white = repaint);
  * - hires_fix: upscaler Latent | Latent (nearest) | Lanczos; not with inpainting (the engine refuses it);
- * - loras / embeddings / sd_vae: a name the GPU service does not list is a 400 naming that entry; a
- *   listed one is still a 400, since the engine cannot apply LoRA / textual-inversion / VAE overrides;
+ * - loras / embeddings / sd_vae (and `<lora:name:strength>` tags in the prompt) → the job's loras / embeddings /
+ *   vae, checked against the listing (edge/src/addons/request-addons.ts): an unknown or unusable name is a 400
+ *   naming that entry ("request.loras.1.model_name"), more than 5 LoRAs counting the tags a 400 "request.loras";
  * - restore_faces: true → 400 (no face-restore model); refiner with switch_at > 0 → 400 (no refiner);
  *   enable_transparent_background: true → 400 (needs png and an SDXL checkpoint, and even then no
  *   background-removal model is configured; the message says which condition failed).
@@ -97,6 +99,7 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     output: { format: extra.response_image_type, quality: 90 },
     preview: 'none',
   };
+  Object.assign(job, resolveRequestAddons({ loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae }, request.prompt, ASYNC_ADDON_STYLE, input.catalog));
   if (request.clip_skip !== undefined) job.clip_skip = request.clip_skip;
   if (mode !== 'txt2img') {
     job.strength = request.strength;
@@ -119,34 +122,6 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
 /** The 400s of buildAsyncJob for options the deployment cannot serve (see its docstring). */
 function refuseUnservedOptions(input: BuildAsyncJobInput): void {
   const { request, model, extra } = input;
-  const listed = (kind: BackendModel['kind'], name: string) => input.catalog.some((entry) => entry.kind === kind && entry.id === name);
-
-  for (const [i, lora] of (request.loras ?? []).entries()) {
-    if (!listed('lora', lora.model_name)) {
-      throw invalidParameter(`request.loras.${i}.model_name`, `No LoRA named "${lora.model_name}" is available. List them with GET /v3/model?filter.types=lora.`, 'model_not_found');
-    }
-  }
-  if (request.loras && request.loras.length > 0) {
-    throw unsupportedParameter('request.loras', 'This deployment\'s engine cannot apply LoRA weights yet; remove "loras".');
-  }
-  for (const [i, embedding] of (request.embeddings ?? []).entries()) {
-    if (!listed('textualinversion', embedding.model_name)) {
-      throw invalidParameter(
-        `request.embeddings.${i}.model_name`,
-        `No textual-inversion embedding named "${embedding.model_name}" is available. List them with GET /v3/model?filter.types=textualinversion.`,
-        'model_not_found',
-      );
-    }
-  }
-  if (request.embeddings && request.embeddings.length > 0) {
-    throw unsupportedParameter('request.embeddings', 'This deployment\'s engine cannot load textual-inversion embeddings yet; remove "embeddings".');
-  }
-  if (request.sd_vae !== undefined) {
-    if (!listed('vae', request.sd_vae)) {
-      throw invalidParameter('request.sd_vae', `No VAE named "${request.sd_vae}" is available. List them with GET /v3/model?filter.types=vae.`, 'model_not_found');
-    }
-    throw unsupportedParameter('request.sd_vae', 'This deployment\'s engine cannot swap the VAE yet; remove "sd_vae" to use the checkpoint\'s own VAE.');
-  }
   if (request.restore_faces) {
     throw unsupportedParameter('request.restore_faces', 'No face-restoration model is configured on this deployment; set "restore_faces" to false.');
   }

@@ -28,6 +28,7 @@ import { validationHook } from '../middleware/validation-hook';
 import { ASYNC_TASK_STYLES, asyncTaskEnv, type AsyncTaskEnv, type AsyncTaskRecordInput } from '../queue/async-task-record';
 import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
+import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
 import { ASYNC_TASK_MAX_ATTEMPTS } from '../queue/retry-policy';
 import { recoverStaleTask } from '../queue/task-lease';
 import { storeImagesAtomically } from '../storage/r2-images';
@@ -127,15 +128,26 @@ export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
   return routes;
 }
 
+/** Novita's label of one architecture name the GPU service reports, or undefined for one it has no label for. */
+function baseModelLabel(architecture: string): string | undefined {
+  if (/XL/.test(architecture)) return 'SDXL';
+  if (/2\.x/.test(architecture)) return 'SD 2.1';
+  if (/1\.x/.test(architecture)) return 'SD 1.5';
+  if (/FLUX/.test(architecture)) return 'FLUX.1';
+  if (/3\.x/.test(architecture)) return 'SD 3.5';
+  return undefined;
+}
+
 /**
  * Novita's `base_model` label: from the architecture the GPU service detected (SD 1.x → "SD 1.5", SD 2.x →
- * "SD 2.1", SDXL → "SDXL"), else from the native size (ONNX folders say no architecture).
+ * "SD 2.1", SDXL → "SDXL", FLUX.1, SD 3.x → "SD 3.5"); an add-on that fits several (a 4-channel VAE: "Stable
+ * Diffusion 1.x / Stable Diffusion 2.x / Stable Diffusion XL (4 latent channels)") lists them all ("SD 1.5, SD 2.1,
+ * SDXL"). A checkpoint without one (ONNX folders) is told by its native size; an add-on without one is "unknown".
  */
 function baseModelOf(model: BackendModel): string {
-  const a = model.architecture ?? '';
-  if (/XL/.test(a)) return 'SDXL';
-  if (/2\.x/.test(a)) return 'SD 2.1';
-  if (/1\.x/.test(a)) return 'SD 1.5';
+  const labels = [...new Set((model.architecture ?? '').replace(/\s*\(.*\)$/, '').split(' / ').map(baseModelLabel).filter((l) => l !== undefined))];
+  if (labels.length > 0) return labels.join(', ');
+  if (model.kind !== 'checkpoint') return 'unknown';
   return Math.min(...model.native_size) >= SDXL_NATIVE_SIDE ? 'SDXL' : 'SD 1.5';
 }
 
@@ -227,7 +239,8 @@ async function submit(
     }
     throw error;
   }
-  const catalog = await options.catalog.list(pool, pool.key);
+  const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
+  const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
 
   const inputs: TaskInput[] = [];

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { IMG2IMG_DEFAULTS, Img2ImgRequestSchema, type Img2ImgParameters, type Img2ImgRequest, type Img2ImgResponse } from '@image-api/shared/api/img2img';
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
+import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
@@ -52,12 +53,14 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
+    Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     const inputs: TaskInput[] = source ? [{ image: source, role: 'image' }] : [];
 
     const run = await runInputJob(c, {
       config,
       gpu,
       job,
+      publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
       style: 'img2img',
       request: { ...request, image_url: describeImageUrl(request.image_url, source) },
       inputs,

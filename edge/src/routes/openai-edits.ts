@@ -9,6 +9,7 @@ import {
 import { HIGH_FIDELITY_STRENGTH } from '@image-api/shared/api/image-edits';
 import { DEFAULT_STRENGTH, PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
 import { checkOpenAiOutputOptions, openAiResponseFields, responseQuality } from '../inputs/openai-options';
+import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
@@ -120,10 +121,13 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   });
 
+  Object.assign(job, await requestAddonJobFields(catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
+
   const runOptions: RunInputJobOptions = {
     config,
     gpu,
     job,
+    publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
     style: kind === 'edit' ? 'openai.edits' : 'openai.variations',
     request: { ...request, image: describeInput(image), mask: inputs[1] ? describeInput(inputs[1].image) : undefined, images_sent: body.imageCount },
     inputs,

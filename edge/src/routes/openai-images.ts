@@ -14,6 +14,7 @@ import type { BackendModel } from '@image-api/shared/api/models';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
+import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
@@ -55,6 +56,8 @@ export const OPENAI_GENERATIONS_STYLE = 'openai.generations';
  * - `stream: true`: Server-Sent Events (tasks/openai-image-stream.ts) once the GPU service has
  *   admitted the job; refusals before that (400, 404 model_not_found, 429, 503 queue_full) are
  *   normal JSON errors with their status, later failures an `error` event.
+ * - `loras` / `embeddings` / `vae` (extension, shared/src/api/addon-fields.ts) and `<lora:name:strength>` prompt
+ *   tags: checked against the listing before a slot is taken (400 naming `loras.1.model_name`, `vae`, `prompt`).
  * - `image` (URL, data: URL or base64; an array uses its first): img2img of that image with
  *   `strength`, size defaulting to the image's (inputs/generation-image.ts); the body is capped at
  *   20 MiB and the image checked like every input (inputs/).
@@ -81,6 +84,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
+    Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
     const slot = await acquireGenerationSlot(c, request.n, jobCost(job));
     let deps: RunGenerationDeps;
@@ -97,7 +101,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
       });
       if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
       deps = { store, gpu, bucket: c.env.IMAGES, now };
-      input = { task, job, metadata: requestMetadata(request) };
+      input = { task, job, metadata: requestMetadata(request), publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE) };
     } catch (error) {
       await slot?.release(false);
       throw error;

@@ -49,6 +49,11 @@ export interface RunGenerationInput {
   isFinalFailure?: (error: ApiError) => boolean;
   /** Stops reading the job's events (the GPU service cancels a job whose stream is closed). */
   signal?: AbortSignal;
+  /**
+   * The request field behind a GPU service error's `param` (a job field such as `loras[1].name`), so the
+   * client and the task row see the field it sent (edge/src/addons/request-addons.ts). Default: unchanged.
+   */
+  publicParam?: (param: string | null) => string | null;
 }
 
 /** A successful run. */
@@ -92,7 +97,7 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
     if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
     result = await followJob(deps, input, now);
   } catch (error) {
-    throw await recordFailure(store, task.id, toApiError(error), isFinalFailure);
+    throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
   }
 
   let taskResult: TaskResult;
@@ -192,6 +197,13 @@ function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'server_error', 'internal_error', 'The generation failed on the edge.');
 }
 
+/** The error with its `param` renamed to the request's field (RunGenerationInput.publicParam). */
+function withPublicParam(error: ApiError, publicParam: RunGenerationInput['publicParam']): ApiError {
+  const param = publicParam ? publicParam(error.param) : error.param;
+  if (param === error.param) return error;
+  return new ApiError(error.status, error.type, error.code, error.message, param, error.headers);
+}
+
 /** The ApiError of a task that had already ended when the runner wanted to change it. */
 async function endedError(store: TaskStore, id: string): Promise<ApiError> {
   const row = await store.load(id);
@@ -264,6 +276,10 @@ function storedImages(task: TaskRow, job: GenerationJobInput, result: Generation
         engine_version: params.engine_version,
         onnxruntime_version: params.onnxruntime_version,
         created_at: createdAt.toISOString(),
+        // Add-ons that shaped the pixels, each with its file's SHA-256 (JSON of the receipt's lists).
+        loras: params.loras?.length ? JSON.stringify(params.loras) : undefined,
+        embeddings: params.embeddings?.length ? JSON.stringify(params.embeddings) : undefined,
+        vae: params.vae ? JSON.stringify(params.vae) : undefined,
         prompt: params.prompt,
         negative_prompt: params.negative_prompt,
       }),

@@ -1,6 +1,6 @@
 /**
  * A batch being collected: the leader holds a slot and the loaded model; compatible jobs join until
- * MAX_BATCH images are reached or the batching window ends.
+ * MAX_BATCH images are reached, the batch holds the jobs recent demand expects, or the window ends.
  */
 import { tokenizeWeightedPrompt } from '../diffusion/prompt/chunk-prompt';
 import type { DiffusionModel } from '../models/diffusion-model';
@@ -24,6 +24,8 @@ export class FormingBatch {
   private images: number;
   private readonly chunks: number | undefined;
   private onFull?: () => void;
+  /** Jobs collect() waits for (besides capacity). */
+  private targetJobs = Infinity;
 
   constructor(
     readonly key: string,
@@ -54,13 +56,21 @@ export class FormingBatch {
     if (promptChunks(this.model, m.job.prompt, m.job.negative_prompt) !== this.chunks) return false;
     this.members.push(m);
     this.images += m.job.batch_size;
-    if (this.full) this.onFull?.();
+    if (this.done) this.onFull?.();
     return true;
   }
 
-  /** Wait until the batch is full or `ms` passed. */
-  async collect(ms: number): Promise<void> {
-    if (this.full || ms <= 0) return;
+  private get done(): boolean {
+    return this.full || this.members.length >= this.targetJobs;
+  }
+
+  /**
+   * Wait until the batch is full, holds `targetJobs` jobs, or `ms` passed; returns at once when it
+   * already does (a batch never waits for jobs nobody expects: see RecentDemand).
+   */
+  async collect(ms: number, targetJobs = Infinity): Promise<void> {
+    this.targetJobs = targetJobs;
+    if (this.done || ms <= 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.onFull = () => {

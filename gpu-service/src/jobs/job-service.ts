@@ -4,8 +4,10 @@
  * alone with a reason; the service keeps serving.
  *
  * Dynamic batching: the job that gets a slot (the leader) loads its model, then takes compatible waiting
- * jobs out of the queue, and while its batch is short of MAX_BATCH images it waits up to BATCH_WINDOW_MS
- * for more (a compatible job submitted meanwhile joins without queueing). Compatible = same model, size,
+ * jobs out of the queue (what queued up while the slot was busy), and while its batch is short of
+ * MAX_BATCH images *and* of the jobs recent demand expects (RecentDemand: the most compatible jobs in the
+ * service at once lately) it waits up to BATCH_WINDOW_MS, and at most one run's time, for more (a
+ * compatible job submitted meanwhile joins without queueing). A lone job on an idle service therefore starts at once (issue 18). Compatible = same model, size,
  * steps, sampler, scheduler and their options, rng kind, preview mode, cfg-1-or-not, and token length —
  * plain txt2img only (img2img, inpaint and hires fix run alone; so do dpm_adaptive jobs, whose error norm
  * would span the batch). The batch is one sampler run whose every step is one UNet call over every job's
@@ -24,6 +26,7 @@ import type { ServiceMetrics, JobOutcome } from '../metrics/service-metrics';
 import type { DiffusionModel } from '../models/diffusion-model';
 import type { ModelRegistry, ResolvedModel } from '../models/model-registry';
 import { FormingBatch } from './forming-batch';
+import { RecentDemand } from './recent-demand';
 import { resolveJobAddons, type ResolvedAddons } from '../addons/job-addons';
 import { JobMember } from './job-member';
 import { JobQueue } from './job-queue';
@@ -84,6 +87,8 @@ export class JobService {
   readonly store: JobStore;
   /** Batches collecting jobs now, by batch key. */
   private readonly forming = new Map<string, FormingBatch>();
+  /** Recent concurrency per batch key: how many jobs a forming batch waits for. */
+  private readonly demand = new RecentDemand();
   private accepting = true;
   /** submit() calls past the accepting check whose record does not exist yet. */
   private admitting = 0;
@@ -183,6 +188,7 @@ export class JobService {
     const log = this.deps.log?.child({ job_id: rec.id, tenant: job.tenant, model: job.model });
     const timers: NodeJS.Timeout[] = [];
     const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt, addons);
+    if (member.key) this.demand.enter(member.key);
     try {
       if (resolved.download) {
         log?.info({ ref: resolved.download.ref }, 'downloading model');
@@ -227,6 +233,7 @@ export class JobService {
       this.finish(member, outcome, log, se);
     } finally {
       for (const t of timers) clearTimeout(t);
+      if (member.key) this.demand.leave(member.key);
     }
   }
 
@@ -257,7 +264,9 @@ export class JobService {
           this.forming.set(leader.key, batch);
           try {
             this.queue.take((tag) => batch.tryAdd(tag as JobMember));
-            await batch.collect(this.batchWindowMs);
+            // Wait only for jobs recent load says are coming, and never longer than one run of this kind.
+            const window = Math.min(this.batchWindowMs, this.demand.lastRunMs(leader.key) ?? this.batchWindowMs);
+            await batch.collect(window, this.demand.peak(leader.key));
             this.queue.take((tag) => batch.tryAdd(tag as JobMember));
           } finally {
             if (this.forming.get(leader.key) === batch) this.forming.delete(leader.key);
@@ -266,8 +275,10 @@ export class JobService {
         }
       }
       const live = members.filter((m) => m.active);
+      const runStarted = performance.now();
       if (live.length === 1) await this.runAlone(live[0], lease.model);
       else if (live.length > 1) await this.runBatch(live, lease.model);
+      if (leader.key) this.demand.ran(leader.key, performance.now() - runStarted);
     } finally {
       lease.release();
     }

@@ -11,11 +11,28 @@ import { float16ToFloat32, float32ToFloat16 } from './float16';
 /** Execution provider names accepted in ORT_EXECUTION_PROVIDERS (onnxruntime-node's own names). */
 export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | 'dml' | 'coreml';
 
+/**
+ * How onnxruntime runs a session (onnxruntime docs, "Thread management" and "Tune performance"); every field
+ * optional, onnxruntime's default when absent. The service's defaults and the measurements behind them are in
+ * the README (*onnxruntime settings*), measured by `npm run bench -- --only ort`.
+ */
 export interface SessionOptions {
   /** Ordered preference list; onnxruntime falls back along it. Default ['cpu']. */
   executionProviders?: ExecutionProvider[];
-  /** Threads for one operator; 0 = onnxruntime's default. */
+  /** Threads for one operator; 0 = onnxruntime's default (one per physical core). */
   intraOpNumThreads?: number;
+  /** Threads running independent nodes at once (only with executionMode 'parallel'); 0 = onnxruntime's default. */
+  interOpNumThreads?: number;
+  /** 'sequential' (one node at a time, each using the intra-op pool) or 'parallel' (independent nodes at once). */
+  executionMode?: 'sequential' | 'parallel';
+  /** onnxruntime's CPU memory arena: reuses freed buffers instead of returning them to the system (default on). */
+  enableCpuMemArena?: boolean;
+  /** Memory pattern planning: pre-plans activation buffers from the first run's shapes (default on). */
+  enableMemPattern?: boolean;
+  /** Whether idle intra-op threads spin-wait for work (`session.intra_op.allow_spinning`; default on). */
+  allowSpinning?: boolean;
+  /** Optimization level for graphs optimized at load (default 'all'; preoptimized graphs are not optimized again). */
+  graphOptimizationLevel?: 'basic' | 'extended' | 'all';
 }
 
 /** Element type and shape of one graph input/output, from the session metadata. */
@@ -78,7 +95,7 @@ export class OnnxModel {
       ...sessionOptionsFor(options),
       ...(source.externalData ? { externalData: source.externalData } : {}),
       // A graph saved by saveOptimizedGraph is already optimized: optimizing it again would only cost time.
-      graphOptimizationLevel: optimization === 'preoptimized' ? 'disabled' : 'all',
+      graphOptimizationLevel: optimization === 'preoptimized' ? 'disabled' : (options.graphOptimizationLevel ?? 'all'),
     };
     const session = source.model ? await ort.InferenceSession.create(source.model, sessionOptions) : await ort.InferenceSession.create(path, sessionOptions);
     const describe = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] =>
@@ -148,11 +165,22 @@ export class OnnxModel {
  */
 export type GraphOptimization = 'at-load' | 'preoptimized';
 
+/** Session config entries (onnxruntime_session_options_config_keys.h) that `options` sets. */
+function configEntriesFor(options: SessionOptions): Record<string, string> {
+  return options.allowSpinning === undefined ? {} : { 'session.intra_op.allow_spinning': options.allowSpinning ? '1' : '0' };
+}
+
 function sessionOptionsFor(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  // onnxruntime-node rejects an explicit undefined: only pass what is set.
+  const entries = configEntriesFor(options);
   return {
     executionProviders: options.executionProviders ?? ['cpu'],
-    // onnxruntime-node rejects an explicit undefined: only pass a real thread count.
     ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+    ...(options.interOpNumThreads ? { interOpNumThreads: options.interOpNumThreads } : {}),
+    ...(options.executionMode ? { executionMode: options.executionMode } : {}),
+    ...(options.enableCpuMemArena !== undefined ? { enableCpuMemArena: options.enableCpuMemArena } : {}),
+    ...(options.enableMemPattern !== undefined ? { enableMemPattern: options.enableMemPattern } : {}),
+    ...(Object.keys(entries).length ? { extra: entries } : {}),
   };
 }
 
@@ -176,6 +204,7 @@ export async function saveOptimizedGraph(source: string, target: string, options
     optimizedModelFilePath: target,
     // Session config entries (onnxruntime_session_options_config_keys.h); onnxruntime-node takes them flat.
     extra: {
+      ...configEntriesFor(options),
       'session.optimized_model_external_initializers_file_name': `${basename(target)}_data`,
       'session.optimized_model_external_initializers_min_size_in_bytes': '1024',
       ...(save.prepacked ? { 'session.save_external_prepacked_constant_initializers': '1' } : {}),

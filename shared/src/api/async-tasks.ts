@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema, SeedSchema } from '../seed';
+import { PublicEmbeddingSchema, PublicLoraSchema } from './addon-fields';
 import { ModelKindSchema } from './models';
 
 /**
@@ -51,10 +52,7 @@ export const AsyncExtraSchema = z
 export type AsyncExtra = z.infer<typeof AsyncExtraSchema>;
 
 /** `request.loras[i]`: a LoRA by name (GET /v3/model?filter.types=lora) and its weight. */
-export const AsyncLoraSchema = z.object({
-  model_name: z.string().min(1).max(256),
-  strength: z.number().min(-4).max(4).default(1),
-});
+export const AsyncLoraSchema = PublicLoraSchema;
 
 /** `request.hires_fix`: second pass at the target size (A1111 "Hires. fix"). */
 export const AsyncHiresFixSchema = z.object({
@@ -81,7 +79,7 @@ const generationFields = {
   sd_vae: z.string().min(1).max(256).optional(),
   loras: z.array(AsyncLoraSchema).max(ASYNC_MAX_LORAS).optional(),
   embeddings: z
-    .array(z.object({ model_name: z.string().min(1).max(256) }))
+    .array(PublicEmbeddingSchema)
     .max(ASYNC_MAX_EMBEDDINGS)
     .optional(),
   hires_fix: AsyncHiresFixSchema.optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formAddonFields } from './addon-fields';
 import { OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema } from '../seed';
 import {
@@ -94,6 +95,8 @@ const commonFields = {
   partial_images: formNumber(z.number().int().min(0).max(MAX_PARTIAL_IMAGES).optional()),
   /** Lifetime of the returned links in seconds (checked against LINK_TTL_MAX_SECONDS by the edge). */
   link_ttl_seconds: formNumber(z.number().int().optional()),
+  /** Add-ons (extension): loras, embeddings (JSON text in a form), vae (shared/src/api/addon-fields.ts). */
+  ...formAddonFields,
 };
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GenerationParamsSchema, OutputFormatSchema } from '../generation-job';
+import { openAiAddonFields } from './addon-fields';
 import { publicSeedSchema, SeedSchema } from '../seed';
 import { DEFAULT_SAMPLER_NAME, DEFAULT_SCHEDULER_NAME } from '../sampler-names';
 import { ImageDataSchema, ImageUsageSchema, MAX_IMAGES_PER_REQUEST, MAX_PROMPT_LENGTH, MAX_SAMPLING_STEPS } from './openai-images';
@@ -75,6 +76,8 @@ export const Img2ImgRequestSchema = z.object({
   output_format: OutputFormatSchema.default('png'),
   /** Lifetime of the returned links in seconds (checked against LINK_TTL_MAX_SECONDS by the edge). */
   link_ttl_seconds: z.number().int().optional(),
+  /** Add-ons (extension): loras, embeddings, vae (shared/src/api/addon-fields.ts). */
+  ...openAiAddonFields,
 });
 export type Img2ImgRequest = z.infer<typeof Img2ImgRequestSchema>;
 export type Img2ImgRequestInput = z.input<typeof Img2ImgRequestSchema>;

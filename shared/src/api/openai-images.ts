@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GenerationParamsSchema, OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema, SeedSchema } from '../seed';
+import { openAiAddonFields } from './addon-fields';
 import { SizeSchema } from './size';
 
 /** Limits of the OpenAI-style generation request (README "Public API"). */
@@ -93,6 +94,8 @@ export const ImageGenerationRequestSchema = z.object({
   partial_images: z.number().int().min(0).max(MAX_PARTIAL_IMAGES).optional(),
   /** Lifetime of the returned links in seconds (bounds checked by the edge: LINK_TTL_MAX_SECONDS). */
   link_ttl_seconds: z.number().int().optional(),
+  /** Add-ons (extension): loras, embeddings, vae (shared/src/api/addon-fields.ts). */
+  ...openAiAddonFields,
 });
 export type ImageGenerationRequest = z.infer<typeof ImageGenerationRequestSchema>;
 export type ImageGenerationRequestInput = z.input<typeof ImageGenerationRequestSchema>;

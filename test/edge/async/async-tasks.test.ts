@@ -151,7 +151,9 @@ describe('async task API (/v3)', () => {
       ['refiner switch_at above 1', { refiner: { switch_at: 1.5 } }, 'request.refiner.switch_at'],
       ['an unknown sampler', { sampler_name: 'dpmpp_2m' }, 'request.sampler_name'],
       ['an unknown LoRA', { loras: [{ model_name: 'missing-lora', strength: 0.7 }] }, 'request.loras.0.model_name'],
-      ['a listed LoRA the engine cannot apply', { loras: [{ model_name: 'detail-lora', strength: 0.7 }] }, 'request.loras'],
+      ['an unknown LoRA in a prompt tag', { prompt: 'a red apple <lora:missing-lora:0.7>' }, 'request.prompt'],
+      ['an unknown embedding', { embeddings: [{ model_name: 'missing-embedding' }] }, 'request.embeddings.0.model_name'],
+      ['a LoRA strength above 4', { loras: [{ model_name: 'detail-lora', strength: 4.5 }] }, 'request.loras.0.strength'],
       ['an unknown VAE', { sd_vae: 'missing-vae' }, 'request.sd_vae'],
       ['restore_faces (no face-restore model)', { restore_faces: true }, 'request.restore_faces'],
       ['a refiner (none configured)', { refiner: { switch_at: 0.7 } }, 'request.refiner'],
@@ -385,6 +387,24 @@ describe('async task API (/v3)', () => {
       const failed = await h.result(taskId);
       expect(failed.task.status).toBe('TASK_STATUS_FAILED');
       expect(failed.task.reason).toContain('clip_skip');
+    });
+
+    it('loras and sd_vae reach the job; a GPU refusal of one names the request field in the failed task', async () => {
+      const h = harness();
+      const request = { ...TXT2IMG, image_num: 1, prompt: 'a red apple <lora:detail-lora:0.4>', loras: [{ model_name: 'detail-lora', strength: 0.9 }], sd_vae: 'vae-ft-mse' };
+      const ok = await h.submitOk('txt2img', request);
+      await h.consume(ok);
+      expect(gpu.jobs[0]).toMatchObject({ prompt: 'a red apple <lora:detail-lora:0.4>', loras: [{ name: 'detail-lora', strength: 0.9 }], vae: 'vae-ft-mse' });
+      expect((await h.result(ok)).task.status).toBe('TASK_STATUS_SUCCEED');
+
+      gpu.script = [{ kind: 'status', status: 400, body: { error: { code: 'invalid_request', message: 'LoRA "detail-lora" matches no layer of this model', param: 'loras[0].name', type: 'invalid_request_error' } } }];
+      const refused = await h.submitOk('txt2img', request);
+      await h.consume(refused);
+      const failed = await h.result(refused);
+      expect(failed.task.status).toBe('TASK_STATUS_FAILED');
+      expect(failed.task.reason).toContain('matches no layer');
+      const task = (await (await h.call(`/v1/tasks/${refused}`)).json()) as { error: { param: string | null } };
+      expect(task.error.param).toBe('request.loras.0.model_name');
     });
 
     it('a GPU backend that dies mid-job is retried, and the retry succeeds', async () => {

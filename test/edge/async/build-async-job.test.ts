@@ -20,6 +20,7 @@ const CATALOG: BackendModel[] = [
   { id: 'detail-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'easy-negative', kind: 'textualinversion', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
   { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  { id: 'old-lora', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'pickle files are never loaded' },
 ];
 
 const BASE = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 256, height: 256, image_num: 2, steps: 8, guidance_scale: 7, sampler_name: 'DPM++ 2M Karras' };
@@ -60,6 +61,21 @@ describe('buildAsyncJob', () => {
     expect(job.strength).toBeUndefined();
   });
 
+  it('loras, embeddings and sd_vae become the job\'s add-ons; prompt tags stay in the prompt for the GPU service', () => {
+    const job = build({
+      prompt: 'a red apple <lora:detail-lora:0.3>',
+      loras: [{ model_name: 'detail-lora', strength: 0.8 }, { model_name: 'detail-lora' }],
+      embeddings: [{ model_name: 'easy-negative' }],
+      sd_vae: 'vae-ft-mse',
+    });
+    expect(job.loras).toEqual([{ name: 'detail-lora', strength: 0.8 }, { name: 'detail-lora', strength: 1 }]);
+    expect(job.embeddings).toEqual([{ name: 'easy-negative' }]);
+    expect(job.vae).toBe('vae-ft-mse');
+    expect(job.prompt).toBe('a red apple <lora:detail-lora:0.3>');
+    const plain = build({});
+    expect([plain.loras, plain.embeddings, plain.vae]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('seed −1 (the default) picks one; an explicit 0 is kept', () => {
     expect(build({}).seed).toBe(4242);
     expect(build({ seed: -1 }).seed).toBe(4242);
@@ -84,11 +100,14 @@ describe('buildAsyncJob', () => {
     ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width', /262144/],
     ['a seed whose batch overflows', { seed: '18446744073709551615' }, 'request.seed', /image_num/],
     ['an unknown LoRA', { loras: [{ model_name: 'detail-lora', strength: 0.5 }, { model_name: 'nope' }] }, 'request.loras.1.model_name', /filter.types=lora/],
-    ['a listed LoRA (the engine cannot apply it)', { loras: [{ model_name: 'detail-lora' }] }, 'request.loras', /LoRA/],
     ['an unknown embedding', { embeddings: [{ model_name: 'nope' }] }, 'request.embeddings.0.model_name', /textualinversion/],
-    ['a listed embedding', { embeddings: [{ model_name: 'easy-negative' }] }, 'request.embeddings', /embeddings/],
     ['an unknown VAE', { sd_vae: 'nope' }, 'request.sd_vae', /filter.types=vae/],
-    ['a listed VAE', { sd_vae: 'vae-ft-mse' }, 'request.sd_vae', /VAE/],
+    ['a LoRA id that names a VAE', { loras: [{ model_name: 'vae-ft-mse' }] }, 'request.loras.0.model_name', /No LoRA named "vae-ft-mse".*available: detail-lora/],
+    ['a LoRA listed with an error, with the reason', { loras: [{ model_name: 'old-lora' }] }, 'request.loras.0.model_name', /"old-lora" cannot be used: pickle files are never loaded/],
+    ['an unknown LoRA in a prompt tag', { prompt: 'a red apple <lora:nope:0.5>' }, 'request.prompt', /No LoRA named "nope"/],
+    ['a malformed prompt tag', { prompt: 'a red apple <lora:detail-lora:strong>' }, 'request.prompt', /strength must be a number/],
+    ['a prompt tag strength out of range', { prompt: 'a red apple <lora:detail-lora:5>' }, 'request.prompt', /within -4\.\.4/],
+    ['more than 5 LoRAs counting the prompt tags', { loras: Array.from({ length: 5 }, () => ({ model_name: 'detail-lora' })), prompt: 'a <lora:detail-lora>' }, 'request.loras', /At most 5 LoRAs per request: 6 given \(5 in loras, 1 as <lora:…> tags/],
     ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
     ['a refiner', { refiner: { switch_at: 0.8 } }, 'request.refiner', /refiner/],
     ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],

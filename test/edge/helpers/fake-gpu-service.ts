@@ -15,6 +15,11 @@ export const FAKE_MODELS: BackendModel[] = [
     loaded: true,
   },
   { id: 'some-lora', kind: 'lora', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
+  // Add-ons as the GPU service lists them: no size of their own, the architecture they fit, or why they cannot be used.
+  { id: 'styles/ink', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, architecture: 'Stable Diffusion 1.x' },
+  { id: 'old-lora', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'pickle files are never loaded' },
+  { id: 'easynegative', kind: 'textualinversion', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, architecture: 'Stable Diffusion 1.x' },
+  { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false },
   // A broken folder, as the GPU service lists one: size 0 and the load error.
   { id: 'broken-model', kind: 'checkpoint', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'model_index.json: Unexpected token' },
 ];

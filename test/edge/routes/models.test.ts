@@ -37,7 +37,7 @@ describe('GET /v1/models', () => {
       native_size: [256, 256],
       max_pixels: 262144,
     });
-    expect(body.data.map((model) => model.id)).toEqual(['tiny-analytic', 'some-lora', 'broken-model']);
+    expect(body.data.map((model) => model.id)).toEqual(['tiny-analytic', 'some-lora', 'styles/ink', 'old-lora', 'easynegative', 'vae-ft-mse', 'broken-model']);
   });
 
   it('answers 502 backend_unavailable when the GPU service is down', async () => {
