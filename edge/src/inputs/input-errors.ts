@@ -39,3 +39,19 @@ export function imageUrlFetchFailed(message: string, param: string): ApiError {
 export function invalidMask(message: string): ApiError {
   return new ApiError(400, 'invalid_request_error', 'invalid_mask', message, 'mask');
 }
+
+/**
+ * The request fields a job's images came from, per route: GenerationJob's `init_image` and `mask` are not
+ * request fields anywhere (`image`, `images[0].image_url`, `image_url`, `request.image_base64`, …).
+ */
+export type PublicImageParams = Partial<Record<'init_image' | 'mask', string>>;
+
+/**
+ * The request field behind a GPU service error's `param` when it names the job's `init_image` or `mask`
+ * (issue 10 item 6: errors name the public field); any other param unchanged. Compose it with the
+ * add-on renaming in a run's `publicParam`.
+ */
+export function publicImageParam(param: string | null, params: PublicImageParams): string | null {
+  if (param === 'init_image' || param === 'mask') return params[param] ?? param;
+  return param;
+}

@@ -1,4 +1,5 @@
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
+import { publicImageParam, type PublicImageParams } from '../inputs/input-errors';
 import type { EdgeBindings } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
@@ -136,7 +137,7 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
           metadata: { api: 'v3-async', task_type: job.taskType },
           isFinalFailure: (error) => lastAttempt || !classifyFailure(error).transient,
           signal: AbortSignal.timeout(ASYNC_JOB_TIMEOUT_MS),
-          publicParam: (param) => publicAddonParam(param, ASYNC_ADDON_STYLE),
+          publicParam: (param) => publicAddonParam(publicImageParam(param, job.imageParams), ASYNC_ADDON_STYLE),
         },
       );
     } catch (error) {
@@ -173,7 +174,7 @@ async function processMessage(message: Message<unknown>, env: AsyncTaskEnv, opti
 }
 
 /** The task's GenerationJob with its R2 inputs inlined as base64, or why it cannot be rebuilt. */
-async function rebuildJob(row: TaskRow, env: AsyncTaskEnv): Promise<{ job: GenerationJobInput; taskType: string } | { error: string }> {
+async function rebuildJob(row: TaskRow, env: AsyncTaskEnv): Promise<{ job: GenerationJobInput; taskType: string; imageParams: PublicImageParams } | { error: string }> {
   const record = AsyncTaskRecordSchema.safeParse(row.request);
   if (!record.success) return { error: 'The stored task is not an async generation task.' };
   const job: GenerationJobInput = { ...record.data.job };
@@ -184,7 +185,13 @@ async function rebuildJob(row: TaskRow, env: AsyncTaskEnv): Promise<{ job: Gener
     if (!object) return { error: `The task's input image (${field}) is no longer stored.` };
     job[field] = encodeBase64(new Uint8Array(await object.arrayBuffer()));
   }
-  return { job, taskType: record.data.task_type };
+  // The submit kept request.image_url / mask_image_url when sent (the base64 fields are dropped): the field behind each input.
+  const sent = record.data.request;
+  const imageParams: PublicImageParams = {
+    init_image: sent.image_url !== undefined ? 'request.image_url' : 'request.image_base64',
+    mask: sent.mask_image_url !== undefined ? 'request.mask_image_url' : 'request.mask_image_base64',
+  };
+  return { job, taskType: record.data.task_type, imageParams };
 }
 
 /** Send the task's webhook when it has one and WEBHOOK_SIGNING_SECRET is set. */

@@ -15,6 +15,7 @@ import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSee
 import type { TaskInput } from '../inputs/input-objects';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
 import { runInputJob } from '../inputs/run-input-job';
+import { publicImageParam } from '../inputs/input-errors';
 import { allowHttpImageUrls } from '../inputs/url-guard';
 import { validationHook } from '../middleware/validation-hook';
 
@@ -62,7 +63,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
       config,
       gpu,
       job,
-      publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
+      publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: 'image_url' }), OPENAI_ADDON_STYLE),
       style: 'img2img',
       request: { ...request, image_url: describeImageUrl(request.image_url, source) },
       inputs,

@@ -18,6 +18,7 @@ import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import { buildOpenAiImageJob } from '../inputs/image-job';
 import type { TaskInput } from '../inputs/input-objects';
 import { checkMaskHeader, checkMaskPixels } from '../inputs/mask-check';
+import { publicImageParam } from '../inputs/input-errors';
 import { readImageRequest } from '../inputs/read-image-request';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
 import { runInputJob, streamInputJob, type RunInputJobOptions } from '../inputs/run-input-job';
@@ -86,7 +87,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
   }
 
   const allowHttp = allowHttpImageUrls(c.env);
-  const image = await resolveImageInput(body.image, { param: 'image', allowHttp });
+  const image = await resolveImageInput(body.image, { param: body.images[0].param, allowHttp });
   const inputs: TaskInput[] = [{ image, role: 'image' }];
   const maskMode = kind === 'edit' ? (request as ImageEditRequest).mask_mode : 'alpha';
   if (body.mask !== undefined) {
@@ -129,7 +130,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
     config,
     gpu,
     job,
-    publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE),
+    publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: body.images[0].param, mask: 'mask' }), OPENAI_ADDON_STYLE),
     style: kind === 'edit' ? 'openai.edits' : 'openai.variations',
     request: { ...request, image: describeInput(image), mask: inputs[1] ? describeInput(inputs[1].image) : undefined, images_sent: body.imageCount },
     inputs,

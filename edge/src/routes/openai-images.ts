@@ -23,6 +23,7 @@ import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { applyGenerationImage, resolveGenerationImage } from '../inputs/generation-image';
 import { storeTaskInputs } from '../inputs/input-objects';
+import { publicImageParam } from '../inputs/input-errors';
 import { acquireGenerationSlot } from '../middleware/rate-limit';
 import { jobCost, resolveSeed } from '../inputs/image-job';
 import { validationHook } from '../middleware/validation-hook';
@@ -103,7 +104,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
       });
       if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
       deps = { store, gpu, bucket: c.env.IMAGES, now };
-      input = { task, job, metadata: requestMetadata(request), publicParam: (param) => publicAddonParam(param, OPENAI_ADDON_STYLE) };
+      input = { task, job, metadata: requestMetadata(request), publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: 'image' }), OPENAI_ADDON_STYLE) };
     } catch (error) {
       await slot?.release(false);
       throw error;

@@ -407,6 +407,18 @@ describe('async task API (/v3)', () => {
       expect(task.error.param).toBe('request.loras.0.model_name');
     });
 
+    it("the GPU service's refusal of an input image names request.image_base64, not the job's init_image (issue 10 item 6)", async () => {
+      const h = harness();
+      const refusal = { code: 'invalid_request', message: 'init_image is not a decodable PNG, JPEG or WebP image', param: 'init_image', type: 'invalid_request_error' };
+      gpu.script = [{ kind: 'status', status: 400, body: { error: refusal } }];
+      const image = encodeBase64(await solidPng(256, 256, [10, 20, 30]));
+      const refused = await h.submitOk('img2img', { ...TXT2IMG, image_num: 1, image_base64: image });
+      await h.consume(refused);
+      expect((await h.result(refused)).task.status).toBe('TASK_STATUS_FAILED');
+      const task = (await (await h.call(`/v1/tasks/${refused}`)).json()) as { error: { param: string | null } };
+      expect(task.error.param).toBe('request.image_base64');
+    });
+
     it('a GPU backend that dies mid-job is retried, and the retry succeeds', async () => {
       const h = harness();
       gpu.script = [{ kind: 'die' }];
