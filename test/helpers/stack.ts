@@ -114,8 +114,19 @@ export interface SplitStack {
   killGpu(): Promise<void>;
   /** Start the GPU service again on the same port; resolves once it answers with the token. */
   startGpu(): Promise<void>;
+  /**
+   * SIGSTOP / SIGCONT the GPU service's process group: a paused service holds its running job mid-step
+   * and accepts connections (the kernel queues them) without answering, so a test can catch a job while
+   * it runs however fast the machine is.
+   */
+  pauseGpu(): void;
+  resumeGpu(): void;
   /** SIGKILL the edge (wrangler and its workerd) and start it again on the same port and state. */
   restartEdge(): Promise<void>;
+  /** SIGKILL the edge and wait until it is gone; {@link startEdge} brings it back on the same port and state. */
+  killEdge(): Promise<void>;
+  /** Start the edge again after {@link killEdge}; resolves once this new instance answers /healthz. */
+  startEdge(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -232,6 +243,10 @@ export async function startSplitStack(options: SplitStackOptions = {}): Promise<
     output: () => log,
     killGpu: () => killGroup(gpu),
     startGpu,
+    pauseGpu: () => process.kill(-gpu.pid!, 'SIGSTOP'),
+    resumeGpu: () => process.kill(-gpu.pid!, 'SIGCONT'),
+    killEdge: () => killGroup(edge),
+    startEdge,
     restartEdge: async () => {
       await killGroup(edge);
       await startEdge();

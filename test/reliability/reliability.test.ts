@@ -61,7 +61,8 @@ async function taskOf(key: string, id: string): Promise<TaskView> {
 
 /**
  * Jobs long enough to be caught while they run: the async one (512², 80 steps: seconds on a CPU) runs
- * first, the sync one (another size, so they are not batched) waits behind it in the GPU service's queue.
+ * first and is held there by pausing the GPU service; the sync one (another size, so they are not
+ * batched) waits behind it in the GPU service's queue.
  */
 const LONG_SYNC = { prompt: 'a red apple', size: '256x256', sampling_steps: 100, response_format: 'b64_json', seed: 3 };
 const LONG_ASYNC = {
@@ -91,15 +92,17 @@ async function notClientError(response: Response, what: string): Promise<string 
 }
 
 /**
- * Start the long async job, and once it runs at the GPU service, the long sync one behind it; resolves
- * when the sync job is submitted too (waiting in the GPU service's queue) while the async one still runs.
+ * Start the long async job, and once it runs at the GPU service, pause the service (SIGSTOP) so the job
+ * is held mid-run however fast this machine is; then submit the long sync one, which the edge forwards
+ * to the paused service. Resolves with the GPU service still paused: the caller kills it, or resumes it.
  */
 async function syncAndAsyncAtTheGpu(syncKey: string): Promise<{ sync: Promise<Response | unknown>; syncId: string; asyncId: string }> {
   const asyncId = await submitAsync(stack.apiKey);
   await eventually('the async job runs', () => taskOf(stack.apiKey, asyncId), (t) => t.status === 'PROCESSING' && t.progress_percent > 0);
+  stack.pauseGpu();
   const sync = postJson('/v1/images/generations', syncKey, LONG_SYNC).catch((error: unknown) => error);
   const [syncTask] = await eventually('the sync job is submitted', () => tasksOf(syncKey), (tasks) => tasks.length === 1 && tasks[0].attempts >= 1);
-  expect((await taskOf(stack.apiKey, asyncId)).status, 'the async job ended too soon to be interrupted').toBe('PROCESSING');
+  expect((await taskOf(stack.apiKey, asyncId)).status, 'the async job ended before the GPU service was paused').toBe('PROCESSING');
   return { sync, syncId: syncTask.id, asyncId };
 }
 
@@ -216,8 +219,10 @@ describe('reliability of the whole stack', () => {
   it('the edge restarted mid-task: the sync task ends FAILED with a reason (refunded), its event stream ends with task.failed, the async task polled through GET /v1/tasks/:id succeeds', async () => {
     const { sync, syncId, asyncId } = await syncAndAsyncAtTheGpu(stack.keys.edge1);
     const syncTask = { id: syncId };
-    await stack.restartEdge();
+    await stack.killEdge();
     expect(await sync).toBeInstanceOf(Error); // the client's connection died with the edge
+    stack.resumeGpu(); // the jobs run on at the GPU service with no edge following them
+    await stack.startEdge();
 
     const failed = await eventually('the orphaned sync task FAILED', () => taskOf(stack.keys.edge1, syncTask.id), (t) => t.status === 'FAILED', 30_000);
     expect(failed.error?.code).toBe('task_abandoned');
