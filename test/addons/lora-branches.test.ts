@@ -8,7 +8,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
 import { ConversionCache } from '../../gpu-service/src/checkpoints/conversion-cache';
-import { loadCheckpointModel } from '../../gpu-service/src/checkpoints/checkpoint-engine';
+import { loadCheckpointModel, type CheckpointEngineOptions } from '../../gpu-service/src/checkpoints/checkpoint-engine';
+import { ModelVariants } from '../../gpu-service/src/addons/model-variants';
+import type { DiffusionModel } from '../../gpu-service/src/models/diffusion-model';
 import { parseLoraFile } from '../../gpu-service/src/addons/lora-file';
 import { loraPatches } from '../../gpu-service/src/addons/lora-patch';
 import { loraTargetIndex } from '../../gpu-service/src/addons/lora-targets';
@@ -27,6 +29,8 @@ let modelsDir: string;
 let cacheDir: string;
 let unet: BranchedGraph;
 let text: BranchedGraph;
+let engine: CheckpointEngineOptions;
+let model: DiffusionModel;
 const opened: TensorFile[] = [];
 
 beforeAll(async () => {
@@ -35,17 +39,14 @@ beforeAll(async () => {
   modelsDir = await makeModelsDir('lora-branches-');
   const file = await addFixtureCheckpoint(modelsDir, 'checkpoints/sd15-tiny', 'sd15-tiny.safetensors', 'tiny.safetensors');
   const cache = new ConversionCache(path.join(modelsDir, '.cache'));
-  const loaded = await loadCheckpointModel(
-    { id: 'tiny.safetensors', path: file, format: 'safetensors' },
-    { cache, hashes: new ContentHashes(cache.root), tokenizerDir: path.join(modelsDir, TOKENIZER_SUBDIR), floatType: 'float32', attention: 'contrib' },
-    {},
-  );
-  await loaded.model.release();
+  engine = { cache, hashes: new ContentHashes(cache.root), tokenizerDir: path.join(modelsDir, TOKENIZER_SUBDIR), floatType: 'float32', attention: 'contrib' };
+  const loaded = await loadCheckpointModel({ id: 'tiny.safetensors', path: file, format: 'safetensors' }, engine, {});
+  model = loaded.model;
   cacheDir = loaded.cacheDir;
   [unet, text] = await openBranchedGraphs(cache, path.basename(cacheDir), ['unet', 'text_encoder'], { executionProviders: ['cpu'] });
 });
 afterAll(async () => {
-  await Promise.all([unet?.session.release(), text?.session.release()]);
+  await Promise.all([unet?.session.release(), text?.session.release(), model?.release()]);
   await Promise.all(opened.map((f) => f.close()));
   await family?.reference.close();
 });
@@ -146,6 +147,33 @@ describe.skipIf(!available)('LoRA branches on the tiny SD 1.x model (one session
       expect(normwiseRelError(got, expected)).toBeLessThan(1e-5);
     } finally {
       await patched.session.release();
+    }
+  });
+
+  it('the service (ModelVariants) applies sets as branches of one session: two sets switch without a new session, a set seen before is the same variant', async () => {
+    const events: Array<{ type: string; lora?: string }> = [];
+    const variants = new ModelVariants({ engine, sessionOptions: {}, onEvent: (e) => events.push(e) });
+    const set = (rel: string, strength: number) => ({ loras: [{ id: path.basename(rel), path: path.join(family.dir, rel), param: 'loras[0].name', strength }], embeddings: [] });
+    try {
+      const a = await variants.acquire(model, set('lora/tiny-lora.safetensors', 1));
+      const b = await variants.acquire(model, set('lora/tiny-lora-diffusers.safetensors', 0.6));
+      for (const [lease, strength] of [[a, '1.0'], [b, '0.6']] as const) {
+        const uc = family.case(`sd15.unet.lora_${strength}`);
+        expectWithinTolerance(uc.id, await unetOut(lease.model.unet), (await family.tensor(uc.outputs.out)).data, uc.tolerance.rel);
+        const tc = family.case(`sd15.text_encoder.lora_${strength}`);
+        expectWithinTolerance(tc.id, await textOut(lease.model.textEncoder), (await family.tensor(tc.outputs.last_hidden_state)).data, tc.tolerance.rel);
+      }
+      // The plain model is untouched by the variants built on it.
+      const uc = family.case('sd15.unet.sq');
+      expectWithinTolerance(uc.id, await unetOut(model.unet), (await family.tensor(uc.outputs.out)).data, uc.tolerance.rel);
+      a.release();
+      b.release();
+      const again = await variants.acquire(model, set('lora/tiny-lora.safetensors', 1));
+      expect(again.model).toBe(a.model);
+      again.release();
+      expect(events.filter((e) => e.type === 'variant_built').map((e) => e.lora)).toEqual(['branches', 'branches']);
+    } finally {
+      await variants.close();
     }
   });
 });
