@@ -50,6 +50,11 @@ export interface ModelVariantsOptions {
   sessionOptions: SessionOptions;
   /** Bytes of patched weights and base weights kept in memory (0 = no limit). */
   budgetBytes?: number;
+  /**
+   * Apply plain LoRA / LoCon sets as factor feeds of one branched session per model (lora-branches.ts; default
+   * true). False: every set gets patched sessions (patched-graphs.ts), as before; the benchmark compares the two.
+   */
+  loraBranches?: boolean;
   /** Build and drop events; a LoRA variant says whether it is branches of the model's shared session or patched sessions. */
   onEvent?: (e: { type: 'variant_built'; model: string; key: string; seconds: number; bytes: number; lora?: 'branches' | 'patched' } | { type: 'variant_dropped'; model: string; key: string; bytes: number }) => void;
 }
@@ -234,7 +239,7 @@ export class ModelVariants {
           };
           // Side branches first: the model's one branched session, this set's factors bound to it (no session built,
           // nothing copied). Sets it cannot express (LoHa, LoKr) get patched sessions.
-          const branched = await this.branchedGraphs(base);
+          const branched = this.opts.loraBranches === false ? undefined : await this.branchedGraphs(base);
           const feeds = branched ? await loraBranchFeeds(loras, loraTargetIndex(indexedGraphs(base, branched.get('text_encoder_2') !== undefined, (g) => branched.get(g)!.layout)), new Map([...branched].map(([g, b]) => [g, b.sites]))).catch(refused) : undefined;
           loraMethod = branched && feeds ? 'branches' : 'patched';
           if (branched && feeds) {
