@@ -1,10 +1,16 @@
 /**
- * Model variants: an engine-built model with a set of add-ons applied — LoRAs merged into the UNet and text
- * encoder weights (new sessions over the same graphs, weights from memory), a standalone VAE's sessions in place
- * of the checkpoint's, textual-inversion vectors for the prompts. One variant per (model, add-on set), built on
- * first use and cached: jobs with the same set reuse it (and batch together); jobs with different sets never
- * share one. Idle variants are dropped least recently used first when ADDON_MEMORY_BUDGET would be exceeded; the
- * base weights each LoRA variant starts from are read from disk once per model and kept with its variants.
+ * Model variants: an engine-built model with a set of add-ons applied — LoRAs on the UNet and text encoder, a
+ * standalone VAE's sessions in place of the checkpoint's, textual-inversion vectors for the prompts. One variant per
+ * (model, add-on set), built on first use and cached: jobs with the same set reuse it (and batch together); jobs
+ * with different sets never share one.
+ *
+ * LoRA: plain LoRA / LoCon sets are factor feeds bound to one session per model whose every Linear and Conv has a
+ * low-rank side branch (lora-branches.ts): the first set of a model opens that session (on the CPU provider its
+ * graphs are optimized and saved in the conversion-cache entry once per host), every other set costs only reading
+ * and stacking its factors. Sets with LoHa / LoKr modules get patched sessions instead (patched-graphs.ts: new
+ * sessions over the same graphs, weights from memory, the base weights read from disk once per model and kept).
+ * Idle variants are dropped least recently used first when ADDON_MEMORY_BUDGET would be exceeded (a branched
+ * variant holds only its factors; the shared branched session lives until the model is dropped).
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
