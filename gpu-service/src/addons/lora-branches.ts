@@ -15,7 +15,7 @@
  * Only plain LoRA / LoCon factors are branches; LoHa and LoKr products are not low-rank factorisations of this
  * shape and take the patched-weights path (patched-graphs.ts).
  */
-import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { ConversionCache } from '../checkpoints/conversion-cache';
@@ -134,64 +134,59 @@ export interface BranchedGraph {
   layout: Map<string, ExternalTensor>;
 }
 
-/** Version of the branch rewrite: part of the derived folder's name, so a changed rewrite is written again. */
+/** Version of the branch rewrite: part of the derived folders' names, so a changed rewrite is written again. */
 const BRANCHES_VERSION = 1;
 
 /**
- * Open `networks` of the conversion-cache entry `key` with LoRA branches. On the CPU provider the branched graphs
- * are optimized by onnxruntime once and saved in the entry (`<entry>/lora-v1-<optimized folder>/<network>/`, as
- * optimized-graphs.ts does for the plain graphs, packed weights included), so later processes open them without
- * optimizing; on other providers they are optimized at each open.
- * @throws Error when the entry or a network is missing, or onnxruntime cannot load the graph.
+ * Open `networks` of the conversion-cache entry `key` with LoRA branches. The rewritten graphs are written once into
+ * the entry (`<entry>/lora-v1/<network>/model.onnx`, their data files hard links to the base graphs', so no weight
+ * is copied); on the CPU provider they are also optimized by onnxruntime once and saved
+ * (`<entry>/lora-v1-<optimized folder>/<network>/`, as optimized-graphs.ts does for the plain graphs, packed weights
+ * included), so later processes open them without optimizing; other providers optimize them at each open.
+ * @throws Error when the entry or a network is missing, or onnxruntime cannot load or optimize the graph.
  */
 export async function openBranchedGraphs(cache: ConversionCache, key: string, networks: readonly string[], options: SessionOptions): Promise<BranchedGraph[]> {
   const entry = cache.dirOf(key);
   const rewritten = async (network: string) => {
     const modelPath = join(entry, network, 'model.onnx');
     const [bytes, layout] = await Promise.all([readFile(modelPath), readExternalLayout(modelPath)]);
-    return { ...addLoraBranches(bytes), layout, modelPath };
+    return { ...addLoraBranches(bytes), layout };
   };
-  const folder = optimizedFolderName(options);
-  const out: BranchedGraph[] = [];
-  if (!folder) {
-    for (const network of networks) {
-      const r = await rewritten(network);
-      // External data is found beside the path onnxruntime is given: the rewritten graph is opened from memory
-      // with the base graph's folder as its location.
-      const session = await OnnxModel.open(r.modelPath, options, { model: r.model, externalData: await externalDataOf(r.layout, join(entry, network)) });
-      out.push({ network, session, sites: r.sites, layout: r.layout });
-    }
-    return out;
-  }
-  const derived = await cache.derive(key, `lora-v${BRANCHES_VERSION}-${folder}`, async (tmp) => {
-    for (const network of networks) {
-      const r = await rewritten(network);
-      const src = join(tmp, 'src', network);
-      await mkdir(src, { recursive: true });
-      await writeFile(join(src, 'model.onnx'), r.model);
-      // The rewritten graph references the base graph's data file by name: a hard link, no copy.
-      const locations = new Set([...r.layout.values()].map((t) => t.location));
-      let bytes = 0;
-      for (const l of locations) {
-        await link(join(entry, network, l), join(src, l));
-        bytes += (await stat(join(entry, network, l))).size;
+  const graphs = await Promise.all(networks.map(async (network) => ({ network, ...(await rewritten(network)) })));
+  const source = await cache.derive(key, `lora-v${BRANCHES_VERSION}`, async (tmp) => {
+    for (const g of graphs) {
+      await mkdir(join(tmp, g.network), { recursive: true });
+      await writeFile(join(tmp, g.network, 'model.onnx'), g.model);
+      // The rewritten graph names the base graph's data files: linked, not copied.
+      for (const l of new Set([...g.layout.values()].map((t) => t.location))) {
+        try {
+          await link(join(entry, g.network, l), join(tmp, g.network, l));
+        } catch {
+          await copyFile(join(entry, g.network, l), join(tmp, g.network, l));
+        }
       }
-      await saveOptimizedGraph(join(src, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked: bytes >= PREPACK_MIN_BYTES });
     }
-    await rm(join(tmp, 'src'), { recursive: true, force: true });
   });
-  for (const network of networks) {
-    const r = await rewritten(network);
-    const session = await OnnxModel.open(join(derived.dir, network, 'model.onnx'), options, {}, 'preoptimized');
-    out.push({ network, session, sites: r.sites, layout: r.layout });
+  const folder = optimizedFolderName(options);
+  const optimized = folder
+    ? await cache.derive(key, `lora-v${BRANCHES_VERSION}-${folder}`, async (tmp) => {
+        for (const { network } of graphs) {
+          const bytes = (await stat(join(source.dir, network, 'model.onnx_data')).catch(() => ({ size: 0 }))).size;
+          await saveOptimizedGraph(join(source.dir, network, 'model.onnx'), join(tmp, network, 'model.onnx'), options, { prepacked: bytes >= PREPACK_MIN_BYTES });
+        }
+      })
+    : undefined;
+  const out: BranchedGraph[] = [];
+  try {
+    for (const g of graphs) {
+      const session = optimized ? await OnnxModel.open(join(optimized.dir, g.network, 'model.onnx'), options, {}, 'preoptimized') : await OnnxModel.open(join(source.dir, g.network, 'model.onnx'), options);
+      out.push({ network: g.network, session, sites: g.sites, layout: g.layout });
+    }
+  } catch (err) {
+    await Promise.all(out.map((g) => g.session.release()));
+    throw err;
   }
   return out;
-}
-
-/** The graph's external-data files read into memory (only for providers that optimize at each open). */
-async function externalDataOf(layout: Map<string, ExternalTensor>, dir: string): Promise<Array<{ path: string; data: Uint8Array }>> {
-  const locations = new Set([...layout.values()].map((t) => t.location));
-  return Promise.all([...locations].map(async (l) => ({ path: l, data: await readFile(join(dir, l)) })));
 }
 
 /** The low-rank factors one LoRA module adds to a branch. */
