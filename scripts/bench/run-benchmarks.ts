@@ -4,6 +4,7 @@
  * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
  * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
+import { runEdgeSection, type EdgeReport } from './edge/edge-section';
 import { runFluxSection, type FluxReport } from './flux/flux-section';
 import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
 import type { FastifyInstance } from 'fastify';
@@ -72,6 +73,8 @@ export interface BenchReport {
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
   flux?: FluxReport;
+  /** The edge's critical path on the local stack (edge/edge-section.ts). */
+  edge?: EdgeReport;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -156,7 +159,8 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     const flux = has('flux')
       ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
       : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}) };
+    const edge = has('edge') ? await runEdgeSection({ modelsDir, sizes: sizes.edge, loadAverage: () => loadavg()[0] }, log) : undefined;
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }

@@ -93,7 +93,8 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {
-      const store = new TaskStore(c.env.DB, { now });
+      const timing = c.get('timing');
+      const store = new TaskStore(c.env.DB, { now, timing });
       const { image: _image, ...storedRequest } = request;
       const task = await store.create({
         id: taskId,
@@ -103,7 +104,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
         request: { request: storedRequest, job: jobForStorage(job) },
       });
       if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
-      deps = { store, gpu, bucket: c.env.IMAGES, now };
+      deps = { store, gpu, bucket: c.env.IMAGES, now, serverTiming: timing };
       input = { task, job, metadata: requestMetadata(request), publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: 'image' }), OPENAI_ADDON_STYLE) };
     } catch (error) {
       await slot?.release(false);

@@ -1,6 +1,7 @@
 import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 import type { GpuClient } from '../gpu/backend-client';
 import { ApiError, backendUnavailable } from '../lib/api-error';
+import type { ServerTiming } from '../lib/server-timing';
 import { decodeBase64 } from '../lib/base64';
 import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
 import { apiErrorFromGpuError, readGpuJobEvents, type GpuJobEvent } from './gpu-job-events';
@@ -32,6 +33,8 @@ export interface RunGenerationDeps {
   now?: () => number;
   /** Time between two lease refreshes of the task row (default: taskLeaseTiming() of task-lease.ts). */
   heartbeatMs?: number;
+  /** The request's phase timing (`gpu`: submit to `done`; `r2`: storing the images); lib/server-timing.ts. */
+  serverTiming?: ServerTiming;
 }
 
 /** One run of one task. */
@@ -97,12 +100,13 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
   const isFinalFailure = input.isFinalFailure ?? (() => true);
   const now = deps.now ?? (() => Date.now());
 
-  const stopHeartbeat = startHeartbeat(() => store.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
+  const beat = store.untimed();
+  const stopHeartbeat = startHeartbeat(() => beat.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
   try {
     let result: GenerationResult;
     try {
       if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
-      result = await followJob(deps, input, now);
+      result = await timedFollowJob(deps, input, now);
     } catch (error) {
       throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
     }
@@ -132,7 +136,7 @@ export interface StoreTaskResultInput {
  * @throws ApiError 500 `storage_failed` (the task is FAILED or re-queued as `isFinalFailure` says),
  *   409 `task_cancelled` / `task_finished`, or the stored error of a task that ended otherwise.
  */
-export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now'>, input: StoreTaskResultInput): Promise<TaskResult> {
+export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now' | 'serverTiming'>, input: StoreTaskResultInput): Promise<TaskResult> {
   const { store } = deps;
   const { task, job, result } = input;
   const now = deps.now ?? (() => Date.now());
@@ -141,7 +145,8 @@ export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'b
   let images: StoredImage[];
   try {
     images = storedImages(task, job, result, input.metadata);
-    await storeImagesAtomically(deps.bucket, images);
+    const put = () => storeImagesAtomically(deps.bucket, images);
+    await (deps.serverTiming ? deps.serverTiming.measure('r2', put) : put());
     taskResult = {
       images: images.map((image, i) => ({
         index: result.images[i].index,
@@ -162,6 +167,22 @@ export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'b
     throw await endedError(store, task.id);
   }
   return taskResult;
+}
+
+/**
+ * {@link followJob}, its time added to the request's `gpu` phase minus the task-row writes it waited for
+ * meanwhile (those are in the `db` phase already).
+ */
+async function timedFollowJob(deps: RunGenerationDeps, input: RunGenerationInput, now: () => number): Promise<GenerationResult> {
+  const timing = deps.serverTiming;
+  if (!timing) return followJob(deps, input, now);
+  const start = performance.now();
+  const dbBefore = timing.durationOf('db');
+  try {
+    return await followJob(deps, input, now);
+  } finally {
+    timing.add('gpu', performance.now() - start - (timing.durationOf('db') - dbBefore));
+  }
 }
 
 /** Submit the job and follow its events to `done`; throws on `error` or a stream lost for good. */

@@ -1,3 +1,4 @@
+import type { ServerTiming } from '../lib/server-timing';
 import { TASKS_SCHEMA_STATEMENTS } from './task-schema';
 import {
   TASK_STATUSES,
@@ -15,6 +16,8 @@ import {
 export interface TaskStoreOptions {
   /** Clock in unix milliseconds (default Date.now, looked up per call so faked clocks apply). */
   now?: () => number;
+  /** The request's phase timing: every query is added to its `db` phase (lib/server-timing.ts). */
+  timing?: ServerTiming;
 }
 
 /** Raw row as D1 returns it. */
@@ -60,12 +63,19 @@ export const MAX_TASK_LIST_LIMIT = 100;
  */
 export class TaskStore {
   private readonly now: () => number;
+  private readonly timing: ServerTiming | undefined;
 
   constructor(
     private readonly db: D1Database,
-    options: TaskStoreOptions = {},
+    private readonly options: TaskStoreOptions = {},
   ) {
     this.now = options.now ?? (() => Date.now());
+    this.timing = options.timing;
+  }
+
+  /** The same table without the request's phase timing: for writes the response does not wait for. */
+  untimed(): TaskStore {
+    return this.timing ? new TaskStore(this.db, { ...this.options, timing: undefined }) : this;
   }
 
   /** Insert a QUEUED task. @throws when the id exists already (ids are random UUIDs). */
@@ -213,7 +223,11 @@ export class TaskStore {
   }
 
   /** Run a query; on "no such table" create the schema and run it once more. */
-  private async query<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
+  private query<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
+    return this.timing ? this.timing.measure('db', () => this.queryOnce(run)) : this.queryOnce(run);
+  }
+
+  private async queryOnce<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
     try {
       return await run(this.db);
     } catch (error) {
