@@ -108,7 +108,8 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
           style: OPENAI_GENERATIONS_STYLE,
           request: { request: storedRequest, job: jobForStorage(job) },
         },
-        { submitting: true },
+        // One configured GPU service: the job can only go there, so the insert records it (no separate write).
+        { submitting: true, backend: gpu.urls.length === 1 ? gpu.urls[0] : undefined },
       );
       let inserted: Promise<void>;
       if (source || request.stream) {

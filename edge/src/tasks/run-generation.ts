@@ -252,7 +252,8 @@ async function followJob(deps: RunGenerationDeps, input: RunGenerationInput, now
   const { task, job } = input;
   const submitted = await gpu.streamJob(job, input.signal);
   const backend = submitted.backendUrl;
-  writer.update({ backend });
+  // The route may have recorded it in the row already (one configured backend: TaskStore.newRow).
+  if (backend !== task.backend) writer.update({ backend });
   await emit(input, { event: 'accepted', backend });
 
   let response = submitted.response;

@@ -37,6 +37,11 @@ export interface CreateTaskOptions {
    * attempts = 1, so the runner needs no separate startAttempt write (RunGenerationInput.inserted).
    */
   submitting?: boolean;
+  /**
+   * The GPU service the job is about to be submitted to, when the caller knows it already (a single
+   * configured backend): recorded in the insert itself, so the runner need not write it separately.
+   */
+  backend?: string;
 }
 
 /** Raw row as D1 returns it. */
@@ -140,7 +145,7 @@ export class TaskStore {
       request_json: JSON.stringify(task.request ?? null),
       result_json: null,
       webhook_url: task.webhook_url ?? null,
-      backend: null,
+      backend: options.backend ?? null,
       attempts: options.submitting ? 1 : 0,
       created_at: now,
       updated_at: now,
