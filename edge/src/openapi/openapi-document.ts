@@ -376,7 +376,7 @@ function operations(): OperationSpec[] {
       operationId: 'asyncModels',
       tag: 'Async tasks (Novita style)',
       summary: 'Models by kind',
-      description: '`filter.types`: checkpoint, lora, vae, textualinversion (comma-separated; default all).',
+      description: '`filter.types`: checkpoint, lora, vae, textualinversion, matting, facerestore, upscaler (comma-separated; default all).',
       parameters: [queryParam('filter.types', 'Kinds to list, comma-separated.')],
       responses: { '200': { description: 'The models.', content: json(ref('AsyncModelList')) }, ...errors(400, 401, 502) },
     },

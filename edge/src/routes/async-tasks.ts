@@ -59,7 +59,7 @@ function taskNotFound(id: string): ApiError {
  *   (queue/async-task-result.ts). Another key's task is 404. A PROCESSING task whose consumer stopped
  *   responding (tasks/task-lease.ts) is reconciled here with the GPU service (tasks/task-reconcile.ts):
  *   finished from the job's result, re-queued while attempts remain, else FAILED.
- * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion → the GPU service's models of those
+ * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion,matting,facerestore,upscaler → the GPU service's models of those
  *   kinds in Novita's shape ({models: [{sd_name, type, …}]}).
  */
 export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
@@ -152,6 +152,7 @@ export function novitaModel(model: BackendModel): AsyncModel {
     native_size: model.native_size,
     max_pixels: model.max_pixels,
     ...(model.architecture ? { architecture: model.architecture } : {}),
+    ...(model.role ? { role: model.role } : {}),
     ...(model.error ? { reason: model.error } : {}),
   };
 }

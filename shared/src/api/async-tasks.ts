@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema, SeedSchema } from '../seed';
 import { PublicEmbeddingSchema, PublicLoraSchema } from './addon-fields';
-import { ModelKindSchema } from './models';
+import { FacerestoreRoleSchema, ModelKindSchema } from './models';
 
 /**
  * The async task API in the Novita / PPInfra v3 style (README "Public API"):
@@ -235,6 +235,8 @@ export const AsyncModelSchema = z.object({
   max_pixels: z.number().int(),
   /** The detected architecture of an engine-built checkpoint ("Stable Diffusion 1.x", …). */
   architecture: z.string().optional(),
+  /** Face-restoration models (type facerestore): detector or restorer. */
+  role: FacerestoreRoleSchema.optional(),
   /** Why the model cannot be used (status 0), when it cannot. */
   reason: z.string().optional(),
 });
