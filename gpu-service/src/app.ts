@@ -49,6 +49,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'clipTokenizerDir'
       | 'ortTuning'
       | 'sdxlRefinerModel'
+      | 'upscaleTiles'
     >
   > & {
     logger?: boolean | object;
@@ -123,6 +124,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
       refinerModel: opts.sdxlRefinerModel,
+      upscaleTiles: opts.upscaleTiles,
     },
     toServiceError,
     { log: app.log, metrics },

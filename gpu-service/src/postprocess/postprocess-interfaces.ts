@@ -10,7 +10,8 @@
  *   image's own size. The image is resized to it (bilinear) and the alpha back to the image's size (bilinear);
  *   values are clamped to [0, 1]. The first graph input and output are used unless the sidecar names them.
  * - `upscaler` (ESRGAN family: ESRGAN, Real-ESRGAN, SwinIR, … exported image → image): input `[1, 3, h, w]` rgb
- *   / 255 in [0, 1] (mean 0, std 1), output `[1, 3, s·h, s·w]` in [0, 1], clamped. The integer scale s is read
+ *   / 255 in [0, 1] (mean 0, std 1), output `[1, 3, s·h, s·w]` in [0, 1] (a sidecar's mean / std are undone on
+ *   the output: y·std + mean), clamped. The integer scale s is read
  *   from each run's output shape (it must be the same integer on both axes). Run in overlapping tiles
  *   (upscale-tiles.ts), so the graph must accept any tile size.
  * - `facerestore`: a face detector (`"role": "detector"`) and a GFPGAN / CodeFormer-style restorer
