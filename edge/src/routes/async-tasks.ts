@@ -2,6 +2,7 @@ import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
+  ASYNC_HIRES_UPSCALERS,
   AsyncImg2ImgBodySchema,
   AsyncInpaintingBodySchema,
   AsyncModelQuerySchema,
@@ -31,6 +32,7 @@ import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
 import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
 import { storeImagesAtomically } from '../storage/r2-images';
+import { usableModels } from '../postprocess/postprocess-options';
 import { reconcileOnRead } from '../tasks/reconcile-on-read';
 import { TaskStore } from '../tasks/task-store';
 import { allowLocalWebhookUrls, checkWebhookUrl } from '../webhooks/webhook-url';
@@ -226,7 +228,17 @@ async function submit(
     throw error;
   }
   const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
-  const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
+  // A listing that lacks a named add-on, an upscaler model or the matting model a request needs is fetched again once.
+  const upscaler = request.hires_fix?.upscaler;
+  const namesUpscalerModel = upscaler !== undefined && !Object.prototype.hasOwnProperty.call(ASYNC_HIRES_UPSCALERS, upscaler);
+  const catalog = await options.catalog.listHaving(
+    pool,
+    pool.key,
+    (models) =>
+      listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models) &&
+      (!namesUpscalerModel || usableModels(models, 'upscaler').some((m) => m.id === upscaler)) &&
+      (!request.enable_transparent_background || usableModels(models, 'matting').length > 0),
+  );
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
   job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
 
