@@ -80,7 +80,7 @@ export const ImageGenerationRequestSchema = z.object({
   output_format: OutputFormatSchema.default('png'),
   /** gpt-image-1 style 0..100 for jpeg/webp; used as the encoder quality (default 90). */
   output_compression: OutputCompressionSchema.optional(),
-  background: BackgroundSchema.optional(),
+  background: BackgroundSchema.optional().describe('transparent: alpha from the deployment\'s matting model (output_format png or webp; 400 when it has none); opaque / auto: RGB.'),
   moderation: ModerationSchema.optional(),
   user: z.string().max(256).optional(),
   stream: z.boolean().default(false),
