@@ -25,6 +25,8 @@ import { DEFAULT_TILE_OPTIONS, type TileOptions } from './upscale-tiles';
 export interface ResolvedPostprocess {
   upscaler?: PostprocessEntry;
   matting?: PostprocessEntry;
+  /** The job field that chose the matting model (`matting_model`, or `background` for the default one). */
+  mattingParam?: string;
 }
 
 /** A job without post-processing. */
@@ -68,8 +70,10 @@ export async function resolveJobPostprocess(job: GenerationJob, catalog: Postpro
   }
   if (job.background === 'transparent') {
     if (job.output.format === 'jpeg') throw refuse('background', 'JPEG has no alpha channel: a transparent background needs output format png or webp');
-    if (job.matting_model !== undefined) out.matting = await findUsable(catalog, 'matting', job.matting_model, 'matting_model');
-    else {
+    if (job.matting_model !== undefined) {
+      out.matting = await findUsable(catalog, 'matting', job.matting_model, 'matting_model');
+      out.mattingParam = 'matting_model';
+    } else {
       out.matting = (await catalog.list('matting')).find((m) => !m.error);
       if (!out.matting) throw refuse('background', `a transparent background needs a model of kind "matting" (background removal) in MODELS_DIR/${POSTPROCESS_FOLDERS.matting}, and this service has none`);
     }
@@ -91,21 +95,31 @@ export interface JobStages {
 /** No stages. */
 export const NO_STAGES: JobStages = { records: new Map() };
 
+/** A model file onnxruntime cannot open (or that cannot be read): 503 model_unavailable naming the job field. */
+async function opened(sessions: PostprocessSessions, entry: PostprocessEntry, param: string): Promise<OnnxModel> {
+  try {
+    return await sessions.session(entry);
+  } catch (err) {
+    throw new ServiceError(503, 'model_unavailable', `${param}: the ${KIND_WORD[entry.kind]} model "${entry.id}" cannot be loaded: ${(err as Error).message}`, param);
+  }
+}
+
 /**
  * Open the sessions of a job's post-processing models and hash their files.
- * @throws Error when onnxruntime cannot load a model or its file cannot be read.
+ * @throws ServiceError 503 model_unavailable naming the job field when onnxruntime cannot load a model; the read
+ *         error when a file cannot be hashed.
  */
 export async function openJobStages(resolved: ResolvedPostprocess, catalog: PostprocessCatalog, sessions: PostprocessSessions, tiles: TileOptions = DEFAULT_TILE_OPTIONS): Promise<JobStages> {
   const records = new Map<string, PostprocessStage>();
   const stages: JobStages = { records };
   if (resolved.upscaler) {
     const e = resolved.upscaler;
-    stages.upscaler = { session: await sessions.session(e), sidecar: e.sidecar, tiles };
+    stages.upscaler = { session: await opened(sessions, e, 'hires_fix.upscale_model'), sidecar: e.sidecar, tiles };
     records.set('hires_upscale', { stage: 'hires_upscale', model: e.id, hash: await catalog.sha256(e) });
   }
   if (resolved.matting) {
     const e = resolved.matting;
-    stages.matting = { session: await sessions.session(e), entry: e };
+    stages.matting = { session: await opened(sessions, e, resolved.mattingParam ?? 'background'), entry: e };
     records.set('matting', { stage: 'matting', model: e.id, hash: await catalog.sha256(e) });
   }
   return stages;

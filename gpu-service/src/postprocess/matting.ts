@@ -6,7 +6,7 @@
  * 1. normalise (rgb / 255 − mean) / std and resize to the network's size (bilinear, half-pixel centres:
  *    torch F.interpolate(mode='bilinear', align_corners=False)) — the sidecar's `input_size`, else the graph's
  *    static input dims, else the image's own size;
- * 2. run; take the first channel of the output [1, 1, H', W'] (or [1, H', W']);
+ * 2. run; the output is one alpha plane [1, 1, H', W'] (or [1, H', W']);
  * 3. sigmoid when the sidecar says the output is logits; resize back to the image's size (bilinear); clamp to
  *    [0, 1]; alpha byte = round(255 · a).
  * The RGB values are left as they are (straight, not premultiplied alpha, as PNG and WebP store it).
@@ -47,10 +47,10 @@ export async function mattingAlpha(session: OnnxModel, sidecar: PostprocessSidec
   const oh = dims[dims.length - 2];
   const ow = dims[dims.length - 1];
   const lead = dims.slice(0, -2).reduce((a, b) => a * b, 1);
-  if (dims.length < 3 || dims.length > 4 || lead < 1 || out.data.length !== lead * oh * ow) {
+  if (dims.length < 3 || dims.length > 4 || lead !== 1 || out.data.length !== oh * ow) {
     throw new Error(`${session.path}: the matting output "${outputName}" has dims [${dims.join(', ')}], not [1, 1, H, W]`);
   }
-  let a: Float32Array = out.data.subarray(0, oh * ow);
+  let a: Float32Array = out.data;
   if (sidecar.activation === 'sigmoid') a = a.map((v) => 1 / (1 + Math.exp(-v)));
   if (oh !== height || ow !== width) a = resizeLatents(a, 1, 1, oh, ow, height, width, 'bilinear');
   const alpha = new Uint8Array(width * height);

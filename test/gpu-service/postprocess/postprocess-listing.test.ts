@@ -1,7 +1,8 @@
 /**
  * Post-processing models in GET /v1/models: every ONNX file of MODELS_DIR/matting, facerestore and upscale_models
  * is listed with its kind (a face-restoration file with its role), a bad sidecar makes it unusable with the
- * reason, and the folders are never listed as models themselves.
+ * reason, an unloadable file fails its job with 503 naming the field, and the folders are never listed as models
+ * themselves.
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ beforeAll(async () => {
   await writeFile(join(modelsDir, 'upscale_models', 'bad-sidecar.onnx'), x2);
   await writeFile(join(modelsDir, 'upscale_models', 'bad-sidecar.json'), JSON.stringify({ std: [1, 0, 1] }));
   await writeFile(join(modelsDir, 'upscale_models', 'notes.txt'), 'not a model');
+  await writeFile(join(modelsDir, 'matting', 'garbage.onnx'), 'not an onnx file');
   await mkdir(join(modelsDir, 'facerestore'));
   await writeFile(join(modelsDir, 'facerestore', 'retinaface_resnet50.onnx'), x2);
   await writeFile(join(modelsDir, 'facerestore', 'GFPGANv1.4.onnx'), x2);
@@ -40,7 +42,7 @@ describe('GET /v1/models with post-processing models', () => {
     const rows = (await app.inject({ method: 'GET', url: '/v1/models', headers: auth })).json().data as Array<Record<string, any>>;
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
     expect(Object.keys(byId).sort()).toEqual(
-      ['GFPGANv1.4', 'anime/x2', 'bad-sidecar', 'custom', 'retinaface_resnet50', 'test-matting-gbr', 'test-upscale-x4-nearest', 'tiny-analytic'].sort(),
+      ['GFPGANv1.4', 'anime/x2', 'bad-sidecar', 'custom', 'garbage', 'retinaface_resnet50', 'test-matting-gbr', 'test-upscale-x4-nearest', 'tiny-analytic'].sort(),
     );
     expect(byId['test-matting-gbr']).toMatchObject({ kind: 'matting', capabilities: [], loaded: false });
     expect(byId['test-matting-gbr'].size_bytes).toBeGreaterThan(0);
@@ -51,6 +53,17 @@ describe('GET /v1/models with post-processing models', () => {
     expect(byId['custom']).toMatchObject({ kind: 'facerestore', role: 'detector' });
     expect(byId['bad-sidecar'].error).toMatch(/std.*must not be 0/);
     for (const id of ['test-matting-gbr', 'test-upscale-x4-nearest', 'anime/x2', 'custom']) expect(byId[id].error, id).toBeUndefined();
+  });
+
+  it('a model file onnxruntime cannot load fails the job with 503 model_unavailable naming the field', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: auth,
+      payload: { id: 'pp-garbage', model: 'tiny-analytic', prompt: 'red', width: 64, height: 64, seed: 1, steps: 2, background: 'transparent', matting_model: 'garbage' },
+    });
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error).toMatchObject({ code: 'model_unavailable', param: 'matting_model', message: expect.stringContaining('"garbage" cannot be loaded') });
   });
 
   it('refuses a job naming a post-processing model as its model', async () => {
