@@ -33,7 +33,7 @@ import { JobQueue } from './job-queue';
 import type { JobRecord } from './job-record';
 import { JobStore } from './job-store';
 import { encodeResult, runJob } from './run-job';
-import { NO_STAGES, openJobStages, resolveJobPostprocess, type JobStages, type ResolvedPostprocess } from '../postprocess/job-postprocess';
+import { hasPostprocess, NO_STAGES, openJobStages, resolveJobPostprocess, type JobStages, type ResolvedPostprocess } from '../postprocess/job-postprocess';
 import type { TileOptions } from '../postprocess/upscale-tiles';
 
 export interface JobServiceOptions {
@@ -345,7 +345,7 @@ export class JobService {
 
   /** The sessions of a member's post-processing models (none opened for a job without any). */
   private stagesOf(m: JobMember): Promise<JobStages> {
-    if (!m.postprocess.upscaler && !m.postprocess.matting) return Promise.resolve(NO_STAGES);
+    if (!hasPostprocess(m.postprocess)) return Promise.resolve(NO_STAGES);
     return openJobStages(m.postprocess, this.registry.postprocess, this.registry.postprocessSessions, this.opts.upscaleTiles);
   }
 

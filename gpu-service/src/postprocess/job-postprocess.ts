@@ -32,6 +32,11 @@ export interface ResolvedPostprocess {
 /** A job without post-processing. */
 export const NO_POSTPROCESS: ResolvedPostprocess = {};
 
+/** Whether a job runs any post-processing model (then its sessions are opened for the run). */
+export function hasPostprocess(resolved: ResolvedPostprocess): boolean {
+  return resolved.upscaler !== undefined || resolved.matting !== undefined;
+}
+
 const KIND_WORD: Record<PostprocessKind, string> = { matting: 'matting (background removal)', facerestore: 'face restoration', upscaler: 'upscaler' };
 
 function refuse(param: string, message: string): ServiceError {
