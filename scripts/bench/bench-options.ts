@@ -8,15 +8,15 @@ import type { OrtSizes } from './ort-settings';
 
 /**
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
- * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `sd15` (the checkpoint engine on a
- * real-size SD 1.5: minutes), `sdxl` (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB
- * of memory), `flux` (opt-in: a reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step
- * at 512²; scripts/bench/flux/).
+ * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `edge` (CPU of the edge's input checks
+ * on the largest inputs allowed: seconds), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes), `sdxl`
+ * (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB of memory), `flux` (opt-in: a
+ * reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step at 512²; scripts/bench/flux/).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'sd15', 'sdxl', 'flux'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 /** The sections a run without --only does (sdxl is opt-in). */
-export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'sd15'];
+export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'edge', 'sd15'];
 
 /** Parsed options. */
 export interface BenchOptions {
@@ -54,6 +54,8 @@ export interface BenchSizes {
   ort: OrtSizes;
   /** Timed FLUX transformer steps (after one untimed). */
   fluxRepeats: number;
+  /** Timed calls per edge input check. */
+  edgeRepeats: number;
 }
 
 /** The sizes of a full run and of a --quick run. */
@@ -73,6 +75,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 2, rounds: 1 },
         fluxRepeats: 1,
+        edgeRepeats: 3,
       }
     : {
         tinySteps: 30,
@@ -87,6 +90,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 7, rounds: 3 },
         fluxRepeats: 3,
+        edgeRepeats: 9,
       };
 }
 

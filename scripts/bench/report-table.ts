@@ -1,6 +1,7 @@
 /**
  * The human-readable form of a BenchReport: plain-text tables of the figures and the ratios between them.
  */
+import { EDGE_CHECK_GOAL_MS } from './edge-input-checks';
 import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { formatSdxl } from './sdxl/sdxl-section';
@@ -25,6 +26,7 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.pipeline) parts.push('', formatPipeline(report.pipeline));
   if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
   if (report.ort) parts.push('', formatOrt(report.ort));
+  if (report.edge) parts.push('', formatEdge(report.edge));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
   if (report.flux) parts.push('', formatFlux(report.flux));
@@ -95,6 +97,16 @@ function formatOrt(ort: NonNullable<BenchReport['ort']>): string {
     table(
       ['setting', 'ms per UNet run', 'vs defaults'],
       ort.map((v) => [v.name, v.msPerRun.toFixed(1), v.overDefault.toFixed(3)]),
+    ),
+  ].join('\n');
+}
+
+function formatEdge(edge: NonNullable<BenchReport['edge']>): string {
+  return [
+    `Edge input checks: CPU ms per call (${edge[0]?.cpu_clock === 'process' ? 'whole process, user + system' : 'the calling thread'}) on the largest inputs allowed; goal: median ≤ ${EDGE_CHECK_GOAL_MS} ms per check`,
+    table(
+      ['check', 'input bytes', 'median ms', 'max ms', 'goal'],
+      edge.map((r) => [r.name, String(r.input_bytes), r.cpu_ms_median.toFixed(1), r.cpu_ms_max.toFixed(1), r.goal ? (r.cpu_ms_median <= EDGE_CHECK_GOAL_MS ? 'met' : 'MISSED') : '—']),
     ),
   ].join('\n');
 }

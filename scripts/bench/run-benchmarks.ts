@@ -4,6 +4,7 @@
  * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
  * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
+import { benchEdgeInputChecks, type EdgeCheckResult } from './edge-input-checks';
 import { runFluxSection, type FluxReport } from './flux/flux-section';
 import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
 import type { FastifyInstance } from 'fastify';
@@ -69,6 +70,8 @@ export interface BenchReport {
   throughput?: ThroughputSection[];
   /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
   ort?: OrtVariantResult[];
+  /** CPU ms of the edge's input checks on the largest allowed inputs (edge-input-checks.ts). */
+  edge?: EdgeCheckResult[];
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
   flux?: FluxReport;
@@ -151,12 +154,13 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     }
 
     const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
+    const edge = has('edge') ? await benchEdgeInputChecks(sizes.edgeRepeats, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
     const sdxl = has('sdxl') ? await runSdxlSection({ modelsDir, threads: options.threads, sizes: sizes.sdxl }, log) : undefined;
     const flux = has('flux')
       ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
       : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}) };
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }

@@ -19,6 +19,7 @@ import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
+import { checkHfDownloadAllowed } from '../gpu/hf-download-check';
 import { allowHttpImageUrls } from '../inputs/url-guard';
 import { checkMaskHeader, checkMaskPixels } from '../inputs/mask-check';
 import { inputStoredImages, type TaskInput } from '../inputs/input-objects';
@@ -227,6 +228,9 @@ async function submit(
     }
     throw error;
   }
+  // The job reaches the GPU service only from the Queue consumer: a download it would refuse is refused now.
+  const anyRepo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
+  checkHfDownloadAllowed(request.model_name, model, await options.catalog.list(pool, pool.key), anyRepo, 'request.model_name');
   const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
   // A listing that lacks a named add-on, an upscaler model or the matting model a request needs is fetched again once.
   const upscaler = request.hires_fix?.upscaler;
@@ -240,7 +244,7 @@ async function submit(
       (!request.enable_transparent_background || usableModels(models, 'matting').length > 0),
   );
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
-  job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
+  job.download_any_repo = anyRepo;
 
   const inputs: TaskInput[] = [];
   let maskParam = 'mask';

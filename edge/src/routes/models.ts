@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
+import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import type { BackendModel, PublicModelList } from '@image-api/shared/api/models';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
 import { readEdgeConfig } from '../lib/edge-config';
-import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 
 /** Dependencies of the models route. */
 export interface ModelsRouteOptions {

@@ -35,6 +35,7 @@ import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
 import { downloadHfModel, folderBytes, HfLimitError, HfReferenceError, planHfDownload, type DownloadProgress, type HfDownloadPlan } from './hf-download';
 import { CLOSED_POLICY, repoAllowed, type HfDownloadPolicy } from './hf-policy';
+import { downloadForbiddenRule } from '@image-api/shared/hf-allowed-repos';
 import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
 import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
@@ -326,10 +327,7 @@ export class ModelRegistry {
   private async planDownload(ref: HfReference, options: ResolveOptions): Promise<HfDownloadPlan> {
     const policy = this.hfPolicy;
     if (!options.downloadAnyRepo && !repoAllowed(policy.allowedRepos, ref.repo)) {
-      const rule = policy.allowedRepos.length
-        ? `the repository "${ref.repo}" matches none of HF_ALLOWED_REPOS (${policy.allowedRepos.join(', ')}); only an API key with the models:download scope may download other repositories`
-        : 'this service downloads no repositories for tenants (HF_ALLOWED_REPOS is empty); only an API key with the models:download scope may download one';
-      throw errors.modelDownloadForbidden(ref.ref, rule);
+      throw errors.modelDownloadForbidden(ref.ref, downloadForbiddenRule(policy.allowedRepos, ref.repo));
     }
     let plan: HfDownloadPlan;
     try {

@@ -24,10 +24,10 @@ export const FAKE_MODELS: BackendModel[] = [
   { id: 'broken-model', kind: 'checkpoint', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'model_index.json: Unexpected token' },
 ];
 
-/** What the fake does with POST /v1/jobs. */
 /** The download rules the fake reports in GET /v1/models (as HF_ALLOWED_REPOS=acme/*, HF_MAX_MODEL_BYTES=8e9). */
 export const FAKE_HF_DOWNLOADS = { allowed_repos: ['acme/*'], max_model_bytes: 8_000_000_000, models_dir_max_bytes: 0 };
 
+/** What the fake does with POST /v1/jobs. */
 export type JobBehaviour =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
