@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { OnnxModel } from '../onnx/session';
 import type { StageImage } from './image-tensor';
 import type { PostprocessSidecar } from './postprocess-interfaces';
+import { asModelFailure } from './postprocess-model-error';
 import { upscaleTiled, type TileOptions } from './upscale-tiles';
 
 /** At most this many network passes per image (AUTOMATIC1111's loop). */
@@ -16,6 +17,8 @@ export const MAX_UPSCALE_PASSES = 3;
 
 /** An upscaler model opened for a job. */
 export interface ImageUpscaler {
+  /** The model's id (for errors). */
+  id: string;
   session: OnnxModel;
   sidecar: PostprocessSidecar;
   tiles: TileOptions;
@@ -24,13 +27,15 @@ export interface ImageUpscaler {
 /**
  * Upscale one RGB image to `targetWidth` × `targetHeight` pixels (see the module comment).
  * @param signal checked between tiles.
- * @throws Error from the network run (upscale-tiles.ts).
+ * @throws PostprocessModelError naming hires_fix.upscale_model when the network run fails (upscale-tiles.ts); the
+ *         signal's reason when aborted.
  */
 export async function upscaleToTarget(upscaler: ImageUpscaler, image: StageImage, targetWidth: number, targetHeight: number, signal?: AbortSignal): Promise<StageImage> {
   let img: StageImage = { rgb: image.rgb, width: image.width, height: image.height };
   for (let pass = 0; pass < MAX_UPSCALE_PASSES; pass++) {
     if (img.width >= targetWidth && img.height >= targetHeight) break;
-    const up = await upscaleTiled(upscaler.session, upscaler.sidecar, img, upscaler.tiles, signal);
+    const from = img;
+    const up = await asModelFailure('hires_fix.upscale_model', `the upscaler model "${upscaler.id}"`, () => upscaleTiled(upscaler.session, upscaler.sidecar, from, upscaler.tiles, signal), signal);
     const grew = up.width !== img.width || up.height !== img.height;
     img = { rgb: up.rgb, width: up.width, height: up.height };
     if (!grew) break;

@@ -15,6 +15,7 @@ import type { DecodedImage } from '../diffusion/pipelines/generate';
 import { ServiceError } from '../lib/errors';
 import type { ImageUpscaler } from './hires-upscale';
 import { removeBackground } from './matting';
+import { asModelFailure } from './postprocess-model-error';
 import { POSTPROCESS_FOLDERS, type PostprocessCatalog, type PostprocessEntry } from './postprocess-catalog';
 import type { PostprocessKind } from './postprocess-interfaces';
 import type { PostprocessSessions } from './postprocess-sessions';
@@ -92,7 +93,7 @@ export async function resolveJobPostprocess(job: GenerationJob, catalog: Postpro
 export interface JobStages {
   /** The hires-fix upscaler model (GenerateModels.upscaler). */
   upscaler?: ImageUpscaler;
-  matting?: { session: OnnxModel; entry: PostprocessEntry };
+  matting?: { session: OnnxModel; entry: PostprocessEntry; param: string };
   /** Receipt entries of the stages opened, by stage name. */
   records: Map<string, PostprocessStage>;
 }
@@ -119,12 +120,12 @@ export async function openJobStages(resolved: ResolvedPostprocess, catalog: Post
   const stages: JobStages = { records };
   if (resolved.upscaler) {
     const e = resolved.upscaler;
-    stages.upscaler = { session: await opened(sessions, e, 'hires_fix.upscale_model'), sidecar: e.sidecar, tiles };
+    stages.upscaler = { id: e.id, session: await opened(sessions, e, 'hires_fix.upscale_model'), sidecar: e.sidecar, tiles };
     records.set('hires_upscale', { stage: 'hires_upscale', model: e.id, hash: await catalog.sha256(e) });
   }
   if (resolved.matting) {
     const e = resolved.matting;
-    stages.matting = { session: await opened(sessions, e, resolved.mattingParam ?? 'background'), entry: e };
+    stages.matting = { session: await opened(sessions, e, resolved.mattingParam ?? 'background'), entry: e, param: resolved.mattingParam ?? 'background' };
     records.set('matting', { stage: 'matting', model: e.id, hash: await catalog.sha256(e) });
   }
   return stages;
@@ -132,6 +133,7 @@ export async function openJobStages(resolved: ResolvedPostprocess, catalog: Post
 
 /**
  * Run the image stages on each final image (the matting alpha for background transparent).
+ * @throws PostprocessModelError naming the job field when a model's run fails; the signal's reason when aborted.
  * @returns the images (with `alpha` when matted) and the receipt entries of every stage that ran, in order
  *          (`hires_upscale` first when the pipeline ran it).
  */
@@ -141,11 +143,11 @@ export async function applyImageStages(stages: JobStages, images: DecodedImage[]
   if (upscale) ran.push(upscale);
   let out = images;
   if (stages.matting) {
-    const { session, entry } = stages.matting;
+    const { session, entry, param } = stages.matting;
     out = [];
     for (const img of images) {
       signal?.throwIfAborted();
-      out.push({ ...img, ...(await removeBackground(session, entry.sidecar, img)) });
+      out.push({ ...img, ...(await asModelFailure(param, `the matting model "${entry.id}"`, () => removeBackground(session, entry.sidecar, img), signal)) });
     }
     ran.push(stages.records.get('matting')!);
   }

@@ -80,7 +80,7 @@ describe('upscaleToTarget (hires fix)', () => {
   it('applies the network until the target is reached, then resizes to it exactly', async () => {
     const session = await open(buildTestUpscalerGraph(2));
     const rgb = noise(16, 8);
-    const upscaler = { session, sidecar: {}, tiles: { tileSize: 12, tileOverlap: 4 } };
+    const upscaler = { id: 'x2', session, sidecar: {}, tiles: { tileSize: 12, tileOverlap: 4 } };
     // ×2 then ×2 reaches 64×32 exactly: no resampling, so the result is the ×4 nearest enlargement.
     const exact = await upscaleToTarget(upscaler, { rgb, width: 16, height: 8 }, 64, 32);
     expect([exact.width, exact.height]).toEqual([64, 32]);
