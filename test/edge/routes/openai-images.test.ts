@@ -272,6 +272,10 @@ describe('POST /v1/images/generations', () => {
       expect(response.status, await response.clone().text()).toBe(200);
       expect(gpu.jobs[1]).toMatchObject({ background: 'transparent', output: { format: 'png' } });
       expect(await response.json()).toMatchObject({ background: 'transparent', output_format: 'png', receipt: { background: 'transparent' } });
+      // The stored image's R2 metadata lists the post-processing stages with their model hashes.
+      const taskId = response.headers.get('x-task-id')!;
+      const key = (await env.IMAGES.list()).objects.map((object) => object.key).find((k) => k.includes(`/${taskId}/`))!;
+      expect(JSON.parse((await env.IMAGES.head(key))!.customMetadata!.postprocess)).toEqual([{ stage: 'matting', model: 'fake-matting', hash: 'fake' }]);
       expect((await post({ prompt: 'x', background: 'transparent', output_format: 'webp', response_format: 'b64_json' })).status).toBe(200);
       expect(gpu.jobs[2]).toMatchObject({ background: 'transparent', output: { format: 'webp' } });
       await expectError(await post({ prompt: 'x', background: 'transparent', output_format: 'jpeg' }), 400, 'background');
