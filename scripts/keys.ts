@@ -2,7 +2,7 @@
  * API key administration for the edge Worker (README, "Keys, limits, links, inputs"):
  *
  *   npm run keys -- create --name NAME [--key KEY] [--tenant T] [--rpm N] [--concurrency N] [--images-per-day N] [--compute-units-per-minute N] [--models-download] [--replace]
- *   npm run keys -- list
+ *   npm run keys -- list        (name, tenant, active|revoked, hash prefix[, privileged scopes such as models:download])
  *   npm run keys -- revoke NAME
  *
  * Keys are stored only as SHA-256 hashes: KV `API_KEYS` maps hash → record (shared/src/api/api-key.ts),
@@ -24,6 +24,7 @@ import {
   apiKeyHash,
   MODELS_DOWNLOAD_SCOPE,
   newApiKeyRecord,
+  PRIVILEGED_SCOPES,
   type ApiKeyLimits,
   type ApiKeyListMetadata,
   type ApiKeyRecord,
@@ -65,6 +66,20 @@ export interface KeyStore {
   list(): Promise<ListedKey[]>;
 }
 
+/**
+ * The list metadata stored beside a record: name, tenant, `revoked` when it is, and its privileged scopes
+ * (`models:download`) when it holds any, so `keys list` shows them without reading every record.
+ */
+export function listMetadataOf(record: ApiKeyRecord): ApiKeyListMetadata {
+  const privileged = record.scopes.filter((scope) => PRIVILEGED_SCOPES.includes(scope));
+  return {
+    name: record.name,
+    tenant: record.tenant,
+    ...(record.revoked ? { revoked: true } : {}),
+    ...(privileged.length ? { privileged } : {}),
+  };
+}
+
 /** KV access through `wrangler kv key put|get|list` (local by default, `--remote` on request). */
 export class WranglerKeyStore implements KeyStore {
   private readonly wranglerBin: string;
@@ -101,8 +116,7 @@ export class WranglerKeyStore implements KeyStore {
   }
 
   async put(hash: string, record: ApiKeyRecord): Promise<void> {
-    const metadata: ApiKeyListMetadata = { name: record.name, tenant: record.tenant, ...(record.revoked ? { revoked: true } : {}) };
-    await this.wrangler(['kv', 'key', 'put', hash, JSON.stringify(record), '--metadata', JSON.stringify(metadata)]);
+    await this.wrangler(['kv', 'key', 'put', hash, JSON.stringify(record), '--metadata', JSON.stringify(listMetadataOf(record))]);
   }
 
   async get(hash: string): Promise<ApiKeyRecord | null> {
@@ -272,13 +286,14 @@ export function buildProgram(io: { log: (line: string) => void; store?: KeyStore
 
   program
     .command('list')
-    .description('list keys: name, tenant, status, hash prefix')
+    .description('list keys: name, tenant, status, hash prefix, and privileged scopes (models:download) where held')
     .action(async (_opts: unknown, cmd: Command) => {
       const keys = await listKeys(storeOptions(cmd));
       if (keys.length === 0) io.log('No keys. Create one with: npm run keys -- create --name NAME');
       for (const entry of keys) {
         const status = entry.metadata?.revoked ? 'revoked' : 'active';
-        io.log(`${entry.metadata?.name ?? '?'}\t${entry.metadata?.tenant ?? '?'}\t${status}\t${entry.hash.slice(0, 12)}…`);
+        const privileged = entry.metadata?.privileged?.length ? `\t${entry.metadata.privileged.join(',')}` : '';
+        io.log(`${entry.metadata?.name ?? '?'}\t${entry.metadata?.tenant ?? '?'}\t${status}\t${entry.hash.slice(0, 12)}…${privileged}`);
       }
     });
 

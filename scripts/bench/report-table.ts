@@ -1,6 +1,7 @@
 /**
  * The human-readable form of a BenchReport: plain-text tables of the figures and the ratios between them.
  */
+import { EDGE_CHECK_GOAL_MS } from './edge-input-checks';
 import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { formatSdxl } from './sdxl/sdxl-section';
@@ -26,10 +27,11 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.pipeline) parts.push('', formatPipeline(report.pipeline));
   if (report.throughput && report.throughput_images_per_second) parts.push('', formatThroughput(report.throughput, report.throughput_images_per_second));
   if (report.ort) parts.push('', formatOrt(report.ort));
+  if (report.edge) parts.push('', formatEdge(report.edge));
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
   if (report.flux) parts.push('', formatFlux(report.flux));
-  if (report.edge) parts.push('', formatEdge(report.edge));
+  if (report.edge_path) parts.push('', formatEdgePath(report.edge_path));
   return parts.join('\n');
 }
 
@@ -101,6 +103,16 @@ function formatOrt(ort: NonNullable<BenchReport['ort']>): string {
   ].join('\n');
 }
 
+function formatEdge(edge: NonNullable<BenchReport['edge']>): string {
+  return [
+    `Edge input checks: CPU ms per call (${edge[0]?.cpu_clock === 'process' ? 'whole process, user + system' : 'the calling thread'}) on the largest inputs allowed; goal: median ≤ ${EDGE_CHECK_GOAL_MS} ms per check`,
+    table(
+      ['check', 'input bytes', 'median ms', 'max ms', 'goal'],
+      edge.map((r) => [r.name, String(r.input_bytes), r.cpu_ms_median.toFixed(1), r.cpu_ms_max.toFixed(1), r.goal ? (r.cpu_ms_median <= EDGE_CHECK_GOAL_MS ? 'met' : 'MISSED') : '—']),
+    ),
+  ].join('\n');
+}
+
 function formatSd15(r: Sd15Report): string {
   const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
   const s = (seconds: number) => `${seconds.toFixed(1)} s`;
@@ -164,7 +176,7 @@ function formatFlux(f: FluxReport): string {
   ].join('\n');
 }
 
-function formatEdge(e: EdgeReport): string {
+function formatEdgePath(e: EdgeReport): string {
   const j = e.job;
   const latencyRows = EDGE_TARGETS.map((t) => [
     t,

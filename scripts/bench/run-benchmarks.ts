@@ -4,7 +4,8 @@
  * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
  * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
-import { runEdgeSection, type EdgeReport } from './edge/edge-section';
+import { benchEdgeInputChecks, type EdgeCheckResult } from './edge-input-checks';
+import { runEdgeSection, type EdgeReport as EdgePathReport } from './edge/edge-section';
 import { runFluxSection, type FluxReport } from './flux/flux-section';
 import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
 import type { FastifyInstance } from 'fastify';
@@ -70,11 +71,13 @@ export interface BenchReport {
   throughput?: ThroughputSection[];
   /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
   ort?: OrtVariantResult[];
+  /** CPU ms of the edge's input checks on the largest allowed inputs (edge-input-checks.ts). */
+  edge?: EdgeCheckResult[];
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
   flux?: FluxReport;
   /** The edge's critical path on the local stack (edge/edge-section.ts). */
-  edge?: EdgeReport;
+  edge_path?: EdgePathReport;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -154,13 +157,14 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     }
 
     const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
+    const edge = has('edge') ? await benchEdgeInputChecks(sizes.edgeRepeats, log) : undefined;
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
     const sdxl = has('sdxl') ? await runSdxlSection({ modelsDir, threads: options.threads, sizes: sizes.sdxl }, log) : undefined;
     const flux = has('flux')
       ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
       : undefined;
-    const edge = has('edge') ? await runEdgeSection({ modelsDir, sizes: sizes.edge, loadAverage: () => loadavg()[0] }, log) : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}) };
+    const edgePath = has('edge-path') ? await runEdgeSection({ modelsDir, sizes: sizes.edgePath, loadAverage: () => loadavg()[0] }, log) : undefined;
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}), ...(edgePath ? { edge_path: edgePath } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }

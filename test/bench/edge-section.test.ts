@@ -38,8 +38,9 @@ describe('bench edge section', () => {
     const lines = run.stdout.trim().split('\n');
     expect(lines, run.stdout).toHaveLength(1);
     const report = JSON.parse(lines[0]);
-    expect(report.sections).toEqual(['edge']);
-    const edge = report.edge;
+    expect(report.sections).toEqual(['edge-path']);
+    expect(report.edge).toBeUndefined(); // the input-checks section did not run
+    const edge = report.edge_path;
     expect(edge.job).toEqual({ model: 'tiny-analytic', width: 64, height: 64, steps: 1, response_format: 'b64_json' });
     expect(edge.image_matches_direct).toBe(true);
     expect(Object.keys(edge.latency).sort()).toEqual([...EDGE_TARGETS].sort());

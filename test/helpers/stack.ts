@@ -16,6 +16,8 @@ export interface Stack {
   apiKey: string;
   gpuUrl: string;
   serviceToken: string;
+  /** The stack's STATE_DIR (local KV/R2/D1/Queues of wrangler dev): `npm run keys -- --persist-to` it to add keys. */
+  stateDir: string;
   /** Everything the stack printed (stdout + stderr), for failure messages. */
   output(): string;
   /** The `npm start` process (scripts/start.ts); its children are the GPU service and wrangler. */
@@ -75,6 +77,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gpuUrl: `http://127.0.0.1:${gpuPort}`,
     apiKey,
     serviceToken,
+    stateDir,
     output: () => log,
     pid: child.pid!,
     exited,

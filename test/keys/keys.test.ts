@@ -7,6 +7,7 @@ import {
   buildProgram,
   createKey,
   listKeys,
+  listMetadataOf,
   revokeKey,
   UserError,
   WranglerKeyStore,
@@ -25,7 +26,7 @@ class MemoryKeyStore implements KeyStore {
     return this.records.get(hash) ?? null;
   }
   async list(): Promise<ListedKey[]> {
-    return [...this.records].map(([hash, r]) => ({ hash, metadata: { name: r.name, tenant: r.tenant, revoked: r.revoked } }));
+    return [...this.records].map(([hash, r]) => ({ hash, metadata: listMetadataOf(r) }));
   }
 }
 
@@ -57,6 +58,10 @@ describe('keys create / list / revoke (in-memory store)', () => {
     expect(hasScope(adminRecord, 'models:download')).toBe(true);
     expect(plainRecord.scopes).toEqual(['*']);
     expect(hasScope(plainRecord, 'models:download')).toBe(false);
+    // keys list says which keys hold it (a fifth column only for those).
+    const lines = await runCli(store, ['list']);
+    expect(lines.find((line) => line.startsWith('ops\t'))).toMatch(/^ops\tops\tactive\t[0-9a-f]{12}…\tmodels:download$/);
+    expect(lines.find((line) => line.startsWith('bob\t'))).toMatch(/^bob\tbob\tactive\t[0-9a-f]{12}…$/);
   });
 
   it('two generated keys differ', async () => {
@@ -144,5 +149,10 @@ describe('keys against local wrangler KV storage', () => {
     expect(await revokeKey('wrangler-test', { persistTo })).toBe(1);
     const record = await new WranglerKeyStore({ persistTo }).get(hash);
     expect(record).toMatchObject({ name: 'wrangler-test', key_hash: hash, limits: { rpm: 5 }, revoked: true });
+    // A models:download key's scope reaches the stored record and the list metadata.
+    const admin = await createKey({ name: 'wrangler-admin', persistTo, scopes: ['*', 'models:download'] });
+    const adminHash = await apiKeyHash(admin);
+    expect((await new WranglerKeyStore({ persistTo }).get(adminHash))?.scopes).toEqual(['*', 'models:download']);
+    expect((await listKeys({ persistTo })).find((entry) => entry.hash === adminHash)?.metadata).toEqual({ name: 'wrangler-admin', tenant: 'wrangler-admin', privileged: ['models:download'] });
   }, 60_000);
 });

@@ -52,8 +52,12 @@ export async function resolveImageInput(value: string | Blob, options: ResolveIm
   return { ...checked(kind === 'data_url' ? decodeDataUrl(value, param) : decodeImageBase64(value, param), param), source: kind };
 }
 
-/** The header checks, then the container check and metadata removal; `bytes` of the result is the cleaned file. */
+/**
+ * The header checks, then the container check and metadata removal; `bytes` of the result is the cleaned file.
+ * `bytes` is this module's own (a fresh upload buffer, decoded base64 or a fetched body), so it is cleaned in
+ * place (no second 20 MB buffer).
+ */
 function checked(bytes: Uint8Array, param: string): ImageHeader & { bytes: Uint8Array } {
   const header = inspectImageHeader(bytes, param);
-  return { ...header, bytes: sanitizeImageContainer(bytes, header.type, param) };
+  return { ...header, bytes: sanitizeImageContainer(bytes, header.type, param, { inPlace: true }) };
 }

@@ -1,5 +1,5 @@
 import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
-import { checkOpenAiOutputOptions, encoderQuality, openAiResponseFields, responseQuality } from '../inputs/openai-options';
+import { checkOpenAiOutputOptions, encoderQuality, openAiBackgroundJobFields, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
@@ -92,6 +92,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
     job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
+    Object.assign(job, await openAiBackgroundJobFields(request, options.catalog, gpu));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
     const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });
     let deps: RunGenerationDeps;

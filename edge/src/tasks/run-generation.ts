@@ -400,6 +400,8 @@ function storedImages(task: TaskRow, job: StoreTaskResultInput['job'], result: G
         loras: params.loras?.length ? JSON.stringify(params.loras) : undefined,
         embeddings: params.embeddings?.length ? JSON.stringify(params.embeddings) : undefined,
         vae: params.vae ? JSON.stringify(params.vae) : undefined,
+        // Post-processing stages that ran (hires upscaler, matting), each with its model's SHA-256.
+        postprocess: params.postprocess?.length ? JSON.stringify(params.postprocess) : undefined,
         prompt: params.prompt,
         negative_prompt: params.negative_prompt,
       }),

@@ -8,8 +8,10 @@
  * - MODELS_DIR_MAX_BYTES: most bytes MODELS_DIR may hold, the files already there plus the downloads under
  *   way plus this one (0 = no budget).
  * Both sizes are checked from the Hub's file listing before any file is fetched, and again while bytes arrive.
- * HF_TOKEN is sent only for repositories HF_ALLOWED_REPOS names.
+ * HF_TOKEN is sent only for repositories HF_ALLOWED_REPOS names. The matching itself is shared with the edge
+ * (shared/src/hf-allowed-repos.ts).
  */
+export { repoAllowed } from '@image-api/shared/hf-allowed-repos';
 
 /** The download rules of one GPU service. */
 export interface HfDownloadPolicy {
@@ -39,16 +41,6 @@ export function parseAllowedRepos(raw: string | undefined): string[] {
     if (!PATTERN.test(p)) throw new Error(`HF_ALLOWED_REPOS: "${p}" is not an <org>/<repo> pattern (wildcards * and ? allowed, e.g. stabilityai/*)`);
   }
   return patterns;
-}
-
-function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\-]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
-  return new RegExp(`^${body}$`, 'i');
-}
-
-/** Whether `repo` (`<org>/<repo>`) matches one of the patterns. */
-export function repoAllowed(patterns: readonly string[], repo: string): boolean {
-  return patterns.some((p) => globToRegExp(p).test(repo));
 }
 
 /** The policy as GET /v1/models reports it (`hf_downloads`). */

@@ -25,6 +25,9 @@ import { isSafetensorsDiffusersFolder } from '../checkpoints/open-checkpoint';
 import { CHECKPOINTS_FOLDER, listCheckpointFiles } from './checkpoint-catalog';
 import { CheckpointInspector, type CheckpointFacts } from './checkpoint-inspection';
 import { AddonCatalog } from '../addons/addon-catalog';
+import { PostprocessCatalog, POSTPROCESS_FOLDERS } from '../postprocess/postprocess-catalog';
+import { facerestoreRole } from '../postprocess/postprocess-interfaces';
+import { PostprocessSessions } from '../postprocess/postprocess-sessions';
 import { hasAddons, NO_ADDONS, type ResolvedAddons } from '../addons/job-addons';
 import { ModelVariants } from '../addons/model-variants';
 import { errors, ServiceError } from '../lib/errors';
@@ -32,6 +35,7 @@ import type { SessionOptions } from '../onnx/session';
 import { loadDiffusionModel, type DiffusionModel } from './diffusion-model';
 import { downloadHfModel, folderBytes, HfLimitError, HfReferenceError, planHfDownload, type DownloadProgress, type HfDownloadPlan } from './hf-download';
 import { CLOSED_POLICY, repoAllowed, type HfDownloadPolicy } from './hf-policy';
+import { downloadForbiddenRule } from '@image-api/shared/hf-allowed-repos';
 import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
 import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
@@ -58,6 +62,8 @@ export interface ModelListing {
   gguf_architecture?: string;
   dtype?: string;
   cache?: CheckpointFacts['cache'];
+  /** Face-restoration models: `detector` or `restorer` (postprocess/postprocess-interfaces.ts). */
+  role?: 'detector' | 'restorer';
 }
 
 /** A loaded model held for a job; `release()` lets the registry unload it again when memory is short. */
@@ -130,7 +136,7 @@ interface Download {
 }
 
 /** Folders of MODELS_DIR that hold files of a kind rather than being a model themselves. */
-export const RESERVED_FOLDERS = new Set([CHECKPOINTS_FOLDER, 'loras', 'embeddings', 'vae', 'tokenizers']);
+export const RESERVED_FOLDERS = new Set([CHECKPOINTS_FOLDER, 'loras', 'embeddings', 'vae', 'tokenizers', ...Object.values(POSTPROCESS_FOLDERS)]);
 
 export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -146,6 +152,10 @@ export class ModelRegistry {
   private readonly checkpointInspector?: CheckpointInspector;
   /** The LoRAs, embeddings and VAEs of MODELS_DIR/loras, embeddings, vae. */
   readonly addons: AddonCatalog;
+  /** The matting, face-restoration and upscaler models of MODELS_DIR/matting, facerestore, upscale_models. */
+  readonly postprocess: PostprocessCatalog;
+  /** Their onnxruntime sessions (one per file, opened on first use). */
+  readonly postprocessSessions: PostprocessSessions;
   private readonly variants?: ModelVariants;
 
   constructor(
@@ -153,6 +163,8 @@ export class ModelRegistry {
     private readonly opts: ModelRegistryOptions,
   ) {
     this.addons = new AddonCatalog(modelsDir);
+    this.postprocess = new PostprocessCatalog(modelsDir);
+    this.postprocessSessions = new PostprocessSessions(opts.sessionOptions);
     if (opts.checkpoints) {
       this.checkpointInspector = new CheckpointInspector(opts.checkpoints);
       this.variants = new ModelVariants({ engine: opts.checkpoints, sessionOptions: opts.sessionOptions, budgetBytes: opts.addonMemoryBudgetBytes });
@@ -240,6 +252,19 @@ export class ModelRegistry {
         ...(a.error ? { error: a.error } : {}),
       });
     }
+    for (const p of await this.postprocess.list()) {
+      rows.push({
+        id: p.id,
+        kind: p.kind,
+        capabilities: [],
+        native_size: [0, 0],
+        max_pixels: 0,
+        loaded: this.postprocessSessions.openPaths().includes(p.path),
+        size_bytes: p.sizeBytes,
+        ...(p.kind === 'facerestore' ? { role: facerestoreRole(p.id, p.sidecar) } : {}),
+        ...(p.error ? { error: p.error } : {}),
+      });
+    }
     return rows;
   }
 
@@ -302,10 +327,7 @@ export class ModelRegistry {
   private async planDownload(ref: HfReference, options: ResolveOptions): Promise<HfDownloadPlan> {
     const policy = this.hfPolicy;
     if (!options.downloadAnyRepo && !repoAllowed(policy.allowedRepos, ref.repo)) {
-      const rule = policy.allowedRepos.length
-        ? `the repository "${ref.repo}" matches none of HF_ALLOWED_REPOS (${policy.allowedRepos.join(', ')}); only an API key with the models:download scope may download other repositories`
-        : 'this service downloads no repositories for tenants (HF_ALLOWED_REPOS is empty); only an API key with the models:download scope may download one';
-      throw errors.modelDownloadForbidden(ref.ref, rule);
+      throw errors.modelDownloadForbidden(ref.ref, downloadForbiddenRule(policy.allowedRepos, ref.repo));
     }
     let plan: HfDownloadPlan;
     try {
@@ -505,6 +527,7 @@ export class ModelRegistry {
   async close(): Promise<void> {
     this.closing.abort(new Error('the service is shutting down'));
     await this.variants?.close();
+    await this.postprocessSessions.close();
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.allSettled(

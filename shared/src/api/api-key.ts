@@ -56,6 +56,8 @@ export const ApiKeyListMetadataSchema = z.object({
   name: z.string(),
   tenant: z.string(),
   revoked: z.boolean().optional(),
+  /** The record's privileged scopes ({@link PRIVILEGED_SCOPES}), so `keys list` shows who may download models. */
+  privileged: z.array(z.string()).optional(),
 });
 export type ApiKeyListMetadata = z.infer<typeof ApiKeyListMetadataSchema>;
 

@@ -65,8 +65,22 @@ describe('metadata is removed, the image is untouched', () => {
     expect({ width: after.width, height: after.height, format: after.format }).toEqual({ width: W, height: H, format: before.format });
     for (const secret of ['SecretCam', 'home-pc', 'Jane Secret', 'GPS', 'Exif']) expect(ascii(cleaned)).not.toContain(secret);
     expect((await decoded(cleaned)).equals(await decoded(original))).toBe(true);
-    // A clean file stays as it is.
-    expect(sanitizeImageContainer(cleaned, type, 'image')).toEqual(cleaned);
+    // A clean file stays as it is: the same array, not a copy.
+    expect(sanitizeImageContainer(cleaned, type, 'image')).toBe(cleaned);
+  });
+
+  it.each(CASES)('%s in place: the same file as the copy, no metadata left anywhere in the buffer', async (_name, type, options) => {
+    const original = await write(type, options);
+    const copy = sanitizeImageContainer(original, type, 'image');
+    const own = original.slice();
+    const cleaned = sanitizeImageContainer(own, type, 'image', { inPlace: true });
+    expect(cleaned.buffer).toBe(own.buffer);
+    expect(cleaned.byteOffset).toBe(0);
+    expect(cleaned).toEqual(copy);
+    // The removed bytes past the view are zeroed, so even the whole buffer holds no secret.
+    for (const secret of ['SecretCam', 'home-pc', 'Jane Secret']) expect(ascii(own)).not.toContain(secret);
+    expect(own.subarray(cleaned.length).every((byte) => byte === 0)).toBe(true);
+    expect((await decoded(cleaned)).equals(await decoded(original))).toBe(true);
   });
 });
 
@@ -82,6 +96,10 @@ describe('a file that is not whole is a 400 naming the field', () => {
       } catch (caught) {
         error = caught;
       }
+      // In place too: refused the same way, and the caller's bytes are left as they were.
+      const own = original.slice(0, cut);
+      expect(() => sanitizeImageContainer(own, type, 'request.image_base64', { inPlace: true })).toThrow(ApiError);
+      expect(own).toEqual(original.subarray(0, cut));
       expect(error, `cut at ${cut} of ${original.length}`).toBeInstanceOf(ApiError);
       expect((error as ApiError).toBody().error).toMatchObject({ code: 'invalid_image', param: 'request.image_base64' });
       expect((error as ApiError).status).toBe(400);
@@ -95,6 +113,7 @@ describe('a file that is not whole is a 400 naming the field', () => {
     for (const missing of [1, 3]) {
       const cut = original.subarray(0, original.length - missing);
       expect(sanitizeImageContainer(cut, 'png', 'image')).toEqual(original);
+      expect(sanitizeImageContainer(cut.slice(), 'png', 'image', { inPlace: true })).toEqual(original);
       expect((await decoded(cut)).equals(await decoded(original))).toBe(true);
     }
   });

@@ -183,6 +183,35 @@ describe('async task API (/v3)', () => {
       expect(body.error.message).toContain('/v3/model');
     });
 
+    it('an hf.co repository outside HF_ALLOWED_REPOS is a 403 at submit naming request.model_name, as the GPU service words it; nothing queued', async () => {
+      for (const endpoint of ['txt2img', 'img2img'] as const) {
+        const h = harness();
+        const image = endpoint === 'img2img' ? { image_base64: encodeBase64(await solidPng(256, 256, [10, 20, 30])) } : {};
+        const body = await expectError(await h.submit(endpoint, { ...TXT2IMG, ...image, model_name: 'hf.co/other/repo' }), 403, 'request.model_name', 'model_download_forbidden');
+        expect(body.error.type).toBe('permission_error');
+        expect(body.error.message).toBe(
+          'request.model_name: "hf.co/other/repo" may not be downloaded: the repository "other/repo" matches none of HF_ALLOWED_REPOS (acme/*); only an API key with the models:download scope may download other repositories',
+        );
+        expect(h.sent).toHaveLength(0);
+      }
+      expect(gpu.jobs).toHaveLength(0);
+    });
+
+    it('an allowed hf.co repository is queued for a plain key; any repository for a key with the models:download scope', async () => {
+      const admin = 'sk-async-downloader';
+      await seedApiKey(env.API_KEYS, { key: admin, name: 'async-downloader', tenant: 'tenant-a', scopes: ['*', 'models:download'] });
+      const h = harness();
+      const allowed = await h.submitOk('txt2img', { ...TXT2IMG, model_name: 'hf.co/ACME/tiny' }); // the Hub's names are case-insensitive
+      expect((await h.submit('txt2img', { ...TXT2IMG, model_name: 'hf.co/other/repo' }, {}, admin)).status).toBe(200);
+      expect(h.sent).toHaveLength(2);
+      await h.consume(allowed);
+      await h.consume(h.sent[1].task_id);
+      expect(gpu.jobs.map((job) => [job.model, job.download_any_repo])).toEqual([
+        ['hf.co/ACME/tiny', false],
+        ['hf.co/other/repo', true],
+      ]);
+    });
+
     it('response_image_type outside png|jpeg|webp', async () => {
       await expectError(await harness().submit('txt2img', TXT2IMG, { response_image_type: 'gif' }), 400, 'extra.response_image_type');
     });
@@ -558,8 +587,10 @@ describe('async task API (/v3)', () => {
       expect(body.models[1].base_model).toBe('SDXL');
     });
 
-    it('an unknown type is a 400 naming filter.types', async () => {
-      await expectError(await harness().call('/v3/model?filter.types=upscaler'), 400, 'filter.types');
+    it('an unknown type is a 400 naming filter.types; the post-processing kinds are types', async () => {
+      await expectError(await harness().call('/v3/model?filter.types=hypernetwork'), 400, 'filter.types');
+      const body = (await (await harness().call('/v3/model?filter.types=matting,upscaler,facerestore')).json()) as AsyncModelList;
+      expect(body.models).toEqual([]);
     });
   });
 });

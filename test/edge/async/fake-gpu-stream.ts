@@ -11,6 +11,9 @@ export const ASYNC_FAKE_MODELS: BackendModel[] = [
   { id: 'vae-ft-mse', kind: 'vae', capabilities: [], native_size: [512, 512], max_pixels: 512 * 512, loaded: false },
 ];
 
+/** The hf.co download rules this fake reports in GET /v1/models (HF_ALLOWED_REPOS `acme/*`, no size caps). */
+export const ASYNC_FAKE_HF_DOWNLOADS = { allowed_repos: ['acme/*'], max_model_bytes: 0, models_dir_max_bytes: 0 };
+
 /**
  * What the fake does with one POST /v1/jobs:
  * - ok: stream started, steps, done with real PNGs (colour from the seed);
@@ -54,7 +57,7 @@ function frame(id: number, event: string, data: unknown): string {
 
 /**
  * Replace the isolate's global fetch with a GPU service at `baseUrl` that streams job events
- * (docs/architecture.md): GET /readyz, /v1/models, POST /v1/jobs (SSE), GET /v1/jobs/:id/events (always 404:
+ * (docs/architecture.md): GET /readyz, /v1/models (with ASYNC_FAKE_HF_DOWNLOADS), POST /v1/jobs (SSE), GET /v1/jobs/:id/events (always 404:
  * this fake keeps no jobs). Every call needs `Bearer <token>`; any other URL is refused.
  */
 export function installFakeGpuStream(baseUrl: string, token: string): FakeGpuStream {
@@ -67,7 +70,7 @@ export function installFakeGpuStream(baseUrl: string, token: string): FakeGpuStr
     if (request.headers.get('authorization') !== `Bearer ${token}`) {
       return Response.json(errorBody('unauthorized', 'bad token', 'authentication_error'), { status: 401 });
     }
-    if (url.pathname === '/v1/models' && request.method === 'GET') return Response.json({ data: ASYNC_FAKE_MODELS });
+    if (url.pathname === '/v1/models' && request.method === 'GET') return Response.json({ data: ASYNC_FAKE_MODELS, hf_downloads: ASYNC_FAKE_HF_DOWNLOADS });
     if (url.pathname === '/v1/jobs' && request.method === 'POST') {
       const behaviour = fake.script.shift() ?? fake.fallback;
       if (behaviour.kind === 'refused') throw new TypeError('Network connection lost.');

@@ -24,10 +24,10 @@ export const FAKE_MODELS: BackendModel[] = [
   { id: 'broken-model', kind: 'checkpoint', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'model_index.json: Unexpected token' },
 ];
 
-/** What the fake does with POST /v1/jobs. */
 /** The download rules the fake reports in GET /v1/models (as HF_ALLOWED_REPOS=acme/*, HF_MAX_MODEL_BYTES=8e9). */
 export const FAKE_HF_DOWNLOADS = { allowed_repos: ['acme/*'], max_model_bytes: 8_000_000_000, models_dir_max_bytes: 0 };
 
+/** What the fake does with POST /v1/jobs. */
 export type JobBehaviour =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
@@ -36,6 +36,8 @@ export type JobBehaviour =
 /** A running fake: the jobs it received and a switch for its behaviour. */
 export interface FakeGpuService {
   jobs: GenerationJob[];
+  /** What GET /v1/models lists (a copy of FAKE_MODELS; tests may add models). */
+  models: BackendModel[];
   modelListCalls: number;
   behaviour: JobBehaviour;
   /** Bytes of every PNG it returned, in order. */
@@ -70,6 +72,7 @@ function eventStreamOf(result: GenerationResult, steps: number): Response {
 export function installFakeGpuService(baseUrl: string, token: string): FakeGpuService {
   const fake: FakeGpuService = {
     jobs: [],
+    models: [...FAKE_MODELS],
     modelListCalls: 0,
     behaviour: { kind: 'ok' },
     images: [],
@@ -94,7 +97,7 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
     }
     if (url.pathname === '/v1/models' && request.method === 'GET') {
       fake.modelListCalls += 1;
-      return Response.json({ data: FAKE_MODELS, hf_downloads: FAKE_HF_DOWNLOADS });
+      return Response.json({ data: fake.models, hf_downloads: FAKE_HF_DOWNLOADS });
     }
     if (url.pathname === '/v1/jobs' && request.method === 'POST') {
       const behaviour = fake.behaviour;
