@@ -90,7 +90,8 @@ export interface RunGenerationResult {
  *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue); from here
  *     to the end it holds the task's lease (task-lease.ts: updated_at refreshed every heartbeat), so
  *     a reader can tell a live run from one whose edge died (task-reconcile.ts);
- *  2. attempts + 1, then POST /v1/jobs with `Accept: text/event-stream` (admission errors — 400,
+ *  2. attempts + 1 (already in the row when the route made it so: `input.inserted`), then POST /v1/jobs
+ *     with `Accept: text/event-stream` (admission errors — 400,
  *     404 model_not_found, 503 queue_full — arrive before the stream and are thrown as ApiErrors);
  *  3. records the backend, relays every event to `onEvent`, marks the task PROCESSING when the
  *     service starts it and writes progress_percent / eta_seconds at most every
