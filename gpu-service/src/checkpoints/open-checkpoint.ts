@@ -2,7 +2,8 @@
  * Opens a checkpoint — an A1111/ComfyUI single file, a GGUF file, or a diffusers folder with safetensors weights —
  * into its networks' weights under canonical names (WeightSet), with the configs that came with it:
  * - single file (`.safetensors`, or `.gguf` as stable-diffusion.cpp writes whole models with the same LDM keys):
- *   the family and prefixes from the keys (detect/family.ts), configs from its sidecar;
+ *   the family and prefixes from the keys (detect/family.ts), configs from its sidecar; FLUX.1 / SD 3.x files may
+ *   carry their CLIP and T5 encoders under `text_encoders.` (Stability's SD 3.5 files, ComfyUI's all-in-one saves);
  * - UNet / transformer-only files (ComfyUI-GGUF / city96, stable-diffusion.cpp `--diffusion-model` files, UNet-only
  *   safetensors) open the same way with `unetOnly`: their text encoders and VAE come from the sidecar's `base`;
  * - diffusers folder: `model_index.json`, each component's `config.json` and weights (`*.safetensors`,
@@ -15,10 +16,11 @@ import { basename, join } from 'node:path';
 import { openGguf, type GgufFile } from '../weights/gguf';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
-import { WeightSet } from '../weights/weight-set';
+import { identityWeight, WeightSet } from '../weights/weight-set';
 import { detectFamily, type FamilyLayout, type ModelFamily, type TextEncoderLocation } from './detect/family';
 import { diffusersUnetKeyMap } from './key-maps/diffusers-unet';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
+import { t5EncoderKeyMap } from './key-maps/t5-encoder';
 import { readSidecar, type ComponentConfigs, type Sidecar } from './sidecar';
 import { openFlowDiffusersFolder } from './open-flow-folder';
 
@@ -128,7 +130,11 @@ async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined)
     const layout: FamilyLayout = detectFamily(file.entries.keys(), (k) => file.entries.get(k)?.shape);
     const unet = WeightSet.fromFile(file, layout.unetPrefix, `${basename(path)} (UNet)`);
     const vae = layout.vaePrefix !== undefined ? WeightSet.fromFile(file, layout.vaePrefix, `${basename(path)} (VAE)`) : undefined;
-    const textEncoders = layout.textEncoders.map((t) => ({ ...t, weights: WeightSet.fromFile(file, t.prefix, `${basename(path)} (${t.role} text encoder)`) }));
+    const textEncoders = layout.textEncoders.map((t) => ({ ...t, weights: flowClipWeights(layout.family, t.role, WeightSet.fromFile(file, t.prefix, `${basename(path)} (${t.role} text encoder)`), file, t.prefix) }));
+    const t5 =
+      layout.t5Prefix !== undefined
+        ? { weights: WeightSet.mapped(file, t5EncoderKeyMap([...file.entries.keys()], layout.t5Prefix), `${basename(path)} (T5 text encoder, ${layout.t5Prefix}*)`) }
+        : undefined;
     return {
       kind: 'single-file',
       path,
@@ -140,12 +146,30 @@ async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined)
       contentFiles: [path],
       sidecarBytes: sidecar?.bytes,
       unetOnly: layout.unetOnly,
+      ...(t5 ? { t5 } : {}),
       close: () => file.close(),
     };
   } catch (err) {
     await file.close();
     throw err;
   }
+}
+
+/**
+ * A flow-family single file's CLIP weights as upstream reads them (other families' unchanged): SD 3.x's CLIP-L pooled
+ * output is not projected — diffusers puts `torch.eye` in `text_projection.weight` whatever the file stores, ComfyUI's
+ * SD3 CLIP-L returns the pooled output unprojected — so `text_projection.weight` is the identity of the hidden width
+ * (`text_model.final_layer_norm.weight`'s length; absent that tensor, detection reports it missing); FLUX.1 reads
+ * CLIP-L's pooled output without projection (diffusers `CLIPTextModel`), so a stored `text_projection` is left out.
+ */
+function flowClipWeights(family: ModelFamily, role: TextEncoderLocation['role'], weights: WeightSet, file: TensorFile, prefix: string): WeightSet {
+  if (role !== 'clip_l' || (family !== 'sd3' && family !== 'flux')) return weights;
+  const stored = weights.names().filter((n) => n.startsWith('text_projection.'));
+  if (family === 'flux') return weights.without(stored);
+  const norm = 'text_model.final_layer_norm.weight';
+  if (!weights.has(norm)) return weights.without(stored);
+  const width = weights.shape(norm)[0];
+  return weights.without(stored).with(new Map([['text_projection.weight', identityWeight(file, `${prefix}text_projection.weight`, width)]]));
 }
 
 export async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
