@@ -3,7 +3,7 @@
  * `sd3_medium_incl_clips*.safetensors`; ComfyUI's all-in-one FLUX saves): built at test time from the
  * checkpoints-dit fixtures' tensors re-keyed into that layout (`model.diffusion_model.*`, `first_stage_model.*` or
  * `vae.*`, `text_encoders.{clip_l,clip_g,t5xxl}.transformer.*`). The same weights give the diffusers folder's image
- * byte for byte; a file with only some encoders takes the rest from its sidecar's base; an encoder prefix with
+ * byte for byte (a stored SD 3 CLIP-L projection is ignored, as upstream does); a file with only some encoders takes the rest from its sidecar's base; an encoder prefix with
  * tensors missing, or tensors under an unknown `text_encoders.` prefix, leave the file listed as broken with the
  * reason and nothing in the conversion cache.
  */
@@ -16,7 +16,9 @@ import { ModelRegistry } from '../../gpu-service/src/models/model-registry';
 import { GenerationJobSchema } from '../../shared/src/generation-job';
 import { fixtureDir, hasFixture } from '../helpers/checkpoint-fixtures';
 import { addFixtureDiffusersFolder, makeModelsDir, TOKENIZER_SUBDIR } from '../helpers/checkpoint-models-dir';
-import { prefixed, writeSingleFile, type TensorSource } from '../helpers/flow-layout-files';
+import { collectTensors, prefixed, writeSingleFile, type TensorSource } from '../helpers/flow-layout-files';
+import { writeSafetensors } from '../../gpu-service/src/weights/safetensors-writer';
+import { createMulberry32 } from '../../scripts/tiny-model/prng';
 
 const available = hasFixture('checkpoints-dit') && hasFixture('clip-tokenizer');
 const FLUX = () => fixtureDir('checkpoints-dit/flux-schnell');
@@ -54,6 +56,14 @@ beforeAll(async () => {
   const sd3Configs = { text_encoder: await config(SD3(), 'text_encoder'), text_encoder_2: await config(SD3(), 'text_encoder_2'), text_encoder_3: await config(SD3(), 'text_encoder_3') };
   await writeSingleFile(checkpoint('sd35/sd3.5-all.safetensors'), sd3Sources({ clipL: true, clipG: true, t5: true }));
   await sidecar('sd35/sd3.5-all.safetensors', sd3Configs);
+  // A CLIP-L text_projection stored anyway (not the identity) is not used: SD 3's CLIP-L pooled output is unprojected.
+  const width = (await config(SD3(), 'text_encoder')).hidden_size as number;
+  const next = createMulberry32(5);
+  await writeSafetensors(checkpoint('sd35/sd3.5-all-proj.safetensors'), [
+    ...(await collectTensors(sd3Sources({ clipL: true, clipG: true, t5: true }))),
+    { key: 'text_encoders.clip_l.transformer.text_projection.weight', dtype: 'F16', shape: [width, width], values: () => Float32Array.from({ length: width * width }, () => next() * 2 - 1) },
+  ]);
+  await sidecar('sd35/sd3.5-all-proj.safetensors', sd3Configs);
   await writeSingleFile(checkpoint('sd35/sd3-incl-clips.safetensors'), sd3Sources({ clipL: true, clipG: true }));
   await sidecar('sd35/sd3-incl-clips.safetensors', { base: 'sd35/diffusers', text_encoder: sd3Configs.text_encoder, text_encoder_2: sd3Configs.text_encoder_2 });
 
@@ -86,7 +96,7 @@ describe.skipIf(!available)('FLUX.1 / SD 3.x single files with their text encode
   it('are listed with the detected architecture; incomplete or stray encoder tensors leave the file broken with the reason', async () => {
     const rows = await registry.list();
     const row = (id: string) => rows.find((r) => r.id === id);
-    for (const id of ['sd35/sd3.5-all.safetensors', 'sd35/sd3-incl-clips.safetensors']) {
+    for (const id of ['sd35/sd3.5-all.safetensors', 'sd35/sd3.5-all-proj.safetensors', 'sd35/sd3-incl-clips.safetensors']) {
       expect(row(id), id).toMatchObject({ format: 'safetensors', architecture: 'Stable Diffusion 3.x', prediction_type: 'flow', stored_dtype: 'F16', capabilities: ['txt2img', 'img2img', 'inpaint'] });
       expect(row(id)?.error, id).toBeUndefined();
     }
@@ -109,7 +119,9 @@ describe.skipIf(!available)('FLUX.1 / SD 3.x single files with their text encode
     const [folder] = await generate(await registry.get('sd35/diffusers'), job);
     const [all] = await generate(await registry.get('sd35/sd3.5-all.safetensors'), job);
     const [inclClips] = await generate(await registry.get('sd35/sd3-incl-clips.safetensors'), job);
+    const [withProjection] = await generate(await registry.get('sd35/sd3.5-all-proj.safetensors'), job);
     expect(Buffer.from(all.rgb).equals(Buffer.from(folder.rgb))).toBe(true);
+    expect(Buffer.from(withProjection.rgb).equals(Buffer.from(folder.rgb))).toBe(true);
     expect(Buffer.from(inclClips.rgb).equals(Buffer.from(folder.rgb))).toBe(true);
     // A different prompt changes the image (the encoders inside the file are the ones used).
     const [other] = await generate(await registry.get('sd35/sd3.5-all.safetensors'), { ...job, prompt: 'a forest' });
