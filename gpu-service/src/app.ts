@@ -48,6 +48,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
+      | 't5TokenizerDir'
       | 'ortTuning'
       | 'sdxlRefinerModel'
       | 'upscaleTiles'
@@ -96,6 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     floatType: checkpointFloatType(opts.checkpointDtype ?? 'auto', providers.active),
     attention: opts.checkpointAttention ?? 'contrib',
     tokenizerDir: opts.clipTokenizerDir,
+    t5TokenizerDir: opts.t5TokenizerDir,
   });
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();
