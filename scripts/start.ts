@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole local stack on the embedded default model.
  *  1. refuse to start (exit 1, naming the port) when EDGE_PORT or GPU_PORT is already in use;
- *  2. generate the analytic tiny model into MODELS_DIR when it is missing;
+ *  2. generate the analytic tiny model into MODELS_DIR when it is missing, and the post-processing test stand-ins
+ *     (matting/test-matting-gbr.onnx, upscale_models/test-upscale-x4-nearest.onnx) beside it when they are;
  *  3. start the GPU service (CPU execution provider) on GPU_PORT;
  *  4. install the development API key into the Worker's local KV (never revoking another key);
  *  5. start the edge Worker under `wrangler dev` (local R2/KV) on EDGE_PORT;
@@ -17,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateTinyModel } from './tiny-model/generate';
+import { buildPostprocessStandIns, generatePostprocessStandIns } from './tiny-model/postprocess-models';
 import { freePort } from './free-port';
 import { installDevKey } from './start/dev-key';
 import { pickSetting, readDevVars } from './start/dev-vars';
@@ -138,6 +140,10 @@ try {
   if (!existsSync(resolve(modelsDir, 'tiny-analytic', 'model_index.json'))) {
     log(`generating the analytic tiny model into ${modelsDir}/tiny-analytic`);
     await generateTinyModel(resolve(modelsDir, 'tiny-analytic'));
+  }
+  if ([...buildPostprocessStandIns().keys()].some((rel) => !existsSync(resolve(modelsDir, rel)))) {
+    log(`writing the post-processing test stand-ins into ${modelsDir} (matting/, upscale_models/)`);
+    await generatePostprocessStandIns(modelsDir);
   }
   const tsx = resolve(root, 'node_modules/tsx/dist/esm/index.mjs');
   const gpu = launch('gpu-service', process.execPath, ['--import', tsx, 'gpu-service/src/main.ts'], {

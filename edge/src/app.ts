@@ -16,6 +16,7 @@ import { linkTtl } from './middleware/link-ttl';
 import { playground } from './playground';
 import { losslessSeeds } from './inputs/lossless-json';
 import { bodySizeLimit } from './inputs/body-size-limit';
+import { serverTiming } from './lib/server-timing';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -42,6 +43,8 @@ export function buildApp(options: BuildAppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(errorHandler());
   app.notFound(notFoundHandler());
+  // First, so `total` covers everything; the header goes only on authenticated responses (lib/server-timing.ts).
+  app.use('*', serverTiming());
   // Seeds above 2^53 − 1 must reach the schemas exactly (JSON.parse would round them).
   app.use('*', losslessSeeds());
 

@@ -1,4 +1,5 @@
 import type { ApiKeyRecord } from '@image-api/shared/api/api-key';
+import type { ServerTiming } from './lib/server-timing';
 import type { RateLimiter } from './rate-limit/rate-limiter';
 
 /**
@@ -24,12 +25,16 @@ export interface EdgeBindings {
   GPU_SERVICE_TOKEN: string;
   /** Secret: HMAC-SHA256 key for /v1/files links. */
   LINK_SIGNING_SECRET: string;
+  /** "false" turns the Server-Timing header off (lib/server-timing.ts); default on. */
+  SERVER_TIMING?: string;
 }
 
 /** Per-request values handlers read with `c.get`. */
 export interface AppVariables {
   /** The authenticated key's record (set by the auth middleware). */
   apiKey: ApiKeyRecord;
+  /** Phase durations of this request, sent as `Server-Timing` (lib/server-timing.ts); absent when an app runs without that middleware. */
+  timing?: ServerTiming;
 }
 
 /** The one Hono environment type of the edge app. */

@@ -10,6 +10,7 @@ import { errorBody } from '@image-api/shared/errors';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
 import type { ServiceConfig } from './config';
 import { JobInputError } from './diffusion/pipelines/generate';
+import { PostprocessModelError } from './postprocess/postprocess-model-error';
 import { ClipSkipUnsupportedError } from './diffusion/text-conditioning';
 import { checkpointFloatType, DEFAULT_BATCH_WINDOW_MS, DEFAULT_HF_ENDPOINT, DEFAULT_MAX_BATCH } from './config';
 import { checkpointEngineFor } from './checkpoints/checkpoint-engine';
@@ -47,8 +48,10 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'addonMemoryBudget'
       | 'checkpointAttention'
       | 'clipTokenizerDir'
+      | 't5TokenizerDir'
       | 'ortTuning'
       | 'sdxlRefinerModel'
+      | 'upscaleTiles'
     >
   > & {
     logger?: boolean | object;
@@ -63,6 +66,7 @@ function toServiceError(err: unknown): ServiceError {
     return errors.invalidRequest(param, `${param ?? 'body'}: ${issue.message}`);
   }
   if (err instanceof JobInputError || err instanceof ClipSkipUnsupportedError) return errors.invalidRequest(err.param, err.message);
+  if (err instanceof PostprocessModelError) return new ServiceError(503, 'model_unavailable', err.message, err.param);
   const e = err as { statusCode?: number; message?: string; code?: string };
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return new ServiceError(415, 'unsupported_media_type', e.message ?? 'send JSON');
@@ -93,6 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     floatType: checkpointFloatType(opts.checkpointDtype ?? 'auto', providers.active),
     attention: opts.checkpointAttention ?? 'contrib',
     tokenizerDir: opts.clipTokenizerDir,
+    t5TokenizerDir: opts.t5TokenizerDir,
   });
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();
@@ -123,6 +128,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       batchWindowMs: opts.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS,
       refinerModel: opts.sdxlRefinerModel,
+      upscaleTiles: opts.upscaleTiles,
     },
     toServiceError,
     { log: app.log, metrics },

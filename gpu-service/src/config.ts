@@ -10,11 +10,14 @@
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
  * HF_TOKEN (unset; sent only to allowed repositories), HF_ALLOWED_REPOS (empty: no downloads for tenants),
  * HF_MAX_MODEL_BYTES (0 = no cap), MODELS_DIR_MAX_BYTES (0 = no budget; models/hf-policy.ts), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
- * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), LOG_LEVEL (info; read by main.ts).
+ * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), T5_TOKENIZER_DIR
+ * (MODELS_DIR/tokenizers/t5-v1_1-xxl), UPSCALE_TILE_SIZE (192 px; 0 = no tiles) and
+ * UPSCALE_TILE_OVERLAP (8 px) for upscaler models (postprocess/upscale-tiles.ts), LOG_LEVEL (info; read by main.ts).
  */
 import { join, resolve } from 'node:path';
 import type { ExecutionProvider, SessionOptions } from './onnx/session';
 import { parseAllowedRepos, type HfDownloadPolicy } from './models/hf-policy';
+import { DEFAULT_TILE_OPTIONS, type TileOptions } from './postprocess/upscale-tiles';
 
 /** The onnxruntime session settings besides providers and intra-op threads (README: *onnxruntime settings*). */
 export type OrtTuning = Pick<SessionOptions, 'interOpNumThreads' | 'executionMode' | 'enableCpuMemArena' | 'enableMemPattern' | 'allowSpinning' | 'graphOptimizationLevel'>;
@@ -72,8 +75,15 @@ export interface ServiceConfig {
   checkpointAttention: 'contrib' | 'standard';
   /** CLIP BPE files (vocab.json, merges.txt) for single-file checkpoints, which carry no tokenizer. */
   clipTokenizerDir: string;
+  /**
+   * T5 tokenizer folder (`tokenizer.json`, optional `tokenizer_config.json` / `special_tokens_map.json`) for FLUX.1 /
+   * SD 3.x single files that carry their T5 encoder but, being single files, no tokenizer.
+   */
+  t5TokenizerDir?: string;
   /** SDXL_REFINER_MODEL: the refiner a job with refiner_switch_at > 0 uses when it names no refiner_model. */
   sdxlRefinerModel?: string;
+  /** UPSCALE_TILE_SIZE / UPSCALE_TILE_OVERLAP: input pixels per upscaler-model tile and shared by neighbours. */
+  upscaleTiles: TileOptions;
 }
 
 /** Default MAX_BATCH (images per batched UNet run). */
@@ -91,6 +101,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return n;
+}
+
+/** UPSCALE_TILE_SIZE and UPSCALE_TILE_OVERLAP. @throws Error when the overlap is not less than a non-zero tile size. */
+function loadUpscaleTiles(env: NodeJS.ProcessEnv): TileOptions {
+  const tileSize = int(env, 'UPSCALE_TILE_SIZE', DEFAULT_TILE_OPTIONS.tileSize, 0);
+  const tileOverlap = int(env, 'UPSCALE_TILE_OVERLAP', DEFAULT_TILE_OPTIONS.tileOverlap, 0);
+  if (tileSize > 0 && tileOverlap >= tileSize) throw new Error(`UPSCALE_TILE_OVERLAP (${tileOverlap}) must be less than UPSCALE_TILE_SIZE (${tileSize})`);
+  return { tileSize, tileOverlap };
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -144,11 +162,11 @@ function endpoint(env: NodeJS.ProcessEnv): string {
 }
 
 /** The settings that decide where models are and how checkpoints are built (shared with `npm run models`). */
-export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProviders' | 'checkpointDtype' | 'checkpointAttention' | 'clipTokenizerDir' | 'hfEndpoint'>;
+export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProviders' | 'checkpointDtype' | 'checkpointAttention' | 'clipTokenizerDir' | 't5TokenizerDir' | 'hfEndpoint'>;
 
 /**
  * Read the model settings: MODELS_DIR, ORT_EXECUTION_PROVIDERS, CHECKPOINT_DTYPE, CHECKPOINT_ATTENTION,
- * CLIP_TOKENIZER_DIR, HF_ENDPOINT.
+ * CLIP_TOKENIZER_DIR, T5_TOKENIZER_DIR, HF_ENDPOINT.
  * @throws Error naming the variable when a value is invalid.
  */
 export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettings {
@@ -165,6 +183,7 @@ export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSe
     checkpointDtype: oneOf(env, 'CHECKPOINT_DTYPE', ['auto', 'float32', 'float16'] as const, 'auto'),
     checkpointAttention: oneOf(env, 'CHECKPOINT_ATTENTION', ['contrib', 'standard'] as const, 'contrib'),
     clipTokenizerDir: resolve(env.CLIP_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 'clip-vit-large-patch14')),
+    t5TokenizerDir: resolve(env.T5_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 't5-v1_1-xxl')),
     hfEndpoint: endpoint(env),
   };
 }
@@ -202,5 +221,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     modelWarmUp: bool(env, 'MODEL_WARMUP', true),
     addonMemoryBudget: int(env, 'ADDON_MEMORY_BUDGET', 0, 0),
     sdxlRefinerModel: env.SDXL_REFINER_MODEL?.trim() || undefined,
+    upscaleTiles: loadUpscaleTiles(env),
   };
 }

@@ -5,15 +5,18 @@ import { parseArgs } from 'node:util';
 import type { Sd15Sizes } from './sd15/sd15-section';
 import type { SdxlSizes } from './sdxl/sdxl-section';
 import type { OrtSizes } from './ort-settings';
+import type { EdgeSizes } from './edge/edge-section';
 
 /**
  * The sections of a run: `pipeline` (step overhead on tiny-analytic and bench-512), `throughput` (the GPU service
  * under load), `ort` (onnxruntime session settings on the bench-512 UNet), `edge` (CPU of the edge's input checks
  * on the largest inputs allowed: seconds), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes), `sdxl`
  * (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB of memory), `flux` (opt-in: a
- * reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step at 512²; scripts/bench/flux/).
+ * reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step at 512²; scripts/bench/flux/),
+ * `edge-path` (opt-in, also `--edge`: the edge's critical path on the local stack, a generation through the edge
+ * against the same job sent straight to the GPU service, with the edge's per-phase breakdown; scripts/bench/edge/).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux', 'edge-path'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 /** The sections a run without --only does (sdxl is opt-in). */
 export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'edge', 'sd15'];
@@ -56,6 +59,8 @@ export interface BenchSizes {
   fluxRepeats: number;
   /** Timed calls per edge input check. */
   edgeRepeats: number;
+  /** edge-path section: timed and warm-up requests per column. */
+  edgePath: EdgeSizes;
 }
 
 /** The sizes of a full run and of a --quick run. */
@@ -76,6 +81,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         ort: { latent: 32, runs: 2, rounds: 1 },
         fluxRepeats: 1,
         edgeRepeats: 3,
+        edgePath: { requests: 40, warmup: 5 },
       }
     : {
         tinySteps: 30,
@@ -91,17 +97,23 @@ export function benchSizes(quick: boolean): BenchSizes {
         ort: { latent: 32, runs: 7, rounds: 3 },
         fluxRepeats: 3,
         edgeRepeats: 9,
+        edgePath: { requests: 300, warmup: 20 },
       };
 }
 
 /** Usage text. */
-export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only SECTIONS] [--models-dir DIR] [--threads N]
+export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only SECTIONS] [--edge] [--models-dir DIR] [--threads N]
   --json            print one JSON object on stdout (progress goes to stderr); with npm use
                     \`npm run -s bench -- --json\` so npm's own banner stays off stdout
   --quick           a short run (fewer steps, jobs and repeats; noisier figures); sd15 still
                     writes, converts and loads the real-size model (minutes)
   --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: ${DEFAULT_BENCH_SECTIONS.join(', ')});
-                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory) runs only when named
+                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory), flux and edge-path
+                    run only when named
+  --edge            the edge-path section: starts the local stack (npm start) and times a 64², 1-step
+                    b64_json generation through the edge against the same job sent straight to the
+                    GPU service, interleaved, with the edge's Server-Timing phases; alone it runs
+                    only that section, with --only it adds it to the named ones
   --models-dir DIR  write the generated models (tiny-analytic, bench-512, the 2.1 GB SD 1.5
                     checkpoint) here and keep them, so the next run reuses them (sd15's
                     conversion cache, about 10 GB, stays too and is emptied at its next run)
@@ -126,6 +138,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         threads: { type: 'string', default: '0' },
         only: { type: 'string' },
         'flux-width': { type: 'string', default: '3072' },
+        edge: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -134,7 +147,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0) throw new Error(`--threads must be an integer ≥ 0, got "${values.threads}"\n${BENCH_USAGE}`);
-  const sections = values.only === undefined ? [...DEFAULT_BENCH_SECTIONS] : parseSections(values.only);
+  const named = values.only === undefined ? (values.edge ? [] : [...DEFAULT_BENCH_SECTIONS]) : parseSections(values.only);
+  const sections = BENCH_SECTIONS.filter((s) => named.includes(s) || (s === 'edge-path' && values.edge));
   const fluxWidth = Number(values['flux-width']);
   if (!Number.isInteger(fluxWidth) || fluxWidth < 128 || fluxWidth % 128 !== 0) throw new Error(`--flux-width must be a positive multiple of 128, got "${values['flux-width']}"\n${BENCH_USAGE}`);
   return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, fluxWidth, help: values.help };

@@ -6,6 +6,7 @@ import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { formatSdxl } from './sdxl/sdxl-section';
 import type { FluxReport } from './flux/flux-section';
+import { EDGE_PHASES, EDGE_TARGETS, type EdgeReport } from './edge/edge-section';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
 import { BATCHING } from './service-throughput';
 
@@ -30,6 +31,7 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
   if (report.flux) parts.push('', formatFlux(report.flux));
+  if (report.edge_path) parts.push('', formatEdgePath(report.edge_path));
   return parts.join('\n');
 }
 
@@ -172,5 +174,34 @@ function formatFlux(f: FluxReport): string {
         ['RSS loaded / peak during steps', `${gb(f.step.rss_loaded_bytes)} / ${gb(f.step.peak_rss_bytes)}`],
       ],
     ),
+  ].join('\n');
+}
+
+function formatEdgePath(e: EdgeReport): string {
+  const j = e.job;
+  const latencyRows = EDGE_TARGETS.map((t) => [
+    t,
+    e.latency[t].p50_ms.toFixed(1),
+    e.latency[t].p90_ms.toFixed(1),
+    e.latency[t].mean_ms.toFixed(1),
+    t === 'direct' ? '' : `+${(t === 'edge' ? e.edge_added_p50_ms : e.edge_limited_added_p50_ms).toFixed(1)}`,
+    (e.latency[t].p50_ms / e.latency.direct.p50_ms).toFixed(2),
+  ]);
+  const phaseRows = EDGE_PHASES.map((phase) => [
+    phase,
+    `${e.phases.edge[phase].p50_ms.toFixed(2)} / ${e.phases.edge[phase].mean_ms.toFixed(2)}`,
+    `${e.phases.edge_limited[phase].p50_ms.toFixed(2)} / ${e.phases.edge_limited[phase].mean_ms.toFixed(2)}`,
+  ]);
+  return [
+    `Edge critical path (local stack: npm start): ${j.model} ${j.width}x${j.height}, ${j.steps} step, ${j.response_format}, one request at a time; ` +
+      `${e.requests} timed requests per column after ${e.warmup} warm-up, interleaved; edge image equals the direct one: ${e.image_matches_direct ? 'yes' : 'NO'}; ` +
+      `load average ${e.load_average.join(' → ')}`,
+    table(['column', 'p50 ms', 'p90 ms', 'mean ms', 'added p50 ms', 'p50 / direct'], [
+      ...latencyRows,
+      ['GET /healthz (hop)', e.hop.p50_ms.toFixed(1), e.hop.p90_ms.toFixed(1), e.hop.mean_ms.toFixed(1), '', ''],
+    ]),
+    '',
+    `Edge phases from Server-Timing, ms (median / mean); task-row D1 calls the response waited for: ${e.phases.edge.db_calls} (edge), ${e.phases.edge_limited.db_calls} (limited key)`,
+    table(['phase', 'edge', 'edge, key with limits'], phaseRows),
   ].join('\n');
 }

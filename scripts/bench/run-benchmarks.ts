@@ -5,6 +5,7 @@
  * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
  */
 import { benchEdgeInputChecks, type EdgeCheckResult } from './edge-input-checks';
+import { runEdgeSection, type EdgeReport as EdgePathReport } from './edge/edge-section';
 import { runFluxSection, type FluxReport } from './flux/flux-section';
 import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
 import type { FastifyInstance } from 'fastify';
@@ -75,6 +76,8 @@ export interface BenchReport {
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
   flux?: FluxReport;
+  /** The edge's critical path on the local stack (edge/edge-section.ts). */
+  edge_path?: EdgePathReport;
   machine: {
     cpus: number;
     cpu_model: string;
@@ -160,7 +163,8 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     const flux = has('flux')
       ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
       : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}) };
+    const edgePath = has('edge-path') ? await runEdgeSection({ modelsDir, sizes: sizes.edgePath, loadAverage: () => loadavg()[0] }, log) : undefined;
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}), ...(edgePath ? { edge_path: edgePath } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }

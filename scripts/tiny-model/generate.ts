@@ -6,7 +6,8 @@
  *
  * Script use: `tsx scripts/tiny-model/generate.ts [--out MODELS_DIR] [--variant NAME]...`
  * writes MODELS_DIR/<NAME> for each variant (default: $MODELS_DIR or ./models, and the
- * `tiny-analytic` variant; `--variant all` writes every variant of TINY_VARIANTS).
+ * `tiny-analytic` variant; `--variant all` writes every variant of TINY_VARIANTS). `--postprocess` also writes
+ * the post-processing test stand-ins (postprocess-models.ts) into MODELS_DIR/matting and upscale_models.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,6 +34,7 @@ import { BOS_TOKEN, EOS_TOKEN, buildTinyTokenizer, tinyTokenizerFiles } from './
 import { buildUnetGraph } from './unet-graph';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vae-graphs';
 import { TINY_DEFAULT_VARIANT, TINY_VARIANTS } from './variants';
+import { generatePostprocessStandIns } from './postprocess-models';
 
 export { TINY_DEFAULT_VARIANT, TINY_VARIANTS } from './variants';
 export { TINY_DEFAULT_OPTIONS, resolveTinyModelOptions } from './options';
@@ -216,12 +218,13 @@ async function main(argv: string[]): Promise<void> {
     options: {
       out: { type: 'string' },
       variant: { type: 'string', multiple: true },
+      postprocess: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const known = Object.keys(TINY_VARIANTS);
   if (values.help) {
-    console.log(`usage: tsx scripts/tiny-model/generate.ts [--out MODELS_DIR] [--variant NAME]...\nvariants: ${known.join(', ')}, all`);
+    console.log(`usage: tsx scripts/tiny-model/generate.ts [--out MODELS_DIR] [--variant NAME]... [--postprocess]\nvariants: ${known.join(', ')}, all`);
     return;
   }
   const modelsDir = values.out ?? process.env.MODELS_DIR ?? 'models';
@@ -232,6 +235,7 @@ async function main(argv: string[]): Promise<void> {
     const info = await generateTinyModel(path.join(modelsDir, name), TINY_VARIANTS[name]);
     console.log(`wrote ${info.dir} (${info.files.length} files)`);
   }
+  if (values.postprocess) for (const rel of await generatePostprocessStandIns(modelsDir)) console.log(`wrote ${path.join(modelsDir, rel)}`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -65,9 +65,23 @@ export const GenerationJobSchema = z.object({
       target_height: z.number().int().min(64).max(4096).multipleOf(8),
       strength: z.number().min(0).max(1).default(0.5),
       steps: z.number().int().min(1).max(200).optional(),
-      upscaler: z.enum(['latent', 'latent-nearest', 'lanczos']).default('latent'),
+      /**
+       * How the first pass is brought to the target size: `latent` (bilinear) / `latent-nearest` resize the latents;
+       * `lanczos` resizes the decoded image; `model` runs the upscaler model `upscale_model` (MODELS_DIR/upscale_models)
+       * on the decoded image in overlapping tiles. The non-latent ones re-encode the image for the second pass.
+       */
+      upscaler: z.enum(['latent', 'latent-nearest', 'lanczos', 'model']).default('latent'),
+      /** The upscaler model's id (relative path under MODELS_DIR/upscale_models without `.onnx`) for upscaler `model`. */
+      upscale_model: z.string().min(1).max(256).optional(),
     })
     .optional(),
+  /**
+   * `transparent`: the matting model (`matting_model`, else the first usable one of MODELS_DIR/matting) gives each
+   * image an alpha channel; needs output png or webp. `opaque`: RGB.
+   */
+  background: z.enum(['opaque', 'transparent']).default('opaque'),
+  /** The matting model's id (relative path under MODELS_DIR/matting without `.onnx`) for `background` transparent. */
+  matting_model: z.string().min(1).max(256).optional(),
   output: z
     .object({
       format: OutputFormatSchema.default('png'),
@@ -119,6 +133,10 @@ export const GeneratedImageSchema = z.object({
   b64: z.string(),
 });
 
+/** One post-processing stage of a receipt: what ran (`hires_upscale`, `matting`, …), its model id and file SHA-256. */
+export const PostprocessStageSchema = z.object({ stage: z.string(), model: z.string(), hash: z.string() });
+export type PostprocessStage = z.infer<typeof PostprocessStageSchema>;
+
 /** The reproducibility receipt: every value that decides the pixels. */
 export const GenerationParamsSchema = z.object({
   model: z.string(),
@@ -151,6 +169,17 @@ export const GenerationParamsSchema = z.object({
   refiner_model: z.string().optional(),
   refiner_model_hash: z.string().optional(),
   refiner_switch_at: z.number().optional(),
+  /** The hires fix that ran (its upscaler, and the upscaler model's id for `model`). */
+  hires_fix: z
+    .object({ target_width: z.number().int(), target_height: z.number().int(), strength: z.number(), steps: z.number().int().optional(), upscaler: z.string(), upscale_model: z.string().optional() })
+    .optional(),
+  /** `transparent` when the images carry a matting model's alpha. */
+  background: z.enum(['opaque', 'transparent']).optional(),
+  /**
+   * Every post-processing stage that ran, in order, with its model and the SHA-256 of the model's ONNX file:
+   * `hires_upscale` (hires fix upscaler model), `matting` (background removal), and the face stages.
+   */
+  postprocess: z.array(PostprocessStageSchema).optional(),
   /** CLIP tokens of prompt + negative prompt as the model's tokenizer counts them (no bos/eos/padding). */
   text_tokens: z.number().int().optional(),
   engine_version: z.string(),

@@ -8,14 +8,21 @@ import { BENCH_SECTIONS, benchSizes, parseBenchOptions } from '../../scripts/ben
 describe('bench options', () => {
   it('runs every section by default and only the named ones with --only', () => {
     // sdxl (real-size SDXL, ~10 GB of memory) and flux (real-width FLUX.1 blocks) run only when named.
-    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux'));
+    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux' && s !== 'edge-path'));
     expect(parseBenchOptions(['--only', 'sdxl,sd15']).sections).toEqual(['sd15', 'sdxl']);
     expect(parseBenchOptions(['--only', 'sd15']).sections).toEqual(['sd15']);
     expect(parseBenchOptions(['--only', 'sd15,pipeline']).sections).toEqual(['pipeline', 'sd15']);
   });
 
+  it('--edge alone runs only the edge-path section; with --only it adds it to the named ones', () => {
+    expect(parseBenchOptions(['--edge']).sections).toEqual(['edge-path']);
+    expect(parseBenchOptions(['--edge', '--only', 'throughput']).sections).toEqual(['throughput', 'edge-path']);
+    expect(parseBenchOptions(['--edge', '--only', 'edge']).sections).toEqual(['edge', 'edge-path']);
+    expect(parseBenchOptions(['--only', 'edge-path']).sections).toEqual(['edge-path']);
+  });
+
   it('refuses an unknown or empty --only list, naming the sections', () => {
-    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux; got "sd15,sdxxl"/);
+    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux, edge-path; got "sd15,sdxxl"/);
     expect(() => parseBenchOptions(['--only', ','])).toThrow(/--only takes/);
   });
 

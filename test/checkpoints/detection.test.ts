@@ -45,6 +45,41 @@ describe('family detection from key prefixes', () => {
     expect(detectFamily(['model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight']).family).toBe('sd3');
   });
 
+  it('finds the encoders a FLUX.1 / SD 3.x file carries under text_encoders.* (ComfyUI / Stability prefixes)', () => {
+    const clipL = 'text_encoders.clip_l.transformer.text_model.final_layer_norm.weight';
+    const clipG = 'text_encoders.clip_g.transformer.text_model.final_layer_norm.weight';
+    const t5 = 'text_encoders.t5xxl.transformer.shared.weight';
+    const mmdit = 'model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight';
+    expect(detectFamily([mmdit, ...vae, clipL, clipG, t5])).toEqual({
+      family: 'sd3',
+      unetPrefix: 'model.diffusion_model.',
+      vaePrefix: 'first_stage_model.',
+      textEncoders: [
+        { prefix: 'text_encoders.clip_l.transformer.', layout: 'transformers', role: 'clip_l' },
+        { prefix: 'text_encoders.clip_g.transformer.', layout: 'transformers', role: 'clip_g' },
+      ],
+      t5Prefix: 'text_encoders.t5xxl.transformer.',
+      unetOnly: false,
+    });
+    // sd3_medium_incl_clips: no T5; encoders without a VAE are not "UNet only" (the base supplies the VAE).
+    expect(detectFamily([mmdit, ...vae, clipL, clipG])).toMatchObject({ textEncoders: [{ role: 'clip_l' }, { role: 'clip_g' }], unetOnly: false });
+    expect(detectFamily([mmdit, ...vae, clipL, clipG]).t5Prefix).toBeUndefined();
+    expect(detectFamily([mmdit, t5])).toMatchObject({ vaePrefix: undefined, textEncoders: [], t5Prefix: 'text_encoders.t5xxl.transformer.', unetOnly: false });
+    expect(detectFamily([mmdit, ...vae])).toMatchObject({ textEncoders: [], unetOnly: false });
+    expect(detectFamily([mmdit])).toMatchObject({ unetOnly: true });
+    // ComfyUI's all-in-one FLUX: VAE under vae.*, CLIP-L + T5.
+    expect(detectFamily(['model.diffusion_model.double_blocks.0.img_attn.qkv.weight', 'vae.decoder.conv_in.weight', clipL, t5, 'text_encoders.clip_l.logit_scale'])).toMatchObject({
+      family: 'flux',
+      vaePrefix: 'vae.',
+      textEncoders: [{ prefix: 'text_encoders.clip_l.transformer.', role: 'clip_l' }],
+      t5Prefix: 'text_encoders.t5xxl.transformer.',
+      unetOnly: false,
+    });
+    // FLUX.1 has no CLIP-G; tensors under a prefix the family lacks are refused by name.
+    expect(() => detectFamily(['double_blocks.0.img_attn.qkv.weight', 'vae.decoder.conv_in.weight', clipG])).toThrow(/"text_encoders\.clip_g\.transformer\.text_model\.final_layer_norm\.weight" is under no text-encoder prefix a FLUX\.1 file has/);
+    expect(() => detectFamily([mmdit, 'text_encoders.t5xxl.encoder.final_layer_norm.weight'])).toThrow(UnknownArchitectureError);
+  });
+
   it('a UNet alone is unetOnly; its context width tells SD 2.x from SD 1.x', () => {
     const keys = ['input_blocks.0.0.weight', 'input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight'];
     expect(detectFamily(keys, () => [320, 1024])).toMatchObject({ family: 'sd2', unetPrefix: '', unetOnly: true });

@@ -1,6 +1,9 @@
 import type { ImagesResponse, Quality } from '@image-api/shared/api/openai-images';
-import type { GenerationParams } from '@image-api/shared/generation-job';
-import { invalidParameter, unsupportedParameter } from '../lib/api-error';
+import type { GenerationJobInput, GenerationParams } from '@image-api/shared/generation-job';
+import type { GpuClient } from '../gpu/backend-client';
+import type { ModelCatalog } from '../gpu/model-catalog';
+import { invalidParameter } from '../lib/api-error';
+import { listingWith, transparentBackgroundFields } from '../postprocess/postprocess-options';
 
 /** The OpenAI fields that every image route of that style checks the same way. */
 export interface OpenAiOutputOptions {
@@ -11,20 +14,32 @@ export interface OpenAiOutputOptions {
 
 /**
  * Refuse what this deployment cannot do instead of ignoring it (README, "Accepted fields"):
- * - `background: "transparent"` needs a matting model, which is not served yet;
+ * - `background: "transparent"` with output_format jpeg: JPEG has no alpha channel (whether the deployment has a
+ *   matting model is checked against its listing by {@link openAiBackgroundJobFields});
  * - `output_compression` with png: PNG is lossless, the field only sets JPEG/WebP encoder quality.
- * @throws ApiError 400 `unsupported_parameter` naming background; 400 `invalid_parameter` naming output_compression.
+ * @throws ApiError 400 `invalid_parameter` naming background or output_compression.
  */
 export function checkOpenAiOutputOptions(request: OpenAiOutputOptions): void {
-  if (request.background === 'transparent') {
-    throw unsupportedParameter(
-      'background',
-      'background "transparent" needs a matting model, which this deployment does not serve yet; use "opaque" or "auto" (an RGB image).',
-    );
+  if (request.background === 'transparent' && request.output_format === 'jpeg') {
+    throw invalidParameter('background', 'A transparent background needs an output format with alpha: output_format "png" or "webp" (JPEG has none).');
   }
   if (request.output_compression !== undefined && request.output_format === 'png') {
     throw invalidParameter('output_compression', 'output_compression sets the JPEG/WebP encoder quality; PNG is lossless. Leave it out, or ask for output_format jpeg or webp.');
   }
+}
+
+/**
+ * The job fields of OpenAI's `background`: `transparent` runs the deployment's matting model (any checkpoint), which
+ * must be listed; `opaque` and `auto` give RGB images (nothing to add).
+ * @throws ApiError 400 naming background when the deployment lists no usable matting model, or for jpeg output.
+ */
+export async function openAiBackgroundJobFields(
+  request: OpenAiOutputOptions,
+  catalog: Pick<ModelCatalog, 'listHaving'>,
+  pool: Pick<GpuClient, 'listModels'> & { key: string },
+): Promise<Pick<GenerationJobInput, 'background'>> {
+  if (request.background !== 'transparent') return {};
+  return transparentBackgroundFields(await listingWith(catalog, pool, 'matting'), request.output_format, 'background', 'output_format');
 }
 
 /** OpenAI's response quality (low | medium | high) for a request's `quality`; undefined when it was not given. */
@@ -40,7 +55,7 @@ export function openAiResponseFields(
   receipt: GenerationParams,
 ): Pick<ImagesResponse, 'background' | 'output_format' | 'quality' | 'size'> {
   return {
-    background: 'opaque',
+    background: receipt.background === 'transparent' ? 'transparent' : 'opaque',
     output_format: request.output_format,
     ...(request.quality !== undefined ? { quality: responseQuality(request.quality) } : {}),
     size: `${receipt.width}x${receipt.height}`,

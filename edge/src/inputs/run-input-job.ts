@@ -73,16 +73,25 @@ async function startInputTask(c: Context<AppEnv>, options: RunInputJobOptions): 
   const slot = await acquireGenerationSlot(c, job.batch_size ?? 1, jobCost(job), { taskId: job.id });
   try {
     await options.admittedChecks?.();
-    const store = new TaskStore(c.env.DB, { now });
-    const task = await store.create({
-      id: job.id,
-      owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
-      key_name: apiKey.name,
-      style: options.style,
-      request: { request: options.request, job: jobForStorage(job) },
-    });
+    const serverTiming = c.get('timing');
+    const store = new TaskStore(c.env.DB, { now, timing: serverTiming });
+    // attempts = 1 at once (the job is submitted right after), so the runner needs no separate write for it.
+    const task = await store.create(
+      {
+        id: job.id,
+        owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
+        key_name: apiKey.name,
+        style: options.style,
+        request: { request: options.request, job: jobForStorage(job) },
+      },
+      { submitting: true },
+    );
     await storeTaskInputs(c.env.IMAGES, task, options.inputs);
-    return { deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now }, input: { task, job, metadata: options.metadata, publicParam: options.publicParam }, slot };
+    return {
+      deps: { store, gpu: options.gpu, bucket: c.env.IMAGES, now, serverTiming, waitUntil: (work) => keepRunning(c, work) },
+      input: { task, job, inserted: Promise.resolve(), metadata: options.metadata, publicParam: options.publicParam },
+      slot,
+    };
   } catch (error) {
     await slot?.release(false);
     throw error;

@@ -26,8 +26,12 @@ export function auth(options: AuthOptions = {}): MiddlewareHandler<AppEnv> {
     const header = c.req.header('authorization');
     const match = header ? BEARER.exec(header) : null;
     if (!match) throw missingApiKey();
-    const digest = await apiKeyHash(match[1]);
-    const stored = await c.env[binding].get(digest, 'json');
+    const lookup = async () => {
+      const digest = await apiKeyHash(match[1]);
+      return { digest, stored: await c.env[binding].get(digest, 'json') };
+    };
+    const timing = c.get('timing');
+    const { digest, stored } = timing ? await timing.measure('auth', lookup) : await lookup();
     const parsed = ApiKeyRecordSchema.safeParse(stored);
     if (!parsed.success || !constantTimeEqual(parsed.data.key_hash, digest)) throw invalidApiKey();
     if (parsed.data.revoked) throw invalidApiKey('This API key has been revoked.');

@@ -5,6 +5,7 @@ import {
   computeUnitsOf,
   pixelSteps,
   PIXEL_STEPS_PER_COMPUTE_UNIT,
+  type AcquireDecision,
   type ComputeState,
   type RateLimiter,
   type RpmState,
@@ -99,13 +100,16 @@ export async function acquireGenerationSlot(
     );
   }
   const stub = c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(apiKey.key_hash));
-  const decision = await stub.acquire({
-    limits,
-    images,
-    pixel_steps: requestPixelSteps,
-    ...(options.taskId !== undefined ? { lease_id: options.taskId } : {}),
-    ...(options.holdConcurrency === false ? { hold_concurrency: false } : {}),
-  });
+  const admit = async (): Promise<AcquireDecision> =>
+    stub.acquire({
+      limits,
+      images,
+      pixel_steps: requestPixelSteps,
+      ...(options.taskId !== undefined ? { lease_id: options.taskId } : {}),
+      ...(options.holdConcurrency === false ? { hold_concurrency: false } : {}),
+    });
+  const timing = c.get('timing');
+  const decision = timing ? await timing.measure('ratelimit', admit) : await admit();
   const headers: Record<string, string> = {};
   setRpmHeaders(headers, decision.rpm);
   setComputeHeaders(headers, decision.compute);

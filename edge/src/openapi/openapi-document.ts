@@ -43,7 +43,7 @@ const TaskJsonSchema = z.object({
 /** Docs-only schemas of the public streaming events (README, "Streaming"): OpenAI's, plus `progress`. */
 function streamEventSchemas(kind: 'image_generation' | 'image_edit', prefix: string) {
   const common = {
-    background: z.literal('opaque'),
+    background: z.enum(['transparent', 'opaque']).describe('"transparent" on completed events of a background "transparent" request; partial images are always opaque.'),
     quality: z.enum(['low', 'medium', 'high']).optional(),
     size: z.string().describe('"WxH" of the output.'),
     created_at: z.number().int(),
@@ -376,7 +376,7 @@ function operations(): OperationSpec[] {
       operationId: 'asyncModels',
       tag: 'Async tasks (Novita style)',
       summary: 'Models by kind',
-      description: '`filter.types`: checkpoint, lora, vae, textualinversion (comma-separated; default all).',
+      description: '`filter.types`: checkpoint, lora, vae, textualinversion, matting, facerestore, upscaler (comma-separated; default all).',
       parameters: [queryParam('filter.types', 'Kinds to list, comma-separated.')],
       responses: { '200': { description: 'The models.', content: json(ref('AsyncModelList')) }, ...errors(400, 401, 502) },
     },

@@ -2,7 +2,6 @@ import {
   ASYNC_HIRES_UPSCALERS,
   type AsyncExtra,
   type AsyncGenerationRequest,
-  type AsyncHiresUpscaler,
   type AsyncTaskType,
 } from '@image-api/shared/api/async-tasks';
 import type { BackendModel } from '@image-api/shared/api/models';
@@ -12,6 +11,7 @@ import { ASYNC_ADDON_STYLE, resolveRequestAddons } from '../addons/request-addon
 import { invalidParameter, unsupportedParameter } from '../lib/api-error';
 import { randomSeed } from '../lib/crypto';
 import { resolveSeed } from '../inputs/image-job';
+import { resolveHiresUpscaler, transparentBackgroundFields } from '../postprocess/postprocess-options';
 
 /** The GenerationJob mode and the model capability each async endpoint needs. */
 export const ASYNC_TASK_MODES: Readonly<Record<AsyncTaskType, 'txt2img' | 'img2img' | 'inpaint'>> = {
@@ -58,7 +58,9 @@ export interface BuildAsyncJobInput {
  *   for exports without hidden states, which fails the task with that reason);
  * - strength with strength_schedule 'scaled' (A1111: ≈ steps × strength steps run); inpainting masks
  *   use mask_mode 'white' (white = repaint);
- * - hires_fix: upscaler Latent | Latent (nearest) | Lanczos; not with inpainting (the engine refuses it);
+ * - hires_fix: upscaler Latent | Latent (nearest) | Lanczos, or the id of an upscaler model the GPU service lists
+ *   (kind `upscaler`, MODELS_DIR/upscale_models: upscaler "model" + upscale_model; an unknown name is a 400 listing
+ *   both); not with inpainting (the engine refuses it);
  * - loras / embeddings / sd_vae (and `<lora:name:strength>` tags in the prompt) → the job's loras / embeddings /
  *   vae, checked against the listing (edge/src/addons/request-addons.ts): an unknown or unusable name is a 400
  *   naming that entry ("request.loras.1.model_name"), more than 5 LoRAs counting the tags a 400 "request.loras";
@@ -66,8 +68,9 @@ export interface BuildAsyncJobInput {
  *   SDXL_REFINER_MODEL, and a 400 task failure naming refiner_model when it has none): a 400 on request.refiner
  *   when the base is not SDXL, on request.refiner_model when that model is not listed or not SDXL;
  * - restore_faces: true → 400 (no face-restore model);
- *   enable_transparent_background: true → 400 (needs png and an SDXL checkpoint, and even then no
- *   background-removal model is configured; the message says which condition failed).
+ *   enable_transparent_background: true → background "transparent" (the GPU service's matting model), under Novita's
+ *   rule that it is for SDXL checkpoints only; a 400 naming the field (the message says which) for a non-SDXL
+ *   model, jpeg output (png and webp carry alpha) or a deployment without a usable model of kind `matting`.
  * init_image / mask are NOT set here: the route stores the inputs in R2 and the consumer adds them.
  * @throws ApiError 400 naming the dotted field (e.g. "request.loras.0.model_name").
  */
@@ -128,9 +131,12 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
       target_width: hires.target_width,
       target_height: hires.target_height,
       strength: hires.strength,
-      // Checked against the table by refuseUnservedOptions.
-      upscaler: ASYNC_HIRES_UPSCALERS[hires.upscaler as AsyncHiresUpscaler],
+      // Checked against the table and the listing by refuseUnservedOptions.
+      ...resolveHiresUpscaler(hires.upscaler, ASYNC_HIRES_UPSCALERS, input.catalog, 'request.hires_fix.upscaler'),
     };
+  }
+  if (request.enable_transparent_background) {
+    Object.assign(job, transparentBackgroundFields(input.catalog, extra.response_image_type, 'request.enable_transparent_background', 'extra.response_image_type'));
   }
   return job;
 }
@@ -151,22 +157,16 @@ function refuseUnservedOptions(input: BuildAsyncJobInput): void {
     }
   }
   if (request.enable_transparent_background) {
-    const why =
-      extra.response_image_type !== 'png'
-        ? `it needs extra.response_image_type "png" (got "${extra.response_image_type}")`
-        : Math.min(...model.native_size) < SDXL_NATIVE_SIDE
-          ? `it needs an SDXL checkpoint and "${model.id}" is not one`
-          : 'no background-removal model is configured on this deployment';
-    throw unsupportedParameter('request.enable_transparent_background', `A transparent background is not available: ${why}.`);
+    transparentBackgroundFields(input.catalog, extra.response_image_type, 'request.enable_transparent_background', 'extra.response_image_type', () => {
+      // Novita documents enable_transparent_background for SDXL checkpoints only; kept as documented there.
+      if (!isSdxl(model)) {
+        throw unsupportedParameter('request.enable_transparent_background', `A transparent background is for SDXL checkpoints only (as Novita documents it), and "${model.id}" is not one.`);
+      }
+    });
   }
   if (request.hires_fix) {
     const hires = request.hires_fix;
-    if (!Object.prototype.hasOwnProperty.call(ASYNC_HIRES_UPSCALERS, hires.upscaler)) {
-      throw invalidParameter(
-        'request.hires_fix.upscaler',
-        `Unknown upscaler "${hires.upscaler}". Accepted: ${Object.keys(ASYNC_HIRES_UPSCALERS).join(', ')}.`,
-      );
-    }
+    resolveHiresUpscaler(hires.upscaler, ASYNC_HIRES_UPSCALERS, input.catalog, 'request.hires_fix.upscaler');
     if (ASYNC_TASK_MODES[input.taskType] === 'inpaint') {
       throw unsupportedParameter('request.hires_fix', 'hires_fix is not available for inpainting.');
     }

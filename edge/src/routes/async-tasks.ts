@@ -2,6 +2,7 @@ import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
+  ASYNC_HIRES_UPSCALERS,
   AsyncImg2ImgBodySchema,
   AsyncInpaintingBodySchema,
   AsyncModelQuerySchema,
@@ -32,6 +33,7 @@ import { asyncTaskResult } from '../queue/async-task-result';
 import { buildAsyncJob, SDXL_NATIVE_SIDE } from '../queue/build-async-job';
 import { ASYNC_ADDON_STYLE, listsEveryAddon } from '../addons/request-addons';
 import { storeImagesAtomically } from '../storage/r2-images';
+import { usableModels } from '../postprocess/postprocess-options';
 import { reconcileOnRead } from '../tasks/reconcile-on-read';
 import { TaskStore } from '../tasks/task-store';
 import { allowLocalWebhookUrls, checkWebhookUrl } from '../webhooks/webhook-url';
@@ -60,7 +62,7 @@ function taskNotFound(id: string): ApiError {
  *   (queue/async-task-result.ts). Another key's task is 404. A PROCESSING task whose consumer stopped
  *   responding (tasks/task-lease.ts) is reconciled here with the GPU service (tasks/task-reconcile.ts):
  *   finished from the job's result, re-queued while attempts remain, else FAILED.
- * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion → the GPU service's models of those
+ * - GET /v3/model?filter.types=checkpoint,lora,vae,textualinversion,matting,facerestore,upscaler → the GPU service's models of those
  *   kinds in Novita's shape ({models: [{sd_name, type, …}]}).
  */
 export function asyncTaskRoutes(options: RouteOptions): Hono<AppEnv> {
@@ -153,6 +155,7 @@ export function novitaModel(model: BackendModel): AsyncModel {
     native_size: model.native_size,
     max_pixels: model.max_pixels,
     ...(model.architecture ? { architecture: model.architecture } : {}),
+    ...(model.role ? { role: model.role } : {}),
     ...(model.error ? { reason: model.error } : {}),
   };
 }
@@ -229,7 +232,17 @@ async function submit(
   const anyRepo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
   checkHfDownloadAllowed(request.model_name, model, await options.catalog.list(pool, pool.key), anyRepo, 'request.model_name');
   const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
-  const catalog = await options.catalog.listHaving(pool, pool.key, (models) => listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models));
+  // A listing that lacks a named add-on, an upscaler model or the matting model a request needs is fetched again once.
+  const upscaler = request.hires_fix?.upscaler;
+  const namesUpscalerModel = upscaler !== undefined && !Object.prototype.hasOwnProperty.call(ASYNC_HIRES_UPSCALERS, upscaler);
+  const catalog = await options.catalog.listHaving(
+    pool,
+    pool.key,
+    (models) =>
+      listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models) &&
+      (!namesUpscalerModel || usableModels(models, 'upscaler').some((m) => m.id === upscaler)) &&
+      (!request.enable_transparent_background || usableModels(models, 'matting').length > 0),
+  );
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
   job.download_any_repo = anyRepo;
 

@@ -9,7 +9,7 @@ import {
 } from '@image-api/shared/api/image-edits';
 import { HIGH_FIDELITY_STRENGTH } from '@image-api/shared/api/image-edits';
 import { DEFAULT_STRENGTH, PREVIEW_MODES, type ImagesResponse } from '@image-api/shared/api/openai-images';
-import { checkOpenAiOutputOptions, openAiResponseFields, responseQuality } from '../inputs/openai-options';
+import { checkOpenAiOutputOptions, openAiBackgroundJobFields, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import type { ModelCatalog } from '../gpu/model-catalog';
@@ -125,6 +125,7 @@ async function handleImageRequest(c: Context<AppEnv>, kind: EditKind, catalog: M
   job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
 
   Object.assign(job, await requestAddonJobFields(catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
+  Object.assign(job, await openAiBackgroundJobFields(request, catalog, gpu));
 
   const runOptions: RunInputJobOptions = {
     config,

@@ -1,5 +1,5 @@
 import { hasScope, MODELS_DOWNLOAD_SCOPE } from '@image-api/shared/api/api-key';
-import { checkOpenAiOutputOptions, encoderQuality, openAiResponseFields, responseQuality } from '../inputs/openai-options';
+import { checkOpenAiOutputOptions, encoderQuality, openAiBackgroundJobFields, openAiResponseFields, responseQuality } from '../inputs/openai-options';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import {
@@ -49,7 +49,11 @@ export const OPENAI_GENERATIONS_STYLE = 'openai.generations';
 /**
  * POST /v1/images/generations (and the /api/images/generations alias, mounted by the app):
  * validate → rate-limit slot → resolve model, size, sampler, seed and steps → a QUEUED task row →
- * the task runner (tasks/run-generation.ts: GPU service, R2, row) → the answer. Every response
+ * the task runner (tasks/run-generation.ts: GPU service, R2, row) → the answer. Critical path of a JSON
+ * answer (README "Performance", `npm run bench -- --edge`): key lookup, rate-limit admission, the job
+ * submitted while the row's insert is under way, R2 put, one final row write; the running-state writes,
+ * the slot's release and the lease heartbeat are off it (waitUntil). The images and the SUCCEED row are
+ * stored before the answer is sent, so an edge that dies right after it loses nothing. Every response
  * carries `x-task-id`: GET /v1/tasks/:id and /v1/tasks/:id/events reattach to it.
  *
  * - JSON (default): `{created, data: [{url | b64_json, seed}], usage, receipt}` once the images are
@@ -88,23 +92,48 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
     const job = buildGenerationJob({ request, model, taskId, tenant: apiKey.tenant });
     job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
+    Object.assign(job, await openAiBackgroundJobFields(request, options.catalog, gpu));
     if (source) applyGenerationImage(job, source, { model, size: request.size, strength: request.strength });
     const slot = await acquireGenerationSlot(c, request.n, jobCost(job), { taskId });
     let deps: RunGenerationDeps;
     let input: RunGenerationInput;
     try {
-      const store = new TaskStore(c.env.DB, { now });
+      const timing = c.get('timing');
+      const store = new TaskStore(c.env.DB, { now, timing });
       const { image: _image, ...storedRequest } = request;
-      const task = await store.create({
-        id: taskId,
-        owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
-        key_name: apiKey.name,
-        style: OPENAI_GENERATIONS_STYLE,
-        request: { request: storedRequest, job: jobForStorage(job) },
-      });
-      if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
-      deps = { store, gpu, bucket: c.env.IMAGES, now };
-      input = { task, job, metadata: requestMetadata(request), publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: 'image' }), OPENAI_ADDON_STYLE) };
+      const task = store.newRow(
+        {
+          id: taskId,
+          owner: { tenant: apiKey.tenant, key_hash: apiKey.key_hash },
+          key_name: apiKey.name,
+          style: OPENAI_GENERATIONS_STYLE,
+          request: { request: storedRequest, job: jobForStorage(job) },
+        },
+        // One configured GPU service: the job can only go there, so the insert records it (no separate write).
+        { submitting: true, backend: gpu.urls.length === 1 ? gpu.urls[0] : undefined },
+      );
+      let inserted: Promise<void>;
+      if (source || request.stream) {
+        // Inputs are stored under the task's folder, and a stream hands out x-task-id as soon as the job is
+        // admitted: the row must exist first.
+        await store.insert(task);
+        if (source) await storeTaskInputs(c.env.IMAGES, task, [{ image: source, role: 'image' }]);
+        inserted = Promise.resolve();
+      } else {
+        // JSON answer: nobody knows the task id before the answer, so the row is inserted while the job is
+        // already on its way; the runner writes it again only after this insert (RunGenerationInput.inserted).
+        // Untimed: only the time the runner waits for it counts in Server-Timing's `db`.
+        inserted = store.untimed().insert(task);
+        inserted.catch(() => {}); // the runner reports it (500 task_store_failed)
+      }
+      deps = { store, gpu, bucket: c.env.IMAGES, now, serverTiming: timing, waitUntil: (work) => keepRunning(c, work) };
+      input = {
+        task,
+        job,
+        inserted,
+        metadata: requestMetadata(request),
+        publicParam: (param) => publicAddonParam(publicImageParam(param, { init_image: 'image' }), OPENAI_ADDON_STYLE),
+      };
     } catch (error) {
       await slot?.release(false);
       throw error;

@@ -80,6 +80,7 @@ export class OpenAiImageStream {
           type: `${this.options.kind}.partial_image`,
           b64_json: event.b64,
           partial_image_index: index,
+          // Previews are JPEGs of the denoising state: no matting has run on them yet.
           background: 'opaque',
           output_format: FORMAT_OF_MIME[event.mime_type] ?? 'jpeg',
           ...this.quality(),
@@ -100,7 +101,7 @@ export class OpenAiImageStream {
       this.writer.send(`${this.options.kind}.completed`, {
         type: `${this.options.kind}.completed`,
         ...image,
-        background: 'opaque',
+        background: extra.receipt.background === 'transparent' ? 'transparent' : 'opaque',
         output_format: extra.output_format,
         ...this.quality(),
         size,

@@ -1,10 +1,12 @@
 import type { GenerationJobInput, GenerationResult } from '@image-api/shared/generation-job';
 import type { GpuClient } from '../gpu/backend-client';
 import { ApiError, backendUnavailable } from '../lib/api-error';
+import type { ServerTiming } from '../lib/server-timing';
 import { decodeBase64 } from '../lib/base64';
 import { fitCustomMetadata, FORMAT_EXTENSIONS, imageObjectKey, storeImagesAtomically, type ImageBucket, type StoredImage } from '../storage/r2-images';
 import { apiErrorFromGpuError, readGpuJobEvents, type GpuJobEvent } from './gpu-job-events';
 import { imageUsage } from './image-usage';
+import { RunningRowWriter } from './running-row-writer';
 import { startHeartbeat, taskLeaseTiming } from './task-lease';
 import type { TaskStore } from './task-store';
 import type { TaskError, TaskResult, TaskRow } from './task-types';
@@ -32,6 +34,13 @@ export interface RunGenerationDeps {
   now?: () => number;
   /** Time between two lease refreshes of the task row (default: taskLeaseTiming() of task-lease.ts). */
   heartbeatMs?: number;
+  /**
+   * Keeps work running after the response (the Worker's `ctx.waitUntil`): the running-state writes still in
+   * flight when the run ends. Absent: the run waits for them before it resolves (the Queue consumer, tests).
+   */
+  waitUntil?: (work: Promise<unknown>) => void;
+  /** The request's phase timing (`gpu`: submit to `done`; `r2`: storing the images); lib/server-timing.ts. */
+  serverTiming?: ServerTiming;
 }
 
 /** One run of one task. */
@@ -57,6 +66,14 @@ export interface RunGenerationInput {
    * client and the task row see the field it sent (edge/src/addons/request-addons.ts). Default: unchanged.
    */
   publicParam?: (param: string | null) => string | null;
+  /**
+   * The route made the row with attempts = 1 (TaskStore.newRow / create with `submitting`) and this is its
+   * insert, possibly still under way: the runner then submits the job at once, without a startAttempt write,
+   * and no write of the row starts before the insert has landed. When the insert fails the run fails with
+   * 500 `task_store_failed` once the job is answered, and nothing is stored. Absent: the row exists, and
+   * the runner counts the attempt itself (refusing a task that has ended, e.g. the Queue consumer's).
+   */
+  inserted?: Promise<unknown>;
 }
 
 /** A successful run. */
@@ -73,15 +90,18 @@ export interface RunGenerationResult {
  *  1. refuses a task that has already ended (e.g. cancelled while waiting in the Queue); from here
  *     to the end it holds the task's lease (task-lease.ts: updated_at refreshed every heartbeat), so
  *     a reader can tell a live run from one whose edge died (task-reconcile.ts);
- *  2. attempts + 1, then POST /v1/jobs with `Accept: text/event-stream` (admission errors — 400,
+ *  2. attempts + 1 (already in the row when the route made it so: `input.inserted`), then POST /v1/jobs
+ *     with `Accept: text/event-stream` (admission errors — 400,
  *     404 model_not_found, 503 queue_full — arrive before the stream and are thrown as ApiErrors);
  *  3. records the backend, relays every event to `onEvent`, marks the task PROCESSING when the
  *     service starts it and writes progress_percent / eta_seconds at most every
- *     PROGRESS_WRITE_INTERVAL_MS; a broken stream is resumed from the last event id
+ *     PROGRESS_WRITE_INTERVAL_MS; these writes do not hold up the events (running-row-writer.ts: merged
+ *     into one UPDATE while another is in flight, none started once the job has ended, kept running
+ *     under `deps.waitUntil`); a broken stream is resumed from the last event id
  *     (GET /v1/jobs/:id/events) up to MAX_STREAM_RESUMES times;
  *  4. on `done`: stores every image in R2 (all or nothing; keys `<tenant>/<date of the task>/<task>/<i>.<ext>`,
- *     the receipt as custom metadata) and ends the task SUCCEED with image keys, seeds, receipt and
- *     usage. If the task was cancelled meanwhile the stored images are removed again;
+ *     the receipt as custom metadata) and ends the task SUCCEED with image keys, seeds, receipt,
+ *     usage and backend — both before the run resolves, so an answer sent after it is durable. If the task was cancelled meanwhile the stored images are removed again;
  *  5. on failure: the task ends FAILED (or CANCELLED for `job_cancelled`) with the reason, or goes
  *     back to QUEUED when `isFinalFailure` says so, and the ApiError is thrown.
  * The caller owns rate-limit slots and the client response. Run it under `waitUntil` so a client
@@ -97,19 +117,54 @@ export async function runGeneration(deps: RunGenerationDeps, input: RunGeneratio
   const isFinalFailure = input.isFinalFailure ?? (() => true);
   const now = deps.now ?? (() => Date.now());
 
-  const stopHeartbeat = startHeartbeat(() => store.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
+  const inserted = input.inserted;
+  const untimed = store.untimed();
+  const writer = new RunningRowWriter(untimed, task.id, inserted);
+  // The lease's heartbeat starts once the row exists (a beat on a missing row would stop it).
+  let stopHeartbeat = () => {};
+  let finished = false;
+  void (inserted ?? Promise.resolve()).then(
+    () => {
+      if (!finished) stopHeartbeat = startHeartbeat(() => untimed.touch(task.id), deps.heartbeatMs ?? taskLeaseTiming().heartbeatMs, task.id);
+    },
+    () => {},
+  );
   try {
-    let result: GenerationResult;
+    let followed: FollowedJob;
     try {
-      if (!(await store.startAttempt(task.id))) throw await endedError(store, task.id);
-      result = await followJob(deps, input, now);
+      if (!inserted && !(await store.startAttempt(task.id))) throw await endedError(store, task.id);
+      followed = await timedFollowJob(deps, input, now, writer);
     } catch (error) {
+      await rowInserted(inserted, deps.serverTiming);
+      // A re-queue leaves the row open: no running-state write may land after it.
+      await writer.close();
       throw await recordFailure(store, task.id, withPublicParam(toApiError(error), input.publicParam), isFinalFailure);
     }
-    const taskResult = await storeTaskResult(deps, { task, job, result, metadata: input.metadata, isFinalFailure });
+    await rowInserted(inserted, deps.serverTiming);
+    void writer.close();
+    const { result, backend } = followed;
+    const taskResult = await storeTaskResult(deps, { task, job, result, backend, metadata: input.metadata, isFinalFailure });
     return { result, taskResult };
   } finally {
+    finished = true;
     stopHeartbeat();
+    const drained = writer.close();
+    if (deps.waitUntil) deps.waitUntil(drained);
+    else await drained;
+  }
+}
+
+/**
+ * Wait for the route's insert of the row; the wait (not the insert, which ran beside the job) is added to
+ * the request's `db` phase. @throws ApiError 500 `task_store_failed` when it failed (logged).
+ */
+async function rowInserted(inserted: Promise<unknown> | undefined, timing: ServerTiming | undefined): Promise<void> {
+  if (!inserted) return;
+  try {
+    await (timing ? timing.measure('db', () => inserted) : inserted);
+  } catch (error) {
+    console.error('inserting the task row failed', error);
+    throw new ApiError(500, 'server_error', 'task_store_failed', 'Recording the task failed; nothing was kept. Please retry.');
   }
 }
 
@@ -122,6 +177,8 @@ export interface StoreTaskResultInput {
   result: GenerationResult;
   metadata?: RunGenerationInput['metadata'];
   isFinalFailure?: (error: ApiError) => boolean;
+  /** The GPU service that ran the job, recorded with the result (TaskStore.succeed). */
+  backend?: string;
 }
 
 /**
@@ -132,7 +189,7 @@ export interface StoreTaskResultInput {
  * @throws ApiError 500 `storage_failed` (the task is FAILED or re-queued as `isFinalFailure` says),
  *   409 `task_cancelled` / `task_finished`, or the stored error of a task that ended otherwise.
  */
-export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now'>, input: StoreTaskResultInput): Promise<TaskResult> {
+export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'bucket' | 'now' | 'serverTiming'>, input: StoreTaskResultInput): Promise<TaskResult> {
   const { store } = deps;
   const { task, job, result } = input;
   const now = deps.now ?? (() => Date.now());
@@ -141,7 +198,8 @@ export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'b
   let images: StoredImage[];
   try {
     images = storedImages(task, job, result, input.metadata);
-    await storeImagesAtomically(deps.bucket, images);
+    const put = () => storeImagesAtomically(deps.bucket, images);
+    await (deps.serverTiming ? deps.serverTiming.measure('r2', put) : put());
     taskResult = {
       images: images.map((image, i) => ({
         index: result.images[i].index,
@@ -156,7 +214,7 @@ export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'b
   } catch (error) {
     throw await recordFailure(store, task.id, toApiError(error), isFinalFailure);
   }
-  if (!(await store.succeed(task.id, taskResult))) {
+  if (!(await store.succeed(task.id, taskResult, input.backend))) {
     // Cancelled (or failed by someone else) while the images were being stored: keep nothing.
     await deps.bucket.delete(images.map((image) => image.key)).catch((error: unknown) => console.error('removing images of an ended task failed', error));
     throw await endedError(store, task.id);
@@ -164,13 +222,39 @@ export async function storeTaskResult(deps: Pick<RunGenerationDeps, 'store' | 'b
   return taskResult;
 }
 
-/** Submit the job and follow its events to `done`; throws on `error` or a stream lost for good. */
-async function followJob(deps: RunGenerationDeps, input: RunGenerationInput, now: () => number): Promise<GenerationResult> {
-  const { store, gpu } = deps;
+/**
+ * {@link followJob}, its time added to the request's `gpu` phase minus the task-row writes it waited for
+ * meanwhile (those are in the `db` phase already).
+ */
+async function timedFollowJob(deps: RunGenerationDeps, input: RunGenerationInput, now: () => number, writer: RunningRowWriter): Promise<FollowedJob> {
+  const timing = deps.serverTiming;
+  if (!timing) return followJob(deps, input, now, writer);
+  const start = performance.now();
+  const dbBefore = timing.durationOf('db');
+  try {
+    return await followJob(deps, input, now, writer);
+  } finally {
+    timing.add('gpu', performance.now() - start - (timing.durationOf('db') - dbBefore));
+  }
+}
+
+/** A job followed to its end: the result and the GPU service that ran it. */
+interface FollowedJob {
+  result: GenerationResult;
+  backend: string;
+}
+
+/**
+ * Submit the job and follow its events to `done`, handing the row's running state to `writer`;
+ * throws on `error` or a stream lost for good.
+ */
+async function followJob(deps: RunGenerationDeps, input: RunGenerationInput, now: () => number, writer: RunningRowWriter): Promise<FollowedJob> {
+  const { gpu } = deps;
   const { task, job } = input;
   const submitted = await gpu.streamJob(job, input.signal);
   const backend = submitted.backendUrl;
-  await store.setBackend(task.id, backend);
+  // The route may have recorded it in the row already (one configured backend: TaskStore.newRow).
+  if (backend !== task.backend) writer.update({ backend });
   await emit(input, { event: 'accepted', backend });
 
   let response = submitted.response;
@@ -183,16 +267,16 @@ async function followJob(deps: RunGenerationDeps, input: RunGenerationInput, now
         if (event.id !== null) lastEventId = event.id;
         switch (event.event) {
           case 'done':
-            return event.result;
+            return { result: event.result, backend };
           case 'error':
             throw apiErrorFromGpuError(event.error);
           case 'started':
-            await store.markProcessing(task.id);
+            writer.update({ processing: true });
             break;
           case 'step':
             if (now() - lastProgressWrite >= PROGRESS_WRITE_INTERVAL_MS || event.step >= event.total) {
               lastProgressWrite = now();
-              await store.updateProgress(task.id, (100 * event.step) / event.total, event.eta_seconds);
+              writer.update({ progress: { percent: (100 * event.step) / event.total, etaSeconds: event.eta_seconds } });
             }
             break;
           default:
@@ -317,6 +401,8 @@ function storedImages(task: TaskRow, job: StoreTaskResultInput['job'], result: G
         loras: params.loras?.length ? JSON.stringify(params.loras) : undefined,
         embeddings: params.embeddings?.length ? JSON.stringify(params.embeddings) : undefined,
         vae: params.vae ? JSON.stringify(params.vae) : undefined,
+        // Post-processing stages that ran (hires upscaler, matting), each with its model's SHA-256.
+        postprocess: params.postprocess?.length ? JSON.stringify(params.postprocess) : undefined,
         prompt: params.prompt,
         negative_prompt: params.negative_prompt,
       }),

@@ -1,3 +1,4 @@
+import type { ServerTiming } from '../lib/server-timing';
 import { TASKS_SCHEMA_STATEMENTS } from './task-schema';
 import {
   TASK_STATUSES,
@@ -15,6 +16,32 @@ import {
 export interface TaskStoreOptions {
   /** Clock in unix milliseconds (default Date.now, looked up per call so faked clocks apply). */
   now?: () => number;
+  /** The request's phase timing: every query is added to its `db` phase (lib/server-timing.ts). */
+  timing?: ServerTiming;
+}
+
+/** What {@link TaskStore.updateRunning} changes on an open row (absent fields stay as they are). */
+export interface RunningChange {
+  /** The GPU service that accepted the job (base URL). */
+  backend?: string;
+  /** The GPU service started the job: status PROCESSING. */
+  processing?: boolean;
+  /** Progress in 0..100 (rounded down) and the ETA in seconds or null; also makes it PROCESSING. */
+  progress?: { percent: number; etaSeconds: number | null };
+}
+
+/** Options of {@link TaskStore.create} / {@link TaskStore.newRow}. */
+export interface CreateTaskOptions {
+  /**
+   * The caller submits the job at once itself (the sync and streaming routes): the row starts with
+   * attempts = 1, so the runner needs no separate startAttempt write (RunGenerationInput.inserted).
+   */
+  submitting?: boolean;
+  /**
+   * The GPU service the job is about to be submitted to, when the caller knows it already (a single
+   * configured backend): recorded in the insert itself, so the runner need not write it separately.
+   */
+  backend?: string;
 }
 
 /** Raw row as D1 returns it. */
@@ -60,18 +87,51 @@ export const MAX_TASK_LIST_LIMIT = 100;
  */
 export class TaskStore {
   private readonly now: () => number;
+  private readonly timing: ServerTiming | undefined;
 
   constructor(
     private readonly db: D1Database,
-    options: TaskStoreOptions = {},
+    private readonly options: TaskStoreOptions = {},
   ) {
     this.now = options.now ?? (() => Date.now());
+    this.timing = options.timing;
+  }
+
+  /** The same table without the request's phase timing: for writes the response does not wait for. */
+  untimed(): TaskStore {
+    return this.timing ? new TaskStore(this.db, { ...this.options, timing: undefined }) : this;
   }
 
   /** Insert a QUEUED task. @throws when the id exists already (ids are random UUIDs). */
-  async create(task: NewTask): Promise<TaskRow> {
+  async create(task: NewTask, options: CreateTaskOptions = {}): Promise<TaskRow> {
+    const row = this.newRow(task, options);
+    await this.insert(row);
+    return row;
+  }
+
+  /**
+   * The row {@link create} would insert, without writing it: a route that inserts it while the job is
+   * already on its way ({@link insert}, RunGenerationInput.inserted) needs the row (its id, owner, date) first.
+   */
+  newRow(task: NewTask, options: CreateTaskOptions = {}): TaskRow {
+    return toRow(this.newRecord(task, options));
+  }
+
+  /** Insert a row made by {@link newRow}. @throws when the id exists already. */
+  async insert(row: TaskRow): Promise<void> {
+    const record = toRecord(row);
+    const columns = Object.keys(record);
+    await this.query((db) =>
+      db
+        .prepare(`INSERT INTO tasks (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
+        .bind(...Object.values(record))
+        .run(),
+    );
+  }
+
+  private newRecord(task: NewTask, options: CreateTaskOptions): TaskRecord {
     const now = this.now();
-    const record: TaskRecord = {
+    return {
       id: task.id,
       tenant: task.owner.tenant,
       key_hash: task.owner.key_hash,
@@ -85,19 +145,11 @@ export class TaskStore {
       request_json: JSON.stringify(task.request ?? null),
       result_json: null,
       webhook_url: task.webhook_url ?? null,
-      backend: null,
-      attempts: 0,
+      backend: options.backend ?? null,
+      attempts: options.submitting ? 1 : 0,
       created_at: now,
       updated_at: now,
     };
-    const columns = Object.keys(record);
-    await this.query((db) =>
-      db
-        .prepare(`INSERT INTO tasks (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
-        .bind(...Object.values(record))
-        .run(),
-    );
-    return toRow(record);
   }
 
   /** The owner's task, or null when it does not exist or belongs to another key. */
@@ -153,12 +205,36 @@ export class TaskStore {
     return this.update(id, "status = 'PROCESSING', progress_percent = ?, eta_seconds = ?", [percent, etaSeconds]);
   }
 
-  /** The job finished and its images are stored. @returns false when the task had already ended (e.g. cancelled). */
-  succeed(id: string, result: TaskResult): Promise<boolean> {
+  /**
+   * Several running-state changes in one guarded UPDATE (RunningRowWriter): backend, PROCESSING, progress.
+   * @returns false when the task has ended (nothing changed), true also when `change` is empty.
+   */
+  async updateRunning(id: string, change: RunningChange): Promise<boolean> {
+    const assignments: string[] = [];
+    const values: unknown[] = [];
+    if (change.backend !== undefined) {
+      assignments.push('backend = ?');
+      values.push(change.backend);
+    }
+    if (change.processing || change.progress) assignments.push("status = 'PROCESSING'");
+    if (change.progress) {
+      assignments.push('progress_percent = ?', 'eta_seconds = ?');
+      values.push(Math.min(100, Math.max(0, Math.floor(change.progress.percent))), change.progress.etaSeconds);
+    }
+    if (assignments.length === 0) return true;
+    return this.update(id, assignments.join(', '), values);
+  }
+
+  /**
+   * The job finished and its images are stored; `backend` (when given) is recorded with it, so the ending
+   * row names the GPU service even if the running-state write that said so had not landed.
+   * @returns false when the task had already ended (e.g. cancelled).
+   */
+  succeed(id: string, result: TaskResult, backend?: string): Promise<boolean> {
     return this.update(
       id,
-      "status = 'SUCCEED', progress_percent = 100, eta_seconds = 0, reason = NULL, error_json = NULL, result_json = ?",
-      [JSON.stringify(result)],
+      "status = 'SUCCEED', progress_percent = 100, eta_seconds = 0, reason = NULL, error_json = NULL, result_json = ?, backend = COALESCE(?, backend)",
+      [JSON.stringify(result), backend ?? null],
     );
   }
 
@@ -213,7 +289,11 @@ export class TaskStore {
   }
 
   /** Run a query; on "no such table" create the schema and run it once more. */
-  private async query<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
+  private query<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
+    return this.timing ? this.timing.measure('db', () => this.queryOnce(run)) : this.queryOnce(run);
+  }
+
+  private async queryOnce<T>(run: (db: D1Database) => Promise<T>): Promise<T> {
     try {
       return await run(this.db);
     } catch (error) {
@@ -233,6 +313,29 @@ function parseJson(text: string | null, column: string, id: string): unknown {
     console.error(`task ${id}: ${column} is not JSON`);
     return null;
   }
+}
+
+/** The D1 record of a row made by newRow (its columns, JSON as text). */
+function toRecord(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    key_hash: row.key_hash,
+    key_name: row.key_name,
+    style: row.style,
+    status: row.status,
+    reason: row.reason,
+    error_json: row.error === null ? null : JSON.stringify(row.error),
+    progress_percent: row.progress_percent,
+    eta_seconds: row.eta_seconds,
+    request_json: JSON.stringify(row.request ?? null),
+    result_json: row.result === null ? null : JSON.stringify(row.result),
+    webhook_url: row.webhook_url,
+    backend: row.backend,
+    attempts: row.attempts,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
 }
 
 function toRow(record: TaskRecord): TaskRow {

@@ -24,7 +24,11 @@ export async function withBaseModel(
 ): Promise<CheckpointParts> {
   const baseId = parts.configs.base!;
   try {
-    const lacks = { vae: !parts.vae, text: parts.textEncoders.length === 0, t5: (parts.family === 'flux' || parts.family === 'sd3') && !parts.t5 };
+    const flow = parts.family === 'flux' || parts.family === 'sd3';
+    // Flow families: each CLIP role on its own (an SD 3 file with CLIP-L and CLIP-G inside takes only T5 from the base).
+    const ownRoles = new Set(parts.textEncoders.map((t) => t.role));
+    const neededRoles = parts.family === 'sd3' ? ['clip_l', 'clip_g'] : parts.family === 'flux' ? ['clip_l'] : [];
+    const lacks = { vae: !parts.vae, text: flow ? neededRoles.some((r) => !ownRoles.has(r as 'clip_l')) : parts.textEncoders.length === 0, t5: flow && !parts.t5 };
     if (!lacks.vae && !lacks.text && !lacks.t5) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE and text encoders; remove "base"`);
     if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
     const baseRef = await resolveBase(baseId);
@@ -48,14 +52,16 @@ export async function withBaseModel(
     const from = base.configs;
     return {
       ...parts,
-      // Only what the file lacks comes from the base (an SD 3.x single file carries its VAE, not its encoders).
+      // Only what the file lacks comes from the base (an SD 3.x single file may carry its VAE and some encoders).
       vae: lacks.vae ? base.vae : parts.vae,
-      textEncoders: lacks.text ? base.textEncoders : parts.textEncoders,
+      textEncoders: flow ? [...parts.textEncoders, ...base.textEncoders.filter((t) => !ownRoles.has(t.role))] : lacks.text ? base.textEncoders : parts.textEncoders,
       t5: lacks.t5 ? base.t5 : parts.t5,
       tokenizerDirs: { ...base.tokenizerDirs, ...parts.tokenizerDirs },
       configs: {
         ...from,
         ...(lacks.vae ? {} : { vae: undefined }),
+        // The base's configs of encoders the file carries itself are not theirs (the sidecar may give them).
+        ...(flow ? ownEncoderConfigs(parts) : {}),
         ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)),
         // The denoiser's own config never comes from the base (its tensors are another file's); nor, for flow
         // transformers, the scheduler: its shift belongs to the transformer (a FLUX.1-dev file on a schnell base
@@ -74,4 +80,16 @@ export async function withBaseModel(
     await parts.close();
     throw err;
   }
+}
+
+/**
+ * The diffusers component names of the encoders a flow-family file carries itself, set to undefined (so the base's
+ * configs for them are dropped): FLUX.1 `text_encoder` (CLIP-L) / `text_encoder_2` (T5); SD 3.x `text_encoder`
+ * (CLIP-L), `text_encoder_2` (CLIP-G), `text_encoder_3` (T5).
+ */
+function ownEncoderConfigs(parts: CheckpointParts): Partial<Record<'text_encoder' | 'text_encoder_2' | 'text_encoder_3', undefined>> {
+  const out: Partial<Record<'text_encoder' | 'text_encoder_2' | 'text_encoder_3', undefined>> = {};
+  for (const t of parts.textEncoders) out[t.role === 'clip_g' ? 'text_encoder_2' : 'text_encoder'] = undefined;
+  if (parts.t5) out[parts.family === 'flux' ? 'text_encoder_2' : 'text_encoder_3'] = undefined;
+  return out;
 }

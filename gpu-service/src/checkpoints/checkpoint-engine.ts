@@ -43,6 +43,11 @@ export interface CheckpointEngineOptions {
   hashes: ContentHashes;
   /** Folder with the CLIP BPE files (vocab.json, merges.txt) for checkpoints that carry no tokenizer. */
   tokenizerDir: string;
+  /**
+   * T5 tokenizer folder (`tokenizer.json`, …) for flow-family checkpoints that carry their T5 encoder but no tokenizer
+   * folder (single files); a model's own or its base's `tokenizer_2/` / `tokenizer_3/` comes first.
+   */
+  t5TokenizerDir?: string;
   /** Graph float type: float16 for GPU execution providers, float32 on CPU. */
   floatType: FloatType;
   attention: AttentionKind;
@@ -59,13 +64,14 @@ export interface CheckpointEngineOptions {
  */
 export function checkpointEngineFor(
   modelsDir: string,
-  settings: { floatType: FloatType; attention: AttentionKind; tokenizerDir?: string },
+  settings: { floatType: FloatType; attention: AttentionKind; tokenizerDir?: string; t5TokenizerDir?: string },
 ): CheckpointEngineOptions {
   const cache = new ConversionCache(join(modelsDir, '.cache'));
   return {
     cache,
     hashes: new ContentHashes(cache.root),
     tokenizerDir: settings.tokenizerDir ?? join(modelsDir, 'tokenizers', 'clip-vit-large-patch14'),
+    t5TokenizerDir: settings.t5TokenizerDir ?? join(modelsDir, 'tokenizers', 't5-v1_1-xxl'),
     floatType: settings.floatType,
     attention: settings.attention,
     resolveBase: async (id) => {
@@ -124,7 +130,7 @@ async function readOptionalFile(path: string): Promise<Buffer | undefined> {
 /**
  * The tokenizer files a checkpoint uses: a diffusers folder's own `tokenizer/` (the model's `tokenizerDirs.clip`),
  * else the deployment's CLIP BPE files (single files carry none); flow models also their T5 folder's
- * `tokenizer.json` (`tokenizerDirs.t5`, from the folder or its `base`).
+ * `tokenizer.json` (`tokenizerDirs.t5`, from the folder or its `base`; else the deployment's `t5TokenizerDir`).
  * @throws CheckpointError saying where to put them when neither exists, or that a flow model has no T5 tokenizer.
  */
 export async function tokenizerFiles(
@@ -150,10 +156,12 @@ export async function tokenizerFiles(
     );
   }
   if (parts?.family !== 'flux' && parts?.family !== 'sd3') return clip;
-  const t5Dir = parts.tokenizerDirs?.t5;
+  const t5Dir = parts.tokenizerDirs?.t5 ?? engine.t5TokenizerDir;
   const tokenizerJson = t5Dir ? await readOptionalFile(join(t5Dir, 'tokenizer.json')) : undefined;
   if (!t5Dir || !tokenizerJson) {
-    throw new CheckpointError(`the T5 tokenizer is missing: the model (or its sidecar's "base") needs a tokenizer folder with tokenizer.json (diffusers ${parts.family === 'flux' ? 'tokenizer_2' : 'tokenizer_3'}/)`);
+    throw new CheckpointError(
+      `the T5 tokenizer is missing: the model (or its sidecar's "base") needs a tokenizer folder with tokenizer.json (diffusers ${parts.family === 'flux' ? 'tokenizer_2' : 'tokenizer_3'}/)${engine.t5TokenizerDir ? `, or put the T5 tokenizer.json (google/t5-v1_1-xxl) into ${engine.t5TokenizerDir} (single files carry no tokenizer)` : ''}`,
+    );
   }
   const [tokenizerConfig, specialTokensMap] = await Promise.all([readOptionalFile(join(t5Dir, 'tokenizer_config.json')), readOptionalFile(join(t5Dir, 'special_tokens_map.json'))]);
   return { ...clip, t5: { tokenizerJson, tokenizerConfig, specialTokensMap } };

@@ -2,11 +2,12 @@
  * Opens a checkpoint — an A1111/ComfyUI single file, a GGUF file, or a diffusers folder with safetensors weights —
  * into its networks' weights under canonical names (WeightSet), with the configs that came with it:
  * - single file (`.safetensors`, or `.gguf` as stable-diffusion.cpp writes whole models with the same LDM keys):
- *   the family and prefixes from the keys (detect/family.ts), configs from its sidecar;
+ *   the family and prefixes from the keys (detect/family.ts), configs from its sidecar; FLUX.1 / SD 3.x files may
+ *   carry their CLIP and T5 encoders under `text_encoders.` (Stability's SD 3.5 files, ComfyUI's all-in-one saves);
  * - UNet / transformer-only files (ComfyUI-GGUF / city96, stable-diffusion.cpp `--diffusion-model` files, UNet-only
  *   safetensors) open the same way with `unetOnly`: their text encoders and VAE come from the sidecar's `base`;
  * - diffusers folder: `model_index.json`, each component's `config.json` and weights (`*.safetensors`,
- *   an `.fp16` variant, or shards listed in `*.safetensors.index.json`), keys renamed to the canonical names
+ *   an `.fp16` variant, or shards listed in `*.safetensors.index.json`, read as one file), keys renamed to the canonical names
  *   by key-maps/.
  * Pickle weights (`.ckpt`, `.pt`, `.pth`, `.bin`) are never opened: unpickling runs code from the file.
  */
@@ -14,11 +15,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { openGguf, type GgufFile } from '../weights/gguf';
 import { openSafetensors } from '../weights/safetensors';
+import { openShardedSafetensors } from '../weights/sharded-safetensors';
 import type { TensorFile } from '../weights/tensor-file';
-import { WeightSet } from '../weights/weight-set';
+import { identityWeight, WeightSet } from '../weights/weight-set';
 import { detectFamily, type FamilyLayout, type ModelFamily, type TextEncoderLocation } from './detect/family';
 import { diffusersUnetKeyMap } from './key-maps/diffusers-unet';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
+import { t5EncoderKeyMap } from './key-maps/t5-encoder';
 import { readSidecar, type ComponentConfigs, type Sidecar } from './sidecar';
 import { openFlowDiffusersFolder } from './open-flow-folder';
 
@@ -128,7 +131,11 @@ async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined)
     const layout: FamilyLayout = detectFamily(file.entries.keys(), (k) => file.entries.get(k)?.shape);
     const unet = WeightSet.fromFile(file, layout.unetPrefix, `${basename(path)} (UNet)`);
     const vae = layout.vaePrefix !== undefined ? WeightSet.fromFile(file, layout.vaePrefix, `${basename(path)} (VAE)`) : undefined;
-    const textEncoders = layout.textEncoders.map((t) => ({ ...t, weights: WeightSet.fromFile(file, t.prefix, `${basename(path)} (${t.role} text encoder)`) }));
+    const textEncoders = layout.textEncoders.map((t) => ({ ...t, weights: flowClipWeights(layout.family, t.role, WeightSet.fromFile(file, t.prefix, `${basename(path)} (${t.role} text encoder)`), file, t.prefix) }));
+    const t5 =
+      layout.t5Prefix !== undefined
+        ? { weights: WeightSet.mapped(file, t5EncoderKeyMap([...file.entries.keys()], layout.t5Prefix), `${basename(path)} (T5 text encoder, ${layout.t5Prefix}*)`) }
+        : undefined;
     return {
       kind: 'single-file',
       path,
@@ -140,12 +147,30 @@ async function partsOfSingleFile(file: TensorFile, sidecar: Sidecar | undefined)
       contentFiles: [path],
       sidecarBytes: sidecar?.bytes,
       unetOnly: layout.unetOnly,
+      ...(t5 ? { t5 } : {}),
       close: () => file.close(),
     };
   } catch (err) {
     await file.close();
     throw err;
   }
+}
+
+/**
+ * A flow-family single file's CLIP weights as upstream reads them (other families' unchanged): SD 3.x's CLIP-L pooled
+ * output is not projected — diffusers puts `torch.eye` in `text_projection.weight` whatever the file stores, ComfyUI's
+ * SD3 CLIP-L returns the pooled output unprojected — so `text_projection.weight` is the identity of the hidden width
+ * (`text_model.final_layer_norm.weight`'s length; absent that tensor, detection reports it missing); FLUX.1 reads
+ * CLIP-L's pooled output without projection (diffusers `CLIPTextModel`), so a stored `text_projection` is left out.
+ */
+function flowClipWeights(family: ModelFamily, role: TextEncoderLocation['role'], weights: WeightSet, file: TensorFile, prefix: string): WeightSet {
+  if (role !== 'clip_l' || (family !== 'sd3' && family !== 'flux')) return weights;
+  const stored = weights.names().filter((n) => n.startsWith('text_projection.'));
+  if (family === 'flux') return weights.without(stored);
+  const norm = 'text_model.final_layer_norm.weight';
+  if (!weights.has(norm)) return weights.without(stored);
+  const width = weights.shape(norm)[0];
+  return weights.without(stored).with(new Map([['text_projection.weight', identityWeight(file, `${prefix}text_projection.weight`, width)]]));
 }
 
 export async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
@@ -157,27 +182,34 @@ export async function readJson(path: string): Promise<Record<string, unknown> | 
   }
 }
 
+/** One diffusers component's weights as one weights source, and the files whose bytes define them. */
+export interface ComponentWeights {
+  /** A single file, or the shards of an index presented as one (weights/sharded-safetensors.ts). */
+  file: TensorFile;
+  /** The weights file, or the index followed by its shards (hashed for the cache key and the receipt). */
+  contentFiles: string[];
+}
+
 /**
- * The safetensors files holding one diffusers component: `<stem>.safetensors`, else `<stem>.fp16.safetensors`,
- * else the shards of `<stem>.safetensors.index.json`.
- * @throws CheckpointError when the component has only pickle weights or none.
+ * Open the weights of one diffusers component: `<stem>.safetensors`, else `<stem>.fp16.safetensors`, else the shards
+ * of `<stem>.safetensors.index.json` (or its `.fp16` spellings), checked against their index and read as one file.
+ * @throws CheckpointError when the folder is missing or has only pickle weights or none; WeightsFileError (naming the
+ *         file and the rule) for an invalid file, a missing shard or an index that misplaces a tensor.
  */
-export async function componentFiles(dir: string, stem: string): Promise<string[]> {
+export async function openComponentWeights(dir: string, stem: string): Promise<ComponentWeights> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     throw new CheckpointError(`${dir} is missing`);
   }
-  for (const candidate of [`${stem}.safetensors`, `${stem}.fp16.safetensors`]) if (names.includes(candidate)) return [join(dir, candidate)];
+  for (const candidate of [`${stem}.safetensors`, `${stem}.fp16.safetensors`]) {
+    if (names.includes(candidate)) return { file: await openSafetensors(join(dir, candidate)), contentFiles: [join(dir, candidate)] };
+  }
   for (const index of [`${stem}.safetensors.index.json`, `${stem}.safetensors.index.fp16.json`, `${stem}.fp16.safetensors.index.json`]) {
     if (!names.includes(index)) continue;
-    const json = await readJson(join(dir, index));
-    const map = json?.weight_map;
-    if (!map || typeof map !== 'object') throw new CheckpointError(`${join(dir, index)} has no weight_map`);
-    const shards = [...new Set(Object.values(map as Record<string, string>))].sort();
-    for (const s of shards) if (!names.includes(s) || s.includes('/') || s.includes('..')) throw new CheckpointError(`${join(dir, index)} lists a missing shard ${s}`);
-    return shards.map((s) => join(dir, s));
+    const file = await openShardedSafetensors(join(dir, index));
+    return { file, contentFiles: [join(dir, index), ...file.shardPaths] };
   }
   const pickle = names.find((n) => PICKLE_EXTENSIONS.some((e) => n.endsWith(e)));
   if (pickle) throw new CheckpointError(pickleRefusal(join(dir, pickle)));
@@ -196,57 +228,40 @@ export async function openDiffusersFolder(dir: string): Promise<CheckpointParts>
     await Promise.all(opened.map((f) => f.close()));
   };
   try {
-    const open = async (paths: string[]) => {
-      const files = [];
-      for (const p of paths) {
-        const f = await openSafetensors(p);
-        opened.push(f);
-        files.push(f);
-      }
-      return files;
+    const open = async (componentDir: string, stem: string) => {
+      const c = await openComponentWeights(componentDir, stem);
+      opened.push(c.file);
+      contentFiles.push(...c.contentFiles);
+      return c.file;
     };
-    const component = (name: string) => (index[name] && Array.isArray(index[name]) && (index[name] as unknown[])[0] !== null ? name : undefined);
     const contentFiles: string[] = [];
+    const component = (name: string) => (index[name] && Array.isArray(index[name]) && (index[name] as unknown[])[0] !== null ? name : undefined);
     const configs: ComponentConfigs = { model_index: index };
 
     const unetName = component('unet');
     if (!unetName && component('transformer')) {
       const flow = await openFlowDiffusersFolder(dir, index, open);
-      return { ...flow, close };
+      return { ...flow, contentFiles, close };
     }
     if (!unetName) throw new CheckpointError(`${dir}: model_index.json names no unet or transformer`);
-    const unetPaths = await componentFiles(join(dir, 'unet'), 'diffusion_pytorch_model');
-    const unetFiles = await open(unetPaths);
-    contentFiles.push(...unetPaths);
-    const unetKeys = unetFiles.flatMap((f) => [...f.entries.keys()]);
-    const unetMap = diffusersUnetKeyMap(unetKeys);
-    let unet = new WeightSet(new Map(), `${basename(dir)}/unet`);
-    for (const f of unetFiles) unet = unet.merge(WeightSet.mapped(f, unetMap, `${basename(dir)}/unet`));
+    const unetFile = await open(join(dir, 'unet'), 'diffusion_pytorch_model');
+    const unet = WeightSet.mapped(unetFile, diffusersUnetKeyMap([...unetFile.entries.keys()]), `${basename(dir)}/unet`);
     configs.unet = await readJson(join(dir, 'unet', 'config.json'));
 
     let vae: WeightSet | undefined;
     if (component('vae')) {
-      const vaePaths = await componentFiles(join(dir, 'vae'), 'diffusion_pytorch_model');
-      const vaeFiles = await open(vaePaths);
-      contentFiles.push(...vaePaths);
-      const vaeMap = diffusersVaeKeyMap(vaeFiles.flatMap((f) => [...f.entries.keys()]));
-      vae = new WeightSet(new Map(), `${basename(dir)}/vae`);
-      for (const f of vaeFiles) vae = vae.merge(WeightSet.mapped(f, vaeMap, `${basename(dir)}/vae`, ldmVaeShape));
+      const vaeFile = await open(join(dir, 'vae'), 'diffusion_pytorch_model');
+      vae = WeightSet.mapped(vaeFile, diffusersVaeKeyMap([...vaeFile.entries.keys()]), `${basename(dir)}/vae`, ldmVaeShape);
       configs.vae = await readJson(join(dir, 'vae', 'config.json'));
     }
 
     const textEncoders: TextEncoderWeights[] = [];
     for (const name of ['text_encoder', 'text_encoder_2'] as const) {
       if (!component(name)) continue;
-      const paths = await componentFiles(join(dir, name), 'model');
-      const files = await open(paths);
-      contentFiles.push(...paths);
+      const f = await open(join(dir, name), 'model');
       // transformers ≥ 5.6 may save CLIPTextModel without the `text_model.` wrapper: add it back.
-      let weights = new WeightSet(new Map(), `${basename(dir)}/${name}`);
-      for (const f of files) {
-        const flat = ![...f.entries.keys()].some((k) => k.startsWith('text_model.'));
-        weights = weights.merge(WeightSet.mapped(f, (k) => (flat && k !== 'text_projection.weight' && !k.startsWith('text_projection') ? `text_model.${k}` : k), `${basename(dir)}/${name}`));
-      }
+      const flat = ![...f.entries.keys()].some((k) => k.startsWith('text_model.'));
+      const weights = WeightSet.mapped(f, (k) => (flat && !k.startsWith('text_projection') ? `text_model.${k}` : k), `${basename(dir)}/${name}`);
       const config = await readJson(join(dir, name, 'config.json'));
       configs[name] = config;
       textEncoders.push({ prefix: '', layout: 'transformers', role: name === 'text_encoder_2' ? 'clip_g' : 'clip_l', weights, config });

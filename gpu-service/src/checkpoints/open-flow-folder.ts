@@ -6,8 +6,8 @@
  *   key-maps/diffusers-sd3.ts), `vae/`, `text_encoder/` (CLIP-L) and `text_encoder_2/` (CLIP-G, both
  *   `CLIPTextModelWithProjection`), `text_encoder_3/` (T5), `tokenizer/`, `tokenizer_2/`, `tokenizer_3/`.
  * The family comes from the pipeline class, else from the transformer's class. Weights are read from safetensors
- * only (checkpoints/open-checkpoint.ts `componentFiles`); an SD 3.x transformer must be one file (its q/k/v are
- * fused per file).
+ * only: one file per component or its shards with their index, read as one file (open-checkpoint.ts
+ * `openComponentWeights`), so q/k/v parts in different shards join like those of one file.
  */
 import { basename, join } from 'node:path';
 import type { TensorFile } from '../weights/tensor-file';
@@ -17,7 +17,7 @@ import { diffusersFluxWeights } from './key-maps/diffusers-flux';
 import { diffusersSd3Weights } from './key-maps/diffusers-sd3';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { t5EncoderKeyMap } from './key-maps/t5-encoder';
-import { CheckpointError, componentFiles, readJson, type CheckpointParts, type TextEncoderWeights } from './open-checkpoint';
+import { CheckpointError, readJson, type CheckpointParts, type TextEncoderWeights } from './open-checkpoint';
 import type { ComponentConfigs } from './sidecar';
 
 /** The flow family of a diffusers pipeline folder, or undefined when it is none. */
@@ -30,45 +30,33 @@ export function flowPipelineFamily(index: Record<string, unknown>): Extract<Mode
 }
 
 /**
- * Open the folder's components (the caller owns closing the opened files through `open`).
- * @param open opens safetensors files and records them for closing.
- * @throws CheckpointError naming the missing part or an unknown pipeline class.
+ * Open the folder's components (the caller owns closing the opened files and collects their content files through
+ * `open`).
+ * @param open opens one component's weights (open-checkpoint.ts `openComponentWeights`), records the file for
+ *        closing and its content files for the cache key.
+ * @throws CheckpointError naming the missing part or an unknown pipeline class; WeightsFileError for a broken file or
+ *         shard index.
  */
 export async function openFlowDiffusersFolder(
   dir: string,
   index: Record<string, unknown>,
-  open: (paths: string[]) => Promise<TensorFile[]>,
-): Promise<Omit<CheckpointParts, 'close'>> {
+  open: (componentDir: string, stem: string) => Promise<TensorFile>,
+): Promise<Omit<CheckpointParts, 'close' | 'contentFiles'>> {
   const family = flowPipelineFamily(index);
   if (!family) throw new CheckpointError(`${dir}: model_index.json names a transformer of an unknown pipeline (${String(index._class_name)}); FLUX.1 and Stable Diffusion 3.x are built`);
   const name = basename(dir);
   const has = (c: string) => Array.isArray(index[c]) && (index[c] as unknown[])[0] !== null;
-  const contentFiles: string[] = [];
   const configs: ComponentConfigs = {};
-  const component = async (c: string, stem: string) => {
-    const paths = await componentFiles(join(dir, c), stem);
-    contentFiles.push(...paths);
-    return open(paths);
-  };
+  const component = (c: string, stem: string) => open(join(dir, c), stem);
 
-  const transformerFiles = await component('transformer', 'diffusion_pytorch_model');
-  let unet: WeightSet;
-  if (family === 'flux') {
-    let raw = new WeightSet(new Map(), `${name}/transformer`);
-    for (const f of transformerFiles) raw = raw.merge(WeightSet.fromFile(f, '', `${name}/transformer`));
-    unet = diffusersFluxWeights(raw);
-  } else {
-    if (transformerFiles.length !== 1) throw new CheckpointError(`${dir}/transformer: a sharded SD 3.x transformer is not read; save it as one diffusion_pytorch_model.safetensors`);
-    unet = diffusersSd3Weights(transformerFiles[0], `${name}/transformer`);
-  }
+  const transformerFile = await component('transformer', 'diffusion_pytorch_model');
+  const unet = family === 'flux' ? diffusersFluxWeights(WeightSet.fromFile(transformerFile, '', `${name}/transformer`)) : diffusersSd3Weights(transformerFile, `${name}/transformer`);
   configs.transformer = await readJson(join(dir, 'transformer', 'config.json'));
 
   let vae: WeightSet | undefined;
   if (has('vae')) {
-    const files = await component('vae', 'diffusion_pytorch_model');
-    const map = diffusersVaeKeyMap(files.flatMap((f) => [...f.entries.keys()]));
-    vae = new WeightSet(new Map(), `${name}/vae`);
-    for (const f of files) vae = vae.merge(WeightSet.mapped(f, map, `${name}/vae`, ldmVaeShape));
+    const f = await component('vae', 'diffusion_pytorch_model');
+    vae = WeightSet.mapped(f, diffusersVaeKeyMap([...f.entries.keys()]), `${name}/vae`, ldmVaeShape);
     configs.vae = await readJson(join(dir, 'vae', 'config.json'));
   }
 
@@ -76,13 +64,10 @@ export async function openFlowDiffusersFolder(
   const textEncoders: TextEncoderWeights[] = [];
   for (const c of clipNames) {
     if (!has(c)) continue;
-    const files = await component(c, 'model');
-    let weights = new WeightSet(new Map(), `${name}/${c}`);
-    for (const f of files) {
-      // transformers ≥ 5.6 may save CLIP models without the `text_model.` wrapper: add it back.
-      const flat = ![...f.entries.keys()].some((k) => k.startsWith('text_model.'));
-      weights = weights.merge(WeightSet.mapped(f, (k) => (flat && !k.startsWith('text_projection') ? `text_model.${k}` : k), `${name}/${c}`));
-    }
+    const f = await component(c, 'model');
+    // transformers ≥ 5.6 may save CLIP models without the `text_model.` wrapper: add it back.
+    const flat = ![...f.entries.keys()].some((k) => k.startsWith('text_model.'));
+    const weights = WeightSet.mapped(f, (k) => (flat && !k.startsWith('text_projection') ? `text_model.${k}` : k), `${name}/${c}`);
     const config = await readJson(join(dir, c, 'config.json'));
     configs[c] = config;
     textEncoders.push({ prefix: '', layout: 'transformers', role: c === 'text_encoder_2' ? 'clip_g' : 'clip_l', weights, config });
@@ -91,10 +76,8 @@ export async function openFlowDiffusersFolder(
   const t5Name = family === 'flux' ? 'text_encoder_2' : 'text_encoder_3';
   let t5: CheckpointParts['t5'];
   if (has(t5Name)) {
-    const files = await component(t5Name, 'model');
-    const map = t5EncoderKeyMap(files.flatMap((f) => [...f.entries.keys()]));
-    let weights = new WeightSet(new Map(), `${name}/${t5Name}`);
-    for (const f of files) weights = weights.merge(WeightSet.mapped(f, map, `${name}/${t5Name}`));
+    const f = await component(t5Name, 'model');
+    const weights = WeightSet.mapped(f, t5EncoderKeyMap([...f.entries.keys()]), `${name}/${t5Name}`);
     const config = await readJson(join(dir, t5Name, 'config.json'));
     if (family === 'sd3') configs.text_encoder_3 = config;
     else configs.text_encoder_2 = config;
@@ -113,7 +96,6 @@ export async function openFlowDiffusersFolder(
     vae,
     textEncoders,
     configs,
-    contentFiles,
     unetOnly: !vae && textEncoders.length === 0 && !t5,
     t5,
     tokenizerDirs,

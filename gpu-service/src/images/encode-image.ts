@@ -13,10 +13,13 @@ export function mimeTypeOf(format: ImageFormat): string {
 }
 
 /**
- * Encode an RGB image.
+ * Encode an RGB image, or RGBA when `alpha` is given (straight alpha; PNG colour type 6, WebP with an alpha plane
+ * stored losslessly: sharp's alphaQuality 100).
  * @param rgb interleaved RGB, width × height pixels.
  * @param quality 1..100 for jpeg/webp (ignored for png).
  * @param receipt text stored in the PNG's "parameters" tEXt chunk (png only; Latin-1 safe JSON).
+ * @param alpha width × height alpha bytes (255 = opaque).
+ * @throws Error for jpeg with alpha (JPEG has no alpha channel; jobs asking for it are refused at admission).
  */
 export async function encodeImage(
   rgb: Uint8Array,
@@ -25,10 +28,24 @@ export async function encodeImage(
   format: ImageFormat,
   quality = 90,
   receipt?: string,
+  alpha?: Uint8Array,
 ): Promise<Buffer> {
-  const img = sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } });
+  let img;
+  if (alpha) {
+    if (format === 'jpeg') throw new Error('JPEG has no alpha channel');
+    const rgba = Buffer.alloc(width * height * 4);
+    for (let p = 0; p < width * height; p++) {
+      rgba[p * 4] = rgb[p * 3];
+      rgba[p * 4 + 1] = rgb[p * 3 + 1];
+      rgba[p * 4 + 2] = rgb[p * 3 + 2];
+      rgba[p * 4 + 3] = alpha[p];
+    }
+    img = sharp(rgba, { raw: { width, height, channels: 4 } });
+  } else {
+    img = sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } });
+  }
   if (format === 'jpeg') return img.jpeg({ quality }).toBuffer();
-  if (format === 'webp') return img.webp({ quality }).toBuffer();
+  if (format === 'webp') return img.webp({ quality, ...(alpha ? { alphaQuality: 100 } : {}) }).toBuffer();
   const png = await img.png().toBuffer();
   return receipt ? insertPngText(png, 'parameters', receipt) : png;
 }

@@ -8,6 +8,7 @@ import { BATCH_COUPLED_SAMPLERS, batchCompatibilityKey } from '../diffusion/pipe
 import { samplers } from '../diffusion/samplers';
 import type { JobRecord } from './job-record';
 import { NO_ADDONS, type ResolvedAddons } from '../addons/job-addons';
+import { NO_POSTPROCESS, type ResolvedPostprocess } from '../postprocess/job-postprocess';
 
 export class JobMember {
   /** The batch compatibility key, or undefined when this job always runs alone (see batchKeyOf). */
@@ -33,6 +34,8 @@ export class JobMember {
     submittedAt = performance.now(),
     /** The job's LoRAs, embeddings and VAE override, found at submit. */
     readonly addons: ResolvedAddons = NO_ADDONS,
+    /** The job's post-processing models (hires upscaler, matting), found at submit. */
+    readonly postprocess: ResolvedPostprocess = NO_POSTPROCESS,
   ) {
     this.submittedAt = submittedAt;
     this.key = batchingEnabled ? batchKeyOf(job, modelName) : undefined;

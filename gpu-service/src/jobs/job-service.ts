@@ -33,6 +33,8 @@ import { JobQueue } from './job-queue';
 import type { JobRecord } from './job-record';
 import { JobStore } from './job-store';
 import { encodeResult, runJob } from './run-job';
+import { hasPostprocess, NO_STAGES, openJobStages, resolveJobPostprocess, type JobStages, type ResolvedPostprocess } from '../postprocess/job-postprocess';
+import type { TileOptions } from '../postprocess/upscale-tiles';
 
 export interface JobServiceOptions {
   concurrency: number;
@@ -51,6 +53,8 @@ export interface JobServiceOptions {
   batchWindowMs?: number;
   /** The SDXL refiner for jobs with refiner_switch_at > 0 that name no refiner_model (SDXL_REFINER_MODEL). */
   refinerModel?: string;
+  /** Tiles of upscaler models (UPSCALE_TILE_SIZE / UPSCALE_TILE_OVERLAP; default 192 / 8). */
+  upscaleTiles?: TileOptions;
 }
 
 export interface JobServiceDeps {
@@ -135,12 +139,14 @@ export class JobService {
       const resolved = await this.registry.resolve(job.model, { downloadAnyRepo: job.download_any_repo });
       // The prompt's <lora:…> tags become LoRAs; every add-on is found now, so a bad one is refused at once.
       const withAddons = await resolveJobAddons(job, this.registry.addons);
+      // Post-processing models (hires upscaler, matting) too: a missing one is a 400 now, not a skipped stage.
+      const postprocess = await resolveJobPostprocess(job, this.registry.postprocess);
       if (this.queue.active >= this.queue.concurrency && this.queue.depth >= this.queue.queueMax) {
         this.deps.metrics?.jobFinished('rejected', 0);
         throw errors.queueFull(Math.max(1, this.queue.depth));
       }
       const rec = this.store.create(job.id, job.tenant);
-      void this.execute(rec, withAddons.job, resolved, submittedAt, withAddons.addons);
+      void this.execute(rec, withAddons.job, resolved, submittedAt, withAddons.addons, postprocess);
       return rec;
     } finally {
       this.admitting--;
@@ -185,11 +191,11 @@ export class JobService {
     return { finished: seen.size - left.length, cancelled: left.length };
   }
 
-  private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number, addons: ResolvedAddons): Promise<void> {
+  private async execute(rec: JobRecord, job: GenerationJob, resolved: ResolvedModel, submittedAt: number, addons: ResolvedAddons, postprocess: ResolvedPostprocess): Promise<void> {
     const { signal } = rec.controller;
     const log = this.deps.log?.child({ job_id: rec.id, tenant: job.tenant, model: job.model });
     const timers: NodeJS.Timeout[] = [];
-    const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt, addons);
+    const member = new JobMember(rec, job, resolved.name, this.maxBatch > 1, submittedAt, addons, postprocess);
     if (member.key) this.demand.enter(member.key);
     try {
       if (resolved.download) {
@@ -337,10 +343,17 @@ export class JobService {
     }
   }
 
+  /** The sessions of a member's post-processing models (none opened for a job without any). */
+  private stagesOf(m: JobMember): Promise<JobStages> {
+    if (!hasPostprocess(m.postprocess)) return Promise.resolve(NO_STAGES);
+    return openJobStages(m.postprocess, this.registry.postprocess, this.registry.postprocessSessions, this.opts.upscaleTiles);
+  }
+
   private async runAlone(m: JobMember, model: DiffusionModel, refiner?: DiffusionModel): Promise<void> {
     this.start(m, 1, m.job.batch_size);
     try {
-      const result = await runJob(model, m.job, { signal: m.signal, onStep: (p) => this.onStep(m, model, p) }, { refiner });
+      const stages = await this.stagesOf(m);
+      const result = await runJob(model, m.job, { signal: m.signal, onStep: (p) => this.onStep(m, model, p) }, { refiner }, stages);
       this.deps.metrics?.runFinished(m.job.batch_size, 1, m.steps, ((m.lastStepAt ?? performance.now()) - m.startedAt!) / 1000);
       m.resolve(this.withQueueTime(m, result));
     } catch (err) {
@@ -371,7 +384,7 @@ export class JobService {
           const decoded = outputs[j];
           if (!decoded || !m.active) return;
           try {
-            m.resolve(this.withQueueTime(m, await encodeResult(model, m.job, decoded, m.startedAt!)));
+            m.resolve(this.withQueueTime(m, await encodeResult(model, m.job, decoded, m.startedAt!, await this.stagesOf(m), m.signal)));
           } catch (err) {
             m.reject(err);
           }

@@ -10,6 +10,7 @@ import { encodeImage, mimeTypeOf } from '../images/encode-image';
 import type { DiffusionModel } from '../models/diffusion-model';
 import { ONNXRUNTIME_VERSION } from '../onnx/session';
 import { ENGINE_VERSION } from '../version';
+import { applyImageStages, NO_STAGES, type JobStages } from '../postprocess/job-postprocess';
 
 /** The receipt: every value that decides the pixels (the same receipt reproduces the same image). */
 export function receiptOf(model: DiffusionModel, job: GenerationJob): GenerationParams {
@@ -37,6 +38,8 @@ export function receiptOf(model: DiffusionModel, job: GenerationJob): Generation
         )
       : {}),
     ...(model.addons ?? {}),
+    ...(job.hires_fix ? { hires_fix: job.hires_fix } : {}),
+    ...(job.background === 'transparent' ? { background: job.background } : {}),
     text_tokens: textTokens(model, job.prompt) + textTokens(model, job.negative_prompt),
     engine_version: ENGINE_VERSION,
     onnxruntime_version: ONNXRUNTIME_VERSION,
@@ -52,11 +55,14 @@ function textTokens(model: DiffusionModel, text: string): number {
   }
 }
 
-/** Run `job` on `model` alone (the lead's pipeline; with `models.refiner` for a base → refiner job) and encode the results. */
-export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}, models: GenerateModels = {}): Promise<GenerationResult> {
+/**
+ * Run `job` on `model` alone (the lead's pipeline; with `models.refiner` for a base → refiner job), run its
+ * post-processing stages (`stages`: the hires upscaler inside the pipeline, matting after it) and encode the results.
+ */
+export async function runJob(model: DiffusionModel, job: GenerationJob, hooks: GenerateHooks = {}, models: GenerateModels = {}, stages: JobStages = NO_STAGES): Promise<GenerationResult> {
   const started = performance.now();
-  const images = await generate(model, job, hooks, models);
-  const result = await encodeResult(model, job, images, started);
+  const images = await generate(model, job, hooks, { ...models, ...(stages.upscaler ? { upscaler: stages.upscaler } : {}) });
+  const result = await encodeResult(model, job, images, started, stages, hooks.signal);
   return models.refiner && (job.refiner_switch_at ?? 0) > 0 ? withRefinerReceipt(result, models.refiner, job) : result;
 }
 
@@ -66,15 +72,17 @@ function withRefinerReceipt(result: GenerationResult, refiner: DiffusionModel, j
 }
 
 /**
- * Encode decoded images into the job's result (files in job.output.format with the receipt embedded).
+ * Run the image stages (matting) on decoded images and encode them into the job's result (files in
+ * job.output.format with the receipt embedded; `params.postprocess` lists every stage that ran with its model hash).
  * @param started performance.now() when the job's generation began (for timings.total_ms).
  */
-export async function encodeResult(model: DiffusionModel, job: GenerationJob, images: DecodedImage[], started: number): Promise<GenerationResult> {
-  const params = receiptOf(model, job);
+export async function encodeResult(model: DiffusionModel, job: GenerationJob, decoded: DecodedImage[], started: number, stages: JobStages = NO_STAGES, signal?: AbortSignal): Promise<GenerationResult> {
+  const { images, ran } = await applyImageStages(stages, decoded, signal);
+  const params: GenerationParams = { ...receiptOf(model, job), ...(ran.length ? { postprocess: ran } : {}) };
   const encoded = await Promise.all(
     images.map(async (img) => {
       const receipt = JSON.stringify({ ...params, seed: img.seed, index: img.index });
-      const bytes = await encodeImage(img.rgb, img.width, img.height, job.output.format, job.output.quality, receipt);
+      const bytes = await encodeImage(img.rgb, img.width, img.height, job.output.format, job.output.quality, receipt, img.alpha);
       return { index: img.index, seed: img.seed, mime_type: mimeTypeOf(job.output.format), b64: bytes.toString('base64') };
     }),
   );

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { readModelInfo, type ModelInfo } from './diffusion-model';
 import type { CheckpointFacts } from './checkpoint-inspection';
 
-/** The kinds GET /v1/models reports (docs/architecture.md). */
-export type ModelKind = 'checkpoint' | 'lora' | 'vae' | 'textualinversion';
+/** The kinds GET /v1/models reports (docs/architecture.md; the post-processing kinds: postprocess/). */
+export type ModelKind = 'checkpoint' | 'lora' | 'vae' | 'textualinversion' | 'matting' | 'facerestore' | 'upscaler';
 /** What a checkpoint can do. */
 export type ModelCapability = 'txt2img' | 'img2img' | 'inpaint';
 

@@ -25,6 +25,9 @@ import { isSafetensorsDiffusersFolder } from '../checkpoints/open-checkpoint';
 import { CHECKPOINTS_FOLDER, listCheckpointFiles } from './checkpoint-catalog';
 import { CheckpointInspector, type CheckpointFacts } from './checkpoint-inspection';
 import { AddonCatalog } from '../addons/addon-catalog';
+import { PostprocessCatalog, POSTPROCESS_FOLDERS } from '../postprocess/postprocess-catalog';
+import { facerestoreRole } from '../postprocess/postprocess-interfaces';
+import { PostprocessSessions } from '../postprocess/postprocess-sessions';
 import { hasAddons, NO_ADDONS, type ResolvedAddons } from '../addons/job-addons';
 import { ModelVariants } from '../addons/model-variants';
 import { errors, ServiceError } from '../lib/errors';
@@ -59,6 +62,8 @@ export interface ModelListing {
   gguf_architecture?: string;
   dtype?: string;
   cache?: CheckpointFacts['cache'];
+  /** Face-restoration models: `detector` or `restorer` (postprocess/postprocess-interfaces.ts). */
+  role?: 'detector' | 'restorer';
 }
 
 /** A loaded model held for a job; `release()` lets the registry unload it again when memory is short. */
@@ -131,7 +136,7 @@ interface Download {
 }
 
 /** Folders of MODELS_DIR that hold files of a kind rather than being a model themselves. */
-export const RESERVED_FOLDERS = new Set([CHECKPOINTS_FOLDER, 'loras', 'embeddings', 'vae', 'tokenizers']);
+export const RESERVED_FOLDERS = new Set([CHECKPOINTS_FOLDER, 'loras', 'embeddings', 'vae', 'tokenizers', ...Object.values(POSTPROCESS_FOLDERS)]);
 
 export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -147,6 +152,10 @@ export class ModelRegistry {
   private readonly checkpointInspector?: CheckpointInspector;
   /** The LoRAs, embeddings and VAEs of MODELS_DIR/loras, embeddings, vae. */
   readonly addons: AddonCatalog;
+  /** The matting, face-restoration and upscaler models of MODELS_DIR/matting, facerestore, upscale_models. */
+  readonly postprocess: PostprocessCatalog;
+  /** Their onnxruntime sessions (one per file, opened on first use). */
+  readonly postprocessSessions: PostprocessSessions;
   private readonly variants?: ModelVariants;
 
   constructor(
@@ -154,6 +163,8 @@ export class ModelRegistry {
     private readonly opts: ModelRegistryOptions,
   ) {
     this.addons = new AddonCatalog(modelsDir);
+    this.postprocess = new PostprocessCatalog(modelsDir);
+    this.postprocessSessions = new PostprocessSessions(opts.sessionOptions);
     if (opts.checkpoints) {
       this.checkpointInspector = new CheckpointInspector(opts.checkpoints);
       this.variants = new ModelVariants({ engine: opts.checkpoints, sessionOptions: opts.sessionOptions, budgetBytes: opts.addonMemoryBudgetBytes });
@@ -239,6 +250,19 @@ export class ModelRegistry {
         size_bytes: a.sizeBytes,
         ...(a.baseArchitecture ? { architecture: a.baseArchitecture } : {}),
         ...(a.error ? { error: a.error } : {}),
+      });
+    }
+    for (const p of await this.postprocess.list()) {
+      rows.push({
+        id: p.id,
+        kind: p.kind,
+        capabilities: [],
+        native_size: [0, 0],
+        max_pixels: 0,
+        loaded: this.postprocessSessions.openPaths().includes(p.path),
+        size_bytes: p.sizeBytes,
+        ...(p.kind === 'facerestore' ? { role: facerestoreRole(p.id, p.sidecar) } : {}),
+        ...(p.error ? { error: p.error } : {}),
       });
     }
     return rows;
@@ -503,6 +527,7 @@ export class ModelRegistry {
   async close(): Promise<void> {
     this.closing.abort(new Error('the service is shutting down'));
     await this.variants?.close();
+    await this.postprocessSessions.close();
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.allSettled(

@@ -73,6 +73,26 @@ export function swapFirstAxisHalves(ref: WeightRef): WeightRef {
   };
 }
 
+/**
+ * A canonical tensor no file stores: the identity matrix [n, n] (float32) that upstream substitutes for a projection
+ * a layout leaves out (SD 3's CLIP-L `text_projection`: diffusers `create_diffusers_clip_model_from_ldm` sets
+ * `torch.eye`, ComfyUI returns the pooled output unprojected). `file` / `key` name where the need arose (errors and
+ * provenance); `sources` is empty.
+ */
+export function identityWeight(file: TensorFile, key: string, n: number): WeightRef {
+  return {
+    file,
+    key,
+    shape: [n, n],
+    sources: [],
+    assemble: async () => {
+      const out = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) out[i * n + i] = 1;
+      return out;
+    },
+  };
+}
+
 /** The values of a reference: assembled, or read from its file. */
 export function readRef(ref: WeightRef): Promise<Float32Array> {
   return ref.assemble ? ref.assemble() : ref.file.readFloat32(ref.key);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { OutputFormatSchema } from '../generation-job';
 import { publicSeedSchema, SeedSchema } from '../seed';
 import { PublicEmbeddingSchema, PublicLoraSchema } from './addon-fields';
-import { ModelKindSchema } from './models';
+import { FacerestoreRoleSchema, ModelKindSchema } from './models';
 
 /**
  * The async task API in the Novita / PPInfra v3 style (README "Public API"):
@@ -28,8 +28,9 @@ export const ASYNC_MAX_EMBEDDINGS = 5;
 export const ASYNC_DEFAULT_STRENGTH = 0.75;
 
 /**
- * Novita's hires-fix upscaler names we can serve → GenerationJob.hires_fix.upscaler. Novita's ESRGAN
- * upscalers (RealESRGAN_x4plus_anime_6B, RealESRNet_x4plus) need upscaler models we do not ship.
+ * Novita's built-in hires-fix upscaler names → GenerationJob.hires_fix.upscaler. Any other name is the id of an
+ * upscaler model the deployment lists (kind `upscaler`: ESRGAN-family ONNX files in MODELS_DIR/upscale_models, e.g.
+ * `R-ESRGAN 4x+` for `upscale_models/R-ESRGAN 4x+.onnx`).
  */
 export const ASYNC_HIRES_UPSCALERS = { Latent: 'latent', 'Latent (nearest)': 'latent-nearest', Lanczos: 'lanczos' } as const;
 export type AsyncHiresUpscaler = keyof typeof ASYNC_HIRES_UPSCALERS;
@@ -59,7 +60,7 @@ export const AsyncHiresFixSchema = z.object({
   target_width: SideSchema,
   target_height: SideSchema,
   strength: z.number().min(0).max(1).default(0.5),
-  upscaler: z.string().min(1).default('Latent'),
+  upscaler: z.string().min(1).max(256).default('Latent').describe('Latent, Latent (nearest), Lanczos, or an upscaler model by id (GET /v3/model?filter.types=upscaler).'),
 });
 
 /** The generation fields shared by txt2img, img2img and inpainting. */
@@ -96,7 +97,10 @@ const generationFields = {
   /** The SDXL refiner checkpoint for `refiner` (default: the deployment's SDXL_REFINER_MODEL). */
   refiner_model: z.string().min(1).max(256).optional(),
   clip_skip: z.number().int().min(1).max(12).optional(),
-  enable_transparent_background: z.boolean().default(false),
+  enable_transparent_background: z
+    .boolean()
+    .default(false)
+    .describe('SDXL checkpoints only (Novita): alpha from the deployment\'s matting model; png or webp output.'),
   restore_faces: z.boolean().default(false),
 };
 
@@ -235,6 +239,8 @@ export const AsyncModelSchema = z.object({
   max_pixels: z.number().int(),
   /** The detected architecture of an engine-built checkpoint ("Stable Diffusion 1.x", …). */
   architecture: z.string().optional(),
+  /** Face-restoration models (type facerestore): detector or restorer. */
+  role: FacerestoreRoleSchema.optional(),
   /** Why the model cannot be used (status 0), when it cannot. */
   reason: z.string().optional(),
 });

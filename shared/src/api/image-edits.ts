@@ -79,7 +79,7 @@ const commonFields = {
   quality: formString(QualitySchema.optional()),
   output_format: formString(OutputFormatSchema.default('png')),
   output_compression: formNumber(OutputCompressionSchema.optional()),
-  /** OpenAI `background`: transparent is refused (no matting model yet); opaque / auto give RGB. */
+  /** OpenAI `background`: transparent runs the deployment's matting model (png / webp with alpha); opaque / auto give RGB. */
   background: formString(BackgroundSchema.optional()),
   user: formString(z.string().max(256).optional()),
   sample_method: formString(z.string().min(1).default(DEFAULT_SAMPLE_METHOD)),

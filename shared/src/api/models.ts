@@ -1,6 +1,15 @@
 import { z } from 'zod';
 
-export const ModelKindSchema = z.enum(['checkpoint', 'lora', 'vae', 'textualinversion']);
+/**
+ * What a listed model is: a checkpoint (generates), an add-on (lora, vae, textualinversion), or a post-processing
+ * model (matting: background removal; facerestore: face detector or restorer; upscaler: ESRGAN-family image
+ * upscaler) from MODELS_DIR/matting, facerestore, upscale_models.
+ */
+export const ModelKindSchema = z.enum(['checkpoint', 'lora', 'vae', 'textualinversion', 'matting', 'facerestore', 'upscaler']);
+/** The post-processing kinds of ModelKindSchema. */
+export const POSTPROCESS_MODEL_KINDS = ['matting', 'facerestore', 'upscaler'] as const;
+/** A face-restoration model's role. */
+export const FacerestoreRoleSchema = z.enum(['detector', 'restorer']);
 export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
 
 /**
@@ -26,6 +35,8 @@ export const CheckpointFactsSchema = z.object({
   gguf_architecture: z.string().optional(),
   dtype: z.string().optional(),
   cache: z.enum(['cached', 'building', 'missing']).optional(),
+  /** Face-restoration models only: the detector or the restorer. */
+  role: FacerestoreRoleSchema.optional(),
 });
 
 export const BackendModelSchema = z

@@ -36,8 +36,9 @@ export const QUALITY_STEPS: Readonly<Record<Quality, number>> = {
 };
 
 /**
- * OpenAI `background`. This deployment has no matting model yet, so the edge refuses `transparent` with a
- * 400 naming the field; `opaque` and `auto` give the usual RGB image.
+ * OpenAI `background`: `transparent` gives images with alpha from the deployment's matting model (any checkpoint;
+ * output_format png or webp; a 400 naming the field when the deployment lists no model of kind `matting`);
+ * `opaque` and `auto` give RGB images.
  */
 export const BackgroundSchema = z.enum(['transparent', 'opaque', 'auto']);
 /** OpenAI `moderation` (generations). No content filter runs on this deployment: both values behave alike. */
@@ -79,7 +80,7 @@ export const ImageGenerationRequestSchema = z.object({
   output_format: OutputFormatSchema.default('png'),
   /** gpt-image-1 style 0..100 for jpeg/webp; used as the encoder quality (default 90). */
   output_compression: OutputCompressionSchema.optional(),
-  background: BackgroundSchema.optional(),
+  background: BackgroundSchema.optional().describe('transparent: alpha from the deployment\'s matting model (output_format png or webp; 400 when it has none); opaque / auto: RGB.'),
   moderation: ModerationSchema.optional(),
   user: z.string().max(256).optional(),
   stream: z.boolean().default(false),
@@ -138,7 +139,7 @@ export type ImageUsage = z.infer<typeof ImageUsageSchema>;
  */
 export const ImagesResponseSchema = z.object({
   created: z.number().int(),
-  /** OpenAI: always "opaque" here (RGB outputs; transparent is refused). */
+  /** OpenAI: "transparent" when the images carry a matting model's alpha (background "transparent"), else "opaque". */
   background: z.enum(['transparent', 'opaque']).optional(),
   output_format: OutputFormatSchema.optional(),
   /** OpenAI's low | medium | high for the steps used (quality low = 6 steps, standard/auto/medium = 10, high/hd = more). */

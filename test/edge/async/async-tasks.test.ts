@@ -587,8 +587,10 @@ describe('async task API (/v3)', () => {
       expect(body.models[1].base_model).toBe('SDXL');
     });
 
-    it('an unknown type is a 400 naming filter.types', async () => {
-      await expectError(await harness().call('/v3/model?filter.types=upscaler'), 400, 'filter.types');
+    it('an unknown type is a 400 naming filter.types; the post-processing kinds are types', async () => {
+      await expectError(await harness().call('/v3/model?filter.types=hypernetwork'), 400, 'filter.types');
+      const body = (await (await harness().call('/v3/model?filter.types=matting,upscaler,facerestore')).json()) as AsyncModelList;
+      expect(body.models).toEqual([]);
     });
   });
 });

@@ -25,9 +25,17 @@ const CATALOG: BackendModel[] = [
   { id: 'old-lora', kind: 'lora', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'pickle files are never loaded' },
 ];
 
+const MATTING: BackendModel = { id: 'rmbg-1.4', kind: 'matting', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false };
+const WITH_POSTPROCESS: BackendModel[] = [
+  ...CATALOG,
+  MATTING,
+  { id: 'R-ESRGAN 4x+', kind: 'upscaler', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false },
+  { id: 'broken-x2', kind: 'upscaler', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'bad sidecar' },
+];
+
 const BASE = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 256, height: 256, image_num: 2, steps: 8, guidance_scale: 7, sampler_name: 'DPM++ 2M Karras' };
 
-function build(request: Record<string, unknown>, options: { type?: AsyncTaskType; model?: BackendModel; extra?: Record<string, unknown> } = {}) {
+function build(request: Record<string, unknown>, options: { type?: AsyncTaskType; model?: BackendModel; extra?: Record<string, unknown>; catalog?: BackendModel[] } = {}) {
   const type = options.type ?? 'TXT_TO_IMG';
   const schema = type === 'TXT_TO_IMG' ? AsyncTxt2ImgRequestSchema : type === 'IMG_TO_IMG' ? AsyncImg2ImgRequestSchema : AsyncInpaintingRequestSchema;
   return buildAsyncJob({
@@ -35,7 +43,7 @@ function build(request: Record<string, unknown>, options: { type?: AsyncTaskType
     request: schema.parse({ ...BASE, ...request }),
     extra: AsyncExtraSchema.parse(options.extra ?? {}),
     model: options.model ?? TINY,
-    catalog: CATALOG,
+    catalog: options.catalog ?? CATALOG,
     taskId: 'task-1',
     tenant: 'tenant-a',
     pickSeed: () => 4242,
@@ -142,12 +150,38 @@ describe('buildAsyncJob', () => {
     expect(build({ restore_faces: false, refiner: { switch_at: 0 } }).mode).toBe('txt2img');
   });
 
-  it('transparent background: says whether png, SDXL or the model is missing', () => {
-    expect(refusal(() => build({ enable_transparent_background: true }, { extra: { response_image_type: 'jpeg' } })).message).toMatch(/png/);
+  it('transparent background: says whether the format, SDXL or the matting model is missing', () => {
+    expect(refusal(() => build({ enable_transparent_background: true }, { extra: { response_image_type: 'jpeg' } })).message).toMatch(/png.*webp/);
     expect(refusal(() => build({ enable_transparent_background: true })).message).toMatch(/SDXL/);
     const xl = refusal(() => build({ model_name: 'xl-base', enable_transparent_background: true }, { model: XL }));
-    expect(xl.param).toBe('request.enable_transparent_background');
-    expect(xl.message).toMatch(/background-removal/);
+    expect([xl.status, xl.param]).toEqual([400, 'request.enable_transparent_background']);
+    expect(xl.message).toMatch(/kind "matting"/);
+    // A matting model listed with an error does not count.
+    const broken = { ...MATTING, error: 'its sidecar: std: std values must not be 0' };
+    expect(refusal(() => build({ model_name: 'xl-base', enable_transparent_background: true }, { model: XL, catalog: [...CATALOG, broken] })).message).toMatch(/kind "matting"/);
+  });
+
+  it('transparent background on an SDXL checkpoint with a matting model listed: background "transparent", png or webp', () => {
+    for (const format of ['png', 'webp']) {
+      const job = build({ model_name: 'xl-base', enable_transparent_background: true }, { model: XL, catalog: WITH_POSTPROCESS, extra: { response_image_type: format } });
+      expect(job).toMatchObject({ background: 'transparent', output: { format } });
+    }
+    expect(build({ model_name: 'xl-base' }, { model: XL, catalog: WITH_POSTPROCESS }).background).toBeUndefined();
+    expect(refusal(() => build({ enable_transparent_background: true }, { catalog: WITH_POSTPROCESS })).message).toMatch(/SDXL/);
+  });
+
+  it('hires_fix.upscaler names an upscaler model by id; an unknown name lists the built-in names and the models', () => {
+    const hires = (upscaler: string) => ({ hires_fix: { target_width: 512, target_height: 512, upscaler } });
+    expect(build(hires('R-ESRGAN 4x+'), { catalog: WITH_POSTPROCESS }).hires_fix).toEqual({
+      target_width: 512, target_height: 512, strength: 0.5, upscaler: 'model', upscale_model: 'R-ESRGAN 4x+',
+    });
+    expect(build(hires('Lanczos'), { catalog: WITH_POSTPROCESS }).hires_fix).toMatchObject({ upscaler: 'lanczos' });
+    const unknown = refusal(() => build(hires('ESRGAN_4x'), { catalog: WITH_POSTPROCESS }));
+    expect([unknown.status, unknown.param]).toEqual([400, 'request.hires_fix.upscaler']);
+    expect(unknown.message).toBe('Unknown upscaler "ESRGAN_4x". Available: Latent, Latent (nearest), Lanczos, R-ESRGAN 4x+.');
+    // A matting model is no upscaler.
+    expect(refusal(() => build(hires('rmbg-1.4'), { catalog: WITH_POSTPROCESS })).param).toBe('request.hires_fix.upscaler');
+    expect(refusal(() => build(hires('broken-x2'), { catalog: WITH_POSTPROCESS })).message).toMatch(/"broken-x2" cannot be used: bad sidecar/);
   });
 
   it('refuses a model without the endpoint capability, and hires_fix for inpainting', () => {

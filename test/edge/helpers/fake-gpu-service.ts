@@ -36,6 +36,8 @@ export type JobBehaviour =
 /** A running fake: the jobs it received and a switch for its behaviour. */
 export interface FakeGpuService {
   jobs: GenerationJob[];
+  /** What GET /v1/models lists (a copy of FAKE_MODELS; tests may add models). */
+  models: BackendModel[];
   modelListCalls: number;
   behaviour: JobBehaviour;
   /** Bytes of every PNG it returned, in order. */
@@ -70,6 +72,7 @@ function eventStreamOf(result: GenerationResult, steps: number): Response {
 export function installFakeGpuService(baseUrl: string, token: string): FakeGpuService {
   const fake: FakeGpuService = {
     jobs: [],
+    models: [...FAKE_MODELS],
     modelListCalls: 0,
     behaviour: { kind: 'ok' },
     images: [],
@@ -94,7 +97,7 @@ export function installFakeGpuService(baseUrl: string, token: string): FakeGpuSe
     }
     if (url.pathname === '/v1/models' && request.method === 'GET') {
       fake.modelListCalls += 1;
-      return Response.json({ data: FAKE_MODELS, hf_downloads: FAKE_HF_DOWNLOADS });
+      return Response.json({ data: fake.models, hf_downloads: FAKE_HF_DOWNLOADS });
     }
     if (url.pathname === '/v1/jobs' && request.method === 'POST') {
       const behaviour = fake.behaviour;

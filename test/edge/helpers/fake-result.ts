@@ -45,6 +45,8 @@ export async function fakeGenerationResult(job: GenerationJob, options: FakeResu
       scheduler: job.scheduler,
       cfg_scale: job.cfg_scale,
       rng: job.rng,
+      // As the real service: the receipt says when the images carry a matting model's alpha.
+      ...(job.background === 'transparent' ? { background: 'transparent' as const, postprocess: [{ stage: 'matting', model: job.matting_model ?? 'fake-matting', hash: 'fake' }] } : {}),
       text_tokens: FAKE_TEXT_TOKENS,
       engine_version: options.engineVersion ?? 'fake-0',
       onnxruntime_version: options.onnxruntimeVersion ?? '0.0.0',

@@ -49,6 +49,30 @@ describe('GET /v1/models', () => {
     expect(((await response.json()) as PublicModelList).hf_downloads).toEqual({ ...FAKE_HF_DOWNLOADS, any_repository: true });
   });
 
+  it('lists post-processing models with their kind (and a face-restoration model its role), on /v1/models and /v3/model', async () => {
+    gpu.models.push(
+      { id: 'rmbg-1.4', kind: 'matting', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false },
+      { id: 'R-ESRGAN 4x+', kind: 'upscaler', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: true },
+      { id: 'retinaface', kind: 'facerestore', role: 'detector', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false },
+      { id: 'GFPGANv1.4', kind: 'facerestore', role: 'restorer', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false, error: 'its sidecar: bad' },
+    );
+    // A fresh app: its model-list cache is empty.
+    const app = buildApp();
+    const headers = { authorization: `Bearer ${KEY}` };
+    const body = (await (await app.request('/v1/models', { headers }, env)).json()) as PublicModelList;
+    const byId = Object.fromEntries(body.data.map((model) => [model.id, model]));
+    expect(byId['rmbg-1.4']).toEqual({ id: 'rmbg-1.4', object: 'model', created: 0, owned_by: 'image-api', kind: 'matting', capabilities: [], native_size: [0, 0], max_pixels: 0 });
+    expect(byId['R-ESRGAN 4x+'].kind).toBe('upscaler');
+    expect(byId['retinaface']).toMatchObject({ kind: 'facerestore', role: 'detector' });
+    expect(byId['GFPGANv1.4']).toMatchObject({ kind: 'facerestore', role: 'restorer', error: 'its sidecar: bad' });
+    const v3 = (await (await app.request('/v3/model?filter.types=matting,facerestore', { headers }, env)).json()) as { models: Array<Record<string, unknown>> };
+    expect(v3.models.map((m) => [m.sd_name, m.type, m.status, m.role])).toEqual([
+      ['rmbg-1.4', 'matting', 1, undefined],
+      ['retinaface', 'facerestore', 1, 'detector'],
+      ['GFPGANv1.4', 'facerestore', 0, 'restorer'],
+    ]);
+  });
+
   it('answers 502 backend_unavailable when the GPU service is down', async () => {
     gpu.restore();
     const spy = vi.spyOn(globalThis, 'fetch').mockRejectedValue(new TypeError('connect ECONNREFUSED'));

@@ -265,6 +265,27 @@ describe('POST /v1/images/generations', () => {
       expect((await post({ prompt: 'x', background: 'auto', response_format: 'b64_json' })).status).toBe(200);
     });
 
+    it('background transparent with a matting model listed (added while the listing was cached): job.background transparent, png or webp; jpeg is a 400', async () => {
+      expect((await post({ prompt: 'x' })).status).toBe(200); // the listing is now cached, without a matting model
+      gpu.models.push({ id: 'rmbg-1.4', kind: 'matting', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false });
+      const response = await post({ prompt: 'x', background: 'transparent', response_format: 'b64_json' });
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(gpu.jobs[1]).toMatchObject({ background: 'transparent', output: { format: 'png' } });
+      expect(await response.json()).toMatchObject({ background: 'transparent', output_format: 'png', receipt: { background: 'transparent' } });
+      // The stored image's R2 metadata lists the post-processing stages with their model hashes.
+      const taskId = response.headers.get('x-task-id')!;
+      const key = (await env.IMAGES.list()).objects.map((object) => object.key).find((k) => k.includes(`/${taskId}/`))!;
+      expect(JSON.parse((await env.IMAGES.head(key))!.customMetadata!.postprocess)).toEqual([{ stage: 'matting', model: 'fake-matting', hash: 'fake' }]);
+      expect((await post({ prompt: 'x', background: 'transparent', output_format: 'webp', response_format: 'b64_json' })).status).toBe(200);
+      expect(gpu.jobs[2]).toMatchObject({ background: 'transparent', output: { format: 'webp' } });
+      await expectError(await post({ prompt: 'x', background: 'transparent', output_format: 'jpeg' }), 400, 'background');
+      for (const background of ['opaque', 'auto']) {
+        const body = (await (await post({ prompt: 'x', background, response_format: 'b64_json' })).json()) as ImagesResponse;
+        expect(body.background).toBe('opaque');
+      }
+      expect(gpu.jobs.slice(3).map((job) => job.background)).toEqual(['opaque', 'opaque']);
+    });
+
     it('refuses a seed past 2^64 − 1, and seed + n − 1 past it, naming seed', async () => {
       await expectError(await post('{"prompt": "x", "seed": 18446744073709551616}'), 400, 'seed');
       await expectError(await post('{"prompt": "x", "n": 2, "seed": 18446744073709551615}'), 400, 'seed');

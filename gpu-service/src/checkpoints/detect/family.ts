@@ -9,8 +9,14 @@
  * | `sd2` | same | same | `cond_stage_model.model.` (OpenCLIP ViT-H) |
  * | `sdxl` | same, with `label_emb` | same | `conditioner.embedders.0.transformer.` (CLIP-L) + `conditioner.embedders.1.model.` (OpenCLIP bigG) |
  * | `sdxl-refiner` | same, with `label_emb` | same | `conditioner.embedders.0.model.` (OpenCLIP bigG) |
- * | `flux` | `double_blocks.` / `single_blocks.` (maybe under `model.diffusion_model.`) | … | … |
- * | `sd3` | `joint_blocks.` (maybe under `model.diffusion_model.`) | … | … |
+ * | `flux` | `double_blocks.` / `single_blocks.` (maybe under `model.diffusion_model.`) | `vae.` (ComfyUI) or `first_stage_model.` | `text_encoders.clip_l.transformer.` (CLIP-L, transformers layout) + `text_encoders.t5xxl.transformer.` (T5) |
+ * | `sd3` | `joint_blocks.` (maybe under `model.diffusion_model.`) | `first_stage_model.` (or `vae.`) | `text_encoders.clip_l.transformer.`, `text_encoders.clip_g.transformer.` (transformers layout) + `text_encoders.t5xxl.transformer.` |
+ *
+ * The flow families' text-encoder prefixes are ComfyUI's (`supported_models.py`: `text_encoder_key_prefix`
+ * `text_encoders.`, CLIP found by `clip_l.transformer.text_model.…`, T5 by `t5xxl.transformer.`), which Stability's
+ * `sd3.5_large.safetensors` / `sd3_medium_incl_clips*.safetensors` and ComfyUI's all-in-one FLUX saves use, and
+ * diffusers' `single_file_utils.py` reads (`text_encoders.clip_l.transformer.`, `…clip_g.transformer.`,
+ * `…t5xxl.transformer.`); each may be absent (the sidecar's `base` then supplies it).
  *
  * A file with only a UNet (no VAE, no text encoder) is reported with `unetOnly`, so a sidecar can name the
  * model that supplies the rest.
@@ -47,9 +53,21 @@ export interface FamilyLayout {
   /** Prefix of the VAE's tensors, when the file has a VAE. */
   vaePrefix?: string;
   textEncoders: TextEncoderLocation[];
+  /** Flow families: prefix of the T5 encoder's tensors (`text_encoders.t5xxl.transformer.`), when the file has one. */
+  t5Prefix?: string;
   /** True when the file holds only the denoiser. */
   unetOnly: boolean;
 }
+
+/** Prefix of the text encoders inside flow-family single files (ComfyUI's `text_encoder_key_prefix`). */
+export const FLOW_TEXT_ENCODERS_PREFIX = 'text_encoders.';
+
+/** The flow-family encoder sub-prefixes under `text_encoders.` and which family reads each. */
+const FLOW_ENCODERS: ReadonlyArray<{ prefix: string; role: 'clip_l' | 'clip_g' | 't5'; families: ReadonlyArray<'flux' | 'sd3'> }> = [
+  { prefix: 'text_encoders.clip_l.transformer.', role: 'clip_l', families: ['flux', 'sd3'] },
+  { prefix: 'text_encoders.clip_g.transformer.', role: 'clip_g', families: ['sd3'] },
+  { prefix: 'text_encoders.t5xxl.transformer.', role: 't5', families: ['flux', 'sd3'] },
+];
 
 /** A file whose keys match no family the engine knows; the message says what was found. */
 export class UnknownArchitectureError extends Error {
@@ -79,9 +97,9 @@ export function detectFamily(keyList: Iterable<string>, shapeOf: (key: string) =
 
   // Flow transformers first: their files may also carry a VAE and text encoders under other prefixes.
   const fluxPrefix = prefixOf(keys, ['model.diffusion_model.', ''], 'double_blocks.0.');
-  if (fluxPrefix !== undefined) return { family: 'flux', unetPrefix: fluxPrefix, vaePrefix, textEncoders: [], unetOnly: !vaePrefix };
+  if (fluxPrefix !== undefined) return flowLayout('flux', fluxPrefix, vaePrefix, keys);
   const sd3Prefix = prefixOf(keys, ['model.diffusion_model.', ''], 'joint_blocks.0.');
-  if (sd3Prefix !== undefined) return { family: 'sd3', unetPrefix: sd3Prefix, vaePrefix, textEncoders: [], unetOnly: !vaePrefix };
+  if (sd3Prefix !== undefined) return flowLayout('sd3', sd3Prefix, vaePrefix, keys);
 
   const unetPrefix = prefixOf(keys, ['model.diffusion_model.', ''], 'input_blocks.0.0.weight');
   if (unetPrefix === undefined) {
@@ -124,4 +142,24 @@ export function detectFamily(keyList: Iterable<string>, shapeOf: (key: string) =
     family = hasAdm ? 'sdxl' : context === 1024 ? 'sd2' : 'sd1';
   }
   return { family, unetPrefix, vaePrefix, textEncoders, unetOnly: !vaePrefix && textEncoders.length === 0 };
+}
+
+/**
+ * A flow-family single file's layout: the transformer, the VAE and whichever of the family's encoders the file
+ * carries under `text_encoders.` (FLOW_ENCODERS).
+ * @throws UnknownArchitectureError for `text_encoders.*` tensors under no prefix the family reads (another
+ *         encoder, a missing `.transformer.` level), naming the first of them.
+ */
+function flowLayout(family: 'flux' | 'sd3', unetPrefix: string, vaePrefix: string | undefined, keys: readonly string[]): FamilyLayout {
+  const read = FLOW_ENCODERS.filter((e) => e.families.includes(family));
+  const stray = keys.find((k) => k.startsWith(FLOW_TEXT_ENCODERS_PREFIX) && !read.some((e) => k.startsWith(e.prefix)) && !/^text_encoders\.clip_[lg]\.logit_scale$/.test(k));
+  if (stray !== undefined) {
+    throw new UnknownArchitectureError(
+      `"${stray}" is under no text-encoder prefix a ${FAMILY_NAMES[family]} file has (${read.map((e) => `${e.prefix}*`).join(', ')})`,
+    );
+  }
+  const present = read.filter((e) => keys.some((k) => k.startsWith(e.prefix)));
+  const textEncoders: TextEncoderLocation[] = present.filter((e) => e.role !== 't5').map((e) => ({ prefix: e.prefix, layout: 'transformers', role: e.role as 'clip_l' | 'clip_g' }));
+  const t5Prefix = present.find((e) => e.role === 't5')?.prefix;
+  return { family, unetPrefix, vaePrefix, textEncoders, ...(t5Prefix ? { t5Prefix } : {}), unetOnly: !vaePrefix && present.length === 0 };
 }

@@ -23,6 +23,7 @@ import { JobInputError } from './job-input-error';
 import { resizeLatents } from './resize-latents';
 import { addedConditioning, type SdxlMicroConditioning } from '../sdxl/time-ids';
 import { generateFlow } from './flow-generate';
+import { upscaleToTarget, type ImageUpscaler } from '../../postprocess/hires-upscale';
 
 export { JobInputError } from './job-input-error';
 
@@ -43,6 +44,8 @@ export interface StepProgress {
 export interface GenerateModels {
   /** The SDXL refiner for `refiner_switch_at` > 0 (checked by checkRefiner). */
   refiner?: DiffusionModel;
+  /** The upscaler model for `hires_fix.upscaler` "model" (postprocess/hires-upscale.ts). */
+  upscaler?: ImageUpscaler;
 }
 
 /**
@@ -86,6 +89,8 @@ export interface DecodedImage {
   rgb: Uint8Array;
   width: number;
   height: number;
+  /** Alpha, width × height bytes, once a matting stage gave the image one (postprocess/matting.ts). */
+  alpha?: Uint8Array;
 }
 
 /**
@@ -153,6 +158,10 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   if (job.mode === 'inpaint' && !job.mask) throw new JobInputError('mask', 'mode inpaint needs a mask');
   if (job.mode !== 'txt2img' && !model.vaeEncoder) throw new JobInputError('model', `${model.name} has no VAE encoder, so it cannot do ${job.mode}`);
   if (job.hires_fix && job.mode === 'inpaint') throw new JobInputError('hires_fix', 'hires_fix is not available for inpainting');
+  if (job.hires_fix?.upscaler === 'model' && !models.upscaler) throw new JobInputError('hires_fix.upscale_model', 'upscaler "model" needs an upscaler model (hires_fix.upscale_model)');
+  if ((job.hires_fix?.upscaler === 'lanczos' || job.hires_fix?.upscaler === 'model') && !model.vaeEncoder) {
+    throw new JobInputError('hires_fix.upscaler', `${model.name} has no VAE encoder, so the upscaled image cannot be re-encoded; use a latent upscaler`);
+  }
   // Distilled guidance is an input of FLUX-class networks; a UNet without one cannot use it, so it is refused
   // rather than ignored (cfg_scale is classifier-free guidance for every model).
   if (job.guidance !== undefined && !model.unet.findInput('guidance')) {
@@ -294,7 +303,13 @@ export async function generate(model: DiffusionModel, job: GenerationJob, hooks:
   if (hires && hiresSigmas) {
     const { target_width: tw, target_height: th } = hires;
     let up: Float32Array;
-    if (hires.upscaler === 'lanczos') {
+    if (hires.upscaler === 'model') {
+      // A1111's non-latent upscalers: decode, upscale the image with the model, re-encode for the second pass.
+      const base = await decodeLatents(model, latents, B, height / 8, width / 8);
+      const resized: Uint8Array[] = [];
+      for (const rgb of base.rgb) resized.push((await upscaleToTarget(models.upscaler!, { rgb, width: base.width, height: base.height }, tw, th, hooks.signal)).rgb);
+      up = await encodeImages(model, resized, tw, th);
+    } else if (hires.upscaler === 'lanczos') {
       const base = await decodeLatents(model, latents, B, height / 8, width / 8);
       const resized = await Promise.all(
         base.rgb.map(async (rgb) =>
