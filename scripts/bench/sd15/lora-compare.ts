@@ -14,7 +14,7 @@ import { SD15_ARCH } from '../../checkpoints/ldm-layout';
 import { ensureSd15Checkpoint, SD15_BENCH_CHECKPOINT } from './sd15-checkpoint';
 import { runChild } from './sd15-section';
 
-const modelsDir = path.resolve(process.argv[2] ?? '.bench-models/lora-compare');
+const modelsDir = path.resolve(process.argv[2] ?? 'bench-models/lora-compare');
 const modelChannels = Number(process.argv[3] ?? 160);
 const spec = { ...SD15_BENCH_CHECKPOINT, unet: { ...SD15_ARCH.unet, modelChannels }, seed: 16 };
 const log = (line: string) => process.stderr.write(`lora-compare: ${line}\n`);
