@@ -5,7 +5,8 @@
  * on the SD 1.5 architecture at reduced UNet width (model_channels 160 instead of 320 by default: a quarter of the
  * UNet's weights; VAE and CLIP ViT-L at full size), with the same rank-32 kohya LoRAs over the same modules as the
  * `sd15` section (sd15-lora.ts). One child process loads the model once and measures the branches (the service's
- * way), then the patched sessions. Prints one JSON line (every figure, load averages) to stdout.
+ * way), then the patched sessions. Prints one JSON line (every figure, load averages) to stdout. modelsDir defaults to
+ * bench-models/lora-compare (git-ignored; the checkpoint is kept there and reused, the conversion cache rebuilt).
  */
 import { rm } from 'node:fs/promises';
 import { loadavg, cpus } from 'node:os';
