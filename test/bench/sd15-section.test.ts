@@ -53,6 +53,9 @@ describe('npm run bench: the sd15 section', () => {
     expect(r.lora.file.modules).toBeGreaterThan(0);
     expect([r.lora.firstSetSeconds, r.lora.switchSeconds, r.lora.unetMsBase, r.lora.unetMsVariant].every((v) => v > 0)).toBe(true);
     expect(r.lora.reuseSeconds).toBeGreaterThanOrEqual(0);
+    // The service's way: branches of one session per model, opened again from the saved graphs in a fresh ModelVariants.
+    expect(r.lora.method).toBe('branches');
+    expect(r.lora.firstSetReopenSeconds).toBeGreaterThan(0);
     expect(r.goals.lora_switch_seconds).toEqual({ value: r.lora.switchSeconds, goal: '≤ 3 s', met: r.lora.switchSeconds <= 3 });
     expect(r.goals.lora_reuse_seconds.met).toBe(r.lora.reuseSeconds <= 0.01);
     expect(r.load_average).toHaveLength(7);

@@ -1,13 +1,19 @@
 /**
- * Model variants: an engine-built model with a set of add-ons applied — LoRAs merged into the UNet and text
- * encoder weights (new sessions over the same graphs, weights from memory), a standalone VAE's sessions in place
- * of the checkpoint's, textual-inversion vectors for the prompts. One variant per (model, add-on set), built on
- * first use and cached: jobs with the same set reuse it (and batch together); jobs with different sets never
- * share one. Idle variants are dropped least recently used first when ADDON_MEMORY_BUDGET would be exceeded; the
- * base weights each LoRA variant starts from are read from disk once per model and kept with its variants.
+ * Model variants: an engine-built model with a set of add-ons applied — LoRAs on the UNet and text encoder, a
+ * standalone VAE's sessions in place of the checkpoint's, textual-inversion vectors for the prompts. One variant per
+ * (model, add-on set), built on first use and cached: jobs with the same set reuse it (and batch together); jobs
+ * with different sets never share one.
+ *
+ * LoRA: plain LoRA / LoCon sets are factor feeds bound to one session per model whose every Linear and Conv has a
+ * low-rank side branch (lora-branches.ts): the first set of a model opens that session (on the CPU provider its
+ * graphs are optimized and saved in the conversion-cache entry once per host), every other set costs only reading
+ * and stacking its factors. Sets with LoHa / LoKr modules get patched sessions instead (patched-graphs.ts: new
+ * sessions over the same graphs, weights from memory, the base weights read from disk once per model and kept).
+ * Idle variants are dropped least recently used first when ADDON_MEMORY_BUDGET would be exceeded (a branched
+ * variant holds only its factors; the shared branched session lives until the model is dropped).
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { GenerationParams } from '@image-api/shared/generation-job';
 import { convertStandaloneVae, type CheckpointEngineOptions } from '../checkpoints/checkpoint-engine';
 import { textualInversionSet } from '../diffusion/text-conditioning';
@@ -19,8 +25,10 @@ import { EmbeddingFormatError, readEmbeddingFile, vectorsFor } from './embedding
 import { addonsKey, hasAddons, type ResolvedAddons } from './job-addons';
 import { LoraFormatError, parseLoraFile } from './lora-file';
 import { LoraMismatchError, loraPatches } from './lora-patch';
-import { loraTargetIndex } from './lora-targets';
+import { loraTargetIndex, type IndexedGraph } from './lora-targets';
+import { loraBranchFeeds, openBranchedGraphs, type BranchedGraph } from './lora-branches';
 import { loadBaseGraph, openPatchedGraph, type BaseGraph } from './patched-graphs';
+import type { ExternalTensor } from '../onnx/external-layout';
 
 /** A variant held by a job; release() when the job ends. */
 export interface VariantLease {
@@ -48,12 +56,20 @@ export interface ModelVariantsOptions {
   sessionOptions: SessionOptions;
   /** Bytes of patched weights and base weights kept in memory (0 = no limit). */
   budgetBytes?: number;
-  onEvent?: (e: { type: 'variant_built'; model: string; key: string; seconds: number; bytes: number } | { type: 'variant_dropped'; model: string; key: string; bytes: number }) => void;
+  /**
+   * Apply plain LoRA / LoCon sets as factor feeds of one branched session per model (lora-branches.ts; default
+   * true). False: every set gets patched sessions (patched-graphs.ts), as before; the benchmark compares the two.
+   */
+  loraBranches?: boolean;
+  /** Build and drop events; a LoRA variant says whether it is branches of the model's shared session or patched sessions. */
+  onEvent?: (e: { type: 'variant_built'; model: string; key: string; seconds: number; bytes: number; lora?: 'branches' | 'patched' } | { type: 'variant_dropped'; model: string; key: string; bytes: number }) => void;
 }
 
 export class ModelVariants {
   private readonly variants = new Map<string, Variant>();
   private readonly bases = new Map<string, BaseWeights>();
+  /** LoRA-branched sessions, per model folder. */
+  private readonly branched = new Map<string, Promise<Map<string, BranchedGraph> | undefined>>();
 
   constructor(private readonly opts: ModelVariantsOptions) {}
 
@@ -118,12 +134,14 @@ export class ModelVariants {
   async dropModel(baseDir: string): Promise<void> {
     for (const v of [...this.variants.values()]) if (v.baseDir === baseDir) await this.drop(v);
     this.bases.delete(baseDir);
+    await this.releaseBranched(baseDir);
   }
 
   /** Release every variant. */
   async close(): Promise<void> {
     for (const v of [...this.variants.values()]) await this.drop(v);
     this.bases.clear();
+    for (const dir of [...this.branched.keys()]) await this.releaseBranched(dir);
   }
 
   private async drop(v: Variant): Promise<void> {
@@ -148,6 +166,36 @@ export class ModelVariants {
     }
   }
 
+  /**
+   * The model's UNet and text encoders with LoRA branches (lora-branches.ts), opened once per model and shared by
+   * all its LoRA variants; undefined when the model is not a conversion-cache entry or they cannot be built (the
+   * patched-weights path is used then).
+   */
+  private branchedGraphs(base: DiffusionModel): Promise<Map<string, BranchedGraph> | undefined> {
+    let b = this.branched.get(base.dir);
+    if (!b) {
+      const cache = this.opts.engine.cache;
+      const key = basename(base.dir);
+      const networks = ['unet', 'text_encoder', ...(base.sdxl?.textEncoder2 ? ['text_encoder_2'] : [])];
+      b =
+        cache.dirOf(key) !== base.dir
+          ? Promise.resolve(undefined)
+          : openBranchedGraphs(cache, key, networks, this.opts.sessionOptions).then(
+              (graphs) => new Map(graphs.map((g) => [g.network, g])),
+              () => undefined,
+            );
+      this.branched.set(base.dir, b);
+    }
+    return b;
+  }
+
+  private async releaseBranched(dir: string): Promise<void> {
+    const b = this.branched.get(dir);
+    this.branched.delete(dir);
+    const graphs = await b;
+    await Promise.all([...(graphs?.values() ?? [])].map((g) => g.session.release()));
+  }
+
   private baseWeights(dir: string, secondEncoder: boolean): BaseWeights {
     let b = this.bases.get(dir);
     if (!b) {
@@ -169,6 +217,7 @@ export class ModelVariants {
     const opened: OnnxModel[] = [];
     let bytes = 0;
     const keep: Buffer[] = [];
+    let loraMethod: 'branches' | 'patched' | undefined;
     try {
       let unet = base.unet;
       let textEncoder = base.textEncoder;
@@ -177,15 +226,6 @@ export class ModelVariants {
         throw new ServiceError(400, 'invalid_request', `textual-inversion embeddings are not supported for SDXL models yet (model "${base.name}")`, addons.embeddings[0].param);
       }
       if (addons.loras.length > 0) {
-        const { unet: unetBase, text: textBase, text2: text2Base } = await this.baseWeights(base.dir, !!base.sdxl?.textEncoder2).graphs;
-        // SDXL: CLIP-L is kohya's lora_te1_ / PEFT text_encoder., bigG lora_te2_ / text_encoder_2. (the refiner's
-        // only encoder is bigG).
-        const refiner = base.sdxl?.kind === 'refiner';
-        const index = loraTargetIndex([
-          { graph: 'unet', kind: 'unet', initializers: unetBase.layout },
-          { graph: 'text_encoder', kind: 'text_encoder', textEncoderIndex: refiner ? 2 : 1, dualTextEncoders: !!base.sdxl, initializers: textBase.layout },
-          ...(text2Base ? [{ graph: 'text_encoder_2', kind: 'text_encoder' as const, textEncoderIndex: 2 as const, dualTextEncoders: true, initializers: text2Base.layout }] : []),
-        ]);
         const files = await Promise.all(addons.loras.map((l) => openSafetensors(l.path)));
         try {
           const loras = await Promise.all(
@@ -198,29 +238,46 @@ export class ModelVariants {
               }
             }),
           );
-          let patches;
-          try {
-            patches = await loraPatches(loras, index);
-          } catch (err) {
+          const refused = (err: unknown): never => {
             if (err instanceof LoraMismatchError) throw new ServiceError(400, 'invalid_request', err.message, addons.loras[err.loraIndex].param);
             if (err instanceof LoraFormatError) throw new ServiceError(400, 'invalid_request', err.message, addons.loras[0].param);
             throw err;
-          }
-          const graphs: Array<[BaseGraph, 'unet' | 'text_encoder' | 'text_encoder_2']> = [
-            [unetBase, 'unet'],
-            [textBase, 'text_encoder'],
-          ];
-          if (text2Base) graphs.push([text2Base, 'text_encoder_2']);
-          for (const [graph, which] of graphs) {
-            const mine = patches.filter((p) => p.target.graph === which);
-            if (mine.length === 0) continue;
-            const s = await openPatchedGraph(graph, mine, this.opts.sessionOptions);
-            opened.push(s.session);
-            keep.push(...s.buffers);
-            bytes += s.bytes;
-            if (which === 'unet') unet = s.session;
-            else if (which === 'text_encoder') textEncoder = s.session;
-            else textEncoder2 = s.session;
+          };
+          // Side branches first: the model's one branched session, this set's factors bound to it (no session built,
+          // nothing copied). Sets it cannot express (LoHa, LoKr) get patched sessions.
+          const branched = this.opts.loraBranches === false ? undefined : await this.branchedGraphs(base);
+          const feeds = branched ? await loraBranchFeeds(loras, loraTargetIndex(indexedGraphs(base, branched.get('text_encoder_2') !== undefined, (g) => branched.get(g)!.layout)), new Map([...branched].map(([g, b]) => [g, b.sites]))).catch(refused) : undefined;
+          loraMethod = branched && feeds ? 'branches' : 'patched';
+          if (branched && feeds) {
+            for (const [graph, b] of branched) {
+              const f = feeds.get(graph)!;
+              const session = b.session.bind(f);
+              bytes += Object.values(f).reduce((n, t) => n + t.data.byteLength, 0);
+              if (graph === 'unet') unet = session;
+              else if (graph === 'text_encoder') textEncoder = session;
+              else textEncoder2 = session;
+            }
+          } else {
+            const { unet: unetBase, text: textBase, text2: text2Base } = await this.baseWeights(base.dir, !!base.sdxl?.textEncoder2).graphs;
+            const layouts: Record<string, BaseGraph> = { unet: unetBase, text_encoder: textBase, ...(text2Base ? { text_encoder_2: text2Base } : {}) };
+            const index = loraTargetIndex(indexedGraphs(base, !!text2Base, (g) => layouts[g].layout));
+            const patches = await loraPatches(loras, index).catch(refused);
+            const graphs: Array<[BaseGraph, 'unet' | 'text_encoder' | 'text_encoder_2']> = [
+              [unetBase, 'unet'],
+              [textBase, 'text_encoder'],
+            ];
+            if (text2Base) graphs.push([text2Base, 'text_encoder_2']);
+            for (const [graph, which] of graphs) {
+              const mine = patches.filter((p) => p.target.graph === which);
+              if (mine.length === 0) continue;
+              const s = await openPatchedGraph(graph, mine, this.opts.sessionOptions);
+              opened.push(s.session);
+              keep.push(...s.buffers);
+              bytes += s.bytes;
+              if (which === 'unet') unet = s.session;
+              else if (which === 'text_encoder') textEncoder = s.session;
+              else textEncoder2 = s.session;
+            }
           }
         } finally {
           await Promise.all(files.map((f) => f.close()));
@@ -293,11 +350,24 @@ export class ModelVariants {
         ...(addons.embeddings.length ? { embeddings: await Promise.all(addons.embeddings.map(async (e) => ({ name: e.id, hash: await hashes.of(e.path) }))) } : {}),
         ...(vae ? { vae } : {}),
       };
-      this.opts.onEvent?.({ type: 'variant_built', model: base.name, key: addonsKey(addons), seconds: (performance.now() - started) / 1000, bytes });
+      this.opts.onEvent?.({ type: 'variant_built', model: base.name, key: addonsKey(addons), seconds: (performance.now() - started) / 1000, bytes, ...(loraMethod ? { lora: loraMethod } : {}) });
       return { model: variant, bytes };
     } catch (err) {
       await Promise.all(opened.map((s) => s.release()));
       throw err;
     }
   }
+}
+
+/**
+ * The graphs of `base` a LoRA target index covers (lora-targets.ts): SDXL's CLIP-L is kohya's lora_te1_ / PEFT
+ * text_encoder., bigG lora_te2_ / text_encoder_2. (the refiner's only encoder is bigG).
+ */
+function indexedGraphs(base: DiffusionModel, secondEncoder: boolean, layout: (graph: string) => ReadonlyMap<string, ExternalTensor>): IndexedGraph[] {
+  const refiner = base.sdxl?.kind === 'refiner';
+  return [
+    { graph: 'unet', kind: 'unet', initializers: layout('unet') },
+    { graph: 'text_encoder', kind: 'text_encoder', textEncoderIndex: refiner ? 2 : 1, dualTextEncoders: !!base.sdxl, initializers: layout('text_encoder') },
+    ...(secondEncoder ? [{ graph: 'text_encoder_2', kind: 'text_encoder' as const, textEncoderIndex: 2 as const, dualTextEncoders: true, initializers: layout('text_encoder_2') }] : []),
+  ];
 }

@@ -74,7 +74,27 @@ export class OnnxModel {
     private readonly session: ort.InferenceSession,
     readonly inputs: ValueInfo[],
     readonly outputs: ValueInfo[],
+    /** Inputs fed with every run (bind()), already onnxruntime tensors. */
+    private readonly bound: Readonly<Record<string, ort.Tensor>> = {},
+    /** False for a bound view: the session belongs to the model it was bound from. */
+    private readonly ownsSession = true,
   ) {}
+
+  /**
+   * A view of this session that feeds `feeds` with every run (converted to the inputs' element types once, here) and
+   * no longer lists them in `inputs`: how one session with LoRA-branch inputs serves each LoRA set (lora-branches.ts).
+   * The view's release() does nothing; release the model it was bound from.
+   * @throws Error when a feed names no input of the graph.
+   */
+  bind(feeds: Record<string, Feed>): OnnxModel {
+    const bound: Record<string, ort.Tensor> = { ...this.bound };
+    for (const [name, feed] of Object.entries(feeds)) {
+      const info = this.inputs.find((i) => i.name === name);
+      if (!info) throw new Error(`${this.path}: the graph has no input "${name}" to bind`);
+      bound[name] = toOrtTensor(info.type, feed);
+    }
+    return new OnnxModel(this.path, this.session, this.inputs.filter((i) => !(i.name in bound)), this.outputs, bound, false);
+  }
 
   /**
    * Open `path` (a model.onnx; external data such as model.onnx_data beside it is found by onnxruntime).
@@ -131,7 +151,7 @@ export class OnnxModel {
    * @throws OnnxRunError naming every fed input's dims and the expected type/shape.
    */
   async run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Fetches> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, ort.Tensor> = { ...this.bound };
     for (const [name, feed] of Object.entries(feeds)) {
       const info = this.inputs.find((i) => i.name === name);
       if (!info) throw new OnnxRunError(this.path, feeds, this.inputs, new Error(`the graph has no input "${name}"`));
@@ -151,9 +171,9 @@ export class OnnxModel {
     return out;
   }
 
-  /** Free the native session. */
+  /** Free the native session (a bound view: nothing). */
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.ownsSession) await this.session.release();
   }
 }
 

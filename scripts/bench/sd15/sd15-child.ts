@@ -49,20 +49,31 @@ export interface Sd15ChildRequest {
   largeSize?: number;
   /** `lora`: the LoRAs' rank (default 32). */
   loraRank?: number;
+  /**
+   * `lora`: how sets are applied, each measured in turn in this process (default ['branches'], the service's way;
+   * 'patched' builds patched sessions, the way before the branches: several GB per set at SD 1.5 size).
+   */
+  loraMethods?: Array<'branches' | 'patched'>;
 }
 
 /** `lora`: what applying LoRA sets cost (ModelVariants.acquire), seconds, and UNet steps with and without. */
 export interface LoraFigures {
+  method: 'branches' | 'patched';
   file: Omit<BenchLoraFile, 'path'>;
-  /** The first set: base weights read into memory once, deltas, patched sessions. */
+  /**
+   * The first set. branches: the rewritten graphs optimized and saved in the entry (once per host) and opened;
+   * patched: base weights read into memory once, deltas, patched sessions.
+   */
   firstSetSeconds: number;
   firstSetCpuSeconds: number;
+  /** branches: the first set again in a fresh ModelVariants (the saved branched graphs opened: once per process). */
+  firstSetReopenSeconds?: number;
   /** Switching to another set of the same shape (base weights already in memory). */
   switchSeconds: number;
   switchCpuSeconds: number;
   /** A request with a set already built (the first one again). */
   reuseSeconds: number;
-  /** UNet CFG step (batch 2) at the small size: base model and the first variant, fastest of 2 after an untimed one. */
+  /** UNet CFG step (batch 2) at the small size: base model and the first variant, interleaved, fastest of 3 after an untimed one. */
   unetMsBase: number;
   unetMsVariant: number;
   size: number;
@@ -133,6 +144,8 @@ export interface Sd15ChildResult {
   /** `large-step`: RSS just before the large step, the process peak after it, and the step's wall ms. */
   large?: UnetStepFigures & { rssBeforeBytes: number; maxRssBeforeBytes: number; maxRssAfterBytes: number; largestAttention: AttentionSize };
   lora?: LoraFigures;
+  /** `lora`: the other methods of `loraMethods`, in order. */
+  loraMore?: LoraFigures[];
   /** 1-minute load average when the task ended. */
   loadAverage: number;
 }
@@ -229,14 +242,8 @@ async function unetStep(model: DiffusionModel, size: number): Promise<number> {
   return performance.now() - started;
 }
 
-/** Fastest of 2 UNet CFG steps after an untimed one. */
-async function fastestStep(model: DiffusionModel, size: number): Promise<number> {
-  await unetStep(model, size);
-  return Math.min(await unetStep(model, size), await unetStep(model, size));
-}
-
 /** The `lora` task (see the module comment). */
-async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessionOptions: SessionOptions, log: (line: string) => void): Promise<LoraFigures> {
+async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessionOptions: SessionOptions, log: (line: string) => void, methodIndex = 0): Promise<LoraFigures> {
   const paths = sd15BenchPaths(request.modelsDir);
   const rank = request.loraRank ?? 32;
   const folder = path.join(paths.root, 'loras');
@@ -244,7 +251,9 @@ async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessi
   const files = [await writeBenchLora(paths.checkpoint, path.join(folder, 'bench-a.safetensors'), rank, 1), await writeBenchLora(paths.checkpoint, path.join(folder, 'bench-b.safetensors'), rank, 2)];
   log(`rank-${rank} LoRAs over ${files[0].modules} modules (${(files[0].bytes / 1e6).toFixed(1)} MB each)`);
   const { engine } = engineFor(request.modelsDir);
-  const variants = new ModelVariants({ engine, sessionOptions });
+  const method = request.loraMethods?.[methodIndex] ?? 'branches';
+  log(`applying sets as ${method}`);
+  const variants = new ModelVariants({ engine, sessionOptions, loraBranches: method === 'branches' });
   const set = (i: number): ResolvedAddons => ({ loras: [{ id: `bench-${i}`, path: files[i].path, param: 'loras[0].name', strength: 0.8 }], embeddings: [] });
   const timed = async (i: number) => {
     const cpu = cpuSeconds();
@@ -254,18 +263,36 @@ async function loraCosts(request: Sd15ChildRequest, model: DiffusionModel, sessi
   };
   const size = request.unetSize ?? 256;
   try {
-    const unetMsBase = await fastestStep(model, size);
     const first = await timed(0);
     log(`first set in ${first.seconds.toFixed(2)} s`);
-    const unetMsVariant = await fastestStep(first.lease.model, size);
+    // Base and variant steps interleaved (one untimed each, then fastest of 3 each), so load changes on a shared
+    // machine hit both alike.
+    await unetStep(model, size);
+    await unetStep(first.lease.model, size);
+    let unetMsBase = Infinity;
+    let unetMsVariant = Infinity;
+    for (let i = 0; i < 3; i++) {
+      unetMsBase = Math.min(unetMsBase, await unetStep(model, size));
+      unetMsVariant = Math.min(unetMsVariant, await unetStep(first.lease.model, size));
+    }
     first.lease.release();
     const second = await timed(1);
     second.lease.release();
     log(`switch in ${second.seconds.toFixed(2)} s`);
     const again = await timed(0);
     again.lease.release();
+    let firstSetReopenSeconds: number | undefined;
+    if (method === 'branches') {
+      const fresh = new ModelVariants({ engine, sessionOptions });
+      const started = performance.now();
+      (await fresh.acquire(model, set(0))).release();
+      firstSetReopenSeconds = (performance.now() - started) / 1000;
+      await fresh.close();
+    }
     const { path: _path, ...file } = files[0];
     return {
+      method,
+      ...(firstSetReopenSeconds !== undefined ? { firstSetReopenSeconds } : {}),
       file,
       firstSetSeconds: first.seconds,
       firstSetCpuSeconds: first.cpuSeconds,
@@ -301,7 +328,12 @@ async function run(request: Sd15ChildRequest): Promise<Sd15ChildResult> {
       const pipeline = await benchPipeline(model, { width: image.size, height: image.size, steps: image.steps, repeats: image.repeats });
       return { task: request.task, load: figures, unet: { size, batch: 2, ms }, pipeline, loadAverage: loadavg()[0] };
     }
-    if (request.task === 'lora') return { task: request.task, load: figures, lora: await loraCosts(request, model, sessionOptions, log), loadAverage: loadavg()[0] };
+    if (request.task === 'lora') {
+      const lora = await loraCosts(request, model, sessionOptions, log);
+      const more: LoraFigures[] = [];
+      for (let i = 1; i < (request.loraMethods?.length ?? 1); i++) more.push(await loraCosts(request, model, sessionOptions, log, i));
+      return { task: request.task, load: figures, lora, ...(more.length ? { loraMore: more } : {}), loadAverage: loadavg()[0] };
+    }
     const size = request.largeSize ?? 512;
     await unetStep(model, 64); // every weight page resident, so the peak below is the step's own memory
     const rssBeforeBytes = process.memoryUsage().rss;
