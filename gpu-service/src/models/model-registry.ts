@@ -55,6 +55,8 @@ export interface ModelListing {
   format?: CheckpointFacts['format'];
   /** Checkpoints: the detected architecture; add-ons (LoRA, embedding, VAE files): the architecture they fit. */
   architecture?: string;
+  /** Checkpoints: a release variant the tensors cannot tell (SD 3.5 Large `turbo`). */
+  variant?: string;
   prediction_type?: CheckpointFacts['prediction_type'];
   /** Flow models: the canonical sampler ids they accept. */
   samplers?: string[];
@@ -229,6 +231,7 @@ export class ModelRegistry {
           ? {
               format: c.format,
               ...(c.architecture ? { architecture: c.architecture } : {}),
+              ...(c.variant ? { variant: c.variant } : {}),
               ...(c.prediction_type ? { prediction_type: c.prediction_type } : {}),
               ...(c.samplers ? { samplers: c.samplers } : {}),
               ...(c.stored_dtype ? { stored_dtype: c.stored_dtype } : {}),
