@@ -33,6 +33,7 @@ function engineOf(settings: ModelSettings) {
     floatType: checkpointFloatType(settings.checkpointDtype, settings.executionProviders),
     attention: settings.checkpointAttention,
     tokenizerDir: settings.clipTokenizerDir,
+    defaultBases: settings.defaultBases,
   });
 }
 

@@ -50,6 +50,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 'clipTokenizerDir'
       | 'ortTuning'
       | 'sdxlRefinerModel'
+      | 'defaultBases'
       | 'upscaleTiles'
     >
   > & {
@@ -96,6 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     floatType: checkpointFloatType(opts.checkpointDtype ?? 'auto', providers.active),
     attention: opts.checkpointAttention ?? 'contrib',
     tokenizerDir: opts.clipTokenizerDir,
+    defaultBases: opts.defaultBases,
   });
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();

@@ -13,6 +13,8 @@ import type { CheckpointRef } from './checkpoint-engine';
  * Join a checkpoint with its sidecar's base: the base supplies the networks the file lacks (VAE, CLIP encoders,
  * T5 for flow families) with their configs and tokenizers; the file keeps its own. A `base` beside a file that
  * lacks nothing is refused (it would be ambiguous).
+ * @param origin how errors name the base: "the sidecar's base" (default) or "DEFAULT_BASE_FLUX's base" when the
+ *        deployment's default for the family was used (default-bases.ts).
  * @throws CheckpointError when the base is unknown, is the file itself, is itself denoiser-only, or is of another
  *         family; the base's own opening errors, prefixed with its id. Closes `parts` on failure.
  */
@@ -21,28 +23,29 @@ export async function withBaseModel(
   parts: CheckpointParts,
   resolveBase: (id: string) => Promise<CheckpointRef | undefined>,
   openBase?: (ref: CheckpointRef) => Promise<CheckpointParts>,
+  origin = "the sidecar's base",
 ): Promise<CheckpointParts> {
   const baseId = parts.configs.base!;
   try {
-    const lacks = { vae: !parts.vae, text: parts.textEncoders.length === 0, t5: (parts.family === 'flux' || parts.family === 'sd3') && !parts.t5 };
+    const lacks = lacking(parts);
     if (!lacks.vae && !lacks.text && !lacks.t5) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE and text encoders; remove "base"`);
-    if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
+    if (baseId === ref.id) throw new CheckpointError(`${origin} "${baseId}" is the file itself`);
     const baseRef = await resolveBase(baseId);
-    if (!baseRef) throw new CheckpointError(`the sidecar's base "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
+    if (!baseRef) throw new CheckpointError(`${origin} "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
     const { openCheckpoint } = await import('./checkpoint-engine');
     let base: CheckpointParts;
     try {
       base = await (openBase ?? ((r) => openCheckpoint(r)))(baseRef);
     } catch (err) {
-      throw new CheckpointError(`the sidecar's base "${baseId}" cannot be opened: ${(err as Error).message}`);
+      throw new CheckpointError(`${origin} "${baseId}" cannot be opened: ${(err as Error).message}`);
     }
     if (base.unetOnly || !base.vae) {
       await base.close();
-      throw new CheckpointError(`the sidecar's base "${baseId}" has no VAE or text encoders of its own`);
+      throw new CheckpointError(`${origin} "${baseId}" has no VAE or text encoders of its own`);
     }
     if (base.family !== parts.family) {
       await base.close();
-      throw new CheckpointError(`the sidecar's base "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
+      throw new CheckpointError(`${origin} "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
     }
     const own = parts.configs;
     const from = base.configs;
@@ -74,4 +77,15 @@ export async function withBaseModel(
     await parts.close();
     throw err;
   }
+}
+
+/** Which networks a checkpoint lacks: a VAE, any text encoder, or (flow families) the T5 encoder. */
+function lacking(parts: CheckpointParts): { vae: boolean; text: boolean; t5: boolean } {
+  return { vae: !parts.vae, text: parts.textEncoders.length === 0, t5: (parts.family === 'flux' || parts.family === 'sd3') && !parts.t5 };
+}
+
+/** Whether a checkpoint lacks a network a base model would supply (its VAE, text encoders or T5). */
+export function lacksParts(parts: CheckpointParts): boolean {
+  const l = lacking(parts);
+  return l.vae || l.text || l.t5;
 }
