@@ -37,7 +37,7 @@ import { downloadHfModel, folderBytes, HfLimitError, HfReferenceError, planHfDow
 import { CLOSED_POLICY, repoAllowed, type HfDownloadPolicy } from './hf-policy';
 import { downloadForbiddenRule } from '@image-api/shared/hf-allowed-repos';
 import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
-import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
+import { inspectModelFolder, singleCheckpointFile, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
 
 /** One row of GET /v1/models (docs/architecture.md). */
@@ -200,6 +200,9 @@ export class ModelRegistry {
     if (!(await this.folderNames()).includes(name)) return undefined;
     const dir = join(this.modelsDir, name);
     if (await isSafetensorsDiffusersFolder(dir)) return this.inspectCheckpoint({ id: name, path: dir, format: 'diffusers' });
+    // An hf.co download of a GGUF / single-file repository: a folder holding that one file.
+    const single = await singleCheckpointFile(dir);
+    if (single) return this.inspectCheckpoint({ id: name, path: single.path, format: single.format });
     return inspectModelFolder(name, dir);
   }
 
