@@ -34,6 +34,7 @@ function engineOf(settings: ModelSettings) {
     attention: settings.checkpointAttention,
     tokenizerDir: settings.clipTokenizerDir,
     t5TokenizerDir: settings.t5TokenizerDir,
+    defaultBases: settings.defaultBases,
   });
 }
 

@@ -51,6 +51,7 @@ export type AppOptions = Pick<ServiceConfig, 'modelsDir' | 'serviceToken' | 'exe
       | 't5TokenizerDir'
       | 'ortTuning'
       | 'sdxlRefinerModel'
+      | 'defaultBases'
       | 'upscaleTiles'
     >
   > & {
@@ -98,6 +99,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     attention: opts.checkpointAttention ?? 'contrib',
     tokenizerDir: opts.clipTokenizerDir,
     t5TokenizerDir: opts.t5TokenizerDir,
+    defaultBases: opts.defaultBases,
   });
   // Temporary folders of conversions a crashed process left behind.
   await checkpoints.cache.sweep();

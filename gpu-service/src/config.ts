@@ -9,11 +9,12 @@
  * JOB_TIMEOUT (900 s), PREVIEW_INTERVAL (1 step), JOB_RETAIN_SECONDS (600), MAX_BATCH (8 images),
  * BATCH_WINDOW_MS (10), MODEL_MEMORY_BUDGET (0 = no limit, bytes), HF_ENDPOINT (https://huggingface.co),
  * HF_TOKEN (unset; sent only to allowed repositories), HF_ALLOWED_REPOS (empty: no downloads for tenants),
- * HF_MAX_MODEL_BYTES (0 = no cap), MODELS_DIR_MAX_BYTES (0 = no budget; models/hf-policy.ts), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
+ * HF_MAX_MODEL_BYTES (0 = no cap), MODELS_DIR_MAX_BYTES (0 = no budget; models/hf-policy.ts), DEFAULT_BASE_SD1 / _SD2 / _SDXL / _FLUX / _SD3 (unset; checkpoints/default-bases.ts), SHUTDOWN_GRACE (30 s), MODEL_WARMUP (1), ADDON_MEMORY_BUDGET (0), CHECKPOINT_DTYPE (auto), CHECKPOINT_ATTENTION
  * (contrib), CLIP_TOKENIZER_DIR (MODELS_DIR/tokenizers/clip-vit-large-patch14), T5_TOKENIZER_DIR
  * (MODELS_DIR/tokenizers/t5-v1_1-xxl), UPSCALE_TILE_SIZE (192 px; 0 = no tiles) and
  * UPSCALE_TILE_OVERLAP (8 px) for upscaler models (postprocess/upscale-tiles.ts), LOG_LEVEL (info; read by main.ts).
  */
+import { loadDefaultBases, type DefaultBases } from './checkpoints/default-bases';
 import { join, resolve } from 'node:path';
 import type { ExecutionProvider, SessionOptions } from './onnx/session';
 import { parseAllowedRepos, type HfDownloadPolicy } from './models/hf-policy';
@@ -80,6 +81,8 @@ export interface ServiceConfig {
    * SD 3.x single files that carry their T5 encoder but, being single files, no tokenizer.
    */
   t5TokenizerDir?: string;
+  /** DEFAULT_BASE_SD1 / _SD2 / _SDXL / _FLUX / _SD3: the base a part-less file without a sidecar base uses (checkpoints/default-bases.ts). */
+  defaultBases: DefaultBases;
   /** SDXL_REFINER_MODEL: the refiner a job with refiner_switch_at > 0 uses when it names no refiner_model. */
   sdxlRefinerModel?: string;
   /** UPSCALE_TILE_SIZE / UPSCALE_TILE_OVERLAP: input pixels per upscaler-model tile and shared by neighbours. */
@@ -162,11 +165,11 @@ function endpoint(env: NodeJS.ProcessEnv): string {
 }
 
 /** The settings that decide where models are and how checkpoints are built (shared with `npm run models`). */
-export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProviders' | 'checkpointDtype' | 'checkpointAttention' | 'clipTokenizerDir' | 't5TokenizerDir' | 'hfEndpoint'>;
+export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProviders' | 'checkpointDtype' | 'checkpointAttention' | 'clipTokenizerDir' | 't5TokenizerDir' | 'hfEndpoint' | 'defaultBases'>;
 
 /**
  * Read the model settings: MODELS_DIR, ORT_EXECUTION_PROVIDERS, CHECKPOINT_DTYPE, CHECKPOINT_ATTENTION,
- * CLIP_TOKENIZER_DIR, T5_TOKENIZER_DIR, HF_ENDPOINT.
+ * CLIP_TOKENIZER_DIR, T5_TOKENIZER_DIR, HF_ENDPOINT, DEFAULT_BASE_<FAMILY>.
  * @throws Error naming the variable when a value is invalid.
  */
 export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettings {
@@ -185,6 +188,7 @@ export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSe
     clipTokenizerDir: resolve(env.CLIP_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 'clip-vit-large-patch14')),
     t5TokenizerDir: resolve(env.T5_TOKENIZER_DIR || join(modelsDir, 'tokenizers', 't5-v1_1-xxl')),
     hfEndpoint: endpoint(env),
+    defaultBases: loadDefaultBases(env),
   };
 }
 

@@ -46,7 +46,7 @@ describe('the OpenAPI document', () => {
     }
     expect(document.paths['/v1/tasks/{id}/events'].get.responses['200'].content!['text/event-stream']).toBeDefined();
     expect(document.paths['/v3/async/txt2img'].post.description).toContain(
-      'Required in `request`: model_name, prompt, width, height, image_num, steps, guidance_scale, sampler_name.',
+      'Required in `request`: model_name, prompt, width, height, image_num. Also required: steps, guidance_scale, sampler_name, except for models with per-model defaults',
     );
   });
 });

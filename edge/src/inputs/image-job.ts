@@ -1,6 +1,6 @@
 import { encoderQuality } from './openai-options';
 import type { BackendModel } from '@image-api/shared/api/models';
-import { DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
+import { DEFAULT_CFG_SCALE, DEFAULT_SAMPLING_STEPS, QUALITY_STEPS, type Quality } from '@image-api/shared/api/openai-images';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
 import { MAX_SEED_TEXT, seedRangeFits, type Seed } from '@image-api/shared/seed';
@@ -12,6 +12,7 @@ import type { GenerationCost } from '../middleware/rate-limit';
 import type { MaskMode } from './png-mask';
 import type { InputImage } from './resolve-image-input';
 import { sizeFromSourceImage } from './source-size';
+import { resolveSampling, type ResolvedSampling } from './sampling-defaults';
 
 /** What a job needs the model to do. */
 export type ModelCapability = 'txt2img' | 'img2img' | 'inpaint';
@@ -91,11 +92,11 @@ export interface OpenAiImageJobInput {
   n: number;
   size?: ImageSize | null;
   strength: number;
-  sample_method: string;
-  schedule_method: string;
+  sample_method?: string;
+  schedule_method?: string;
   sampling_steps?: number;
   quality?: Quality;
-  cfg_scale: number;
+  cfg_scale?: number;
   guidance?: number;
   seed?: Seed | -1;
   output_format: 'png' | 'jpeg' | 'webp';
@@ -111,16 +112,15 @@ export interface OpenAiImageJobInput {
  * internal job"): mode `inpaint` with a mask, else `img2img`; init_image/mask as base64 of the
  * files as sent (the GPU service decodes and fits them: cover + centre crop); strength with
  * stable-diffusion.cpp/A1111 step semantics (`strength_schedule` 'scaled': ≈ steps × strength run);
- * sampler names of stable-diffusion.cpp; steps = sampling_steps, else QUALITY_STEPS[quality], else 10.
+ * sampler names of stable-diffusion.cpp; steps / cfg / sampler / schedule as resolveOpenAiSampling fills them.
  * @throws ApiError 400 naming `model` (capability), `size`, `sample_method`/`schedule_method` or `seed`.
  */
 export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobInput {
   const mode = input.mask ? 'inpaint' : 'img2img';
   requireCapability(input.model, mode);
   const size = resolveOutputSize(input.model, input.size, input.source);
-  const resolved = resolveSamplerOrThrow('sdcpp', input.sample_method, input.schedule_method);
+  const sampling = resolveOpenAiSampling(input.model, input);
   const seed = resolveSeed(input.seed, input.n, input.pickSeed);
-  const steps = input.sampling_steps ?? (input.quality ? QUALITY_STEPS[input.quality] : DEFAULT_SAMPLING_STEPS);
   const job: GenerationJobInput = {
     id: input.taskId,
     tenant: input.tenant,
@@ -132,9 +132,9 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
     height: size.height,
     batch_size: input.n,
     seed,
-    steps,
-    ...samplerJobFields(resolved),
-    cfg_scale: input.cfg_scale,
+    steps: sampling.steps,
+    ...samplerJobFields(sampling.resolved),
+    cfg_scale: sampling.cfg_scale,
     init_image: encodeBase64(input.source.bytes),
     strength: input.strength,
     strength_schedule: 'scaled',
@@ -145,7 +145,8 @@ export function buildOpenAiImageJob(input: OpenAiImageJobInput): GenerationJobIn
     job.mask = encodeBase64(input.mask.bytes);
     job.mask_mode = input.mask_mode ?? 'alpha';
   }
-  if (input.guidance !== undefined) job.guidance = input.guidance;
+  const guidance = input.guidance ?? sampling.guidance;
+  if (guidance !== undefined) job.guidance = guidance;
   return job;
 }
 
@@ -160,4 +161,33 @@ export function jobCost(job: GenerationJobInput): GenerationCost {
   const scaled = job.strength_schedule !== 'steps' && strength < 1;
   const steps = scaled ? Math.floor(Math.min(strength, 0.999) * job.steps) + 1 : job.steps;
   return { steps, width: job.width, height: job.height };
+}
+
+/** The OpenAI-style sampling fields of a generation, edit or variation request (unset = undefined). */
+export interface OpenAiSamplingFields {
+  sample_method?: string;
+  schedule_method?: string;
+  sampling_steps?: number;
+  quality?: Quality;
+  cfg_scale?: number;
+}
+
+/**
+ * Sampling of an OpenAI-style request: steps = sampling_steps, else QUALITY_STEPS[quality], else the model's
+ * per-model default (shared/src/model-defaults.ts), else DEFAULT_SAMPLING_STEPS; cfg_scale, sample_method and
+ * schedule_method as given, else the model's, else DEFAULT_CFG_SCALE / euler_a / discrete.
+ * @throws ApiError 400 naming `sample_method` / `schedule_method` for an unknown name.
+ */
+export function resolveOpenAiSampling(model: BackendModel, request: OpenAiSamplingFields): ResolvedSampling {
+  return resolveSampling(
+    'sdcpp',
+    model,
+    {
+      sampler: request.sample_method,
+      scheduler: request.schedule_method,
+      steps: request.sampling_steps ?? (request.quality ? QUALITY_STEPS[request.quality] : undefined),
+      cfg_scale: request.cfg_scale,
+    },
+    { steps: DEFAULT_SAMPLING_STEPS, cfg_scale: DEFAULT_CFG_SCALE, params: { steps: 'sampling_steps', cfg_scale: 'cfg_scale', sampler: 'sample_method' } },
+  );
 }

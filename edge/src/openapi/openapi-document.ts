@@ -354,6 +354,7 @@ function operations(): OperationSpec[] {
         summary: `Submit an async ${kind} task`,
         description:
           `Required in \`request\`: ${asyncRequiredFields(kind).join(', ')}${kind === 'txt2img' ? '' : kind === 'img2img' ? '; and one of image_base64 / image_url' : '; one of image_base64 / image_url and one of mask_image_base64 / mask_image_url'}. ` +
+          'Also required: steps, guidance_scale, sampler_name, except for models with per-model defaults (FLUX.1, SD 3.x: README "Per-model defaults"), which fill the ones left out. ' +
           'Answers `{task_id}` at once; poll GET /v3/async/task-result or receive the webhook (X-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">). Options this deployment cannot serve are 400s naming the field; missing required fields are all named in one 400.',
         parameters: [IDEMPOTENCY],
         requestBody: { required: true, content: json(ref(`Async${kind[0].toUpperCase()}${kind.slice(1)}Body`)) },

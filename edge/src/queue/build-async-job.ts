@@ -6,9 +6,10 @@ import {
 } from '@image-api/shared/api/async-tasks';
 import type { BackendModel } from '@image-api/shared/api/models';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
-import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
+import { samplerJobFields } from '@image-api/shared/sampler-names';
 import { ASYNC_ADDON_STYLE, resolveRequestAddons } from '../addons/request-addons';
-import { invalidParameter, unsupportedParameter } from '../lib/api-error';
+import { ApiError, invalidParameter, unsupportedParameter } from '../lib/api-error';
+import { resolveSampling, type ResolvedSampling } from '../inputs/sampling-defaults';
 import { randomSeed } from '../lib/crypto';
 import { resolveSeed } from '../inputs/image-job';
 import { resolveHiresUpscaler, transparentBackgroundFields } from '../postprocess/postprocess-options';
@@ -53,6 +54,7 @@ export interface BuildAsyncJobInput {
  * - model: must have the endpoint's capability (txt2img / img2img / inpaint);
  * - width × height (and hires_fix target) ≤ model.max_pixels;
  * - sampler_name: A1111 combined names via resolveSampler('a1111', …) ("DPM++ 2M Karras" = dpmpp_2m + karras);
+ * - steps / guidance_scale / sampler_name unset: the model's per-model default (resolveAsyncSampling), else a 400;
  * - seed −1 → random in [0, 2^32 − 1]; seed + image_num − 1 ≤ 2^64 − 1 (image i uses seed + i);
  * - guidance_scale → cfg_scale; image_num → batch_size; clip_skip passed on (the GPU service refuses it
  *   for exports without hidden states, which fails the task with that reason);
@@ -88,13 +90,7 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
   }
   refuseUnservedOptions(input);
 
-  let resolved: ReturnType<typeof resolveSampler>;
-  try {
-    resolved = resolveSampler('a1111', request.sampler_name);
-  } catch (error) {
-    if (error instanceof SamplerNameError) throw invalidParameter(`request.${error.param}`, error.message);
-    throw error;
-  }
+  const sampling = resolveAsyncSampling(request, model);
   const seed = resolveSeed(request.seed, request.image_num, input.pickSeed ?? randomSeed, 'request.seed', 'image_num');
 
   const job: GenerationJobInput = {
@@ -108,12 +104,13 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     height: request.height,
     batch_size: request.image_num,
     seed,
-    steps: request.steps,
-    ...samplerJobFields(resolved),
-    cfg_scale: request.guidance_scale,
+    steps: sampling.steps,
+    ...samplerJobFields(sampling.resolved),
+    cfg_scale: sampling.cfg_scale,
     output: { format: extra.response_image_type, quality: 90 },
     preview: 'none',
   };
+  if (sampling.guidance !== undefined) job.guidance = sampling.guidance;
   Object.assign(job, resolveRequestAddons({ loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae }, request.prompt, ASYNC_ADDON_STYLE, input.catalog));
   if (request.clip_skip !== undefined) job.clip_skip = request.clip_skip;
   if (request.refiner && request.refiner.switch_at > 0) {
@@ -139,6 +136,27 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
     Object.assign(job, transparentBackgroundFields(input.catalog, extra.response_image_type, 'request.enable_transparent_background', 'extra.response_image_type'));
   }
   return job;
+}
+
+/**
+ * Sampling of a Novita-style request: steps / guidance_scale / sampler_name as given, else the model's per-model
+ * default (shared/src/model-defaults.ts); Novita makes them required, so for a model without a row an unset one is
+ * a 400 missing_parameter naming it.
+ * @throws ApiError 400 naming `request.sampler_name` (unknown name) or the missing field.
+ */
+export function resolveAsyncSampling(request: AsyncGenerationRequest, model: BackendModel): ResolvedSampling {
+  try {
+    return resolveSampling(
+      'a1111',
+      model,
+      { sampler: request.sampler_name, steps: request.steps, cfg_scale: request.guidance_scale },
+      { params: { steps: 'request.steps', cfg_scale: 'request.guidance_scale', sampler: 'request.sampler_name' } },
+    );
+  } catch (error) {
+    // resolveSamplerOrThrow names the bare style field ("sampler_name"); the async API nests it under request.
+    if (error instanceof ApiError && error.param === 'sampler_name') throw new ApiError(error.status, error.type, error.code, error.message, 'request.sampler_name', error.headers);
+    throw error;
+  }
 }
 
 /** The 400s of buildAsyncJob for options the deployment cannot serve (see its docstring). */

@@ -11,7 +11,9 @@ import type { ModelCatalog } from '../gpu/model-catalog';
 import { encodeBase64 } from '../lib/base64';
 import { unsupportedParameter } from '../lib/api-error';
 import { readEdgeConfig, resolveLinkTtl } from '../lib/edge-config';
-import { requireCapability, resolveOutputSize, resolveSamplerOrThrow, resolveSeed } from '../inputs/image-job';
+import { requireCapability, resolveOutputSize, resolveSeed } from '../inputs/image-job';
+import { resolveSampling, type ResolvedSampling } from '../inputs/sampling-defaults';
+import { modelDefaults } from '@image-api/shared/model-defaults';
 import type { TaskInput } from '../inputs/input-objects';
 import { resolveImageInput, type InputImage } from '../inputs/resolve-image-input';
 import { runInputJob } from '../inputs/run-input-job';
@@ -28,7 +30,8 @@ export interface RouteOptions {
 
 /**
  * POST /v1/img2img: the ComfyUI-named API of the img2img seed (README "Public API"), JSON, body capped
- * at 20 MiB. Defaults exactly as the seed: seed 0 (a real seed), steps 20, batch_size 1, 512×512,
+ * at 20 MiB. Defaults exactly as the seed (steps, cfg, sampler_name and scheduler: the model's per-model default
+ * first, shared/src/model-defaults.ts): seed 0 (a real seed), steps 20, batch_size 1, 512×512,
  * sampler_name euler, cfg 8, denoise_strength 0.75, scheduler normal, the seed's prompt and
  * negative prompt, image_url "" (= text-to-image). image_url may be https (http only with
  * ALLOW_HTTP_IMAGE_URLS="true"), a data: URL or base64; the SSRF rules of inputs/url-guard.ts apply.
@@ -55,6 +58,7 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
     const gpu = options.catalog.backendPool(config);
     const model = await options.catalog.findCheckpoint(gpu, gpu.key, request.model ?? config.defaultModel);
     const job = buildComfyJob(request, model, source, { taskId: crypto.randomUUID(), tenant: apiKey.tenant });
+    const sampling = resolveComfySampling(request, model);
     job.download_any_repo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
     Object.assign(job, await requestAddonJobFields(options.catalog, gpu, request, request.prompt, OPENAI_ADDON_STYLE));
     const inputs: TaskInput[] = source ? [{ image: source, role: 'image' }] : [];
@@ -70,20 +74,21 @@ export function img2imgRoutes(options: RouteOptions): Hono<AppEnv> {
       responseFormat: request.response_format,
       linkTtlSeconds,
       now,
-      metadata: { sampler_name: request.sampler_name, comfy_scheduler: request.scheduler },
+      metadata: { sampler_name: request.sampler_name ?? sampling.resolved.sampler, comfy_scheduler: request.scheduler ?? sampling.resolved.scheduler },
     });
     const parameters: Img2ImgParameters = {
       model: model.id,
       mode: source ? 'img2img' : 'txt2img',
       seed: job.seed,
       seeds: run.data.map((item) => item.seed),
-      steps: request.steps,
+      steps: sampling.steps,
       batch_size: request.batch_size,
       width: request.width,
       height: request.height,
-      sampler_name: request.sampler_name,
-      scheduler: request.scheduler,
-      cfg: request.cfg,
+      // The canonical ids of a per-model default are ComfyUI's own names (euler, simple: test/shared/model-defaults.test.ts).
+      sampler_name: request.sampler_name ?? (modelDefaults(model) ? sampling.resolved.sampler : IMG2IMG_DEFAULTS.sampler_name),
+      scheduler: request.scheduler ?? (modelDefaults(model) ? sampling.resolved.scheduler : IMG2IMG_DEFAULTS.scheduler),
+      cfg: sampling.cfg_scale,
       denoise_strength: denoiseStrength,
       prompt: request.prompt,
       negative_prompt: request.negative_prompt,
@@ -109,7 +114,7 @@ export function buildComfyJob(
 ): GenerationJobInput {
   requireCapability(model, source ? 'img2img' : 'txt2img');
   const size = resolveOutputSize(model, { width: request.width, height: request.height }, source, 'width');
-  const resolved = resolveSamplerOrThrow('comfyui', request.sampler_name, request.scheduler);
+  const sampling = resolveComfySampling(request, model);
   const seed = resolveSeed(request.seed, request.batch_size, undefined, 'seed', 'batch_size');
   const job: GenerationJobInput = {
     id: ids.taskId,
@@ -122,18 +127,33 @@ export function buildComfyJob(
     height: size.height,
     batch_size: request.batch_size,
     seed,
-    steps: request.steps,
-    ...samplerJobFields(resolved),
-    cfg_scale: request.cfg,
+    steps: sampling.steps,
+    ...samplerJobFields(sampling.resolved),
+    cfg_scale: sampling.cfg_scale,
     output: { format: request.output_format, quality: 90 },
     preview: 'none',
   };
+  if (sampling.guidance !== undefined) job.guidance = sampling.guidance;
   if (source) {
     job.init_image = encodeBase64(source.bytes);
     job.strength = request.denoise_strength ?? IMG2IMG_DEFAULTS.denoise_strength;
     job.strength_schedule = 'steps';
   }
   return job;
+}
+
+/**
+ * Sampling of a ComfyUI-style request: steps / cfg / sampler_name / scheduler as given, else the model's per-model
+ * default (shared/src/model-defaults.ts), else the seed document's (IMG2IMG_DEFAULTS).
+ * @throws ApiError 400 naming `sampler_name` / `scheduler` for an unknown name.
+ */
+export function resolveComfySampling(request: Img2ImgRequest, model: BackendModel): ResolvedSampling {
+  return resolveSampling(
+    'comfyui',
+    model,
+    { sampler: request.sampler_name, scheduler: request.scheduler, steps: request.steps, cfg_scale: request.cfg },
+    { steps: IMG2IMG_DEFAULTS.steps, cfg_scale: IMG2IMG_DEFAULTS.cfg, params: { steps: 'steps', cfg_scale: 'cfg', sampler: 'sampler_name' } },
+  );
 }
 
 /** The image_url echoed in `parameters`: URLs as given, inline images summarised (never echoed back). */

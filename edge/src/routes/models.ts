@@ -11,9 +11,9 @@ export interface ModelsRouteOptions {
 }
 
 /** The checkpoint facts (a face-restoration model's role) and the error of a GPU-service model, only the fields it has. */
-export function checkpointFacts(model: BackendModel): Pick<BackendModel, 'format' | 'architecture' | 'prediction_type' | 'samplers' | 'stored_dtype' | 'gguf_architecture' | 'dtype' | 'cache' | 'role' | 'error'> {
+export function checkpointFacts(model: BackendModel): Pick<BackendModel, 'format' | 'architecture' | 'variant' | 'prediction_type' | 'samplers' | 'stored_dtype' | 'gguf_architecture' | 'dtype' | 'cache' | 'role' | 'error'> {
   const out: ReturnType<typeof checkpointFacts> = {};
-  for (const key of ['format', 'architecture', 'prediction_type', 'samplers', 'stored_dtype', 'gguf_architecture', 'dtype', 'cache', 'role', 'error'] as const) {
+  for (const key of ['format', 'architecture', 'variant', 'prediction_type', 'samplers', 'stored_dtype', 'gguf_architecture', 'dtype', 'cache', 'role', 'error'] as const) {
     if (model[key] !== undefined) (out as Record<string, unknown>)[key] = model[key];
   }
   return out;

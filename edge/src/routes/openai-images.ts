@@ -6,7 +6,6 @@ import {
   ImageGenerationRequestSchema,
   PREVIEW_MODES,
   QUALITY_STEPS,
-  DEFAULT_SAMPLING_STEPS,
   type ImageData,
   type ImageGenerationRequest,
   type ImagesResponse,
@@ -14,7 +13,7 @@ import {
 import type { BackendModel } from '@image-api/shared/api/models';
 import { formatSize, type ImageSize } from '@image-api/shared/api/size';
 import type { GenerationJobInput } from '@image-api/shared/generation-job';
-import { resolveSampler, SamplerNameError, samplerJobFields } from '@image-api/shared/sampler-names';
+import { samplerJobFields } from '@image-api/shared/sampler-names';
 import { OPENAI_ADDON_STYLE, publicAddonParam, requestAddonJobFields } from '../addons/request-addons';
 import type { AppEnv } from '../env';
 import { invalidParameter, ApiError } from '../lib/api-error';
@@ -25,7 +24,7 @@ import { applyGenerationImage, resolveGenerationImage } from '../inputs/generati
 import { storeTaskInputs } from '../inputs/input-objects';
 import { publicImageParam } from '../inputs/input-errors';
 import { acquireGenerationSlot } from '../middleware/rate-limit';
-import { jobCost, resolveSeed } from '../inputs/image-job';
+import { jobCost, resolveOpenAiSampling, resolveSeed } from '../inputs/image-job';
 import { validationHook } from '../middleware/validation-hook';
 import { keepRunning } from '../tasks/background';
 import { runGeneration, type RunGenerationDeps, type RunGenerationInput } from '../tasks/run-generation';
@@ -210,7 +209,8 @@ export interface BuildGenerationJobInput {
  * - size: request size or the model's native_size; width × height must be ≤ model.max_pixels;
  * - sampler/scheduler: stable-diffusion.cpp names resolved by shared/src/sampler-names.ts;
  * - seed: given (≥ 0, up to 2^64 − 1, exact) or random in [0, 2^32 − 1]; seed + n − 1 must stay ≤ 2^64 − 1;
- * - steps: sampling_steps, else QUALITY_STEPS[quality], else DEFAULT_SAMPLING_STEPS;
+ * - steps / cfg_scale / sampler / schedule (and guidance): as given, else QUALITY_STEPS[quality] for steps, else the
+ *   model's per-model default (resolveOpenAiSampling), else the GPUStack defaults;
  * - preview: GPUStack names mapped by PREVIEW_MODES (only meaningful when streaming).
  * @throws ApiError 400 naming `model`, `size`, `sample_method`/`schedule_method` or `seed`.
  */
@@ -226,16 +226,9 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
       `size ${formatSize(size)} has ${size.width * size.height} pixels; the model "${model.id}" allows at most ${model.max_pixels}.`,
     );
   }
-  let resolved: ReturnType<typeof resolveSampler>;
-  try {
-    resolved = resolveSampler('sdcpp', request.sample_method, request.schedule_method);
-  } catch (error) {
-    // Its message names the field and lists every accepted name.
-    if (error instanceof SamplerNameError) throw invalidParameter(error.param, error.message);
-    throw error;
-  }
+  // Unknown names are a 400 naming the field and listing every accepted name.
+  const sampling = resolveOpenAiSampling(model, request);
   const seed = resolveSeed(request.seed, request.n, input.pickSeed ?? randomSeed);
-  const steps = request.sampling_steps ?? (request.quality ? QUALITY_STEPS[request.quality] : DEFAULT_SAMPLING_STEPS);
   const job: GenerationJobInput = {
     id: input.taskId,
     tenant: input.tenant,
@@ -247,13 +240,14 @@ export function buildGenerationJob(input: BuildGenerationJobInput): GenerationJo
     height: size.height,
     batch_size: request.n,
     seed,
-    steps,
-    ...samplerJobFields(resolved),
-    cfg_scale: request.cfg_scale,
+    steps: sampling.steps,
+    ...samplerJobFields(sampling.resolved),
+    cfg_scale: sampling.cfg_scale,
     output: { format: request.output_format, quality: encoderQuality(request.output_compression) },
     // Previews cost GPU time: only for streams that will send them.
     preview: request.stream && request.partial_images !== 0 ? PREVIEW_MODES[request.preview] : 'none',
   };
-  if (request.guidance !== undefined) job.guidance = request.guidance;
+  const guidance = request.guidance ?? sampling.guidance;
+  if (guidance !== undefined) job.guidance = guidance;
   return job;
 }

@@ -13,6 +13,8 @@ import type { CheckpointRef } from './checkpoint-engine';
  * Join a checkpoint with its sidecar's base: the base supplies the networks the file lacks (VAE, CLIP encoders,
  * T5 for flow families) with their configs and tokenizers; the file keeps its own. A `base` beside a file that
  * lacks nothing is refused (it would be ambiguous).
+ * @param origin how errors name the base: "the sidecar's base" (default) or "DEFAULT_BASE_FLUX's base" when the
+ *        deployment's default for the family was used (default-bases.ts).
  * @throws CheckpointError when the base is unknown, is the file itself, is itself denoiser-only, or is of another
  *         family; the base's own opening errors, prefixed with its id. Closes `parts` on failure.
  */
@@ -21,32 +23,31 @@ export async function withBaseModel(
   parts: CheckpointParts,
   resolveBase: (id: string) => Promise<CheckpointRef | undefined>,
   openBase?: (ref: CheckpointRef) => Promise<CheckpointParts>,
+  origin = "the sidecar's base",
 ): Promise<CheckpointParts> {
   const baseId = parts.configs.base!;
   try {
     const flow = parts.family === 'flux' || parts.family === 'sd3';
-    // Flow families: each CLIP role on its own (an SD 3 file with CLIP-L and CLIP-G inside takes only T5 from the base).
     const ownRoles = new Set(parts.textEncoders.map((t) => t.role));
-    const neededRoles = parts.family === 'sd3' ? ['clip_l', 'clip_g'] : parts.family === 'flux' ? ['clip_l'] : [];
-    const lacks = { vae: !parts.vae, text: flow ? neededRoles.some((r) => !ownRoles.has(r as 'clip_l')) : parts.textEncoders.length === 0, t5: flow && !parts.t5 };
+    const lacks = lacking(parts);
     if (!lacks.vae && !lacks.text && !lacks.t5) throw new CheckpointError(`the sidecar names a base model ("${baseId}"), but the file holds its own VAE and text encoders; remove "base"`);
-    if (baseId === ref.id) throw new CheckpointError(`the sidecar's base "${baseId}" is the file itself`);
+    if (baseId === ref.id) throw new CheckpointError(`${origin} "${baseId}" is the file itself`);
     const baseRef = await resolveBase(baseId);
-    if (!baseRef) throw new CheckpointError(`the sidecar's base "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
+    if (!baseRef) throw new CheckpointError(`${origin} "${baseId}" is not a checkpoint in MODELS_DIR/checkpoints`);
     const { openCheckpoint } = await import('./checkpoint-engine');
     let base: CheckpointParts;
     try {
       base = await (openBase ?? ((r) => openCheckpoint(r)))(baseRef);
     } catch (err) {
-      throw new CheckpointError(`the sidecar's base "${baseId}" cannot be opened: ${(err as Error).message}`);
+      throw new CheckpointError(`${origin} "${baseId}" cannot be opened: ${(err as Error).message}`);
     }
     if (base.unetOnly || !base.vae) {
       await base.close();
-      throw new CheckpointError(`the sidecar's base "${baseId}" has no VAE or text encoders of its own`);
+      throw new CheckpointError(`${origin} "${baseId}" has no VAE or text encoders of its own`);
     }
     if (base.family !== parts.family) {
       await base.close();
-      throw new CheckpointError(`the sidecar's base "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
+      throw new CheckpointError(`${origin} "${baseId}" is a ${FAMILY_NAMES[base.family]} model; this ${FAMILY_NAMES[parts.family]} file needs a base of its own family`);
     }
     const own = parts.configs;
     const from = base.configs;
@@ -92,4 +93,21 @@ function ownEncoderConfigs(parts: CheckpointParts): Partial<Record<'text_encoder
   for (const t of parts.textEncoders) out[t.role === 'clip_g' ? 'text_encoder_2' : 'text_encoder'] = undefined;
   if (parts.t5) out[parts.family === 'flux' ? 'text_encoder_2' : 'text_encoder_3'] = undefined;
   return out;
+}
+
+/**
+ * Which networks a checkpoint lacks: a VAE, a text encoder (flow families: each CLIP role on its own, so an SD 3
+ * file with CLIP-L and CLIP-G inside takes only T5 from the base), or (flow families) the T5 encoder.
+ */
+function lacking(parts: CheckpointParts): { vae: boolean; text: boolean; t5: boolean } {
+  const flow = parts.family === 'flux' || parts.family === 'sd3';
+  const ownRoles = new Set(parts.textEncoders.map((t) => t.role));
+  const neededRoles: string[] = parts.family === 'sd3' ? ['clip_l', 'clip_g'] : parts.family === 'flux' ? ['clip_l'] : [];
+  return { vae: !parts.vae, text: flow ? neededRoles.some((r) => !ownRoles.has(r as 'clip_l')) : parts.textEncoders.length === 0, t5: flow && !parts.t5 };
+}
+
+/** Whether a checkpoint lacks a network a base model would supply (its VAE, text encoders or T5). */
+export function lacksParts(parts: CheckpointParts): boolean {
+  const l = lacking(parts);
+  return l.vae || l.text || l.t5;
 }

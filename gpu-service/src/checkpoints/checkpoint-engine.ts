@@ -19,7 +19,7 @@ import { loadDiffusionModel, type DiffusionModel } from '../models/diffusion-mod
 import type { SessionOptions } from '../onnx/session';
 import type { LayerNormParams } from '../diffusion/final-layer-norm';
 import { listCheckpointFiles } from '../models/checkpoint-catalog';
-import { withBaseModel } from './base-model';
+import { lacksParts, withBaseModel } from './base-model';
 import { ContentHashes } from './content-hash';
 import { ConversionCache, type CacheEntry, type CacheEntryPlan } from './conversion-cache';
 import { describeModel, type ModelSpec } from './model-spec';
@@ -28,6 +28,7 @@ import { isFlowFamily, loadFlowCheckpoint } from './convert-flow';
 import { optimizedGraphs } from './optimized-graphs';
 import { detectVaeConfig, type VaeHints } from './detect/vae-config';
 import { readSidecar } from './sidecar';
+import { DEFAULT_BASE_ENV, type DefaultBases } from './default-bases';
 import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
@@ -56,6 +57,8 @@ export interface CheckpointEngineOptions {
    * UNet / transformer-only file stays unusable.
    */
   resolveBase?: (id: string) => Promise<CheckpointRef | undefined>;
+  /** The deployment's base per family (DEFAULT_BASE_FLUX, …) for files that lack parts and whose sidecar names none. */
+  defaultBases?: DefaultBases;
 }
 
 /**
@@ -64,7 +67,7 @@ export interface CheckpointEngineOptions {
  */
 export function checkpointEngineFor(
   modelsDir: string,
-  settings: { floatType: FloatType; attention: AttentionKind; tokenizerDir?: string; t5TokenizerDir?: string },
+  settings: { floatType: FloatType; attention: AttentionKind; tokenizerDir?: string; t5TokenizerDir?: string; defaultBases?: DefaultBases },
 ): CheckpointEngineOptions {
   const cache = new ConversionCache(join(modelsDir, '.cache'));
   return {
@@ -74,6 +77,7 @@ export function checkpointEngineFor(
     t5TokenizerDir: settings.t5TokenizerDir ?? join(modelsDir, 'tokenizers', 't5-v1_1-xxl'),
     floatType: settings.floatType,
     attention: settings.attention,
+    defaultBases: settings.defaultBases ?? {},
     resolveBase: async (id) => {
       const found = (await listCheckpointFiles(modelsDir)).find((c) => c.id === id);
       return found && found.format !== 'pickle' ? { id: found.id, path: found.path, format: found.format } : undefined;
@@ -93,7 +97,7 @@ export interface CheckpointRef {
  * Open a checkpoint's weights.
  * @throws CheckpointError for pickle files; the readers' errors otherwise.
  */
-export async function openCheckpoint(ref: CheckpointRef, engine?: Pick<CheckpointEngineOptions, 'resolveBase'>): Promise<CheckpointParts> {
+export async function openCheckpoint(ref: CheckpointRef, engine?: Pick<CheckpointEngineOptions, 'resolveBase' | 'defaultBases'>): Promise<CheckpointParts> {
   let parts: CheckpointParts;
   switch (ref.format) {
     case 'safetensors':
@@ -108,7 +112,14 @@ export async function openCheckpoint(ref: CheckpointRef, engine?: Pick<Checkpoin
       parts = await openGgufCheckpoint(ref.path);
       break;
   }
-  return parts.configs.base !== undefined && engine?.resolveBase ? withBaseModel(ref, parts, engine.resolveBase) : parts;
+  if (!engine?.resolveBase) return parts;
+  if (parts.configs.base !== undefined) return withBaseModel(ref, parts, engine.resolveBase);
+  // No sidecar base: a file that lacks a part takes it from the deployment's default for its family, if it has one.
+  const fallback = engine.defaultBases?.[parts.family];
+  if (fallback && lacksParts(parts)) {
+    return withBaseModel(ref, { ...parts, configs: { ...parts.configs, base: fallback } }, engine.resolveBase, undefined, `${DEFAULT_BASE_ENV[parts.family]}'s base`);
+  }
+  return parts;
 }
 
 /** The tokenizer files a checkpoint's graphs are used with (part of its cache key). */

@@ -16,6 +16,7 @@
  */
 import { clipTextHintsFromTransformersConfig, detectClipTextConfig } from './detect/clip-text-config';
 import { FAMILY_NAMES } from './detect/family';
+import { baseFixHint } from './default-bases';
 import { detectFluxConfig, fluxHintsFromDiffusersConfig, type FluxConfig } from './detect/flux-config';
 import { detectMmditConfig, mmditHintsFromDiffusersConfig, type MmditConfig } from './detect/mmdit-config';
 import { detectT5EncoderConfig, t5HintsFromTransformersConfig, type T5EncoderConfig } from './detect/t5-config';
@@ -125,7 +126,7 @@ export async function describeFlowModel(parts: CheckpointParts): Promise<FlowMod
   const family = parts.family;
   if (family !== 'flux' && family !== 'sd3') throw new CheckpointError(`${FAMILY_NAMES[family]} is not a flow-matching family`);
   const missing = (what: string) =>
-    new CheckpointError(`the checkpoint has no ${what}: a ${FAMILY_NAMES[family]} transformer file needs a sidecar {"base": "<model id>"} naming a model (e.g. the diffusers folder) that supplies its text encoders and VAE`);
+    new CheckpointError(`the checkpoint has no ${what}: a ${FAMILY_NAMES[family]} transformer file needs ${baseFixHint(family)} naming a model (e.g. the diffusers folder) that supplies its text encoders and VAE`);
   if (parts.unetOnly || !parts.vae) throw missing('VAE');
   if (!parts.t5) throw missing('T5 text encoder');
   const configs = parts.configs;

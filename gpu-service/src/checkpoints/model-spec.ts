@@ -7,6 +7,7 @@
  */
 import { clipTextHintsFromTransformersConfig, detectClipTextConfig, type ClipTextConfig, type ClipTextHints } from './detect/clip-text-config';
 import { FAMILY_NAMES, type ModelFamily, type TextEncoderLocation } from './detect/family';
+import { baseFixHint } from './default-bases';
 import { detectUnetConfig, unetHintsFromDiffusersConfig, unetHintsFromLdmParams, type UnetConfig, type UnetHints } from './detect/unet-config';
 import { detectVaeConfig, type VaeConfig } from './detect/vae-config';
 import { clipFamilyOf, FAMILY_CONVENTIONS, padTokenOf, sd2IsVPrediction } from './conventions';
@@ -108,7 +109,7 @@ export async function describeModel(parts: CheckpointParts): Promise<ModelSpec> 
   if (family === 'flux' || family === 'sd3') {
     throw new CheckpointError(`${FAMILY_NAMES[family]} checkpoints are flow-matching transformers, described by describeFlowModel (flow-spec.ts), not by the UNet path`);
   }
-  if (parts.unetOnly) throw new CheckpointError('the file holds only a UNet: name the model that supplies its text encoder and VAE in a sidecar {"base": "<model id>"}');
+  if (parts.unetOnly) throw new CheckpointError(`the file holds only a UNet: name the model that supplies its text encoder and VAE in ${baseFixHint(family)}`);
   if (!parts.vae) throw new CheckpointError('the checkpoint has no VAE (first_stage_model.*)');
   if (parts.textEncoders.length === 0) throw new CheckpointError('the checkpoint has no text encoder');
   const conventions = FAMILY_CONVENTIONS[family];

@@ -17,11 +17,20 @@ import { FLOW_SAMPLER_IDS } from '../diffusion/samplers/flow-samplers';
 import { sidecarPaths } from '../checkpoints/sidecar';
 import type { CheckpointParts } from '../checkpoints/open-checkpoint';
 import type { ModelFolder } from './model-folder';
+import { releaseVariant } from '../checkpoints/release-variant';
+
+/** `{variant}` when the id names a release variant of the architecture, else nothing. */
+function variantOf(architecture: string, id: string): { variant?: string } {
+  const variant = releaseVariant(architecture, id);
+  return variant ? { variant } : {};
+}
 
 /** Checkpoint facts beyond ModelFolder's (shown by GET /v1/models). */
 export interface CheckpointFacts {
   format: CheckpointRef['format'];
   architecture?: string;
+  /** A release the tensors cannot tell apart, from the model id (SD 3.5 Large `turbo`; checkpoints/release-variant.ts). */
+  variant?: string;
   /** 'flow' for flow-matching transformers (FLUX.1, SD 3.x). */
   prediction_type?: 'epsilon' | 'v_prediction' | 'flow';
   /** Canonical ids of the samplers the model accepts when not all apply (flow models: samplers/flow-samplers.ts). */
@@ -104,6 +113,7 @@ export class CheckpointInspector {
       const checkpoint: CheckpointFacts = {
         format: ref.format,
         architecture: spec.architecture,
+        ...(variantOf(spec.architecture, ref.id)),
         prediction_type: spec.predictionType,
         ...(spec.predictionType === 'flow' ? { samplers: [...FLOW_SAMPLER_IDS] } : {}),
         // GGUF files keep their norms and biases in F16/F32: the quantization is what describes the file.

@@ -11,7 +11,10 @@
  * - GGUF (`.gguf` files and no model_index.json): the tag rule of issue 15 picks one file — no tag: the
  *   `Q4_0` file; `:<QUANT>` (FP16, F16, BF16, F32, Q8_0, Q4_K_M, …, case-insensitive): the file whose name
  *   carries that quantization; `:<file>.gguf`: that file. None or several matching: an
- *   {@link HfReferenceError} listing the repository's GGUF files. The tag is not a git revision (`main`).
+ *   {@link HfReferenceError} listing the repository's GGUF files. The tag is not a git revision (`main`). A
+ *   `<stem>.json` sidecar beside the chosen file is fetched with it. The download is a folder holding that one
+ *   file, which the registry runs as a checkpoint (model-folder.ts singleCheckpointFile); a transformer- or
+ *   UNet-only file takes its encoders and VAE from its sidecar's `base` or the DEFAULT_BASE_<FAMILY> default.
  * - a diffusers ONNX pipeline (model_index.json and .onnx files): model_index.json and the
  *   .json/.txt/.onnx/.onnx_data/.pb files of scheduler/, tokenizer(_2)/, text_encoder(_2)/, unet/,
  *   vae_decoder/, vae_encoder/;
@@ -244,7 +247,9 @@ export async function planHfDownload(ref: HfReference, opts: Pick<HfDownloadOpti
     const written = ref.ref.replace(/^https?:\/\//i, '');
     const tag = ref.file ?? (written.includes(':') ? ref.revision : undefined);
     const path = pickGgufFile(main.map((f) => f.path), tag);
-    return plan(ref, 'main', [main.find((f) => f.path === path)!], 'gguf', true);
+    // A sidecar beside the file (`<stem>.json`: component configs, a base) comes with it, as under MODELS_DIR/checkpoints.
+    const sidecar = main.find((f) => f.path === path.replace(/\.gguf$/i, '.json'));
+    return plan(ref, 'main', [main.find((f) => f.path === path)!, ...(sidecar ? [sidecar] : [])], 'gguf', true);
   }
   if (ref.file) {
     if (!main) return plan(ref, ref.revision, [{ path: ref.file }], 'file', true);

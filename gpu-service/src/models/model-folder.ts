@@ -102,6 +102,35 @@ async function isInpaintingCheckpoint(dir: string): Promise<boolean> {
 }
 
 /**
+ * The one checkpoint file a top-level folder holds, as an `hf.co` download of a GGUF or single-file safetensors
+ * repository leaves it (MODELS_DIR/<org>--<repo>…/<file>, hf-download.ts): no model_index.json, exactly one
+ * `.gguf` file at its top, or else exactly one top-level `.safetensors` file that is no LoRA, embedding or VAE.
+ * A `<stem>.json` sidecar beside it is read as for files under MODELS_DIR/checkpoints. Undefined otherwise.
+ * @param dir absolute path of the folder.
+ */
+export async function singleCheckpointFile(dir: string): Promise<{ path: string; format: 'gguf' | 'safetensors' } | undefined> {
+  let names: string[];
+  try {
+    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  } catch {
+    return undefined;
+  }
+  if (names.includes('model_index.json')) return undefined;
+  const ggufs = names.filter((n) => n.toLowerCase().endsWith('.gguf'));
+  if (ggufs.length === 1) return { path: join(dir, ggufs[0]), format: 'gguf' };
+  if (ggufs.length > 1) return undefined;
+  const singles = names.filter((n) => n.toLowerCase().endsWith('.safetensors'));
+  if (singles.length !== 1) return undefined;
+  const path = join(dir, singles[0]);
+  try {
+    if ((await classifySafetensors(path)) !== undefined) return undefined;
+  } catch {
+    // Not valid safetensors: the checkpoint engine reports why.
+  }
+  return { path, format: 'safetensors' };
+}
+
+/**
  * Inspect a model folder. Never throws: problems are returned in `error`.
  * @param dir absolute path of the folder; its base name is the model's id.
  */

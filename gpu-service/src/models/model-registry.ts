@@ -37,7 +37,7 @@ import { downloadHfModel, folderBytes, HfLimitError, HfReferenceError, planHfDow
 import { CLOSED_POLICY, repoAllowed, type HfDownloadPolicy } from './hf-policy';
 import { downloadForbiddenRule } from '@image-api/shared/hf-allowed-repos';
 import { isHfReference, parseHfReference, type HfReference } from '@image-api/shared/hf-reference';
-import { inspectModelFolder, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
+import { inspectModelFolder, singleCheckpointFile, type ModelCapability, type ModelFolder, type ModelKind } from './model-folder';
 import { warmUpModel } from './warm-up';
 
 /** One row of GET /v1/models (docs/architecture.md). */
@@ -55,6 +55,8 @@ export interface ModelListing {
   format?: CheckpointFacts['format'];
   /** Checkpoints: the detected architecture; add-ons (LoRA, embedding, VAE files): the architecture they fit. */
   architecture?: string;
+  /** Checkpoints: a release variant the tensors cannot tell (SD 3.5 Large `turbo`). */
+  variant?: string;
   prediction_type?: CheckpointFacts['prediction_type'];
   /** Flow models: the canonical sampler ids they accept. */
   samplers?: string[];
@@ -198,6 +200,9 @@ export class ModelRegistry {
     if (!(await this.folderNames()).includes(name)) return undefined;
     const dir = join(this.modelsDir, name);
     if (await isSafetensorsDiffusersFolder(dir)) return this.inspectCheckpoint({ id: name, path: dir, format: 'diffusers' });
+    // An hf.co download of a GGUF / single-file repository: a folder holding that one file.
+    const single = await singleCheckpointFile(dir);
+    if (single) return this.inspectCheckpoint({ id: name, path: single.path, format: single.format });
     return inspectModelFolder(name, dir);
   }
 
@@ -229,6 +234,7 @@ export class ModelRegistry {
           ? {
               format: c.format,
               ...(c.architecture ? { architecture: c.architecture } : {}),
+              ...(c.variant ? { variant: c.variant } : {}),
               ...(c.prediction_type ? { prediction_type: c.prediction_type } : {}),
               ...(c.samplers ? { samplers: c.samplers } : {}),
               ...(c.stored_dtype ? { stored_dtype: c.stored_dtype } : {}),

@@ -71,10 +71,11 @@ const generationFields = {
   width: SideSchema,
   height: SideSchema,
   image_num: z.number().int().min(1).max(ASYNC_MAX_IMAGES),
-  steps: z.number().int().min(1).max(ASYNC_MAX_STEPS),
-  guidance_scale: z.number().min(ASYNC_MIN_GUIDANCE).max(ASYNC_MAX_GUIDANCE),
-  /** A1111 combined names ("Euler a", "DPM++ 2M Karras"); checked by resolveSampler('a1111'). */
-  sampler_name: z.string().min(1),
+  /** Required (Novita), except for models with a per-model default (shared/src/model-defaults.ts: FLUX.1, SD 3.x). */
+  steps: z.number().int().min(1).max(ASYNC_MAX_STEPS).optional().describe('Required unless the model has a per-model default (FLUX.1, SD 3.x: README "Per-model defaults").'),
+  guidance_scale: z.number().min(ASYNC_MIN_GUIDANCE).max(ASYNC_MAX_GUIDANCE).optional().describe('CFG scale. Required unless the model has a per-model default.'),
+  /** A1111 combined names ("Euler a", "DPM++ 2M Karras"); checked by resolveSampler('a1111'). Required unless per-model default. */
+  sampler_name: z.string().min(1).optional().describe('A1111 sampler name. Required unless the model has a per-model default.'),
   /** ≥ −1; −1 (default) = a random seed, chosen at submit time and returned in extra.seed. */
   seed: publicSeedSchema({ allowRandom: true }).default(-1),
   sd_vae: z.string().min(1).max(256).optional().describe('A standalone VAE by id (GET /v3/model?filter.types=vae) replacing the checkpoint\'s for decode and encode.'),

@@ -82,10 +82,10 @@ const commonFields = {
   /** OpenAI `background`: transparent runs the deployment's matting model (png / webp with alpha); opaque / auto give RGB. */
   background: formString(BackgroundSchema.optional()),
   user: formString(z.string().max(256).optional()),
-  sample_method: formString(z.string().min(1).default(DEFAULT_SAMPLE_METHOD)),
-  schedule_method: formString(z.string().min(1).default(DEFAULT_SCHEDULE_METHOD)),
+  sample_method: formString(z.string().min(1).optional()).describe(`Sampler; unset: the model's per-model default, else ${DEFAULT_SAMPLE_METHOD}.`),
+  schedule_method: formString(z.string().min(1).optional()).describe(`Schedule; unset: the model's per-model default, else ${DEFAULT_SCHEDULE_METHOD}.`),
   sampling_steps: formNumber(z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional()),
-  cfg_scale: formNumber(z.number().min(0).max(50).default(DEFAULT_CFG_SCALE)),
+  cfg_scale: formNumber(z.number().min(0).max(50).optional()).describe(`CFG scale; unset: the model's per-model default, else ${DEFAULT_CFG_SCALE}.`),
   guidance: formNumber(z.number().min(0).max(50).optional()),
   /** Server-Sent Events as on /v1/images/generations: progress, partial images, completed images. */
   stream: formBoolean(z.boolean().default(false)),

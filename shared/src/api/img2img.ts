@@ -43,6 +43,8 @@ const side = (name: string, fallback: number) =>
  * - width/height: default 512 even when the model's native size differs; checked against the model's
  *   max_pixels by the edge (never silently clamped).
  * - sampler_name / scheduler: ComfyUI names (shared/src/sampler-names.ts, style 'comfyui').
+ * - steps / cfg / sampler_name / scheduler: unset = the model's per-model default (shared/src/model-defaults.ts)
+ *   when it has one, else the seed document's (IMG2IMG_DEFAULTS).
  * - denoise_strength: how much of the source is re-noised; ComfyUI semantics: exactly `steps` steps run
  *   over the shortened schedule (GenerationJob strength_schedule 'steps'); default 0.75. Text-to-image starts
  *   from noise, so there a value other than 1 is a 400 naming the field (never ignored).
@@ -53,19 +55,19 @@ const side = (name: string, fallback: number) =>
 export const Img2ImgRequestSchema = z.object({
   model: z.string().min(1).max(256).optional(),
   seed: publicSeedSchema({ allowRandom: false }).default(IMG2IMG_DEFAULTS.seed).describe('Seed of image 0 (0 is a real seed), up to 2^64 − 1 (a JSON integer, read exactly, or a decimal string); image i uses seed + i.'),
-  steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).default(IMG2IMG_DEFAULTS.steps),
+  steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional().describe(`Sampling steps; unset: the model's per-model default, else ${IMG2IMG_DEFAULTS.steps}.`),
   batch_size: z.number().int().min(1).max(MAX_IMAGES_PER_REQUEST).default(IMG2IMG_DEFAULTS.batch_size),
   width: side('width', IMG2IMG_DEFAULTS.width),
   height: side('height', IMG2IMG_DEFAULTS.height),
-  sampler_name: z.string().min(1).default(IMG2IMG_DEFAULTS.sampler_name).describe('ComfyUI sampler name (euler, euler_ancestral, dpmpp_2m, …).'),
-  cfg: z.number().min(0).max(50).default(IMG2IMG_DEFAULTS.cfg),
+  sampler_name: z.string().min(1).optional().describe(`ComfyUI sampler name (euler, euler_ancestral, dpmpp_2m, …); unset: the model's per-model default, else ${IMG2IMG_DEFAULTS.sampler_name}.`),
+  cfg: z.number().min(0).max(50).optional().describe(`CFG scale; unset: the model's per-model default, else ${IMG2IMG_DEFAULTS.cfg}.`),
   denoise_strength: z
     .number()
     .min(0)
     .max(1)
     .optional()
     .describe(`How much of the source is re-noised (default ${IMG2IMG_DEFAULTS.denoise_strength}); exactly \`steps\` steps run (ComfyUI). Text-to-image (image_url "") always starts from noise: only 1 is accepted there.`),
-  scheduler: z.string().min(1).default(IMG2IMG_DEFAULTS.scheduler).describe('ComfyUI scheduler: normal, karras, exponential, sgm_uniform, simple, ddim_uniform, beta.'),
+  scheduler: z.string().min(1).optional().describe(`ComfyUI scheduler: normal, karras, exponential, sgm_uniform, simple, ddim_uniform, beta; unset: the model's per-model default, else ${IMG2IMG_DEFAULTS.scheduler}.`),
   prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.prompt),
   negative_prompt: z.string().max(MAX_PROMPT_LENGTH).default(IMG2IMG_DEFAULTS.negative_prompt),
   image_url: z

@@ -26,6 +26,8 @@ export const ModelCapabilitySchema = z.enum(['txt2img', 'img2img', 'inpaint']);
 export const CheckpointFactsSchema = z.object({
   format: z.enum(['safetensors', 'gguf', 'diffusers', 'pickle']).optional(),
   architecture: z.string().optional(),
+  /** A release the tensors cannot tell apart, named by the model id (SD 3.5 Large: `turbo`); picks per-model defaults. */
+  variant: z.string().optional(),
   /** `flow`: a flow-matching transformer (FLUX.1, Stable Diffusion 3.x). */
   prediction_type: z.enum(['epsilon', 'v_prediction', 'flow']).optional(),
   /** The canonical sampler ids this model accepts, when it accepts only some (flow models); absent: every sampler. */

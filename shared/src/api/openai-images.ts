@@ -59,7 +59,9 @@ export const PublicPreviewSchema = z.enum(['faster', 'normal', 'none']);
  *   Image i of the batch uses seed + i.
  * - `style`: accepted for OpenAI compatibility and recorded with the stored image; it does not change
  *   the pixels (no hidden prompt suffix, so a prompt + seed reproduces across clients).
- * - `guidance`: passed to the job only when given (distilled-guidance models); others ignore it.
+ * - `sample_method`, `schedule_method`, `sampling_steps`, `cfg_scale`: unset = the model's per-model default
+ *   (shared/src/model-defaults.ts, e.g. FLUX.1-schnell 4 steps cfg 1) when it has one, else the GPUStack defaults.
+ * - `guidance`: passed to the job when given (distilled-guidance models); unset = the model's per-model default.
  * - `strength`: img2img denoise strength, meaningful only with an `image` (not served here yet).
  * - `image`: recognised so it is refused with a clear 400 instead of being ignored (until edits land).
  * - `stream: true`: Server-Sent Events (README, "Streaming"). `partial_images` (OpenAI,
@@ -85,10 +87,10 @@ export const ImageGenerationRequestSchema = z.object({
   user: z.string().max(256).optional(),
   stream: z.boolean().default(false),
   image: z.union([z.string(), z.array(z.string())]).optional(),
-  sample_method: z.string().min(1).default(DEFAULT_SAMPLE_METHOD),
-  schedule_method: z.string().min(1).default(DEFAULT_SCHEDULE_METHOD),
+  sample_method: z.string().min(1).optional().describe(`Sampler (stable-diffusion.cpp name); unset: the model's per-model default, else ${DEFAULT_SAMPLE_METHOD}.`),
+  schedule_method: z.string().min(1).optional().describe(`Schedule; unset: the model's per-model default, else ${DEFAULT_SCHEDULE_METHOD}.`),
   sampling_steps: z.number().int().min(1).max(MAX_SAMPLING_STEPS).optional(),
-  cfg_scale: z.number().min(0).max(50).default(DEFAULT_CFG_SCALE),
+  cfg_scale: z.number().min(0).max(50).optional().describe(`CFG scale; unset: the model's per-model default, else ${DEFAULT_CFG_SCALE}.`),
   guidance: z.number().min(0).max(50).optional(),
   strength: z.number().min(0).max(1).default(DEFAULT_STRENGTH),
   preview: PublicPreviewSchema.default('faster'),
