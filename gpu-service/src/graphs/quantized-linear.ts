@@ -1,0 +1,55 @@
+/**
+ * Linear layers whose GGUF weight stays quantized in the graph: onnxruntime's `com.microsoft.MatMulNBits` over
+ * the re-packed ggml blocks (weights/ggml/matmul-nbits.ts) instead of a dequantized float initializer.
+ *
+ * `GGUF_KEEP_QUANTIZED` chooses (README "GGUF weights"):
+ * - `1`: every Linear weight stored as Q4_0 or Q8_0 (the types MatMulNBits holds exactly) is kept quantized;
+ * - `0`: every weight is dequantized to the graph's float type at conversion (the float32 reference path);
+ * - `auto` (default): the measured choice, KEEP_QUANTIZED_AUTO.
+ * Conv, norm and embedding weights, other ggml types, and tensors assembled from several stored ones (a key
+ * map's fused qkv, a LoRA-patched weight) are always dequantized.
+ */
+import type { WeightRef } from '../weights/weight-set';
+import type { GgufFile } from '../weights/gguf';
+import { ggmlToMatMulNBits, MATMUL_NBITS_GGML_TYPES, type MatMulNBitsWeight } from '../weights/ggml/matmul-nbits';
+
+/**
+ * What `auto` means: kept quantized. Measured (README table, `npm run bench -- --gguf`): on the CPU provider the
+ * kept-quantized graph is smaller on disk and in memory; see the README for the speed figures behind it.
+ */
+export const KEEP_QUANTIZED_AUTO = true;
+
+/** The allowed values of GGUF_KEEP_QUANTIZED. */
+export const KEEP_QUANTIZED_VALUES = ['auto', '0', '1'] as const;
+
+/**
+ * GGUF_KEEP_QUANTIZED read from `env` (unset = `auto`).
+ * @throws Error naming the variable and its allowed values for anything else.
+ */
+export function keepQuantizedFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.GGUF_KEEP_QUANTIZED ?? 'auto').trim().toLowerCase();
+  if (v === '' || v === 'auto') return KEEP_QUANTIZED_AUTO;
+  if (v === '1') return true;
+  if (v === '0') return false;
+  throw new Error(`GGUF_KEEP_QUANTIZED must be one of ${KEEP_QUANTIZED_VALUES.join(', ')}, got "${env.GGUF_KEEP_QUANTIZED}"`);
+}
+
+/**
+ * The ggml type name of `ref` when it is a plain 2-D GGUF tensor [out, in] that MatMulNBits represents exactly
+ * (Q4_0 / Q8_0, `in` a multiple of 32, viewed in its stored shape, not assembled); undefined otherwise.
+ */
+export function keepableGgmlType(ref: WeightRef): string | undefined {
+  if (ref.assemble || ref.file.format !== 'gguf') return undefined;
+  const entry = ref.file.entries.get(ref.key);
+  if (!entry || !MATMUL_NBITS_GGML_TYPES.has(entry.dtype)) return undefined;
+  if (ref.shape.length !== 2 || entry.shape.length !== 2 || entry.shape[0] !== ref.shape[0] || entry.shape[1] !== ref.shape[1]) return undefined;
+  return ref.shape[1] % 32 === 0 ? entry.dtype : undefined;
+}
+
+/** Read and re-pack a keepable tensor (keepableGgmlType). @throws the file's read error */
+export async function readMatMulNBits(ref: WeightRef): Promise<MatMulNBitsWeight> {
+  const type = keepableGgmlType(ref);
+  if (!type) throw new Error(`${ref.key} is not a Q4_0 / Q8_0 Linear weight`);
+  const stored = await (ref.file as GgufFile).readStored(ref.key);
+  return ggmlToMatMulNBits(type, stored, ref.shape[0], ref.shape[1]);
+}
