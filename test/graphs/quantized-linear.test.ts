@@ -93,7 +93,7 @@ describe('Layers.linear with keepQuantized', () => {
   const x = Float32Array.from({ length: T * K }, () => 2 * rand() - 1);
 
   /** y = linear(x) for `prefix`, and the op types and initializer types of the saved graph. */
-  async function run(prefix: string, keepQuantized: boolean) {
+  async function run(prefix: string, keepQuantized: boolean | undefined) {
     const weights = WeightSet.fromFile(file);
     const g = new OnnxGraph('linear');
     const input = g.input('x', DataType.FLOAT, [1, T, K]);
@@ -136,6 +136,18 @@ describe('Layers.linear with keepQuantized', () => {
     });
   }
 
+  it('GGUF_KEEP_QUANTIZED=auto (the default) keeps Q4_0 and dequantizes Q8_0', async () => {
+    const saved = process.env.GGUF_KEEP_QUANTIZED;
+    process.env.GGUF_KEEP_QUANTIZED = 'auto';
+    try {
+      expect((await run('q4', undefined)).ops).toContain('MatMulNBits');
+      expect((await run('q8', undefined)).ops).not.toContain('MatMulNBits');
+    } finally {
+      if (saved === undefined) delete process.env.GGUF_KEEP_QUANTIZED;
+      else process.env.GGUF_KEEP_QUANTIZED = saved;
+    }
+  });
+
   it('a float16 weight stays a float MatMul even when keeping quantized weights', async () => {
     const r = await run('f16', true);
     expect(r.ops).toContain('MatMul');
@@ -144,11 +156,11 @@ describe('Layers.linear with keepQuantized', () => {
 });
 
 describe('GGUF_KEEP_QUANTIZED', () => {
-  it('0, 1 and auto (or unset) choose; anything else is refused naming the variable', () => {
-    expect(keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: '0' })).toBe(false);
-    expect(keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: '1' })).toBe(true);
-    expect(keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: 'auto' })).toBe(KEEP_QUANTIZED_AUTO);
-    expect(keepQuantizedFromEnv({})).toBe(KEEP_QUANTIZED_AUTO);
+  it('0, 1 and auto (or unset) choose the kept types; anything else is refused naming the variable', () => {
+    expect([...keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: '0' })]).toEqual([]);
+    expect([...keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: '1' })].sort()).toEqual(['Q4_0', 'Q8_0']);
+    expect([...keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: 'auto' })]).toEqual(['Q4_0']);
+    expect([...keepQuantizedFromEnv({})]).toEqual([...KEEP_QUANTIZED_AUTO]);
     expect(() => keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: 'yes' })).toThrow(/GGUF_KEEP_QUANTIZED must be one of auto, 0, 1, got "yes"/);
   });
 });

@@ -170,7 +170,7 @@ export async function cacheKeyOf(
   const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
   const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
   const h = createHash('sha256');
-  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, keepQuantized: keepQuantizedFromEnv(), files: fileHashes }));
+  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keepQuantizedFromEnv()].sort(), files: fileHashes }));
   if (parts.sidecarBytes) h.update(parts.sidecarBytes);
   h.update(tokenizer.vocab).update(tokenizer.merges);
   if (tokenizer.t5) {
@@ -294,7 +294,7 @@ export async function convertStandaloneVae(path: string, engine: CheckpointEngin
   const hints: VaeHints = { ...base, ...(groups ? { normGroups: groups } : {}) };
   const scaling = { scalingFactor: hints.scalingFactor ?? 0.18215, shiftFactor: hints.shiftFactor ?? 0 };
   const key = createHash('sha256')
-    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention, keepQuantized: keepQuantizedFromEnv() }))
+    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keepQuantizedFromEnv()].sort() }))
     .digest('hex')
     .slice(0, 32);
   const file = await openSafetensors(path);

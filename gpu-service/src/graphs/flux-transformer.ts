@@ -59,7 +59,7 @@ export interface FluxTransformerGraphOptions {
   floatType?: FloatType;
   /** How attention is emitted (layers.ts). Default 'contrib' (onnxruntime MultiHeadAttention). */
   attention?: AttentionKind;
-  /** Keep Q4_0 / Q8_0 GGUF Linear weights quantized (MatMulNBits). Default: GGUF_KEEP_QUANTIZED. */
+  /** Keep Q4_0 / Q8_0 GGUF Linear weights quantized (MatMulNBits): true both, false none. Default: GGUF_KEEP_QUANTIZED. */
   keepQuantized?: boolean;
 }
 

@@ -17,7 +17,7 @@ import { DataType, MS_DOMAIN, type AttributeValue, type OnnxGraph } from './onnx
 import { WeightShapeError, type WeightSet } from '../weights/weight-set';
 import type { MatMulNBitsWeight } from '../weights/ggml/matmul-nbits';
 import { float32ToFloat16 } from '../onnx/float16';
-import { keepableGgmlType, keepQuantizedFromEnv, readMatMulNBits } from './quantized-linear';
+import { keepableGgmlType, keptGgmlTypes, readMatMulNBits } from './quantized-linear';
 
 /** How attention is emitted. */
 export type AttentionKind =
@@ -29,15 +29,16 @@ export type AttentionKind =
 export interface LayerOptions {
   attention?: AttentionKind;
   /**
-   * Emit MatMulNBits over the stored blocks for Linear weights kept in GGUF as Q4_0 / Q8_0 (quantized-linear.ts).
-   * Default: GGUF_KEEP_QUANTIZED (keepQuantizedFromEnv).
+   * Emit MatMulNBits over the stored blocks for Linear weights kept in GGUF as Q4_0 / Q8_0 (quantized-linear.ts):
+   * true = both types, false = none. Default: GGUF_KEEP_QUANTIZED (auto: Q4_0 only).
    */
   keepQuantized?: boolean;
 }
 
 export class Layers {
   readonly attentionKind: AttentionKind;
-  readonly keepQuantized: boolean;
+  /** ggml types whose Linear weights are kept quantized (quantized-linear.ts keptGgmlTypes). */
+  readonly keptTypes: ReadonlySet<string>;
 
   constructor(
     readonly g: OnnxGraph,
@@ -45,7 +46,7 @@ export class Layers {
     opts: LayerOptions = {},
   ) {
     this.attentionKind = opts.attention ?? 'contrib';
-    this.keepQuantized = opts.keepQuantized ?? keepQuantizedFromEnv();
+    this.keptTypes = keptGgmlTypes(opts.keepQuantized);
   }
 
   /** The initializer holding checkpoint tensor `name` (declared once, read at save time). */
@@ -64,14 +65,15 @@ export class Layers {
   }
 
   /**
-   * torch.nn.Linear: x [..., in] → [..., out]; bias when `${prefix}.bias` exists. With `keepQuantized`, a Q4_0 /
-   * Q8_0 GGUF weight becomes com.microsoft.MatMulNBits (accuracy_level 1: A stays float32, float32
+   * torch.nn.Linear: x [..., in] → [..., out]; bias when `${prefix}.bias` exists. A Q4_0 / Q8_0 GGUF weight of a
+   * kept type (`keptTypes`) becomes com.microsoft.MatMulNBits (accuracy_level 1: A stays float32, float32
    * accumulation) over its re-packed blocks, the packed uint8 initializer under the checkpoint key and the
    * per-block scales under `<key>:scales`; the weight values are ggml's exactly, only the summation order differs.
    */
   linear(x: string, prefix: string): string {
     const name = `${prefix}.weight`;
-    if (this.keepQuantized && this.w.has(name) && keepableGgmlType(this.w.ref(name))) return this.addBias(this.quantizedMatMul(x, name), prefix);
+    const kept = this.w.has(name) ? keepableGgmlType(this.w.ref(name)) : undefined;
+    if (kept && this.keptTypes.has(kept)) return this.addBias(this.quantizedMatMul(x, name), prefix);
     const weight = this.param(name);
     const wt = this.g.node('Transpose', [weight], { perm: [1, 0] });
     return this.addBias(this.g.node('MatMul', [x, wt]), prefix);

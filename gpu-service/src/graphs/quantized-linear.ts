@@ -5,7 +5,7 @@
  * `GGUF_KEEP_QUANTIZED` chooses (README "GGUF weights"):
  * - `1`: every Linear weight stored as Q4_0 or Q8_0 (the types MatMulNBits holds exactly) is kept quantized;
  * - `0`: every weight is dequantized to the graph's float type at conversion (the float32 reference path);
- * - `auto` (default): the measured choice, KEEP_QUANTIZED_AUTO.
+ * - `auto` (default): the measured choice, KEEP_QUANTIZED_AUTO (Q4_0 kept, Q8_0 dequantized).
  * Conv, norm and embedding weights, other ggml types, and tensors assembled from several stored ones (a key
  * map's fused qkv, a LoRA-patched weight) are always dequantized.
  */
@@ -14,23 +14,35 @@ import type { GgufFile } from '../weights/gguf';
 import { ggmlToMatMulNBits, MATMUL_NBITS_GGML_TYPES, type MatMulNBitsWeight } from '../weights/ggml/matmul-nbits';
 
 /**
- * What `auto` means: kept quantized. Measured (README table, `npm run bench -- --gguf`): on the CPU provider the
- * kept-quantized graph is smaller on disk and in memory; see the README for the speed figures behind it.
+ * What `auto` keeps quantized: Q4_0 only. Measured in one run (README "GGUF weights", `npm run bench -- --only gguf`,
+ * CPU provider, onnxruntime-node 1.30): Q4_0 kept runs a transformer step as fast as its float32 dequantized graph
+ * with a third of the memory; Q8_0 kept halves the memory but its 8-bit float32-accumulating kernel is ~5× slower
+ * per step, so Q8_0 is dequantized.
  */
-export const KEEP_QUANTIZED_AUTO = true;
+export const KEEP_QUANTIZED_AUTO: ReadonlySet<string> = new Set(['Q4_0']);
 
 /** The allowed values of GGUF_KEEP_QUANTIZED. */
 export const KEEP_QUANTIZED_VALUES = ['auto', '0', '1'] as const;
 
 /**
- * GGUF_KEEP_QUANTIZED read from `env` (unset = `auto`).
+ * The ggml types whose Linear weights stay quantized: `true` = every exact type (MATMUL_NBITS_GGML_TYPES),
+ * `false` = none, undefined = GGUF_KEEP_QUANTIZED (keepQuantizedFromEnv).
+ */
+export function keptGgmlTypes(keepQuantized?: boolean): ReadonlySet<string> {
+  if (keepQuantized === true) return MATMUL_NBITS_GGML_TYPES;
+  if (keepQuantized === false) return new Set();
+  return keepQuantizedFromEnv();
+}
+
+/**
+ * GGUF_KEEP_QUANTIZED read from `env` (unset = `auto`): the ggml types kept quantized.
  * @throws Error naming the variable and its allowed values for anything else.
  */
-export function keepQuantizedFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+export function keepQuantizedFromEnv(env: NodeJS.ProcessEnv = process.env): ReadonlySet<string> {
   const v = (env.GGUF_KEEP_QUANTIZED ?? 'auto').trim().toLowerCase();
   if (v === '' || v === 'auto') return KEEP_QUANTIZED_AUTO;
-  if (v === '1') return true;
-  if (v === '0') return false;
+  if (v === '1') return MATMUL_NBITS_GGML_TYPES;
+  if (v === '0') return new Set();
   throw new Error(`GGUF_KEEP_QUANTIZED must be one of ${KEEP_QUANTIZED_VALUES.join(', ')}, got "${env.GGUF_KEEP_QUANTIZED}"`);
 }
 
