@@ -10,7 +10,7 @@ import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Layers } from '../../gpu-service/src/graphs/layers';
 import { DataType, OnnxGraph } from '../../gpu-service/src/graphs/onnx-graph';
-import { keepQuantizedFromEnv, KEEP_QUANTIZED_AUTO } from '../../gpu-service/src/graphs/quantized-linear';
+import { keepQuantizedFromEnv, keptGgmlTypes, KEEP_QUANTIZED_AUTO } from '../../gpu-service/src/graphs/quantized-linear';
 import { OnnxModel } from '../../gpu-service/src/onnx/session';
 import { toFloat16Bits } from '../../gpu-service/src/onnx/float16';
 import { dequantizeQ4_0, dequantizeQ8_0 } from '../../gpu-service/src/weights/ggml/dequantize';
@@ -161,6 +161,11 @@ describe('GGUF_KEEP_QUANTIZED', () => {
     expect([...keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: '1' })].sort()).toEqual(['Q4_0', 'Q8_0']);
     expect([...keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: 'auto' })]).toEqual(['Q4_0']);
     expect([...keepQuantizedFromEnv({})]).toEqual([...KEEP_QUANTIZED_AUTO]);
+    // auto is the CPU (float32) measurement: float16 graphs dequantize under it, keep under 1.
+    expect([...keptGgmlTypes(undefined, 'float32', { GGUF_KEEP_QUANTIZED: 'auto' })]).toEqual(['Q4_0']);
+    expect([...keptGgmlTypes(undefined, 'float16', { GGUF_KEEP_QUANTIZED: 'auto' })]).toEqual([]);
+    expect([...keptGgmlTypes(undefined, 'float16', { GGUF_KEEP_QUANTIZED: '1' })].sort()).toEqual(['Q4_0', 'Q8_0']);
+    expect([...keptGgmlTypes(false, 'float32', { GGUF_KEEP_QUANTIZED: '1' })]).toEqual([]);
     expect(() => keepQuantizedFromEnv({ GGUF_KEEP_QUANTIZED: 'yes' })).toThrow(/GGUF_KEEP_QUANTIZED must be one of auto, 0, 1, got "yes"/);
   });
 });

@@ -33,7 +33,7 @@ import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
 import { WeightSet } from '../weights/weight-set';
-import { keepQuantizedFromEnv } from '../graphs/quantized-linear';
+import { keptGgmlTypes } from '../graphs/quantized-linear';
 import { CheckpointError, openDiffusersFolder, openGgufCheckpoint, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
@@ -170,7 +170,7 @@ export async function cacheKeyOf(
   const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
   const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
   const h = createHash('sha256');
-  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keepQuantizedFromEnv()].sort(), files: fileHashes }));
+  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keptGgmlTypes(undefined, engine.floatType)].sort(), files: fileHashes }));
   if (parts.sidecarBytes) h.update(parts.sidecarBytes);
   h.update(tokenizer.vocab).update(tokenizer.merges);
   if (tokenizer.t5) {
@@ -294,7 +294,7 @@ export async function convertStandaloneVae(path: string, engine: CheckpointEngin
   const hints: VaeHints = { ...base, ...(groups ? { normGroups: groups } : {}) };
   const scaling = { scalingFactor: hints.scalingFactor ?? 0.18215, shiftFactor: hints.shiftFactor ?? 0 };
   const key = createHash('sha256')
-    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keepQuantizedFromEnv()].sort() }))
+    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keptGgmlTypes(undefined, engine.floatType)].sort() }))
     .digest('hex')
     .slice(0, 32);
   const file = await openSafetensors(path);

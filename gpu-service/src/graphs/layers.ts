@@ -30,7 +30,7 @@ export interface LayerOptions {
   attention?: AttentionKind;
   /**
    * Emit MatMulNBits over the stored blocks for Linear weights kept in GGUF as Q4_0 / Q8_0 (quantized-linear.ts):
-   * true = both types, false = none. Default: GGUF_KEEP_QUANTIZED (auto: Q4_0 only).
+   * true = both types, false = none. Default: GGUF_KEEP_QUANTIZED (auto: Q4_0 only, in float32 graphs only).
    */
   keepQuantized?: boolean;
 }
@@ -46,7 +46,7 @@ export class Layers {
     opts: LayerOptions = {},
   ) {
     this.attentionKind = opts.attention ?? 'contrib';
-    this.keptTypes = keptGgmlTypes(opts.keepQuantized);
+    this.keptTypes = keptGgmlTypes(opts.keepQuantized, g.floatType);
   }
 
   /** The initializer holding checkpoint tensor `name` (declared once, read at save time). */

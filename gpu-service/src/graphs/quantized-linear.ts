@@ -25,13 +25,17 @@ export const KEEP_QUANTIZED_AUTO: ReadonlySet<string> = new Set(['Q4_0']);
 export const KEEP_QUANTIZED_VALUES = ['auto', '0', '1'] as const;
 
 /**
- * The ggml types whose Linear weights stay quantized: `true` = every exact type (MATMUL_NBITS_GGML_TYPES),
- * `false` = none, undefined = GGUF_KEEP_QUANTIZED (keepQuantizedFromEnv).
+ * The ggml types whose Linear weights stay quantized in a graph of `floatType`: `true` = every exact type
+ * (MATMUL_NBITS_GGML_TYPES), `false` = none, undefined = GGUF_KEEP_QUANTIZED (keepQuantizedFromEnv), where `auto`
+ * applies to float32 graphs only: the choice was measured on the CPU provider, so float16 graphs (GPU providers)
+ * keep dequantizing under `auto` until measured there (`1` keeps them quantized, with float16 scales).
  */
-export function keptGgmlTypes(keepQuantized?: boolean): ReadonlySet<string> {
+export function keptGgmlTypes(keepQuantized: boolean | undefined, floatType: 'float32' | 'float16' = 'float32', env: NodeJS.ProcessEnv = process.env): ReadonlySet<string> {
   if (keepQuantized === true) return MATMUL_NBITS_GGML_TYPES;
   if (keepQuantized === false) return new Set();
-  return keepQuantizedFromEnv();
+  const kept = keepQuantizedFromEnv(env);
+  const isAuto = kept === KEEP_QUANTIZED_AUTO;
+  return isAuto && floatType === 'float16' ? new Set() : kept;
 }
 
 /**
