@@ -15,6 +15,7 @@
  * UPSCALE_TILE_OVERLAP (8 px) for upscaler models (postprocess/upscale-tiles.ts), LOG_LEVEL (info; read by main.ts).
  */
 import { loadDefaultBases, type DefaultBases } from './checkpoints/default-bases';
+import { keepQuantizedFromEnv } from './graphs/quantized-linear';
 import { join, resolve } from 'node:path';
 import type { ExecutionProvider, SessionOptions } from './onnx/session';
 import { parseAllowedRepos, type HfDownloadPolicy } from './models/hf-policy';
@@ -169,7 +170,7 @@ export type ModelSettings = Pick<ServiceConfig, 'modelsDir' | 'executionProvider
 
 /**
  * Read the model settings: MODELS_DIR, ORT_EXECUTION_PROVIDERS, CHECKPOINT_DTYPE, CHECKPOINT_ATTENTION,
- * CLIP_TOKENIZER_DIR, T5_TOKENIZER_DIR, HF_ENDPOINT, DEFAULT_BASE_<FAMILY>.
+ * CLIP_TOKENIZER_DIR, T5_TOKENIZER_DIR, HF_ENDPOINT, DEFAULT_BASE_<FAMILY>; GGUF_KEEP_QUANTIZED is validated.
  * @throws Error naming the variable when a value is invalid.
  */
 export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettings {
@@ -180,6 +181,8 @@ export function loadModelSettings(env: NodeJS.ProcessEnv = process.env): ModelSe
     }
   }
   const modelsDir = resolve(env.MODELS_DIR ?? 'models');
+  // Read where graphs are built (graphs/quantized-linear.ts); checked here so a bad value stops the start.
+  keepQuantizedFromEnv(env);
   return {
     modelsDir,
     executionProviders: providers as ExecutionProvider[],

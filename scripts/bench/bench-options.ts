@@ -13,10 +13,12 @@ import type { EdgeSizes } from './edge/edge-section';
  * on the largest inputs allowed: seconds), `sd15` (the checkpoint engine on a real-size SD 1.5: minutes), `sdxl`
  * (the same on a real-size SDXL base: opt-in with --only, it needs about 10 GB of memory), `flux` (opt-in: a
  * reduced-depth, real-width FLUX.1 transformer: conversion peak RSS and ms per step at 512²; scripts/bench/flux/),
+ * `gguf` (opt-in: the same transformer as Q8_0 / Q4_0 GGUF, dequantized vs kept quantized as MatMulNBits:
+ * memory and ms per step; scripts/bench/gguf/),
  * `edge-path` (opt-in, also `--edge`: the edge's critical path on the local stack, a generation through the edge
  * against the same job sent straight to the GPU service, with the edge's per-phase breakdown; scripts/bench/edge/).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux', 'edge-path'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux', 'gguf', 'edge-path'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 /** The sections a run without --only does (sdxl is opt-in). */
 export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'edge', 'sd15'];
@@ -33,8 +35,10 @@ export interface BenchOptions {
   threads: number;
   /** The sections to run, in BENCH_SECTIONS order (default: DEFAULT_BENCH_SECTIONS). */
   sections: BenchSection[];
-  /** flux section: the transformer's width (multiple of 128; default FLUX.1's 3072). */
+  /** flux and gguf sections: the transformer's width (multiple of 128; default FLUX.1's 3072). */
   fluxWidth: number;
+  /** flux and gguf sections: the image side in pixels (multiple of 16; default 512). */
+  fluxSize: number;
   help: boolean;
 }
 
@@ -108,8 +112,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
   --quick           a short run (fewer steps, jobs and repeats; noisier figures); sd15 still
                     writes, converts and loads the real-size model (minutes)
   --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: ${DEFAULT_BENCH_SECTIONS.join(', ')});
-                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory), flux and edge-path
-                    run only when named
+                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory), flux, gguf and
+                    edge-path run only when named
   --edge            the edge-path section: starts the local stack (npm start) and times a 64², 1-step
                     b64_json generation through the edge against the same job sent straight to the
                     GPU service, interleaved, with the edge's Server-Timing phases; alone it runs
@@ -118,7 +122,8 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
                     checkpoint) here and keep them, so the next run reuses them (sd15's
                     conversion cache, about 10 GB, stays too and is emptied at its next run)
   --threads N       onnxruntime intra-op threads (default 0: onnxruntime's choice)
-  --flux-width N    flux section: transformer width, a multiple of 128 (default 3072, FLUX.1's;
+  --flux-size N     flux and gguf sections: image side in pixels, a multiple of 16 (default 512)
+  --flux-width N    flux and gguf sections: transformer width, a multiple of 128 (default 3072, FLUX.1's;
                     2 double + 4 single blocks at 3072 are 1.3 B parameters: 2.6 GB BF16 file,
                     5.2 GB of float32 weights)`;
 
@@ -138,6 +143,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         threads: { type: 'string', default: '0' },
         only: { type: 'string' },
         'flux-width': { type: 'string', default: '3072' },
+        'flux-size': { type: 'string', default: '512' },
         edge: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -151,7 +157,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const sections = BENCH_SECTIONS.filter((s) => named.includes(s) || (s === 'edge-path' && values.edge));
   const fluxWidth = Number(values['flux-width']);
   if (!Number.isInteger(fluxWidth) || fluxWidth < 128 || fluxWidth % 128 !== 0) throw new Error(`--flux-width must be a positive multiple of 128, got "${values['flux-width']}"\n${BENCH_USAGE}`);
-  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, fluxWidth, help: values.help };
+  const fluxSize = Number(values['flux-size']);
+  if (!Number.isInteger(fluxSize) || fluxSize < 16 || fluxSize % 16 !== 0) throw new Error(`--flux-size must be a positive multiple of 16, got "${values['flux-size']}"\n${BENCH_USAGE}`);
+  return { json: values.json, quick: values.quick, modelsDir: values['models-dir'], threads, sections, fluxWidth, fluxSize, help: values.help };
 }
 
 function parseSections(list: string): BenchSection[] {

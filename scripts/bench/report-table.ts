@@ -6,6 +6,7 @@ import type { BenchReport } from './run-benchmarks';
 import type { GoalResult, Sd15Report } from './sd15/sd15-section';
 import { formatSdxl } from './sdxl/sdxl-section';
 import type { FluxReport } from './flux/flux-section';
+import type { GgufReport } from './gguf/gguf-section';
 import { EDGE_PHASES, EDGE_TARGETS, type EdgeReport } from './edge/edge-section';
 import { BENCH_CONCURRENCY } from './run-benchmarks';
 import { BATCHING } from './service-throughput';
@@ -31,6 +32,7 @@ export function formatBenchReport(report: BenchReport): string {
   if (report.sd15) parts.push('', formatSd15(report.sd15));
   if (report.sdxl) parts.push('', formatSdxl(report.sdxl));
   if (report.flux) parts.push('', formatFlux(report.flux));
+  if (report.gguf) parts.push('', formatGguf(report.gguf));
   if (report.edge_path) parts.push('', formatEdgePath(report.edge_path));
   return parts.join('\n');
 }
@@ -173,6 +175,29 @@ function formatFlux(f: FluxReport): string {
         ['session open', `${f.step.open_seconds.toFixed(1)} s`],
         ['RSS loaded / peak during steps', `${gb(f.step.rss_loaded_bytes)} / ${gb(f.step.peak_rss_bytes)}`],
       ],
+    ),
+  ].join('\n');
+}
+
+function formatGguf(r: GgufReport): string {
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const s = r.shape;
+  return [
+    `GGUF FLUX.1 transformer, width ${s.hiddenSize}, ${s.depth} double + ${s.depthSingleBlocks} single blocks (${(r.parameters / 1e9).toFixed(2)} B parameters), step at ${s.size}², ${s.textTokens} text tokens; load average ${r.load_average.map((l) => l.toFixed(2)).join(' → ')}`,
+    table(
+      ['file', 'Linear weights', 'file size', 'conversion', 'conversion peak RSS', 'graph', 'session open', 'RSS loaded', 'step peak RSS', 'ms / step'],
+      r.rows.map((row) => [
+        row.type,
+        row.mode,
+        gib(row.file_bytes),
+        `${row.conversion_seconds.toFixed(1)} s`,
+        gib(row.conversion_peak_rss_bytes),
+        gib(row.graph_bytes),
+        `${row.open_seconds.toFixed(1)} s`,
+        gib(row.rss_loaded_bytes),
+        gib(row.step_peak_rss_bytes),
+        row.ms_fastest.toFixed(0),
+      ]),
     ),
   ].join('\n');
 }

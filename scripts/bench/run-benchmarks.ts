@@ -8,6 +8,7 @@ import { benchEdgeInputChecks, type EdgeCheckResult } from './edge-input-checks'
 import { runEdgeSection, type EdgeReport as EdgePathReport } from './edge/edge-section';
 import { runFluxSection, type FluxReport } from './flux/flux-section';
 import { FLUX_BENCH_SHAPE } from './flux/flux-shape';
+import { runGgufSection, type GgufReport } from './gguf/gguf-section';
 import type { FastifyInstance } from 'fastify';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -76,6 +77,8 @@ export interface BenchReport {
   sd15?: Sd15Report;
   sdxl?: SdxlReport;
   flux?: FluxReport;
+  /** GGUF dequantized vs kept quantized (gguf/gguf-section.ts). */
+  gguf?: GgufReport;
   /** The edge's critical path on the local stack (edge/edge-section.ts). */
   edge_path?: EdgePathReport;
   machine: {
@@ -161,10 +164,13 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
     const sd15 = has('sd15') ? await runSd15Section({ modelsDir, threads: options.threads, sizes: sizes.sd15 }, log) : undefined;
     const sdxl = has('sdxl') ? await runSdxlSection({ modelsDir, threads: options.threads, sizes: sizes.sdxl }, log) : undefined;
     const flux = has('flux')
-      ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth }, repeats: sizes.fluxRepeats }, log)
+      ? await runFluxSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth, size: options.fluxSize }, repeats: sizes.fluxRepeats }, log)
+      : undefined;
+    const gguf = has('gguf')
+      ? await runGgufSection({ modelsDir, threads: options.threads, shape: { ...FLUX_BENCH_SHAPE, hiddenSize: options.fluxWidth, size: options.fluxSize }, repeats: sizes.fluxRepeats }, log)
       : undefined;
     const edgePath = has('edge-path') ? await runEdgeSection({ modelsDir, sizes: sizes.edgePath, loadAverage: () => loadavg()[0] }, log) : undefined;
-    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}), ...(edgePath ? { edge_path: edgePath } : {}) };
+    return { ...summarise({ pipeline, throughput, sd15, sdxl, flux }, options, loadAtStart), ...(ort ? { ort } : {}), ...(edge ? { edge } : {}), ...(gguf ? { gguf } : {}), ...(edgePath ? { edge_path: edgePath } : {}) };
   } finally {
     if (!options.modelsDir) await rm(modelsDir, { recursive: true, force: true });
   }

@@ -7,8 +7,8 @@ import { BENCH_SECTIONS, benchSizes, parseBenchOptions } from '../../scripts/ben
 
 describe('bench options', () => {
   it('runs every section by default and only the named ones with --only', () => {
-    // sdxl (real-size SDXL, ~10 GB of memory) and flux (real-width FLUX.1 blocks) run only when named.
-    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux' && s !== 'edge-path'));
+    // sdxl (real-size SDXL, ~10 GB of memory), flux and gguf (real-width FLUX.1 blocks) run only when named.
+    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux' && s !== 'gguf' && s !== 'edge-path'));
     expect(parseBenchOptions(['--only', 'sdxl,sd15']).sections).toEqual(['sd15', 'sdxl']);
     expect(parseBenchOptions(['--only', 'sd15']).sections).toEqual(['sd15']);
     expect(parseBenchOptions(['--only', 'sd15,pipeline']).sections).toEqual(['pipeline', 'sd15']);
@@ -22,7 +22,7 @@ describe('bench options', () => {
   });
 
   it('refuses an unknown or empty --only list, naming the sections', () => {
-    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux, edge-path; got "sd15,sdxxl"/);
+    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux, gguf, edge-path; got "sd15,sdxxl"/);
     expect(() => parseBenchOptions(['--only', ','])).toThrow(/--only takes/);
   });
 

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
     [{ ORT_ALLOW_SPINNING: 'sometimes' }, /ORT_ALLOW_SPINNING/],
     [{ ORT_GRAPH_OPTIMIZATION: 'layout' }, /ORT_GRAPH_OPTIMIZATION must be one of basic, extended, all/],
     [{ ORT_INTER_OP_THREADS: '-2' }, /ORT_INTER_OP_THREADS must be an integer/],
+    [{ GGUF_KEEP_QUANTIZED: 'q4' }, /GGUF_KEEP_QUANTIZED must be one of auto, 0, 1, got "q4"/],
   ])('refuses %o at start', (env, message) => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
   });

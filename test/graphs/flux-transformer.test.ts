@@ -224,19 +224,20 @@ describe.skipIf(!hasFixture('checkpoints-dit'))('FLUX.1-schnell transformer agai
     }
   });
 
-  for (const quant of ['Q8_0', 'Q4_0']) {
-    it(`GGUF ${quant} (city96 layout, dequantized in float32 by the reader): the gguf_${quant} cases within atol`, async () => {
+  for (const [quant, keepQuantized] of [['Q8_0', false], ['Q4_0', false], ['Q8_0', true], ['Q4_0', true]] as const) {
+    const how = keepQuantized ? 'kept quantized as MatMulNBits' : 'dequantized in float32 by the reader';
+    it(`GGUF ${quant} (city96 layout, ${how}): the gguf_${quant} cases within atol`, async () => {
       const file = await openGguf(path.join(family.dir, `flux1-schnell-tiny-${quant}.gguf`));
       opened.push(file);
       const weights = WeightSet.fromFile(file);
-      const model = await session(detectFluxConfig(weights, hints), weights, { attention: 'contrib' });
+      const model = await session(detectFluxConfig(weights, hints), weights, { attention: 'contrib', keepQuantized });
       try {
         for (const id of CASES.map((c) => `${c}.gguf_${quant}`)) {
           const c = family.case(id);
           const out = await run(model, await feeds(id));
           const expected = await family.tensor(c.outputs.output);
           expect(out.dims).toEqual(expected.shape);
-          worst[`${id} contrib`] = maxAbsError(out.data, expected.data).toExponential(2);
+          worst[`${id} contrib${keepQuantized ? ' MatMulNBits' : ''}`] = maxAbsError(out.data, expected.data).toExponential(2);
           expectWithinAtol(id, out.data, expected.data, c.tolerance.atol!);
         }
       } finally {

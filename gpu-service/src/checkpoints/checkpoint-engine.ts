@@ -3,7 +3,8 @@
  * (once per execution provider, where saved: optimized-graphs.ts) onnxruntime's optimized graphs beside them →
  * a loaded DiffusionModel that the ordinary pipeline runs. Also the cheap inspection the model listing shows.
  *
- * Cache key: SHA-256 over the engine's graph version, the float type and attention kind, the SHA-256 of every
+ * Cache key: SHA-256 over the engine's graph version, the float type and attention kind, GGUF_KEEP_QUANTIZED's
+ * choice (graphs/quantized-linear.ts), the SHA-256 of every
  * weights file, the sidecar and the tokenizer files — so a changed file, sidecar or engine never reuses a stale
  * entry, and identical files under two names share one.
  */
@@ -33,6 +34,7 @@ import { diffusersVaeKeyMap, ldmVaeShape } from './key-maps/diffusers-vae';
 import { openSafetensors } from '../weights/safetensors';
 import type { TensorFile } from '../weights/tensor-file';
 import { WeightSet } from '../weights/weight-set';
+import { keptGgmlTypes } from '../graphs/quantized-linear';
 import { CheckpointError, openDiffusersFolder, openGgufCheckpoint, openSingleFile, pickleRefusal, type CheckpointParts } from './open-checkpoint';
 
 /** Bumped whenever a graph builder's output changes, so old cache entries are not reused. */
@@ -187,7 +189,7 @@ export async function cacheKeyOf(
   const fileHashes = await Promise.all(parts.contentFiles.map((f) => engine.hashes.of(f)));
   const sha256 = fileHashes.length === 1 ? fileHashes[0] : createHash('sha256').update(fileHashes.join('\n')).digest('hex');
   const h = createHash('sha256');
-  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, files: fileHashes }));
+  h.update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keptGgmlTypes(undefined, engine.floatType)].sort(), files: fileHashes }));
   if (parts.sidecarBytes) h.update(parts.sidecarBytes);
   h.update(tokenizer.vocab).update(tokenizer.merges);
   if (tokenizer.t5) {
@@ -311,7 +313,7 @@ export async function convertStandaloneVae(path: string, engine: CheckpointEngin
   const hints: VaeHints = { ...base, ...(groups ? { normGroups: groups } : {}) };
   const scaling = { scalingFactor: hints.scalingFactor ?? 0.18215, shiftFactor: hints.shiftFactor ?? 0 };
   const key = createHash('sha256')
-    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention }))
+    .update(JSON.stringify({ engine: ENGINE_GRAPH_VERSION, vae: sha256, hints, floatType: engine.floatType, attention: engine.attention, keepQuantized: [...keptGgmlTypes(undefined, engine.floatType)].sort() }))
     .digest('hex')
     .slice(0, 32);
   const file = await openSafetensors(path);

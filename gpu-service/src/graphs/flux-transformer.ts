@@ -59,6 +59,8 @@ export interface FluxTransformerGraphOptions {
   floatType?: FloatType;
   /** How attention is emitted (layers.ts). Default 'contrib' (onnxruntime MultiHeadAttention). */
   attention?: AttentionKind;
+  /** Keep Q4_0 / Q8_0 GGUF Linear weights quantized (MatMulNBits): true both, false none. Default: GGUF_KEEP_QUANTIZED. */
+  keepQuantized?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export interface FluxTransformerGraphOptions {
 export function buildFluxTransformerGraph(config: FluxConfig, weights: WeightSet, opts: FluxTransformerGraphOptions = {}): OnnxGraph {
   checkFluxTensors(config, weights);
   const g = new OnnxGraph('flux_transformer', opts.floatType ?? 'float32');
-  const layers = new Layers(g, weights, { attention: opts.attention });
+  const layers = new Layers(g, weights, { attention: opts.attention, keepQuantized: opts.keepQuantized });
   const c = config;
   const io = FLUX_TRANSFORMER_IO;
   const axes = c.axesDim.length;

@@ -15,6 +15,9 @@
  */
 import { DataType, MS_DOMAIN, type AttributeValue, type OnnxGraph } from './onnx-graph';
 import { WeightShapeError, type WeightSet } from '../weights/weight-set';
+import type { MatMulNBitsWeight } from '../weights/ggml/matmul-nbits';
+import { float32ToFloat16 } from '../onnx/float16';
+import { keepableGgmlType, keptGgmlTypes, readMatMulNBits } from './quantized-linear';
 
 /** How attention is emitted. */
 export type AttentionKind =
@@ -25,10 +28,17 @@ export type AttentionKind =
 
 export interface LayerOptions {
   attention?: AttentionKind;
+  /**
+   * Emit MatMulNBits over the stored blocks for Linear weights kept in GGUF as Q4_0 / Q8_0 (quantized-linear.ts):
+   * true = both types, false = none. Default: GGUF_KEEP_QUANTIZED (auto: Q4_0 only, in float32 graphs only).
+   */
+  keepQuantized?: boolean;
 }
 
 export class Layers {
   readonly attentionKind: AttentionKind;
+  /** ggml types whose Linear weights are kept quantized (quantized-linear.ts keptGgmlTypes). */
+  readonly keptTypes: ReadonlySet<string>;
 
   constructor(
     readonly g: OnnxGraph,
@@ -36,6 +46,7 @@ export class Layers {
     opts: LayerOptions = {},
   ) {
     this.attentionKind = opts.attention ?? 'contrib';
+    this.keptTypes = keptGgmlTypes(opts.keepQuantized, g.floatType);
   }
 
   /** The initializer holding checkpoint tensor `name` (declared once, read at save time). */
@@ -53,12 +64,52 @@ export class Layers {
     return shape;
   }
 
-  /** torch.nn.Linear: x [..., in] → [..., out]; bias when `${prefix}.bias` exists. */
+  /**
+   * torch.nn.Linear: x [..., in] → [..., out]; bias when `${prefix}.bias` exists. A Q4_0 / Q8_0 GGUF weight of a
+   * kept type (`keptTypes`) becomes com.microsoft.MatMulNBits (accuracy_level 1: A stays float32, float32
+   * accumulation) over its re-packed blocks, the packed uint8 initializer under the checkpoint key and the
+   * per-block scales under `<key>:scales`; the weight values are ggml's exactly, only the summation order differs.
+   */
   linear(x: string, prefix: string): string {
-    const weight = this.param(`${prefix}.weight`);
+    const name = `${prefix}.weight`;
+    const kept = this.w.has(name) ? keepableGgmlType(this.w.ref(name)) : undefined;
+    if (kept && this.keptTypes.has(kept)) return this.addBias(this.quantizedMatMul(x, name), prefix);
+    const weight = this.param(name);
     const wt = this.g.node('Transpose', [weight], { perm: [1, 0] });
-    const y = this.g.node('MatMul', [x, wt]);
+    return this.addBias(this.g.node('MatMul', [x, wt]), prefix);
+  }
+
+  private addBias(y: string, prefix: string): string {
     return this.w.has(`${prefix}.bias`) ? this.g.node('Add', [y, this.param(`${prefix}.bias`)]) : y;
+  }
+
+  /** x · Wᵀ with W kept as MatMulNBits blocks (see linear). */
+  private quantizedMatMul(x: string, name: string): string {
+    const ref = this.w.ref(name);
+    const [n, k] = ref.shape;
+    const blockSize = 32;
+    const bits = keepableGgmlType(ref) === 'Q4_0' ? 4 : 8;
+    const blocks = k / blockSize;
+    // Both initializers come from one read; the packed result is dropped once both have been written.
+    let packed: Promise<MatMulNBitsWeight> | undefined;
+    let pending = 2;
+    const take = async <T>(pick: (p: MatMulNBitsWeight) => T): Promise<T> => {
+      packed ??= readMatMulNBits(ref);
+      const p = await packed;
+      if (--pending === 0) packed = undefined;
+      return pick(p);
+    };
+    const g = this.g;
+    const b = g.rawWeight(name, DataType.UINT8, [n, blocks, (blockSize * bits) / 8], () => take((p) => p.b));
+    const scaleType = g.floatType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+    const scales = g.rawWeight(`${name}:scales`, scaleType, [n, blocks], () =>
+      take((p) => {
+        if (scaleType === DataType.FLOAT) return new Uint8Array(p.scales.buffer, p.scales.byteOffset, p.scales.byteLength);
+        const h = float32ToFloat16(p.scales);
+        return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
+      }),
+    );
+    return g.node('MatMulNBits', [x, b, scales], { K: k, N: n, bits, block_size: blockSize, accuracy_level: 1 }, { domain: MS_DOMAIN });
   }
 
   /** [out, in] of a Linear, or [out, in] of a 1×1 Conv used as one. */

@@ -50,7 +50,15 @@ export interface LazyWeight {
   load: () => Promise<Float32Array>;
   /** The stored type when it is not the graph's (a float32 weight in a float16 graph). */
   type?: FloatType;
+  /**
+   * A weight stored as given bytes of another element type (MatMulNBits' packed uint8 weights and their
+   * scales): `load` is then unused.
+   */
+  raw?: { dataType: DataTypeCode; load: () => Promise<Uint8Array> };
 }
+
+/** Bytes per element of the types a raw weight may have. */
+const RAW_ELEMENT_BYTES: Partial<Record<DataTypeCode, number>> = { [DataType.UINT8]: 1, [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2 };
 
 /** What save() wrote. */
 export interface SavedGraph {
@@ -150,6 +158,19 @@ export class OnnxGraph {
     return name;
   }
 
+  /**
+   * A weight read lazily at save time as the stored bytes of `dataType` (uint8, float32 or float16), row-major
+   * in `dims`: MatMulNBits' packed blocks and scales. Declaring the same name twice returns the existing one.
+   * @throws Error for another data type, or (at save) a byte count that does not match `dims`.
+   */
+  rawWeight(name: string, dataType: DataTypeCode, dims: readonly number[], load: () => Promise<Uint8Array>): string {
+    if (RAW_ELEMENT_BYTES[dataType] === undefined) throw new Error(`weight ${name}: raw data type ${dataType} is not supported`);
+    if (this.names.has(name)) return name;
+    this.names.add(name);
+    this.lazy.push({ name, dims: [...dims], load: () => Promise.reject(new Error('raw weight')), raw: { dataType, load } });
+    return name;
+  }
+
   /** A small float constant stored inline in the graph's float type; returns its name. */
   floatConstant(hint: string, dims: readonly number[], values: ArrayLike<number>): string {
     const name = this.fresh(hint);
@@ -226,17 +247,23 @@ export class OnnxGraph {
     const external: onnxProto.onnx.ITensorProto[] = [];
     try {
       for (const w of this.lazy) {
-        const values = await w.load();
         const expected = w.dims.reduce((a, b) => a * b, 1);
-        if (values.length !== expected) throw new Error(`weight ${w.name}: ${values.length} values for dims [${w.dims.join(', ')}]`);
         const type = w.type ?? this.floatType;
-        const bytes = floatBytes(values, type);
+        let bytes: Uint8Array;
+        if (w.raw) {
+          bytes = await w.raw.load();
+          if (bytes.length !== expected * RAW_ELEMENT_BYTES[w.raw.dataType]!) throw new Error(`weight ${w.name}: ${bytes.length} bytes for dims [${w.dims.join(', ')}]`);
+        } else {
+          const values = await w.load();
+          if (values.length !== expected) throw new Error(`weight ${w.name}: ${values.length} values for dims [${w.dims.join(', ')}]`);
+          bytes = floatBytes(values, type);
+        }
         const padded = Math.ceil(offset / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
         if (padded > offset) await write(new Uint8Array(padded - offset));
         await write(bytes);
         external.push({
           name: w.name,
-          dataType: type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT,
+          dataType: w.raw ? w.raw.dataType : type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT,
           dims: w.dims,
           dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
           externalData: [

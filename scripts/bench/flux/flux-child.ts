@@ -1,8 +1,9 @@
 /**
  * One measurement of the `flux` bench section in a process of its own (its peak RSS is that measurement's alone),
  * started by flux-section.ts as `node --import tsx flux-child.ts '<FluxChildRequest JSON>'`; prints one JSON line.
- * - `convert`: detect the synthetic BF16 transformer file and build its float32 ONNX graph with external weights
- *   (buildFluxTransformerGraph + save: what the engine's conversion does for the transformer).
+ * - `convert`: detect the synthetic transformer file (BF16 safetensors, or GGUF for the gguf section) and build its
+ *   float32 ONNX graph with external weights (buildFluxTransformerGraph + save: what the engine's conversion does
+ *   for the transformer), GGUF Q4_0 / Q8_0 Linear weights kept quantized when `keepQuantized`.
  * - `step`: open the graph on the CPU provider (optimized at load) and run the transformer at the shape's size:
  *   one untimed call, then `repeats` timed ones (batch 1, no CFG: FLUX.1-schnell's step).
  */
@@ -11,6 +12,7 @@ import { detectFluxConfig } from '../../../gpu-service/src/checkpoints/detect/fl
 import { buildFluxTransformerGraph } from '../../../gpu-service/src/graphs/flux-transformer';
 import { fluxImageIds } from '../../../gpu-service/src/diffusion/pipelines/flow-generate';
 import { OnnxModel } from '../../../gpu-service/src/onnx/session';
+import { openGguf } from '../../../gpu-service/src/weights/gguf';
 import { openSafetensors } from '../../../gpu-service/src/weights/safetensors';
 import { WeightSet } from '../../../gpu-service/src/weights/weight-set';
 import type { FluxBenchShape } from './flux-shape';
@@ -23,6 +25,8 @@ export interface FluxChildRequest {
   shape: FluxBenchShape;
   threads: number;
   repeats: number;
+  /** convert: for a .gguf checkpoint, keep Q4_0 / Q8_0 Linear weights quantized (MatMulNBits) or dequantize. */
+  keepQuantized?: boolean;
 }
 
 /** What a child reports. */
@@ -41,10 +45,10 @@ const maxRss = () => process.resourceUsage().maxRSS * 1024;
 async function main(request: FluxChildRequest): Promise<FluxChildResult> {
   const started = performance.now();
   if (request.task === 'convert') {
-    const file = await openSafetensors(request.checkpoint);
+    const file = request.checkpoint.endsWith('.gguf') ? await openGguf(request.checkpoint) : await openSafetensors(request.checkpoint);
     try {
       const weights = WeightSet.fromFile(file, '', request.checkpoint);
-      const saved = await buildFluxTransformerGraph(detectFluxConfig(weights), weights, { floatType: 'float32' }).save(request.graphDir);
+      const saved = await buildFluxTransformerGraph(detectFluxConfig(weights), weights, { floatType: 'float32', keepQuantized: request.keepQuantized ?? false }).save(request.graphDir);
       return { seconds: (performance.now() - started) / 1000, maxRssBytes: maxRss(), graphBytes: saved.bytes, loadAverage: loadavg()[0] };
     } finally {
       await file.close();
