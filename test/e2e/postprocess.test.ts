@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AsyncTaskResult } from '@image-api/shared/api/async-tasks';
 import { generateTinyModel } from '../../scripts/tiny-model/generate';
 import { testMattingAlpha, TEST_MATTING_MODEL, TEST_UPSCALER_MODEL } from '../../scripts/tiny-model/postprocess-models';
+import { TEST_FACE_DETECTOR_MODEL, TEST_FACE_RESTORER_MODEL } from '../../scripts/tiny-model/face-models';
 import { startStack, type Stack } from '../helpers/stack';
 
 let stack: Stack;
@@ -49,6 +50,8 @@ describe('post-processing on the real stack', () => {
     const body = (await (await api('/v1/models')).json()) as { data: Array<{ id: string; kind: string }> };
     expect(body.data.filter((m) => m.kind !== 'checkpoint').map((m) => [m.id, m.kind])).toEqual([
       [TEST_MATTING_MODEL, 'matting'],
+      [TEST_FACE_DETECTOR_MODEL, 'facerestore'],
+      [TEST_FACE_RESTORER_MODEL, 'facerestore'],
       [TEST_UPSCALER_MODEL, 'upscaler'],
     ]);
   });
