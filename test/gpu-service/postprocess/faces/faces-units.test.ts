@@ -8,6 +8,7 @@ import type { OnnxGraph } from '../../../../gpu-service/src/graphs/onnx-graph';
 import { applyAffine, estimateSimilarity, FACE_TEMPLATE_512, faceTemplate, invertAffine, warpAffine } from '../../../../gpu-service/src/postprocess/faces/align';
 import { detectFaces } from '../../../../gpu-service/src/postprocess/faces/face-detector';
 import { faceSettings } from '../../../../gpu-service/src/postprocess/faces/face-settings';
+import { parseSidecar } from '../../../../gpu-service/src/postprocess/postprocess-interfaces';
 import { restoreCrop, restorerInputs, restorerSize } from '../../../../gpu-service/src/postprocess/faces/face-restorer';
 import { iou, nonMaxSuppression } from '../../../../gpu-service/src/postprocess/faces/nms';
 import { featherWeight, FEATHER_FRACTION } from '../../../../gpu-service/src/postprocess/faces/paste-back';
@@ -91,6 +92,9 @@ describe('face settings', () => {
     expect(faceSettings({})).toEqual({ score_threshold: 0.5, nms_iou: 0.4, fidelity_input: undefined });
     expect(() => faceSettings({ score_threshold: 2 } as never)).toThrow(/score_threshold/);
     expect(() => faceSettings({ nms: 0.3 } as never)).toThrow(/nms: not a facerestore sidecar field/);
+    // parseSidecar applies them, so the listing shows a bad face sidecar as the model's error.
+    expect(() => parseSidecar('facerestore', { role: 'detector', nms_iou: -1 })).toThrow(/^nms_iou: /);
+    expect(parseSidecar('facerestore', { role: 'restorer', fidelity_input: 'weight' })).toEqual({ role: 'restorer', fidelity_input: 'weight' });
   });
 });
 
