@@ -81,4 +81,20 @@ describe('post-processing on the real stack', () => {
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { error: { param: string; message: string } }).error).toMatchObject({ param: 'request.enable_transparent_background', message: expect.stringMatching(/SDXL/) });
   });
+
+  it('async restore_faces with the face stand-ins: SUCCEED, both face stages with hashes in the receipt, 0 faces (the tiny model draws no magenta)', async () => {
+    const request = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 128, height: 128, image_num: 1, steps: 4, guidance_scale: 7, sampler_name: 'Euler', seed: 9 };
+    const submit = await api('/v3/async/txt2img', { request: { ...request, restore_faces: true, face_restore_fidelity: 0 } });
+    expect(submit.status, await submit.clone().text()).toBe(200);
+    const result = await waitForEnd(((await submit.json()) as { task_id: string }).task_id);
+    expect(result.task.status, result.task.reason).toBe('TASK_STATUS_SUCCEED');
+    const hash = expect.stringMatching(/^[0-9a-f]{64}$/);
+    expect(result.extra.debug_info.receipt?.postprocess).toEqual([
+      { stage: 'face_detect', model: TEST_FACE_DETECTOR_MODEL, hash },
+      { stage: 'face_restore', model: TEST_FACE_RESTORER_MODEL, hash, faces: [0], fidelity: 0 },
+    ]);
+    const refused = await api('/v3/async/txt2img', { request: { ...request, face_restore_fidelity: 0.5 } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { param: string } }).error.param).toBe('request.face_restore_fidelity');
+  });
 });
