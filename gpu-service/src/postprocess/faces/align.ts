@@ -78,7 +78,7 @@ export function applyAffine(m: Affine, x: number, y: number): [number, number] {
 /**
  * Warp planar float channels with `m` (source → destination), bilinear, as cv2.warpAffine(INTER_LINEAR) samples:
  * each destination pixel q reads the source at M⁻¹·q. Samples outside the source read `border` (facexlib warps
- * the crop with BORDER_CONSTANT (135, 133, 132); the paste-back mask zeroes what lies outside anyway).
+ * the crop with BORDER_CONSTANT (135, 133, 132) in BGR; the paste-back mask zeroes what lies outside anyway).
  * @param src channels × srcH × srcW floats (planar).
  * @param border one value per channel.
  * @returns channels × dstH × dstW floats.

@@ -1,7 +1,7 @@
 /**
  * The face-restoration stage (`restore_faces`): for each final image, detect the faces (face-detector.ts), align
  * each to the restorer's template with the similarity transform of its 5 landmarks (align.ts), warp the crop at the
- * restorer's size (bilinear, border grey (135, 133, 132) as facexlib), restore it (face-restorer.ts), and paste it
+ * restorer's size (bilinear, border grey RGB (132, 133, 135) as facexlib), restore it (face-restorer.ts), and paste it
  * back through the inverse transform with the feathered mask of paste-back.ts. Faces are processed best score
  * first, each pasted onto the result of the previous ones (facexlib pastes them in the same loop).
  * Source: facexlib/utils/face_restoration_helper.py (FaceRestoreHelper: get_face_landmarks_5, align_warp_face,
@@ -15,8 +15,8 @@ import { detectFaces } from './face-detector';
 import { restoreCrop, restorerInputs, restorerSize } from './face-restorer';
 import { pasteFace } from './paste-back';
 
-/** facexlib's border value for the aligned crop (BGR (132, 133, 135) in its code), in RGB. */
-export const CROP_BORDER_RGB = [135, 133, 132] as const;
+/** facexlib's border value for the aligned crop, in RGB (its code passes (135, 133, 132) to cv2 on a BGR image). */
+export const CROP_BORDER_RGB = [132, 133, 135] as const;
 
 /** The two models of the stage. */
 export interface FaceModels {
