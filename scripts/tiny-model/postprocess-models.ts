@@ -17,6 +17,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DataType, OnnxGraph } from '../../gpu-service/src/graphs/onnx-graph';
+import { buildFaceStandIns } from './face-models';
 
 /** Ids (relative paths under MODELS_DIR without `.onnx`) of the stand-ins, by kind. */
 export const TEST_MATTING_MODEL = 'test-matting-gbr';
@@ -52,11 +53,12 @@ export function buildTestUpscalerGraph(scale = TEST_UPSCALER_SCALE): OnnxGraph {
   return g;
 }
 
-/** Every stand-in file: path relative to MODELS_DIR ('/'-separated) → bytes. Pure and deterministic. */
+/** Every stand-in file (the face ones from face-models.ts): path relative to MODELS_DIR ('/'-separated) → bytes. Pure and deterministic. */
 export function buildPostprocessStandIns(): Map<string, Uint8Array> {
   return new Map([
     [`matting/${TEST_MATTING_MODEL}.onnx`, buildTestMattingGraph().toBytes()],
     [`upscale_models/${TEST_UPSCALER_MODEL}.onnx`, buildTestUpscalerGraph().toBytes()],
+    ...buildFaceStandIns(),
   ]);
 }
 

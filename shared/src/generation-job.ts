@@ -82,6 +82,19 @@ export const GenerationJobSchema = z.object({
   background: z.enum(['opaque', 'transparent']).default('opaque'),
   /** The matting model's id (relative path under MODELS_DIR/matting without `.onnx`) for `background` transparent. */
   matting_model: z.string().min(1).max(256).optional(),
+  /**
+   * Restore faces (gpu-service/src/postprocess/faces/): detect with the first usable face detector of
+   * MODELS_DIR/facerestore (by id), restore each face with `face_restore_model` (else the first usable restorer by
+   * id) and paste it back feathered; runs before the matting stage.
+   */
+  restore_faces: z.boolean().default(false),
+  /** The face restorer's id (relative path under MODELS_DIR/facerestore without `.onnx`), with restore_faces. */
+  face_restore_model: z.string().min(1).max(256).optional(),
+  /**
+   * CodeFormer's fidelity `w` in [0, 1] (0 = strongest restoration, 1 = closest to the input; default 0.5), for a
+   * restorer with a fidelity input; with restore_faces only.
+   */
+  face_restore_fidelity: z.number().min(0).max(1).optional(),
   output: z
     .object({
       format: OutputFormatSchema.default('png'),
@@ -133,8 +146,16 @@ export const GeneratedImageSchema = z.object({
   b64: z.string(),
 });
 
-/** One post-processing stage of a receipt: what ran (`hires_upscale`, `matting`, …), its model id and file SHA-256. */
-export const PostprocessStageSchema = z.object({ stage: z.string(), model: z.string(), hash: z.string() });
+/** One post-processing stage of a receipt: what ran (`hires_upscale`, `face_detect`, `face_restore`, `matting`), its model id and file SHA-256. */
+export const PostprocessStageSchema = z.object({
+  stage: z.string(),
+  model: z.string(),
+  hash: z.string(),
+  /** `face_restore`: faces restored in each image, by image order (0: that image is unchanged). */
+  faces: z.array(z.number().int()).optional(),
+  /** `face_restore`: the fidelity fed to a restorer that takes one. */
+  fidelity: z.number().optional(),
+});
 export type PostprocessStage = z.infer<typeof PostprocessStageSchema>;
 
 /** The reproducibility receipt: every value that decides the pixels. */

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AsyncTaskResult } from '@image-api/shared/api/async-tasks';
 import { generateTinyModel } from '../../scripts/tiny-model/generate';
 import { testMattingAlpha, TEST_MATTING_MODEL, TEST_UPSCALER_MODEL } from '../../scripts/tiny-model/postprocess-models';
+import { TEST_FACE_DETECTOR_MODEL, TEST_FACE_RESTORER_MODEL } from '../../scripts/tiny-model/face-models';
 import { startStack, type Stack } from '../helpers/stack';
 
 let stack: Stack;
@@ -49,6 +50,8 @@ describe('post-processing on the real stack', () => {
     const body = (await (await api('/v1/models')).json()) as { data: Array<{ id: string; kind: string }> };
     expect(body.data.filter((m) => m.kind !== 'checkpoint').map((m) => [m.id, m.kind])).toEqual([
       [TEST_MATTING_MODEL, 'matting'],
+      [TEST_FACE_DETECTOR_MODEL, 'facerestore'],
+      [TEST_FACE_RESTORER_MODEL, 'facerestore'],
       [TEST_UPSCALER_MODEL, 'upscaler'],
     ]);
   });
@@ -77,5 +80,21 @@ describe('post-processing on the real stack', () => {
     const refused = await api('/v3/async/txt2img', { request: { ...request, enable_transparent_background: true } });
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { error: { param: string; message: string } }).error).toMatchObject({ param: 'request.enable_transparent_background', message: expect.stringMatching(/SDXL/) });
+  });
+
+  it('async restore_faces with the face stand-ins: SUCCEED, both face stages with hashes in the receipt, 0 faces (the tiny model draws no magenta)', async () => {
+    const request = { model_name: 'tiny-analytic', prompt: 'a red apple', width: 128, height: 128, image_num: 1, steps: 4, guidance_scale: 7, sampler_name: 'Euler', seed: 9 };
+    const submit = await api('/v3/async/txt2img', { request: { ...request, restore_faces: true, face_restore_fidelity: 0 } });
+    expect(submit.status, await submit.clone().text()).toBe(200);
+    const result = await waitForEnd(((await submit.json()) as { task_id: string }).task_id);
+    expect(result.task.status, result.task.reason).toBe('TASK_STATUS_SUCCEED');
+    const hash = expect.stringMatching(/^[0-9a-f]{64}$/);
+    expect(result.extra.debug_info.receipt?.postprocess).toEqual([
+      { stage: 'face_detect', model: TEST_FACE_DETECTOR_MODEL, hash },
+      { stage: 'face_restore', model: TEST_FACE_RESTORER_MODEL, hash, faces: [0], fidelity: 0 },
+    ]);
+    const refused = await api('/v3/async/txt2img', { request: { ...request, face_restore_fidelity: 0.5 } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { param: string } }).error.param).toBe('request.face_restore_fidelity');
   });
 });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { OnnxModel } from '../../gpu-service/src/onnx/session';
 import { buildPostprocessStandIns, testMattingAlpha, TEST_MATTING_MODEL, TEST_UPSCALER_MODEL } from '../../scripts/tiny-model/postprocess-models';
+import { TEST_FACE_DETECTOR_MODEL, TEST_FACE_RESTORER_MODEL } from '../../scripts/tiny-model/face-models';
 
 const files = buildPostprocessStandIns();
 const open = (rel: string) => OnnxModel.open(rel, { executionProviders: ['cpu'] }, { model: files.get(rel)! });
@@ -13,7 +14,12 @@ const open = (rel: string) => OnnxModel.open(rel, { executionProviders: ['cpu'] 
 describe('post-processing stand-ins', () => {
   it('are deterministic and named as test models', () => {
     const again = buildPostprocessStandIns();
-    expect([...files.keys()]).toEqual([`matting/${TEST_MATTING_MODEL}.onnx`, `upscale_models/${TEST_UPSCALER_MODEL}.onnx`]);
+    expect([...files.keys()]).toEqual([
+      `matting/${TEST_MATTING_MODEL}.onnx`,
+      `upscale_models/${TEST_UPSCALER_MODEL}.onnx`,
+      `facerestore/${TEST_FACE_DETECTOR_MODEL}.onnx`,
+      `facerestore/${TEST_FACE_RESTORER_MODEL}.onnx`,
+    ]);
     for (const [rel, bytes] of files) {
       expect(Buffer.from(again.get(rel)!).equals(Buffer.from(bytes)), rel).toBe(true);
       expect(rel.split('/')[1].startsWith('test-')).toBe(true);

@@ -13,6 +13,7 @@ import { resolveSampling, type ResolvedSampling } from '../inputs/sampling-defau
 import { randomSeed } from '../lib/crypto';
 import { resolveSeed } from '../inputs/image-job';
 import { resolveHiresUpscaler, transparentBackgroundFields } from '../postprocess/postprocess-options';
+import { restoreFacesFields } from '../postprocess/restore-faces-options';
 
 /** The GenerationJob mode and the model capability each async endpoint needs. */
 export const ASYNC_TASK_MODES: Readonly<Record<AsyncTaskType, 'txt2img' | 'img2img' | 'inpaint'>> = {
@@ -69,7 +70,9 @@ export interface BuildAsyncJobInput {
  * - refiner with switch_at > 0 → refiner_switch_at (+ refiner_model when given; else the GPU service's
  *   SDXL_REFINER_MODEL, and a 400 task failure naming refiner_model when it has none): a 400 on request.refiner
  *   when the base is not SDXL, on request.refiner_model when that model is not listed or not SDXL;
- * - restore_faces: true → 400 (no face-restore model);
+ * - restore_faces: true (+ face_restore_fidelity in [0, 1]) → the job's restore_faces (+ face_restore_fidelity): a
+ *   400 naming request.restore_faces, the kind and the role when the deployment lists no usable face detector or
+ *   restorer (kind `facerestore`); face_restore_fidelity without restore_faces → 400 on it;
  *   enable_transparent_background: true → background "transparent" (the GPU service's matting model), under Novita's
  *   rule that it is for SDXL checkpoints only; a 400 naming the field (the message says which) for a non-SDXL
  *   model, jpeg output (png and webp carry alpha) or a deployment without a usable model of kind `matting`.
@@ -132,6 +135,7 @@ export function buildAsyncJob(input: BuildAsyncJobInput): GenerationJobInput {
       ...resolveHiresUpscaler(hires.upscaler, ASYNC_HIRES_UPSCALERS, input.catalog, 'request.hires_fix.upscaler'),
     };
   }
+  Object.assign(job, restoreFacesFields(input.catalog, request.restore_faces, 'request.restore_faces', { value: request.face_restore_fidelity, param: 'request.face_restore_fidelity' }));
   if (request.enable_transparent_background) {
     Object.assign(job, transparentBackgroundFields(input.catalog, extra.response_image_type, 'request.enable_transparent_background', 'extra.response_image_type'));
   }
@@ -162,9 +166,7 @@ export function resolveAsyncSampling(request: AsyncGenerationRequest, model: Bac
 /** The 400s of buildAsyncJob for options the deployment cannot serve (see its docstring). */
 function refuseUnservedOptions(input: BuildAsyncJobInput): void {
   const { request, model, extra } = input;
-  if (request.restore_faces) {
-    throw unsupportedParameter('request.restore_faces', 'No face-restoration model is configured on this deployment; set "restore_faces" to false.');
-  }
+  restoreFacesFields(input.catalog, request.restore_faces, 'request.restore_faces', { value: request.face_restore_fidelity, param: 'request.face_restore_fidelity' });
   if (request.refiner && request.refiner.switch_at > 0) {
     if (!isSdxl(model)) throw invalidParameter('request.refiner', `A refiner continues an SDXL base, and "${model.id}" is not an SDXL checkpoint; remove "refiner" (or set switch_at to 0).`);
     const name = request.refiner_model;

@@ -232,7 +232,8 @@ async function submit(
   const anyRepo = hasScope(apiKey, MODELS_DOWNLOAD_SCOPE);
   checkHfDownloadAllowed(request.model_name, model, await options.catalog.list(pool, pool.key), anyRepo, 'request.model_name');
   const addonFields = { loras: request.loras, embeddings: request.embeddings, vae: request.sd_vae };
-  // A listing that lacks a named add-on, an upscaler model or the matting model a request needs is fetched again once.
+  // A listing that lacks a named add-on, an upscaler model, the matting model or the face models a request needs is
+  // fetched again once.
   const upscaler = request.hires_fix?.upscaler;
   const namesUpscalerModel = upscaler !== undefined && !Object.prototype.hasOwnProperty.call(ASYNC_HIRES_UPSCALERS, upscaler);
   const catalog = await options.catalog.listHaving(
@@ -241,7 +242,8 @@ async function submit(
     (models) =>
       listsEveryAddon(addonFields, request.prompt, ASYNC_ADDON_STYLE, models) &&
       (!namesUpscalerModel || usableModels(models, 'upscaler').some((m) => m.id === upscaler)) &&
-      (!request.enable_transparent_background || usableModels(models, 'matting').length > 0),
+      (!request.enable_transparent_background || usableModels(models, 'matting').length > 0) &&
+      (!request.restore_faces || ['detector', 'restorer'].every((role) => usableModels(models, 'facerestore').some((m) => m.role === role))),
   );
   const job = buildAsyncJob({ taskType, request, extra, model, catalog, taskId, tenant: apiKey.tenant });
   job.download_any_repo = anyRepo;

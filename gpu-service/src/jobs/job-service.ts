@@ -346,7 +346,7 @@ export class JobService {
   /** The sessions of a member's post-processing models (none opened for a job without any). */
   private stagesOf(m: JobMember): Promise<JobStages> {
     if (!hasPostprocess(m.postprocess)) return Promise.resolve(NO_STAGES);
-    return openJobStages(m.postprocess, this.registry.postprocess, this.registry.postprocessSessions, this.opts.upscaleTiles);
+    return openJobStages(m.postprocess, this.registry.postprocess, this.registry.postprocessSessions, this.opts.upscaleTiles, m.job.face_restore_fidelity);
   }
 
   private async runAlone(m: JobMember, model: DiffusionModel, refiner?: DiffusionModel): Promise<void> {

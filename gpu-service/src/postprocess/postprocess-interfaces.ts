@@ -20,6 +20,7 @@
  *   (postprocess/faces/); the sidecar may carry its further settings, which are kept as given.
  */
 import { z } from 'zod';
+import { faceSettings } from './faces/face-settings';
 
 /** The post-processing model kinds (GET /v1/models `kind`). */
 export type PostprocessKind = 'matting' | 'facerestore' | 'upscaler';
@@ -60,7 +61,8 @@ export type PostprocessSidecar = z.infer<typeof MattingSidecarSchema> & z.infer<
 
 /**
  * Validate a sidecar's JSON for `kind`.
- * @throws Error naming the first bad field and the rule.
+ * @throws Error naming the first bad field and the rule (for facerestore also the face settings of
+ *         faces/face-settings.ts: score_threshold, nms_iou, fidelity_input; any other field is refused).
  */
 export function parseSidecar(kind: PostprocessKind, raw: unknown): PostprocessSidecar {
   const schema = kind === 'matting' ? MattingSidecarSchema : kind === 'upscaler' ? UpscalerSidecarSchema : FacerestoreSidecarSchema;
@@ -69,6 +71,8 @@ export function parseSidecar(kind: PostprocessKind, raw: unknown): PostprocessSi
     const issue = parsed.error.issues[0];
     throw new Error(`${issue.path.join('.') || 'the sidecar'}: ${issue.message}`);
   }
+  // The face stage's own settings (faces/face-settings.ts) are checked here too, so a bad one shows in the listing.
+  if (kind === 'facerestore') faceSettings(parsed.data as PostprocessSidecar);
   return parsed.data as PostprocessSidecar;
 }
 

@@ -102,7 +102,16 @@ const generationFields = {
     .boolean()
     .default(false)
     .describe('SDXL checkpoints only (Novita): alpha from the deployment\'s matting model; png or webp output.'),
-  restore_faces: z.boolean().default(false),
+  restore_faces: z
+    .boolean()
+    .default(false)
+    .describe("Restore faces with the deployment's face detector and restorer (kind facerestore); a 400 when it has none."),
+  face_restore_fidelity: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe("With restore_faces, for a CodeFormer-style restorer: its fidelity w, 0 = strongest restoration, 1 = closest to the input (default 0.5)."),
 };
 
 /** `request` of POST /v3/async/txt2img. */

@@ -155,7 +155,7 @@ describe('async task API (/v3)', () => {
       ['an unknown embedding', { embeddings: [{ model_name: 'missing-embedding' }] }, 'request.embeddings.0.model_name'],
       ['a LoRA strength above 4', { loras: [{ model_name: 'detail-lora', strength: 4.5 }] }, 'request.loras.0.strength'],
       ['an unknown VAE', { sd_vae: 'missing-vae' }, 'request.sd_vae'],
-      ['restore_faces (no face-restore model)', { restore_faces: true }, 'request.restore_faces'],
+      ['restore_faces (no face detector or restorer listed)', { restore_faces: true }, 'request.restore_faces'],
       ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.7 } }, 'request.refiner'],
       ['a transparent background on a non-SDXL model', { enable_transparent_background: true }, 'request.enable_transparent_background'],
       ['more pixels than the model allows', { width: 1024, height: 1024 }, 'request.width'],

@@ -118,7 +118,8 @@ describe('buildAsyncJob', () => {
     ['a malformed prompt tag', { prompt: 'a red apple <lora:detail-lora:strong>' }, 'request.prompt', /strength must be a number/],
     ['a prompt tag strength out of range', { prompt: 'a red apple <lora:detail-lora:5>' }, 'request.prompt', /within -4\.\.4/],
     ['more than 5 LoRAs counting the prompt tags', { loras: Array.from({ length: 5 }, () => ({ model_name: 'detail-lora' })), prompt: 'a <lora:detail-lora>' }, 'request.loras', /At most 5 LoRAs per request: 6 given \(5 in loras, 1 as <lora:…> tags/],
-    ['restore_faces', { restore_faces: true }, 'request.restore_faces', /face/],
+    ['restore_faces without face models', { restore_faces: true }, 'request.restore_faces', /kind "facerestore" with role "detector"/],
+    ['face_restore_fidelity without restore_faces', { face_restore_fidelity: 0.5 }, 'request.face_restore_fidelity', /Only used with request.restore_faces true/],
     ['a refiner on a non-SDXL base', { refiner: { switch_at: 0.8 } }, 'request.refiner', /not an SDXL checkpoint/],
     ['an unknown hires upscaler', { hires_fix: { target_width: 512, target_height: 512, upscaler: 'RealESRGAN_x4plus_anime_6B' } }, 'request.hires_fix.upscaler', /Lanczos/],
     ['a hires target smaller than the image', { hires_fix: { target_width: 128, target_height: 256 } }, 'request.hires_fix.target_width', /at least/],
@@ -148,6 +149,20 @@ describe('buildAsyncJob', () => {
 
   it('accepts restore_faces false and a refiner at switch_at 0 (nothing to serve)', () => {
     expect(build({ restore_faces: false, refiner: { switch_at: 0 } }).mode).toBe('txt2img');
+  });
+
+  it('restore_faces with a face detector and restorer listed: the job restores faces, with the fidelity given', () => {
+    const detector: BackendModel = { id: 'retinaface', kind: 'facerestore', role: 'detector', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false };
+    const restorer: BackendModel = { id: 'codeformer', kind: 'facerestore', role: 'restorer', capabilities: [], native_size: [0, 0], max_pixels: 0, loaded: false };
+    expect(build({ restore_faces: true, face_restore_fidelity: 0.7 }, { catalog: [...CATALOG, detector, restorer] })).toMatchObject({ restore_faces: true, face_restore_fidelity: 0.7 });
+    const job = build({ restore_faces: true }, { catalog: [...CATALOG, detector, restorer] });
+    expect([job.restore_faces, job.face_restore_fidelity]).toEqual([true, undefined]);
+    expect(build({}, { catalog: [...CATALOG, detector, restorer] }).restore_faces).toBeUndefined();
+    // Only a detector, or a restorer listed with an error: the missing role is named.
+    expect(refusal(() => build({ restore_faces: true }, { catalog: [...CATALOG, detector] })).message).toMatch(/role "restorer"/);
+    const broken = refusal(() => build({ restore_faces: true }, { catalog: [...CATALOG, detector, { ...restorer, error: 'bad sidecar' }] }));
+    expect([broken.status, broken.param]).toEqual([400, 'request.restore_faces']);
+    expect(broken.message).toMatch(/role "restorer"/);
   });
 
   it('transparent background: says whether the format, SDXL or the matting model is missing', () => {

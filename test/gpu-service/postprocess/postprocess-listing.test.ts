@@ -34,7 +34,7 @@ beforeAll(async () => {
   const input = odd.floatInput('input', [1, 3, 'h', 'w']);
   odd.output('output', odd.node('Resize', [input, '', odd.floatConstant('s', [4], [1, 1, 1.5, 1.5])], { mode: 'nearest' }), DataType.FLOAT, [1, 3, 'oh', 'ow']);
   await writeFile(join(modelsDir, 'upscale_models', 'odd.onnx'), odd.toBytes());
-  await mkdir(join(modelsDir, 'facerestore'));
+  await mkdir(join(modelsDir, 'facerestore'), { recursive: true });
   await writeFile(join(modelsDir, 'facerestore', 'retinaface_resnet50.onnx'), x2);
   await writeFile(join(modelsDir, 'facerestore', 'GFPGANv1.4.onnx'), x2);
   await writeFile(join(modelsDir, 'facerestore', 'custom.onnx'), x2);
@@ -48,7 +48,7 @@ describe('GET /v1/models with post-processing models', () => {
     const rows = (await app.inject({ method: 'GET', url: '/v1/models', headers: auth })).json().data as Array<Record<string, any>>;
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
     expect(Object.keys(byId).sort()).toEqual(
-      ['GFPGANv1.4', 'anime/x2', 'bad-sidecar', 'custom', 'garbage', 'odd', 'retinaface_resnet50', 'test-matting-gbr', 'test-upscale-x4-nearest', 'tiny-analytic'].sort(),
+      ['GFPGANv1.4', 'anime/x2', 'bad-sidecar', 'custom', 'garbage', 'odd', 'retinaface_resnet50', 'test-matting-gbr', 'test-upscale-x4-nearest', 'test-face-detector-magenta', 'test-face-restorer-invert', 'tiny-analytic'].sort(),
     );
     expect(byId['test-matting-gbr']).toMatchObject({ kind: 'matting', capabilities: [], loaded: false });
     expect(byId['test-matting-gbr'].size_bytes).toBeGreaterThan(0);
@@ -57,6 +57,8 @@ describe('GET /v1/models with post-processing models', () => {
     expect(byId['retinaface_resnet50']).toMatchObject({ kind: 'facerestore', role: 'detector' });
     expect(byId['GFPGANv1.4']).toMatchObject({ kind: 'facerestore', role: 'restorer' });
     expect(byId['custom']).toMatchObject({ kind: 'facerestore', role: 'detector' });
+    expect(byId['test-face-detector-magenta']).toMatchObject({ kind: 'facerestore', role: 'detector' });
+    expect(byId['test-face-restorer-invert']).toMatchObject({ kind: 'facerestore', role: 'restorer' });
     expect(byId['bad-sidecar'].error).toMatch(/std.*must not be 0/);
     for (const id of ['test-matting-gbr', 'test-upscale-x4-nearest', 'anime/x2', 'custom']) expect(byId[id].error, id).toBeUndefined();
   });
