@@ -22,6 +22,7 @@ import { generateBatch } from '../../gpu-service/src/diffusion/pipelines/batch';
 import sharp from 'sharp';
 import { ModelVariants } from '../../gpu-service/src/addons/model-variants';
 import { writeSafetensors } from '../../gpu-service/src/weights/safetensors-writer';
+import { openSafetensors } from '../../gpu-service/src/weights/safetensors';
 import { maskImage, splitImage } from '../helpers/rgb';
 import { createNormalGenerator } from '../../gpu-service/src/diffusion/rng';
 import { GenerationJobSchema } from '@image-api/shared/generation-job';
@@ -183,10 +184,12 @@ describe.skipIf(!available)('SDXL base through the checkpoint engine vs diffuser
 describe.skipIf(!available)('SDXL base → refiner handoff', () => {
   let base: LoadedCheckpoint;
   let refiner: LoadedCheckpoint;
+  let baseFile: string;
+  let refinerFile: string;
   beforeAll(async () => {
     if (!available) return;
-    const baseFile = await addXlSingleFile('sdxl-base', 'sdxl/base-for-refiner.safetensors');
-    const refinerFile = await addXlSingleFile('sdxl-refiner', 'sdxl/sd_xl_refiner_tiny.safetensors');
+    baseFile = await addXlSingleFile('sdxl-base', 'sdxl/base-for-refiner.safetensors');
+    refinerFile = await addXlSingleFile('sdxl-refiner', 'sdxl/sd_xl_refiner_tiny.safetensors');
     base = await loadCheckpointModel({ id: 'sdxl/base-for-refiner.safetensors', path: baseFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
     refiner = await loadCheckpointModel({ id: 'sdxl/sd_xl_refiner_tiny.safetensors', path: refinerFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
   });
@@ -345,7 +348,7 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     expect(Array.from(passSigmas({ ...job, scheduler: 'ays' }, 10, 1, base.model))).toEqual(Array.from(passSigmas({ ...job, scheduler: 'ays_sdxl' }, 10, 1, base.model)));
   });
 
-  it('LoRA: kohya lora_te1_ patches CLIP-L, lora_te2_ the bigG encoder (its fused q/k/v rows), each only its half of the conditioning; embeddings are a 400', async () => {
+  it('LoRA: kohya lora_te1_ patches CLIP-L, lora_te2_ the bigG encoder (its fused q/k/v rows), each only its half of the conditioning; an SD 1.x embedding is a 400', async () => {
     const variants = new ModelVariants({ engine, sessionOptions: { executionProviders: ['cpu'] } });
     const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 12.9898) * 0.5);
     const write = async (name: string, module: string, out: number, inF: number) => {
@@ -385,9 +388,66 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     expect(b.clipL).toBe(0);
     expect(b.bigG).toBeGreaterThan(1e-3);
     expect(b.pooled).toBeGreaterThan(1e-4);
-    await expect(variants.acquire(base.model, { loras: [], embeddings: [{ id: 'x', path: path.join(modelsDir, 'none.safetensors'), param: 'embeddings[0].name' }] })).rejects.toMatchObject({
+    // An SD 1.x embedding (one 16-wide tensor) has no vectors for the bigG encoder.
+    const sd1 = path.join(modelsDir, 'embeddings', 'sd1-style.safetensors');
+    await mkdir(path.dirname(sd1), { recursive: true });
+    await writeSafetensors(sd1, [{ key: 'emb_params', dtype: 'F32', shape: [1, 16], values: () => rand(16, 3) }]);
+    await expect(variants.acquire(base.model, { loras: [], embeddings: [{ id: 'sd1-style', path: sd1, param: 'embeddings[0].name' }] })).rejects.toMatchObject({
       status: 400,
       param: 'embeddings[0].name',
     });
+  });
+
+  /**
+   * An SDXL embedding (`clip_l` [n, 768-wide], `clip_g` [n, bigG-wide]) whose vectors are each encoder's own token
+   * embeddings of the words "red door" must condition exactly as those words do: each encoder reads its own
+   * vectors in place of the name's tokens (A1111's EmbeddingsWithFixes per SDXL embedder), weights included.
+   */
+  it('textual inversion: an SDXL clip_l/clip_g embedding conditions both encoders (base) and bigG (refiner) exactly as the words its vectors are', async () => {
+    const variants = new ModelVariants({ engine, sessionOptions: { executionProviders: ['cpu'] } });
+    const words = base.model.tokenizer.encode('red door');
+    const rows = async (file: string, key: string) => {
+      const f = await openSafetensors(file);
+      try {
+        const { shape } = f.entries.get(key)!;
+        const table = await f.readFloat32(key);
+        const out = new Float32Array(words.length * shape[1]);
+        words.forEach((id, i) => out.set(table.subarray(id * shape[1], (id + 1) * shape[1]), i * shape[1]));
+        return { shape: [words.length, shape[1]], out };
+      } finally {
+        await f.close();
+      }
+    };
+    const keyOf = async (file: string, pattern: RegExp) => {
+      const f = await openSafetensors(file);
+      try {
+        return [...f.entries.keys()].find((k) => pattern.test(k))!;
+      } finally {
+        await f.close();
+      }
+    };
+    const clipL = await rows(baseFile, await keyOf(baseFile, /^conditioner\.embedders\.0\..*token_embedding\.weight$/));
+    const clipG = await rows(baseFile, await keyOf(baseFile, /^conditioner\.embedders\.1\..*token_embedding\.weight$/));
+    const file = path.join(modelsDir, 'embeddings', 'xl-door.safetensors');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeSafetensors(file, [
+      { key: 'clip_g', dtype: 'F32', shape: clipG.shape, values: () => clipG.out },
+      { key: 'clip_l', dtype: 'F32', shape: clipL.shape, values: () => clipL.out },
+    ]);
+    const addons = { loras: [], embeddings: [{ id: 'xl-door', path: file, param: 'embeddings[0].name' }] };
+    for (const [name, model] of [['base', base.model], ['refiner', refiner.model]] as const) {
+      const lease = await variants.acquire(model, addons);
+      try {
+        const withEmbedding = await encodePromptPair(lease.model, 'a (xl-door:1.2), at night', 'blurry xl-door');
+        const withWords = await encodePromptPair(model, 'a (red door:1.2), at night', 'blurry red door');
+        expect(withEmbedding.cond.hidden, `${name} cond`).toEqual(withWords.cond.hidden);
+        expect(withEmbedding.uncond.hidden, `${name} uncond`).toEqual(withWords.uncond.hidden);
+        expect(withEmbedding.cond.pooled, `${name} pooled`).toEqual(withWords.cond.pooled);
+        // Without its name in the prompt the variant conditions as the plain model.
+        expect((await encodePromptPair(lease.model, 'a cat', '')).cond.hidden).toEqual((await encodePromptPair(model, 'a cat', '')).cond.hidden);
+      } finally {
+        lease.release();
+      }
+    }
   });
 });

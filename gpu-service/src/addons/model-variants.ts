@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { GenerationParams } from '@image-api/shared/generation-job';
 import { convertStandaloneVae, type CheckpointEngineOptions } from '../checkpoints/checkpoint-engine';
-import { textualInversionSet } from '../diffusion/text-conditioning';
+import { textualInversionTable } from '../diffusion/text-conditioning';
 import { ServiceError } from '../lib/errors';
 import type { DiffusionModel } from '../models/diffusion-model';
 import { OnnxModel, type SessionOptions } from '../onnx/session';
@@ -222,9 +222,6 @@ export class ModelVariants {
       let unet = base.unet;
       let textEncoder = base.textEncoder;
       let textEncoder2 = base.sdxl?.textEncoder2;
-      if (addons.embeddings.length > 0 && base.sdxl) {
-        throw new ServiceError(400, 'invalid_request', `textual-inversion embeddings are not supported for SDXL models yet (model "${base.name}")`, addons.embeddings[0].param);
-      }
       if (addons.loras.length > 0) {
         const files = await Promise.all(addons.loras.map((l) => openSafetensors(l.path)));
         try {
@@ -326,16 +323,30 @@ export class ModelVariants {
         },
       };
       if (addons.embeddings.length > 0) {
-        const embeddings = [];
+        // One vector table per text encoder: SD 1.x/2.x have one; SDXL's base reads an embedding's `clip_l` in
+        // CLIP-L and its `clip_g` in bigG, the refiner only `clip_g` (A1111 / ComfyUI SDXL embeddings).
+        const encoders: Array<{ role: 'clip_l' | 'clip_g'; width: number; tokenizer: DiffusionModel['tokenizer'] }> = !base.sdxl
+          ? [{ role: 'clip_l', width: base.hiddenSize, tokenizer: base.tokenizer }]
+          : base.sdxl.kind === 'refiner'
+            ? [{ role: 'clip_g', width: base.sdxl.encoderWidths[0], tokenizer: base.tokenizer }]
+            : [
+                { role: 'clip_l', width: base.sdxl.encoderWidths[0], tokenizer: base.tokenizer },
+                { role: 'clip_g', width: base.sdxl.encoderWidths[1], tokenizer: base.sdxl.tokenizer2! },
+              ];
+        const perEncoder: Array<Array<{ name: string; vectors: Float32Array; count: number }>> = encoders.map(() => []);
         for (const e of addons.embeddings) {
           const f = await openSafetensors(e.path);
           try {
-            const v = vectorsFor(await readEmbeddingFile(f), 'clip_l', base.hiddenSize, e.id);
+            const file = await readEmbeddingFile(f);
+            const vs = encoders.map((enc) => vectorsFor(file, enc.role, enc.width, e.id));
+            if (vs.some((v) => v.count !== vs[0].count)) throw new EmbeddingFormatError(`embedding "${e.id}" has ${vs.map((v) => v.count).join(' and ')} vectors for this model's text encoders; they must have as many each`);
             // The name a prompt uses: the file's stem (A1111); a diffusers file also answers to its token.
             const stem = e.id.split('/').pop()!;
-            embeddings.push({ name: stem, vectors: v.data, count: v.count });
             const token = [...f.entries.keys()][0];
-            if (/^<.+>$/.test(token) && token !== stem) embeddings.push({ name: token, vectors: v.data, count: v.count });
+            vs.forEach((v, i) => {
+              perEncoder[i].push({ name: stem, vectors: v.data, count: v.count });
+              if (/^<.+>$/.test(token) && token !== stem) perEncoder[i].push({ name: token, vectors: v.data, count: v.count });
+            });
           } catch (err) {
             if (err instanceof EmbeddingFormatError) throw new ServiceError(400, 'invalid_request', err.message, e.param);
             throw err;
@@ -343,7 +354,8 @@ export class ModelVariants {
             await f.close();
           }
         }
-        variant.textualInversion = textualInversionSet(base, embeddings);
+        const sets = encoders.map((enc, i) => textualInversionTable(enc.tokenizer, enc.width, perEncoder[i]));
+        variant.textualInversion = base.sdxl ? { embeddings: [], table: new Float32Array(0), count: sets[0].count, perEncoder: sets } : sets[0];
       }
       variant.addons = {
         ...(addons.loras.length ? { loras: await Promise.all(addons.loras.map(async (l) => ({ name: l.id, strength: l.strength, hash: await hashes.of(l.path) }))) } : {}),

@@ -53,22 +53,36 @@ export interface TextualInversionSet {
   /** float32 [count, hiddenSize]: row k is the vector of id V + k. */
   table: Float32Array;
   count: number;
+  /**
+   * SDXL: one set per text encoder, in the order the encoders run (CLIP-L then bigG on the base; bigG alone on
+   * the refiner), each with that encoder's own vectors (an SDXL embedding file's `clip_l` / `clip_g`); the
+   * top-level `embeddings` / `table` are then unused and `count` is the vectors per encoder.
+   */
+  perEncoder?: TextualInversionSet[];
 }
 
 /**
- * Assign placeholder ids to embeddings' vectors.
+ * Assign placeholder ids to embeddings' vectors for the model's (first) text encoder.
  * @param embeddings name (the prompt word) and vectors float32 [n, H] of each embedding.
  */
 export function textualInversionSet(model: DiffusionModel, embeddings: ReadonlyArray<{ name: string; vectors: Float32Array; count: number }>): TextualInversionSet {
-  const V = model.tokenizer.vocabSize;
-  const H = model.hiddenSize;
+  return textualInversionTable(model.tokenizer, model.hiddenSize, embeddings);
+}
+
+/**
+ * Assign placeholder ids (the tokenizer's vocabulary size V and up, in order) to embeddings' vectors for one
+ * text encoder of width `H`.
+ * @param embeddings name (the prompt word) and vectors float32 [n, H] of each embedding.
+ */
+export function textualInversionTable(tokenizer: DiffusionModel['tokenizer'], H: number, embeddings: ReadonlyArray<{ name: string; vectors: Float32Array; count: number }>): TextualInversionSet {
+  const V = tokenizer.vocabSize;
   const total = embeddings.reduce((n, e) => n + e.count, 0);
   const table = new Float32Array(total * H);
   const out: PromptEmbedding[] = [];
   let next = 0;
   for (const e of embeddings) {
     table.set(e.vectors.subarray(0, e.count * H), next * H);
-    out.push({ name: e.name, nameIds: model.tokenizer.encode(e.name), vectorIds: Array.from({ length: e.count }, (_, i) => V + next + i) });
+    out.push({ name: e.name, nameIds: tokenizer.encode(e.name), vectorIds: Array.from({ length: e.count }, (_, i) => V + next + i) });
     next += e.count;
   }
   return { embeddings: out, table, count: total };

@@ -67,12 +67,15 @@ function layerOutput(model: DiffusionModel, enc: OnnxModel, clipSkip: number): s
 }
 
 /** Run one encoder over chunks; returns emphasised hidden states [chunks·77, width] and the first chunk's text_embeds. */
-async function runEncoder(model: DiffusionModel, e: Encoder, chunks: PromptChunk[], clipSkip: number): Promise<{ hidden: Float32Array; pooled?: Float32Array }> {
+async function runEncoder(model: DiffusionModel, e: Encoder, chunks: PromptChunk[], clipSkip: number, ti?: TextualInversionSet): Promise<{ hidden: Float32Array; pooled?: Float32Array }> {
   const len = chunks[0].ids.length;
   const output = layerOutput(model, e.session, clipSkip);
   const wanted = e.pooled ? [output, CLIP_TEXT_OUTPUTS.textEmbeds] : [output];
   const feeds: Record<string, { data: ArrayLike<number>; dims: number[] }> = { input_ids: { data: chunks.flatMap((c) => c.ids), dims: [chunks.length, len] } };
-  if (e.session.findInput(CLIP_TEXT_INPUTS.extraTokenEmbeddings)) feeds[CLIP_TEXT_INPUTS.extraTokenEmbeddings] = { data: new Float32Array(0), dims: [0, e.width] };
+  // Engine-built encoders read textual-inversion vectors (ids V and up) from an extra table, empty without embeddings.
+  const takesExtra = !!e.session.findInput(CLIP_TEXT_INPUTS.extraTokenEmbeddings);
+  if (ti && ti.count > 0 && !takesExtra) throw new JobInputError('embeddings', `model ${model.name}'s text encoders take no textual-inversion vectors (an ONNX export; embeddings need a checkpoint the engine builds)`);
+  if (takesExtra) feeds[CLIP_TEXT_INPUTS.extraTokenEmbeddings] = ti && ti.count > 0 ? { data: ti.table, dims: [ti.count, e.width] } : { data: new Float32Array(0), dims: [0, e.width] };
   const out = await e.session.run(feeds, wanted);
   const raw = out[output].data;
   const hidden = new Float32Array(chunks.length * len * e.width);
@@ -101,8 +104,10 @@ function concatFeatures(parts: Float32Array[], widths: number[], tokens: number)
  * @param negativePrompt null = none given (zeros on the base, see the module docstring).
  * @param clipSkip default 2 (penultimate layer).
  * @returns cond and uncond with the same token count (77 × max(chunks)) and their pooled text_embeds.
+ * @param textualInversion SDXL embeddings: `perEncoder` holds each encoder's vectors (A1111 / ComfyUI SDXL files
+ *        carry `clip_l` and `clip_g`); each encoder tokenizes with its own set and reads its own table.
  * @throws JobInputError naming prompt / negative_prompt for weights that cannot be parsed, clip_skip beyond the
- *         encoders' layers, or embeddings (textual inversion is not wired for SDXL's two encoders yet).
+ *         encoders' layers, or embeddings built for a one-encoder model.
  */
 export async function encodeSdxlPromptPair(
   model: DiffusionModel,
@@ -113,26 +118,32 @@ export async function encodeSdxlPromptPair(
 ): Promise<{ cond: SdxlPromptConditioning; uncond: SdxlPromptConditioning }> {
   const sdxl = model.sdxl;
   if (!sdxl) throw new Error(`${model.name} is not an SDXL model`);
-  if (textualInversion && textualInversion.count > 0) throw new JobInputError('embeddings', `textual-inversion embeddings are not supported for SDXL models yet (model ${model.name})`);
   const encoders = encodersOf(model, sdxl);
+  const tiOf = (i: number): TextualInversionSet | undefined => {
+    if (!textualInversion || textualInversion.count === 0) return undefined;
+    const set = textualInversion.perEncoder?.[i];
+    if (!set || textualInversion.perEncoder!.length !== encoders.length) throw new JobInputError('embeddings', `model ${model.name} is SDXL: its embeddings need vectors for each of its ${encoders.length} text encoders`);
+    return set;
+  };
   const zeroNegative = negativePrompt === null && sdxl.forceZerosForEmptyPrompt;
-  const tokenize = (tokenizer: ClipTokenizer, text: string, param: string) => {
+  const tokenize = (tokenizer: ClipTokenizer, text: string, param: string, ti?: TextualInversionSet) => {
     try {
-      return tokenizeWeightedPrompt(tokenizer, text).chunks;
+      return tokenizeWeightedPrompt(tokenizer, text, { embeddings: ti?.embeddings }).chunks;
     } catch (err) {
       if (err instanceof PromptSyntaxError) throw new JobInputError(param, `${param}: ${err.message}`);
       throw err;
     }
   };
   const widths = encoders.map((e) => e.width);
-  const encodePair = async (e: Encoder) => {
-    const pos = tokenize(e.tokenizer, prompt, 'prompt');
-    const neg = tokenize(e.tokenizer, negativePrompt ?? '', 'negative_prompt');
+  const encodePair = async (e: Encoder, i: number) => {
+    const ti = tiOf(i);
+    const pos = tokenize(e.tokenizer, prompt, 'prompt', ti);
+    const neg = tokenize(e.tokenizer, negativePrompt ?? '', 'negative_prompt', ti);
     const empty = tokenizeWeightedPrompt(e.tokenizer, '').chunks[0];
     if (zeroNegative) while (neg.length < pos.length) neg.push(empty);
     while (pos.length < neg.length) pos.push(empty);
     while (neg.length < pos.length) neg.push(empty);
-    const [c, u] = await Promise.all([runEncoder(model, e, pos, clipSkip), zeroNegative ? Promise.resolve(undefined) : runEncoder(model, e, neg, clipSkip)]);
+    const [c, u] = await Promise.all([runEncoder(model, e, pos, clipSkip, ti), zeroNegative ? Promise.resolve(undefined) : runEncoder(model, e, neg, clipSkip, ti)]);
     return { c, u, chunks: pos.length };
   };
   const results = await Promise.all(encoders.map(encodePair));
