@@ -5,7 +5,7 @@
  * states concatenated, pooled text_embeds, zeros for an absent negative prompt), the UNet with time ids inside the
  * guided Euler loop (every step's latents), and the fp32 VAE decode of the final image, each within the case's atol.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContentHashes } from '../../gpu-service/src/checkpoints/content-hash';
@@ -184,6 +184,7 @@ describe.skipIf(!available)('SDXL base through the checkpoint engine vs diffuser
 describe.skipIf(!available)('SDXL base → refiner handoff', () => {
   let base: LoadedCheckpoint;
   let refiner: LoadedCheckpoint;
+  let refinerFolder: LoadedCheckpoint;
   let baseFile: string;
   let refinerFile: string;
   beforeAll(async () => {
@@ -192,10 +193,17 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     refinerFile = await addXlSingleFile('sdxl-refiner', 'sdxl/sd_xl_refiner_tiny.safetensors');
     base = await loadCheckpointModel({ id: 'sdxl/base-for-refiner.safetensors', path: baseFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
     refiner = await loadCheckpointModel({ id: 'sdxl/sd_xl_refiner_tiny.safetensors', path: refinerFile, format: 'safetensors' }, engine, { executionProviders: ['cpu'] });
+    // The refiner's diffusers folder as users have it: the fixture stores its vae / text_encoder_2 / tokenizer_2
+    // once, in the base's folder (same weights; see its README), so they are copied in beside unet/ and scheduler/.
+    const folder = path.join(modelsDir, 'checkpoints', 'sdxl-refiner-diffusers');
+    await cp(path.join(xl.dir, 'sdxl-refiner', 'diffusers'), folder, { recursive: true });
+    for (const c of ['vae', 'text_encoder_2', 'tokenizer_2']) await cp(path.join(xl.dir, 'sdxl-base', 'diffusers', c), path.join(folder, c), { recursive: true });
+    refinerFolder = await loadCheckpointModel({ id: 'sdxl-refiner-diffusers', path: folder, format: 'diffusers' }, engine, { executionProviders: ['cpu'] });
   });
   afterAll(async () => {
     await base?.model.release();
     await refiner?.model.release();
+    await refinerFolder?.model.release();
   });
 
   const euler = (denoise: Parameters<ReturnType<typeof getSampler>['sample']>[0], x: Float32Array, sigmas: number[]) =>
@@ -203,7 +211,7 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
       throw new Error('euler draws no noise');
     });
 
-  it('the refiner single file is detected (bigG only, 5 time ids, encodes ""), and the 2 + 2 step handoff at 0.5 matches diffusers', async () => {
+  it('the refiner single file and diffusers folder are detected (bigG only, 5 time ids, encodes ""), and the 2 + 2 step handoff at 0.5 matches diffusers with either', async () => {
     expect(refiner.spec.architecture).toBe('Stable Diffusion XL refiner');
     expect(unetSpec(refiner).sdxl).toEqual({ kind: 'refiner', pooledDim: 20, timeIdCount: 5, forceZerosForEmptyPrompt: false });
     expect(refiner.model.hiddenSize).toBe(24);
@@ -234,29 +242,33 @@ describe.skipIf(!available)('SDXL base → refiner handoff', () => {
     const handoff = Float32Array.from(await euler(baseDenoise, xT, sigmas.slice(0, k + 1)));
     expectWithinAtol('handoff_latents', handoff, (await xl.tensor(c.outputs.handoff_latents)).data, atolOf(c, 'handoff_latents'));
 
-    const r = await encodePromptPair(refiner.model, prompt, '');
-    const ehsAtol = atolOf(xl.case('sdxl.encode_prompt'), 'prompt_embeds');
-    expectWithinAtol('refiner encoder_hidden_states[uncond] (encodes "")', r.uncond.hidden, await row(inter.encoder_hidden_states, 0), ehsAtol);
-    expectWithinAtol('refiner encoder_hidden_states[cond]', r.cond.hidden, await row(inter.encoder_hidden_states, 1), ehsAtol);
-    expectWithinAtol('refiner text_embeds[uncond]', r.uncond.pooled!, await row(inter.text_embeds, 0), ehsAtol);
-    const added = addedConditioning('refiner', [{ cond: r.cond.pooled!, uncond: r.uncond.pooled! }], height, width);
-    const ids = await xl.tensor(inter.time_ids);
-    expect([Array.from(added.uncond.timeIds), Array.from(added.cond.timeIds)]).toEqual(c.refiner_time_ids_uncond_cond);
-    expect(Array.from(ids.data)).toEqual((c.refiner_time_ids_uncond_cond as number[][]).flat());
-    const refinerDenoise = createCfgDenoiser({
-      model: refiner.model,
-      batch: 1,
-      latentHeight: height / 8,
-      latentWidth: width / 8,
-      cond: r.cond.hidden,
-      uncond: r.uncond.hidden,
-      tokens: r.cond.tokens,
-      cfgScales: [c.guidance_scale as number],
-      added,
-    });
-    const final = Float32Array.from(await euler(refinerDenoise, handoff, sigmas.slice(k)));
-    const image = await decodeToUnitRange(refiner.model, final, height / 8, width / 8);
-    expectWithinAtol('base_refiner image', image, (await xl.tensor(c.outputs.image)).data, atolOf(c, 'image'));
+    // The refiner half, for the single file and the diffusers folder (same weights, same numbers).
+    expect(refinerFolder.spec.architecture).toBe('Stable Diffusion XL refiner');
+    for (const [layout, ref] of [['single file', refiner], ['diffusers folder', refinerFolder]] as const) {
+      const r = await encodePromptPair(ref.model, prompt, '');
+      const ehsAtol = atolOf(xl.case('sdxl.encode_prompt'), 'prompt_embeds');
+      expectWithinAtol(`${layout}: refiner encoder_hidden_states[uncond] (encodes "")`, r.uncond.hidden, await row(inter.encoder_hidden_states, 0), ehsAtol);
+      expectWithinAtol(`${layout}: refiner encoder_hidden_states[cond]`, r.cond.hidden, await row(inter.encoder_hidden_states, 1), ehsAtol);
+      expectWithinAtol(`${layout}: refiner text_embeds[uncond]`, r.uncond.pooled!, await row(inter.text_embeds, 0), ehsAtol);
+      const added = addedConditioning('refiner', [{ cond: r.cond.pooled!, uncond: r.uncond.pooled! }], height, width);
+      const ids = await xl.tensor(inter.time_ids);
+      expect([Array.from(added.uncond.timeIds), Array.from(added.cond.timeIds)]).toEqual(c.refiner_time_ids_uncond_cond);
+      expect(Array.from(ids.data)).toEqual((c.refiner_time_ids_uncond_cond as number[][]).flat());
+      const refinerDenoise = createCfgDenoiser({
+        model: ref.model,
+        batch: 1,
+        latentHeight: height / 8,
+        latentWidth: width / 8,
+        cond: r.cond.hidden,
+        uncond: r.uncond.hidden,
+        tokens: r.cond.tokens,
+        cfgScales: [c.guidance_scale as number],
+        added,
+      });
+      const final = Float32Array.from(await euler(refinerDenoise, handoff, sigmas.slice(k)));
+      const image = await decodeToUnitRange(ref.model, final, height / 8, width / 8);
+      expectWithinAtol(`${layout}: base_refiner image`, image, (await xl.tensor(c.outputs.image)).data, atolOf(c, 'image'));
+    }
   });
 
   it('generate() with refiner_switch_at runs the base then the refiner on one schedule; 0 is the base alone; a missing or non-SDXL refiner is a 400 on refiner_model', async () => {
