@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_CODES } from './exit-codes';
-import type { LoraFlag } from './flag-parsers';
+import type { BackgroundFlag, LoraFlag } from './flag-parsers';
 import { looksLikeHfReference, parseHfReference } from './hf-reference';
 import { FORMAT_EXTENSIONS, formatOfExtension, type ImageFormat } from './image-format';
 import { UserError } from './user-error';
@@ -21,6 +21,7 @@ export interface DrawFlags {
   vae?: string;
   output?: string;
   format?: ImageFormat;
+  background?: BackgroundFlag;
   show?: boolean;
   debug?: boolean;
   apiKey?: string;
@@ -50,6 +51,8 @@ export interface DrawOptions {
   /** VAE override (`vae`), or null = the checkpoint's own. */
   vae: string | null;
   format: ImageFormat;
+  /** OpenAI `background`, or null = left out (the server default, opaque). */
+  background: BackgroundFlag | null;
   output: OutputTarget;
   show: boolean;
   debug: boolean;
@@ -70,7 +73,7 @@ export interface DrawOptions {
  *
  * @param cwd the folder relative paths are resolved against (the user's current directory)
  * @throws UserError (exit 2) for a missing or empty prompt, too many arguments, a malformed
- *   hf.co reference, a --format/--output clash or a missing output folder; UserError with exit 3
+ *   hf.co reference, a --format/--output clash, --background transparent with JPEG or a missing output folder; UserError with exit 3
  *   when there is no API key at all
  */
 export async function resolveDrawOptions(positionals: string[], flags: DrawFlags, cwd: string): Promise<DrawOptions> {
@@ -101,6 +104,11 @@ export async function resolveDrawOptions(positionals: string[], flags: DrawFlags
   }
 
   const { format, output } = await resolveOutput(flags.output, flags.format, cwd);
+  if (flags.background === 'transparent' && format === 'jpeg') {
+    throw new UserError('--background transparent needs png or webp: JPEG has no alpha channel', {
+      hint: 'Use --format png (or an .png/.webp --output), or drop --background.',
+    });
+  }
   return {
     prompt,
     model,
@@ -114,6 +122,7 @@ export async function resolveDrawOptions(positionals: string[], flags: DrawFlags
     loras: flags.lora ?? [],
     vae: flags.vae?.trim() ? flags.vae.trim() : null,
     format,
+    background: flags.background ?? null,
     output,
     show: flags.show ?? false,
     debug: flags.debug ?? false,

@@ -77,6 +77,21 @@ export function parseFormat(value: string): ImageFormat {
   return format;
 }
 
+/** OpenAI's `background` values. */
+export type BackgroundFlag = 'transparent' | 'opaque' | 'auto';
+
+/**
+ * `--background transparent|opaque|auto` (case-insensitive) → the API's `background` value (OpenAI style:
+ * transparent needs png or webp and a deployment with a matting model; auto lets the server choose, which is
+ * opaque here).
+ * @throws InvalidArgumentError for other values
+ */
+export function parseBackground(value: string): BackgroundFlag {
+  const lower = value.trim().toLowerCase();
+  if (lower !== 'transparent' && lower !== 'opaque' && lower !== 'auto') throw new InvalidArgumentError('Choose transparent, opaque or auto.');
+  return lower;
+}
+
 /**
  * `--base-url` / IMAGE_API_URL → the API origin plus any path prefix, without a trailing slash
  * and without a trailing "/v1" (people paste OpenAI-SDK style base URLs; the CLI adds /v1 itself).

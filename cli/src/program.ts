@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '@image-api/shared/sampler-names';
 import type { DrawFlags } from './draw-options';
-import { DEFAULT_BASE_URL, parseBaseUrl, parseCfgScale, parseFormat, parseLora, parseSeed, parseSize, parseSteps } from './flag-parsers';
+import { DEFAULT_BASE_URL, parseBackground, parseBaseUrl, parseCfgScale, parseFormat, parseLora, parseSeed, parseSize, parseSteps } from './flag-parsers';
 
 /** The seed doc's (draw-cli.md) default sampler; sent explicitly so the CLI behaves the same on every server. */
 export const DEFAULT_SAMPLER = 'euler';
@@ -64,6 +64,11 @@ export function buildProgram(action: (positionals: string[], flags: DrawFlags) =
     .option('--vae <name>', 'decode with this VAE instead of the checkpoint\'s (sent as vae)')
     .option('-o, --output <path>', 'file (or existing folder) to save to (default: <prompt>-<seed>.png here)')
     .option('--format <format>', 'png, jpeg or webp (default: from the --output extension, else png)', parseFormat)
+    .option(
+      '--background <mode>',
+      'transparent, opaque or auto (sent as background; transparent needs png or webp and a server with a matting model)',
+      parseBackground,
+    )
     .option('--show', 'open the saved image in the default image viewer')
     .option('-d, --debug', 'print the request and the response metadata to stderr (never the API key)')
     .addOption(new Option('--api-key <key>', 'API key').env('IMAGE_API_KEY'))

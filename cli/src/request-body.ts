@@ -34,5 +34,6 @@ export function buildRequestBody(options: DrawOptions, stream = true): DrawReque
   if (options.negativePrompt !== null && options.negativePrompt !== '') body.negative_prompt = options.negativePrompt;
   if (options.loras.length > 0) body.loras = options.loras.map((l) => ({ model_name: l.model_name, strength: l.strength }));
   if (options.vae !== null) body.vae = options.vae;
+  if (options.background !== null) body.background = options.background;
   return body;
 }

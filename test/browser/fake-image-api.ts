@@ -94,6 +94,7 @@ export const FAKE_MODELS = [
     max_pixels: 512 * 512,
   },
   { id: 'vae-ft-mse', object: 'model', created: 1_760_000_000, owned_by: 'image-api', kind: 'vae', capabilities: [], native_size: [0, 0], max_pixels: 0 },
+  { id: 'test-matting-gbr', object: 'model', created: 1_760_000_000, owned_by: 'image-api', kind: 'matting', capabilities: [], native_size: [0, 0], max_pixels: 0 },
 ];
 
 /** A solid-colour PNG as base64. */

@@ -183,6 +183,16 @@ describe('request-builder.js', () => {
     expect(codeSnippets.drawSnippet(request, PLAYGROUND_CONFIG)).toMatch(/--lora '?styles\/ink:0\.8'? --vae '?vae-ft-mse'?/);
   });
 
+  it('background: sent when not auto (OpenAI panel), and View Code carries it (draw --background, SDK keyword)', () => {
+    const openai = { ...inputs, paramStyle: 'openai', background: 'transparent' };
+    const body = requestBuilder.buildRequestBody(openai, PLAYGROUND_CONFIG);
+    expect(body.background).toBe('transparent');
+    expect('background' in requestBuilder.buildRequestBody({ ...openai, background: 'auto' }, PLAYGROUND_CONFIG)).toBe(false);
+    const request = { origin: 'https://images.example.com', path: '/v1/images/generations', body, edit: null };
+    expect(codeSnippets.drawSnippet(request, PLAYGROUND_CONFIG)).toContain('--background transparent');
+    expect(codeSnippets.pythonSnippet(request, PLAYGROUND_CONFIG)).toMatch(/background="transparent"|background='transparent'/);
+  });
+
   it('refuses numbers the API would refuse, naming the field', () => {
     const advanced = { ...inputs, paramStyle: 'advanced' };
     expect(() => requestBuilder.buildRequestBody({ ...advanced, seed: '1.5' }, PLAYGROUND_CONFIG)).toThrow(/seed must be a whole number/);

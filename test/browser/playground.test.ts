@@ -16,7 +16,7 @@ import {
   type PlaygroundTarget,
   type SentForm,
 } from './browser-harness';
-import { REFUSED_PROMPT_WORD, STREAM_FAILURE_WORD } from './fake-image-api';
+import { FAKE_MODELS, REFUSED_PROMPT_WORD, STREAM_FAILURE_WORD } from './fake-image-api';
 
 // The playground (edge/src/playground) in Debian's chromium, driven by playwright-core, against a fake
 // of the public API (fake-image-api.ts) — or the real stack with PLAYGROUND_BASE_URL/PLAYGROUND_API_KEY.
@@ -337,6 +337,38 @@ describe('playground page in Chromium', () => {
     await waitForFinalImage(page);
     await page.click('#lora-list button');
     expect(await page.$$('#lora-list li')).toHaveLength(0);
+  });
+
+  it('Background: auto sends nothing, transparent is sent when the server lists a matting model and disabled when not', async () => {
+    if (!target.fake) return;
+    let page = await playgroundPage();
+    await page.waitForFunction(() => !(document.querySelector('#background option[value="transparent"]') as HTMLOptionElement | null)?.disabled);
+    expect(await page.$$eval('#background option', (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(['auto', 'opaque', 'transparent']);
+    expect(await page.inputValue('#background')).toBe('auto');
+    await page.fill('#prompt', 'a glass bottle');
+    let sent = page.waitForRequest((request) => request.url().endsWith('/v1/images/generations'));
+    await page.click('#submit');
+    expect('background' in (await sent).postDataJSON()).toBe(false);
+    await waitForFinalImage(page);
+    await page.selectOption('#background', 'transparent');
+    sent = page.waitForRequest((request) => request.url().endsWith('/v1/images/generations'));
+    await page.click('#submit');
+    expect((await sent).postDataJSON()).toMatchObject({ background: 'transparent', output_format: 'png' });
+    await waitForFinalImage(page);
+    expect(open!.problems, 'script errors in the page').toEqual([]);
+    await page.close();
+    open = null;
+
+    // A server without a matting model: transparent cannot be picked, and says why.
+    const index = FAKE_MODELS.findIndex((model) => model.kind === 'matting');
+    const [matting] = FAKE_MODELS.splice(index, 1);
+    try {
+      page = await playgroundPage();
+      await page.waitForFunction(() => /no matting model/.test(document.querySelector('#background option[value="transparent"]')?.textContent ?? ''));
+      expect(await page.$eval('#background option[value="transparent"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
+    } finally {
+      FAKE_MODELS.splice(index, 0, matting);
+    }
   });
 
   it('lists the checkpoints in the model drop-down and limits sizes to each model’s max_pixels', async () => {

@@ -36,6 +36,7 @@ describe('resolveDrawOptions', () => {
       negativePrompt: null,
       loras: [],
       vae: null,
+      background: null,
       format: 'png',
       output: { kind: 'folder', folder: '.' },
       show: false,
@@ -70,6 +71,8 @@ describe('resolveDrawOptions', () => {
       [['a cat'], { output: 'nope/cat.png' }, /output folder nope does not exist/],
       [['a cat'], { output: 'cat.png', format: 'jpeg' }, /names a png file but --format asks for jpeg/],
       [['a cat'], { output: ' ' }, /--output is empty/],
+      [['a cat'], { background: 'transparent', format: 'jpeg' }, /--background transparent needs png or webp/],
+      [['a cat'], { background: 'transparent', output: 'cat.jpg' }, /--background transparent needs png or webp/],
     ];
     for (const [positionals, flags, message] of cases) {
       const error = await resolveDrawOptions(positionals, { ...FLAGS, ...flags }, cwd).catch((caught: unknown) => caught);

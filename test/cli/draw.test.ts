@@ -120,6 +120,8 @@ describe('draw against a streaming API', () => {
         'detail',
         '--vae',
         'sd-vae-ft-mse',
+        '--background',
+        'transparent',
         '--output',
         'sub/grass',
       ],
@@ -136,7 +138,18 @@ describe('draw against a streaming API', () => {
       negative_prompt: 'text, watermark',
       loras: [{ model_name: 'styles/ink', strength: 0.8 }, { model_name: 'detail', strength: 1 }],
       vae: 'sd-vae-ft-mse',
+      background: 'transparent',
     });
+  });
+
+  it('--background transparent with a JPEG output is a usage error before any request', async () => {
+    const run = await runDraw(['a red apple', '--background', 'transparent', '--format', 'jpeg'], { cwd, env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--background transparent needs png or webp/);
+    expect(generationRequests()).toHaveLength(0);
+    const bad = await runDraw(['a red apple', '--background', 'white'], { cwd, env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Choose transparent, opaque or auto/);
   });
 
   it('asks for --format webp, and names the file by the format actually received', async () => {
@@ -245,7 +258,7 @@ describe('the entry points', () => {
     const run = await runDraw(['--help'], { cwd });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Usage: draw [options] [model] [prompt]');
-    for (const flag of ['--size', '--sampler', '--sample-steps', '--cfg-scale', '--seed', '--negative-prompt', '--output', '--show', '--debug', '--api-key', '--base-url']) {
+    for (const flag of ['--size', '--sampler', '--sample-steps', '--cfg-scale', '--seed', '--negative-prompt', '--output', '--background', '--show', '--debug', '--api-key', '--base-url']) {
       expect(run.stdout).toContain(flag);
     }
     expect(run.stdout).toContain('Exit codes:');

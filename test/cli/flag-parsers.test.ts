@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_BASE_URL,
   MAX_SEED,
+  parseBackground,
   parseBaseUrl,
   parseCfgScale,
   parseFormat,
@@ -51,6 +52,13 @@ describe('flag parsers', () => {
     expect(parseCfgScale('7.5')).toBe(7.5);
     expect(parseCfgScale('0')).toBe(0);
     for (const bad of ['-1', 'Infinity', 'NaN', '', 'high']) expect(() => parseCfgScale(bad), bad).toThrow(InvalidArgumentError);
+  });
+
+  it('parseBackground accepts transparent, opaque and auto in any case, nothing else', () => {
+    expect(parseBackground('Transparent')).toBe('transparent');
+    expect(parseBackground(' opaque ')).toBe('opaque');
+    expect(parseBackground('AUTO')).toBe('auto');
+    expect(() => parseBackground('white')).toThrow(InvalidArgumentError);
   });
 
   it('parseFormat accepts png, jpeg (or jpg) and webp in any case', () => {

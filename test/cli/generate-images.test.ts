@@ -33,6 +33,7 @@ function options(overrides: Partial<DrawOptions> = {}): DrawOptions {
     negativePrompt: null,
     loras: [],
     vae: null,
+    background: null,
     format: 'png',
     output: { kind: 'folder', folder: '.' },
     show: false,

@@ -14,6 +14,7 @@ const OPTIONS: DrawOptions = {
   negativePrompt: null,
   loras: [],
   vae: null,
+  background: null,
   format: 'png',
   output: { kind: 'folder', folder: '.' },
   show: false,
@@ -29,6 +30,13 @@ describe('buildRequestBody', () => {
     expect(body.vae).toBe('sd-vae-ft-mse');
     const plain = buildRequestBody(OPTIONS);
     expect('loras' in plain || 'vae' in plain).toBe(false);
+  });
+
+  it('sends --background as background, and leaves it out when not given', () => {
+    for (const background of ['transparent', 'opaque', 'auto'] as const) {
+      expect(buildRequestBody({ ...OPTIONS, background }).background).toBe(background);
+    }
+    expect('background' in buildRequestBody(OPTIONS)).toBe(false);
   });
 
   it('sends only what the user set, plus the fixed CLI fields', () => {

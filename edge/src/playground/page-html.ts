@@ -110,6 +110,8 @@ export const PAGE_HTML = `<!doctype html>
         <select id="style" data-testid="style"></select>
         <label for="output_format">Output format</label>
         <select id="output_format" data-testid="output_format"></select>
+        <label for="background">Background</label>
+        <select id="background" data-testid="background"></select>
       </div>
 
       <div id="params-advanced" data-testid="params-advanced" class="fields" data-param-style="advanced" hidden>

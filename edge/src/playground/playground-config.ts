@@ -42,6 +42,8 @@ export interface PlaygroundConfig {
   styles: string[];
   responseFormats: string[];
   outputFormats: string[];
+  /** OpenAI `background` values (transparent is offered only when the server lists a `matting` model). */
+  backgrounds: string[];
   qualitySteps: Record<string, number>;
   maxImages: number;
   /** Most LoRAs, and most embeddings, one request may name (shared/src/generation-job.ts MAX_ADDONS). */
@@ -115,6 +117,7 @@ export function buildPlaygroundConfig(): PlaygroundConfig {
     styles: ['vivid', 'natural'],
     responseFormats: ['b64_json', 'url'],
     outputFormats: ['png', 'jpeg', 'webp'],
+    backgrounds: ['auto', 'opaque', 'transparent'],
     qualitySteps: { ...QUALITY_STEPS },
     maxImages: MAX_IMAGES_PER_REQUEST,
     maxAddons: MAX_ADDONS,

@@ -6,10 +6,16 @@
  * - Tiles are `tileSize` × `tileSize` input pixels (smaller at an image narrower than that), spread evenly so the
  *   first starts at 0, the last ends at the edge, and neighbours overlap by at least `tileOverlap` pixels (± 1 for
  *   rounding). `tileSize` 0 runs the whole image at once.
- * - Each tile's output is weighted per axis by a ramp that rises from 0 to 1 across the part it shares with the
- *   tile before it and falls across the part it shares with the tile after it (weight 1 elsewhere and at the
- *   image's edges); the result is the weighted mean of every tile covering a pixel. So a network that maps each
- *   pixel independently of its neighbours (the ×4 nearest stand-in) gives exactly its untiled output.
+ * - Each tile's output is weighted per axis by a ramp across the part it shares with the tile before it (and,
+ *   mirrored, the tile after it): weight 0 over the first m = ⌊tileOverlap / 4⌋ input pixels (m·s output pixels)
+ *   of that shared part, a linear rise to 1 across its middle, and the mirrored ramp of the neighbour falls across
+ *   the same pixels, so the two weights sum to 1 there (weight 1 elsewhere and at the image's edges). The result is
+ *   the weighted mean of every tile covering a pixel. A tile's outputs next to an inner tile edge are wrong for a
+ *   network that looks at neighbours (its padding stands in for the pixels beyond the edge); the margin m keeps
+ *   them out of the result. So a network whose output pixel depends only on the input pixels within a radius
+ *   r ≤ m of it (e.g. a 3×3 convolution, r = 1, with tileOverlap ≥ 4; r = 2, a 5×5 one, with the default 8) gives
+ *   its untiled output up to float rounding, and one that maps each pixel on its own (the ×4 nearest stand-in)
+ *   gives it exactly. Real ESRGAN-family networks see further; for them the ramp blends the seams away.
  * - The scale s is read from each tile's output shape ([1, 3, s·h, s·w]; the same integer on both axes and for
  *   every tile), never assumed.
  */
@@ -39,15 +45,27 @@ export function tileStarts(length: number, tile: number, overlap: number): numbe
   return Array.from({ length: n }, (_, k) => Math.round((k * (length - tile)) / (n - 1)));
 }
 
-/** Per-pixel weights along one axis of one tile's output (see the module comment). */
-function axisWeights(starts: number[], k: number, tile: number, scale: number): Float32Array {
+/**
+ * Ramp weight at output offset `d` (pixel centre d + 0.5) into a shared part of `shared` output pixels whose first
+ * `margin` pixels (and last `margin`, from the neighbour's side) are kept out: 0 before the margin, linear across
+ * the middle, 1 beyond. ramp(d) + ramp(shared − 1 − d) = 1 inside the shared part.
+ */
+function ramp(d: number, shared: number, margin: number): number {
+  const width = shared - 2 * margin;
+  if (width <= 0) return d + 0.5 < shared / 2 ? 0 : d + 0.5 > shared / 2 ? 1 : 0.5;
+  return Math.min(1, Math.max(0, (d + 0.5 - margin) / width));
+}
+
+/** Per-pixel weights along one axis of one tile's output (see the module comment); `margin` in input pixels. */
+function axisWeights(starts: number[], k: number, tile: number, scale: number, margin: number): Float32Array {
   const len = tile * scale;
   const w = new Float32Array(len).fill(1);
   const before = k > 0 ? (starts[k - 1] + tile - starts[k]) * scale : 0;
   const after = k < starts.length - 1 ? (starts[k] + tile - starts[k + 1]) * scale : 0;
+  const m = margin * scale;
   for (let i = 0; i < len; i++) {
-    if (before > 0) w[i] *= Math.min(1, (i + 0.5) / before);
-    if (after > 0) w[i] *= Math.min(1, (len - i - 0.5) / after);
+    if (before > 0) w[i] *= ramp(i, before, m);
+    if (after > 0) w[i] *= ramp(len - 1 - i, after, m);
   }
   return w;
 }
@@ -101,8 +119,9 @@ export async function upscaleTiled(
       }
       const W = width * s;
       const N = W * height * s;
-      const wx = axisWeights(xs, kx, tw, s);
-      const wy = axisWeights(ys, ky, th, s);
+      const margin = Math.floor(tiles.tileOverlap / 4);
+      const wx = axisWeights(xs, kx, tw, s, margin);
+      const wy = axisWeights(ys, ky, th, s, margin);
       const ow = tw * s;
       const oh = th * s;
       const plane = ow * oh;

@@ -1,6 +1,8 @@
 /**
  * Tiled upscaling with the ×4 nearest-neighbour stand-in: the tiled result equals the untiled one and the ×4
- * nearest enlargement exactly, whatever the tile size and overlap (seams blended away); tile layout; the hires
+ * nearest enlargement exactly, whatever the tile size and overlap (seams blended away); with a test-only upscaler
+ * that looks at neighbours (3×3 box blur, then ×4 nearest): tiled with an overlap whose margin covers its radius
+ * it equals the untiled run, tiled with overlap 0 it shows the seams (so the check can fail); tile layout; the hires
  * target (several passes, then Lanczos to the exact size); an output that is not an integer enlargement fails.
  */
 import { describe, expect, it } from 'vitest';
@@ -29,6 +31,43 @@ function nearest(rgb: Uint8Array, width: number, height: number, k: number): Uin
     out[(y * width * k + x) * 3 + c] = rgb[(Math.floor(y / k) * width + Math.floor(x / k)) * 3 + c];
   }
   return out;
+}
+
+/**
+ * Test-only upscaler whose output depends on neighbours: a depthwise 3×3 box blur (zero padding, receptive radius
+ * 1 input pixel) followed by ×4 nearest. [1, 3, h, w] float → [1, 3, 4h, 4w].
+ */
+function buildBlurUpscalerGraph(): OnnxGraph {
+  const g = new OnnxGraph('test_upscale_blur3_x4');
+  const input = g.floatInput('input', [1, 3, 'height', 'width']);
+  const kernel = g.floatConstant('kernel', [3, 1, 3, 3], new Array(27).fill(1 / 9));
+  const blurred = g.node('Conv', [input, kernel], { group: 3, kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+  const scales = g.floatConstant('scales', [4], [1, 1, 4, 4]);
+  const up = g.node('Resize', [blurred, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+  g.output('output', up, DataType.FLOAT, [1, 3, 'out_height', 'out_width']);
+  return g;
+}
+
+/** Reference: 3×3 box blur with zero padding, rounded to bytes, then ×4 nearest (independent of ONNX). */
+function blurThenNearest(rgb: Uint8Array, width: number, height: number): Uint8Array {
+  const blurred = new Uint8Array(rgb.length);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) {
+    let sum = 0;
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+      const yy = y + dy;
+      const xx = x + dx;
+      if (yy >= 0 && yy < height && xx >= 0 && xx < width) sum += rgb[(yy * width + xx) * 3 + c];
+    }
+    blurred[(y * width + x) * 3 + c] = Math.round(sum / 9);
+  }
+  return nearest(blurred, width, height, 4);
+}
+
+/** Largest absolute byte difference. */
+function maxDiff(a: Uint8Array, b: Uint8Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
 }
 
 describe('tileStarts', () => {
@@ -61,6 +100,26 @@ describe('upscaleTiled', () => {
       const diff = tiled.rgb.findIndex((v, i) => v !== expected[i]);
       expect(diff, `${JSON.stringify(tiles)}: first differing byte`).toBe(-1);
     }
+    await session.release();
+  });
+
+  it('a neighbour-dependent upscaler: tiled with overlap ≥ 4 (margin ≥ its radius) equals the untiled run; overlap 0 shows seams', async () => {
+    const session = await open(buildBlurUpscalerGraph());
+    const width = 50;
+    const height = 37;
+    const rgb = noise(width, height);
+    const whole = await upscaleTiled(session, {}, { rgb, width, height }, { tileSize: 0, tileOverlap: 0 });
+    expect([whole.width, whole.height, whole.scale]).toEqual([200, 148, 4]);
+    // The untiled run is the blur + nearest itself (±1 for float rounding at a half step).
+    expect(maxDiff(whole.rgb, blurThenNearest(rgb, width, height))).toBeLessThanOrEqual(1);
+    for (const tiles of [{ tileSize: 16, tileOverlap: 4 }, { tileSize: 24, tileOverlap: 8 }, { tileSize: 20, tileOverlap: 6 }]) {
+      const tiled = await upscaleTiled(session, {}, { rgb, width, height }, tiles);
+      expect([tiled.width, tiled.height], JSON.stringify(tiles)).toEqual([200, 148]);
+      expect(maxDiff(tiled.rgb, whole.rgb), JSON.stringify(tiles)).toBeLessThanOrEqual(1);
+    }
+    // Without overlap each tile's zero padding darkens its inner edges: the seams show, far beyond rounding.
+    const seamed = await upscaleTiled(session, {}, { rgb, width, height }, { tileSize: 16, tileOverlap: 0 });
+    expect(maxDiff(seamed.rgb, whole.rgb)).toBeGreaterThan(20);
     await session.release();
   });
 

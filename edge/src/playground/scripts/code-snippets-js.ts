@@ -55,8 +55,8 @@ export function javascriptLiteral(value, indent) {
 
 // Parameters the openai SDKs name themselves; everything else travels in extra_body (Python) or as
 // extra properties of the params object (Node.js), which both SDKs send unchanged.
-const PYTHON_GENERATE_PARAMS = ['model', 'prompt', 'n', 'size', 'response_format', 'quality', 'style', 'output_format', 'stream', 'user'];
-const PYTHON_EDIT_PARAMS = ['model', 'prompt', 'n', 'size', 'response_format', 'quality', 'output_format', 'stream', 'user'];
+const PYTHON_GENERATE_PARAMS = ['model', 'prompt', 'n', 'size', 'response_format', 'quality', 'style', 'output_format', 'background', 'stream', 'user'];
+const PYTHON_EDIT_PARAMS = ['model', 'prompt', 'n', 'size', 'response_format', 'quality', 'output_format', 'background', 'stream', 'user'];
 
 function extension(body) {
   const format = body.output_format || 'png';
@@ -264,6 +264,7 @@ export function drawSnippet(request, config) {
   if (body.vae) words.push('--vae ' + shellQuote(body.vae));
   if (body.embeddings) notes.push('# note: draw has no flag for embeddings; use curl or the async task to send them');
   if (body.output_format && body.output_format !== 'png') words.push('--format ' + body.output_format);
+  if (body.background) words.push('--background ' + body.background);
   const lines = ['# in a clone of the repository, after npm install; the key comes from $' + API_KEY_ENV].concat(notes);
   lines.push(words.join(' '));
   return lines.join('\n') + '\n';

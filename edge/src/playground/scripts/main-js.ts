@@ -201,8 +201,21 @@ function addonLabel(addon) {
   return addon.architecture ? addon.id + ' · ' + addon.architecture : addon.id;
 }
 
+/**
+ * The Background picker: OpenAI's auto / opaque / transparent; transparent needs a background-removal model, so it
+ * is disabled (and says why) unless the server lists a usable model of kind "matting".
+ */
+function fillBackgrounds(hasMatting) {
+  const select = $('background');
+  const previous = select.value;
+  fillSelect(select, CONFIG.backgrounds, 'auto', (value) => (value === 'transparent' && !hasMatting ? 'transparent (no matting model)' : value));
+  for (const option of select.options) option.disabled = option.value === 'transparent' && !hasMatting;
+  if (previous && !(previous === 'transparent' && !hasMatting) && CONFIG.backgrounds.includes(previous)) select.value = previous;
+}
+
 function fillAddonPickers(models) {
   const usable = (kind) => models.filter((model) => model.kind === kind && !model.error);
+  fillBackgrounds(usable('matting').length > 0);
   state.addons = { lora: usable('lora'), textualinversion: usable('textualinversion'), vae: usable('vae') };
   const label = (kind) => (id) => addonLabel(state.addons[kind].find((addon) => addon.id === id) || { id: id });
   fillSelect($('lora-name'), state.addons.lora.map((addon) => addon.id), undefined, label('lora'));
@@ -333,6 +346,7 @@ function currentInputs() {
     quality: $('quality').value,
     style: $('style').value,
     output_format: $('output_format').value,
+    background: $('background').value,
     sample_method: $('sample_method').value,
     schedule_method: $('schedule_method').value,
     sampling_steps: $('sampling_steps').value,
@@ -627,6 +641,7 @@ function init() {
   fillSelect($('quality'), CONFIG.qualities, defaults.quality);
   fillSelect($('style'), CONFIG.styles, defaults.style);
   fillSelect($('output_format'), CONFIG.outputFormats, defaults.output_format);
+  fillBackgrounds(false);
   fillSelect($('sample_method'), CONFIG.sampleMethods, defaults.sample_method);
   fillSelect($('schedule_method'), CONFIG.scheduleMethods, defaults.schedule_method);
   fillSelect($('preview'), CONFIG.previews, defaults.preview, capitalise);

@@ -100,7 +100,8 @@ function parseDecimal(field, text, min, max) {
 /**
  * The JSON body for the current inputs, fields in a fixed order (the order View Code shows).
  *
- * - paramStyle "openai": model, prompt, n, size, response_format, quality, style, output_format.
+ * - paramStyle "openai": model, prompt, n, size, response_format, quality, style, output_format, and background
+ *   when not "auto" (the API's default).
  * - paramStyle "advanced": model, prompt, n, size, response_format (b64_json: the page shows images
  *   inline), sample_method, schedule_method, sampling_steps, guidance, cfg_scale, negative_prompt (when
  *   not empty), seed (when given; empty = random), preview, strength in edit mode, and the add-ons picked:
@@ -110,7 +111,7 @@ function parseDecimal(field, text, min, max) {
  *
  * @param inputs {{paramStyle: string, edit: boolean, stream: boolean, model: string, prompt: string,
  *   n: string|number, size: string, response_format: string, quality: string, style: string,
- *   output_format: string, sample_method: string, schedule_method: string, sampling_steps: string|number,
+ *   output_format: string, background?: string, sample_method: string, schedule_method: string, sampling_steps: string|number,
  *   guidance: string|number, cfg_scale: string|number, negative_prompt: string, seed: string|number,
  *   preview: string, strength: string|number, loras?: {model_name: string, strength: string|number}[],
  *   embeddings?: string[], vae?: string}}
@@ -154,6 +155,7 @@ export function buildRequestBody(inputs, config) {
     body.quality = inputs.quality;
     body.style = inputs.style;
     body.output_format = inputs.output_format;
+    if (inputs.background && inputs.background !== 'auto') body.background = inputs.background;
   }
   if (inputs.stream) body.stream = true;
   return body;
