@@ -60,14 +60,15 @@ async function taskOf(key: string, id: string): Promise<TaskView> {
 }
 
 /**
- * Jobs long enough to be caught while they run: the async one (512², 80 steps: seconds on a CPU) runs
- * first and is held there by pausing the GPU service; the sync one (another size, so they are not
- * batched) waits behind it in the GPU service's queue.
+ * Jobs long enough to be caught while they run: the async one (1024², 100 steps: several seconds on a CPU,
+ * so several progress writes, which the edge makes at most once a second) runs first and is held there by
+ * pausing the GPU service; the sync one (another size, so they are not batched) waits behind it in the GPU
+ * service's queue.
  */
 const LONG_SYNC = { prompt: 'a red apple', size: '256x256', sampling_steps: 100, response_format: 'b64_json', seed: 3 };
 const LONG_ASYNC = {
   extra: {},
-  request: { model_name: 'tiny-analytic', prompt: 'a blue sky', width: 512, height: 512, image_num: 1, steps: 80, guidance_scale: 7, sampler_name: 'Euler', seed: 4 },
+  request: { model_name: 'tiny-analytic', prompt: 'a blue sky', width: 1024, height: 1024, image_num: 1, steps: 100, guidance_scale: 7, sampler_name: 'Euler', seed: 4 },
 };
 const QUICK_SYNC = { prompt: 'a green leaf', size: '64x64', sampling_steps: 1, response_format: 'b64_json' };
 
