@@ -27,6 +27,8 @@ export interface EdgeBindings {
   LINK_SIGNING_SECRET: string;
   /** "false" turns the Server-Timing header off (lib/server-timing.ts); default on. */
   SERVER_TIMING?: string;
+  /** Seconds a key record read from KV is reused in one isolate, 0–60 (middleware/api-key-cache.ts); default 10. */
+  API_KEY_CACHE_SECONDS?: string;
 }
 
 /** Per-request values handlers read with `c.get`. */
