@@ -333,7 +333,8 @@ export class GpuBackendPool implements GpuClient {
   private tracked(stream: GpuJobStream, signal?: AbortSignal): GpuJobStream {
     const state = this.backends.get(stream.backendUrl);
     const source = stream.response.body;
-    if (!state || !source) return stream;
+    // With one backend there is nothing to balance or fail over to: no stream wrapper in every event's path.
+    if (!state || !source || this.backends.size === 1) return stream;
     state.inFlight += 1;
     let open = true;
     const close = () => {

@@ -111,7 +111,7 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
         // One configured GPU service: the job can only go there, so the insert records it (no separate write).
         { submitting: true, backend: gpu.urls.length === 1 ? gpu.urls[0] : undefined },
       );
-      let inserted: Promise<void>;
+      let inserted: RunGenerationInput['inserted'];
       if (source || request.stream) {
         // Inputs are stored under the task's folder, and a stream hands out x-task-id as soon as the job is
         // admitted: the row must exist first.
@@ -120,10 +120,10 @@ export function openAiImagesRoutes(options: OpenAiImagesRouteOptions): Hono<AppE
         inserted = Promise.resolve();
       } else {
         // JSON answer: nobody knows the task id before the answer, so the row is inserted while the job is
-        // already on its way; the runner writes it again only after this insert (RunGenerationInput.inserted).
+        // already on its way: the runner starts this insert once the job's POST has gone out, and writes the
+        // row again only after it (RunGenerationInput.inserted; a failed insert is its 500 task_store_failed).
         // Untimed: only the time the runner waits for it counts in Server-Timing's `db`.
-        inserted = store.untimed().insert(task);
-        inserted.catch(() => {}); // the runner reports it (500 task_store_failed)
+        inserted = () => store.untimed().insert(task);
       }
       deps = { store, gpu, bucket: c.env.IMAGES, now, serverTiming: timing, waitUntil: (work) => keepRunning(c, work) };
       input = {

@@ -60,7 +60,7 @@ export async function startBenchStack(modelsDir: string, log: (line: string) => 
     await rm(stateDir, { recursive: true, force: true });
   };
   try {
-    log(`edge: starting the local stack (npm start) on ports ${edgePort} (edge) and ${gpuPort} (GPU service)`);
+    log(`edge: starting the local stack (npm start) on ports ${edgePort} (edge) and ${gpuPort} (GPU service), state in ${stateDir} (TMPDIR)`);
     await new Promise<void>((ready, fail) => {
       const timer = setTimeout(() => fail(new Error(`the stack was not ready in 150 s:\n${output}`)), 150_000);
       child.stdout!.on('data', () => {
