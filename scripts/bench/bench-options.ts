@@ -16,9 +16,11 @@ import type { EdgeSizes } from './edge/edge-section';
  * `gguf` (opt-in: the same transformer as Q8_0 / Q4_0 GGUF, dequantized vs kept quantized as MatMulNBits:
  * memory and ms per step; scripts/bench/gguf/),
  * `edge-path` (opt-in, also `--edge`: the edge's critical path on the local stack, a generation through the edge
- * against the same job sent straight to the GPU service, with the edge's per-phase breakdown; scripts/bench/edge/).
+ * against the same job sent straight to the GPU service, with the edge's per-phase breakdown; scripts/bench/edge/),
+ * `throughput-sd15` (opt-in: the throughput section's points on the real-size SD 1.5 architecture through the
+ * checkpoint engine at 256²: tens of minutes on 2 cores, two loaded copies ≈ 10 GB).
  */
-export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux', 'gguf', 'edge-path'] as const;
+export const BENCH_SECTIONS = ['pipeline', 'throughput', 'ort', 'edge', 'sd15', 'sdxl', 'flux', 'gguf', 'edge-path', 'throughput-sd15'] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 /** The sections a run without --only does (sdxl is opt-in). */
 export const DEFAULT_BENCH_SECTIONS: readonly BenchSection[] = ['pipeline', 'throughput', 'ort', 'edge', 'sd15'];
@@ -56,6 +58,8 @@ export interface BenchSizes {
   benchThroughputSteps: number;
   /** Rounds over all throughput points (interleaved); each point reports its best round. */
   throughputRounds: number;
+  /** throughput-sd15: steps per job (at 256²), rounds, jobs per point, untimed warm-up jobs per service. */
+  sd15Throughput: { steps: number; rounds: number; minJobs: number; warmUpJobs: number };
   sd15: Sd15Sizes;
   sdxl: SdxlSizes;
   ort: OrtSizes;
@@ -79,6 +83,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputSteps: 8,
         benchThroughputSteps: 2,
         throughputRounds: 1,
+        sd15Throughput: { steps: 1, rounds: 1, minJobs: 8, warmUpJobs: 0 },
         // The checkpoint, conversion and first open cost the same in a quick run; only the timed work shrinks.
         sd15: { unetSize: 256, unetRepeats: 1, largeSize: 512, image: { size: 256, steps: 3, repeats: 1 }, loraRank: 32 },
         sdxl: { unetSizes: [512, 1024] },
@@ -96,6 +101,7 @@ export function benchSizes(quick: boolean): BenchSizes {
         throughputSteps: 20,
         benchThroughputSteps: 4,
         throughputRounds: 3,
+        sd15Throughput: { steps: 4, rounds: 1, minJobs: 8, warmUpJobs: 2 },
         sd15: { unetSize: 256, unetRepeats: 3, largeSize: 512, image: { size: 256, steps: 8, repeats: 2 }, loraRank: 32 },
         sdxl: { unetSizes: [512, 1024] },
         ort: { latent: 32, runs: 7, rounds: 3 },
@@ -112,8 +118,9 @@ export const BENCH_USAGE = `usage: npm run bench -- [--json] [--quick] [--only S
   --quick           a short run (fewer steps, jobs and repeats; noisier figures); sd15 still
                     writes, converts and loads the real-size model (minutes)
   --only SECTIONS   comma-separated: ${BENCH_SECTIONS.join(', ')} (default: ${DEFAULT_BENCH_SECTIONS.join(', ')});
-                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory), flux, gguf and
-                    edge-path run only when named
+                    e.g. --only sd15; sdxl (real-size SDXL base, ~10 GB of memory), flux, gguf,
+                    edge-path and throughput-sd15 (the throughput points on the real-size SD 1.5
+                    architecture at 256²: tens of minutes, ~10 GB) run only when named
   --edge            the edge-path section: starts the local stack (npm start) and times a 64², 1-step
                     b64_json generation through the edge against the same job sent straight to the
                     GPU service, interleaved, with the edge's Server-Timing phases; alone it runs

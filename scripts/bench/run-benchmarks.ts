@@ -2,7 +2,8 @@
  * One benchmark run, the sections asked for (bench-options.ts BENCH_SECTIONS): generate the models, measure the
  * pipeline's step overhead and speed on tiny-analytic and bench-512, then the GPU service's throughput at
  * concurrency 1, 4 and 8 with batching on and off, everything in one process so the ratios compare like with like;
- * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own).
+ * then the checkpoint engine on a real-size SD 1.5 (sd15/sd15-section.ts, in child processes of its own); opt-in,
+ * the same throughput points on that SD 1.5 through the checkpoint engine (`throughput-sd15`).
  */
 import { benchEdgeInputChecks, type EdgeCheckResult } from './edge-input-checks';
 import { runEdgeSection, type EdgeReport as EdgePathReport } from './edge/edge-section';
@@ -20,6 +21,7 @@ import { BENCH_MODEL_NAME, generateBenchModel } from './bench-model';
 import { benchSizes, type BenchOptions, type BenchSection } from './bench-options';
 import { benchPipeline, type PipelineBenchResult } from './pipeline-overhead';
 import { runSd15Section, type Sd15Report } from './sd15/sd15-section';
+import { ensureSd15Checkpoint, SD15_BENCH_MODEL_ID } from './sd15/sd15-checkpoint';
 import { runSdxlSection, type SdxlReport } from './sdxl/sdxl-section';
 import { benchOrtSettings, type OrtVariantResult } from './ort-settings';
 import {
@@ -28,6 +30,7 @@ import {
   compareImages,
   measureThroughput,
   startBenchService,
+  type BenchServiceOptions,
   type PointLength,
   type ThroughputJob,
   type ThroughputPoint,
@@ -68,7 +71,7 @@ export interface BenchReport {
    */
   ratios?: Record<string, number>;
   pipeline?: PipelineBenchResult[];
-  /** One entry per throughput model (tiny-analytic at its native size, bench-512 at 256², where the UNet dominates). */
+  /** One entry per throughput model (tiny-analytic at its native size, bench-512 at 256², where the UNet dominates; with throughput-sd15 the real-size SD 1.5 at 256²). */
   throughput?: ThroughputSection[];
   /** onnxruntime settings on the bench-512 UNet at 256² (ort-settings.ts). */
   ort?: OrtVariantResult[];
@@ -147,16 +150,22 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
       throughput = [];
       for (const job of jobs) {
         const points = await throughputPoints(modelsDir, job, options.threads, sizes.throughputRounds, { minJobs: sizes.pointMinJobs, minSeconds: sizes.pointMinSeconds }, log);
-        let compared = 0;
-        let differing = 0;
-        for (const c of BENCH_CONCURRENCY) {
-          const [n, d] = compareImages(pointOf(points, c, true), pointOf(points, c, false));
-          compared += n;
-          differing += d;
-        }
-        log(`throughput ${job.model}: ${compared} batched images compared with unbatched ones, ${differing} differ`);
-        throughput.push({ job, points, images_compared: compared, images_differing: differing });
+        throughput.push({ job, points, ...comparedImages(points, log, job.model) });
       }
+    }
+
+    if (has('throughput-sd15')) {
+      // The same points on the real-size SD 1.5 architecture through the checkpoint engine (its first load
+      // converts the checkpoint into <modelsDir>/sd15/.cache, or reuses the sd15 section's entry).
+      const files = await ensureSd15Checkpoint(modelsDir);
+      const { steps, rounds, minJobs, warmUpJobs } = sizes.sd15Throughput;
+      const job: ThroughputJob = { model: SD15_BENCH_MODEL_ID, width: 256, height: 256, steps, sampler: 'euler', cfgScale: 7 };
+      log(`throughput-sd15: ${job.model} (${(files.checkpointBytes / 1e9).toFixed(2)} GB) at 256², ${steps} steps, ${rounds} round(s) of ${minJobs} jobs per point`);
+      const points = await throughputPoints(files.root, job, options.threads, rounds, { minJobs, minSeconds: 0 }, log, {
+        warmUpJobs,
+        app: { clipTokenizerDir: files.tokenizerDir },
+      });
+      throughput = [...(throughput ?? []), { job, points, ...comparedImages(points, log, job.model) }];
     }
 
     const ort = has('ort') ? await benchOrtSettings(path.join(modelsDir, BENCH_MODEL_NAME), sizes.ort, options.threads, log) : undefined;
@@ -176,6 +185,19 @@ export async function runBenchmarks(options: BenchOptions, log: (line: string) =
   }
 }
 
+/** Batched images compared with the unbatched ones of the same seeds (they must be byte-identical), logged. */
+function comparedImages(points: ThroughputPoint[], log: (line: string) => void, model: string): { images_compared: number; images_differing: number } {
+  let compared = 0;
+  let differing = 0;
+  for (const c of BENCH_CONCURRENCY) {
+    const [n, d] = compareImages(pointOf(points, c, true), pointOf(points, c, false));
+    compared += n;
+    differing += d;
+  }
+  log(`throughput ${model}: ${compared} batched images compared with unbatched ones, ${differing} differ`);
+  return { images_compared: compared, images_differing: differing };
+}
+
 /**
  * Every (concurrency, batching) point, measured in `rounds` interleaved rounds with both services up
  * (batch and nobatch alternate which goes first), keeping each point's best round: the machine's other
@@ -188,10 +210,11 @@ async function throughputPoints(
   rounds: number,
   length: PointLength,
   log: (line: string) => void,
+  service: BenchServiceOptions = {},
 ): Promise<ThroughputPoint[]> {
   const apps = new Map<boolean, FastifyInstance>();
   try {
-    for (const batching of [true, false]) apps.set(batching, await startBenchService(modelsDir, batching ? BATCHING : NO_BATCHING, job, threads));
+    for (const batching of [true, false]) apps.set(batching, await startBenchService(modelsDir, batching ? BATCHING : NO_BATCHING, job, threads, service));
     const best = new Map<string, ThroughputPoint>();
     for (let round = 0; round < rounds; round++) {
       for (const c of BENCH_CONCURRENCY) {

@@ -63,13 +63,28 @@ const PROMPTS = ['a red apple', 'a blue sky over the sea', 'green grass in a fie
 /** Jobs of the untimed warm-up load (model load, onnxruntime buffers, JIT of the service's hot paths). */
 const WARM_UP_JOBS = 16;
 
+/** What a bench service may change from the defaults: fewer warm-up jobs for slow models, extra buildApp options. */
+export interface BenchServiceOptions {
+  /** Untimed warm-up jobs after the first one (default WARM_UP_JOBS). */
+  warmUpJobs?: number;
+  /** More buildApp options (e.g. the CLIP tokenizer folder of a checkpoint model). */
+  app?: Partial<AppOptions>;
+}
+
 /**
  * Start a GPU service app on `modelsDir` with the given batching, load `job.model` and warm it up with
- * WARM_UP_JOBS jobs from 4 concurrent clients (untimed).
+ * WARM_UP_JOBS (or `extra.warmUpJobs`) jobs from 4 concurrent clients (untimed).
  * @throws Error when a warm-up job fails (the message carries the service's answer).
  */
-export async function startBenchService(modelsDir: string, batching: BatchingSettings, job: ThroughputJob, intraOpNumThreads = 0): Promise<FastifyInstance> {
+export async function startBenchService(
+  modelsDir: string,
+  batching: BatchingSettings,
+  job: ThroughputJob,
+  intraOpNumThreads = 0,
+  extra: BenchServiceOptions = {},
+): Promise<FastifyInstance> {
   const options: AppOptions = {
+    ...extra.app,
     modelsDir,
     serviceToken: TOKEN,
     executionProviders: ['cpu'],
@@ -81,7 +96,8 @@ export async function startBenchService(modelsDir: string, batching: BatchingSet
   };
   const app = await buildApp(options);
   await postJob(app, job, 0);
-  await measureThroughput(app, job, 4, { minJobs: WARM_UP_JOBS, minSeconds: 0 }, batching.maxBatch > 1);
+  const warmUpJobs = extra.warmUpJobs ?? WARM_UP_JOBS;
+  if (warmUpJobs > 0) await measureThroughput(app, job, 4, { minJobs: warmUpJobs, minSeconds: 0 }, batching.maxBatch > 1);
   return app;
 }
 

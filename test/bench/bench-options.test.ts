@@ -8,7 +8,7 @@ import { BENCH_SECTIONS, benchSizes, parseBenchOptions } from '../../scripts/ben
 describe('bench options', () => {
   it('runs every section by default and only the named ones with --only', () => {
     // sdxl (real-size SDXL, ~10 GB of memory), flux and gguf (real-width FLUX.1 blocks) run only when named.
-    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux' && s !== 'gguf' && s !== 'edge-path'));
+    expect(parseBenchOptions([]).sections).toEqual(BENCH_SECTIONS.filter((s) => s !== 'sdxl' && s !== 'flux' && s !== 'gguf' && s !== 'edge-path' && s !== 'throughput-sd15'));
     expect(parseBenchOptions(['--only', 'sdxl,sd15']).sections).toEqual(['sd15', 'sdxl']);
     expect(parseBenchOptions(['--only', 'sd15']).sections).toEqual(['sd15']);
     expect(parseBenchOptions(['--only', 'sd15,pipeline']).sections).toEqual(['pipeline', 'sd15']);
