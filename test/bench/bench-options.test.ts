@@ -22,7 +22,7 @@ describe('bench options', () => {
   });
 
   it('refuses an unknown or empty --only list, naming the sections', () => {
-    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux, gguf, edge-path; got "sd15,sdxxl"/);
+    expect(() => parseBenchOptions(['--only', 'sd15,sdxxl'])).toThrow(/--only takes a comma-separated list of pipeline, throughput, ort, edge, sd15, sdxl, flux, gguf, edge-path, throughput-sd15; got "sd15,sdxxl"/);
     expect(() => parseBenchOptions(['--only', ','])).toThrow(/--only takes/);
   });
 
