@@ -38,7 +38,8 @@ export const GPU_JOB_CANCELLED = 'job_cancelled';
  * `backend_error` — the job's end must never be lost.
  */
 export async function* readGpuJobEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<GpuJobEvent> {
-  for await (const message of parseSse(body)) {
+  // The service ends the stream right after `done` / `error`: its end is read in the background (parseSse).
+  for await (const message of parseSse(body, { isLast: (m) => m.event === 'done' || m.event === 'error' })) {
     let data: unknown;
     try {
       data = JSON.parse(message.data);

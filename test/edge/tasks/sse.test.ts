@@ -29,6 +29,19 @@ describe('parseSse (WHATWG event-stream rules)', () => {
     ]);
   });
 
+  it('reads a long line cut into many chunks, and a CR ending one chunk whether or not a LF starts the next', async () => {
+    const long = 'x'.repeat(50_000);
+    const frame = `event: done\ndata: ${long}\n\n`;
+    const pieces = [];
+    for (let i = 0; i < frame.length; i += 7) pieces.push(frame.slice(i, i + 7));
+    expect(await all(pieces)).toEqual([{ event: 'done', data: long, id: null }]);
+    expect(await all(['data: a\r', '\r', 'data: b\r', '\n\r', '\ndata: c\r', 'data: d\r\r'])).toEqual([
+      { event: 'message', data: 'a', id: null },
+      { event: 'message', data: 'b', id: null },
+      { event: 'message', data: 'c\nd', id: null },
+    ]);
+  });
+
   it('keeps a multi-byte character that is split between two chunks', async () => {
     const bytes = new TextEncoder().encode('data: "café ☕"\n\n');
     const cut = bytes.indexOf(0xe2) + 1; // inside the 3-byte ☕
@@ -46,6 +59,52 @@ describe('parseSse (WHATWG event-stream rules)', () => {
 
   it('drops an event without data and an unterminated last event', async () => {
     expect(await all(['event: ping\n\n', 'data: unfinished'])).toEqual([]);
+  });
+
+  /** A stream that sends `first` at once and `rest` only when asked to, recording whether it was cancelled or read to its end. */
+  function gatedSource(first: string, rest: string) {
+    const encoder = new TextEncoder();
+    const seen = { cancelled: false, restRead: false };
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (pulls++ === 0) return controller.enqueue(encoder.encode(first));
+        await gate;
+        controller.enqueue(encoder.encode(rest));
+        seen.restRead = true;
+        controller.close();
+      },
+      cancel() {
+        seen.cancelled = true;
+      },
+    });
+    return { body, seen, release };
+  }
+
+  it('a consumer that stops after a last message (isLast) is not held up; the stream\'s end is read, not cancelled', async () => {
+    const source = gatedSource('event: done\ndata: {}\n\n', ': end\n\n');
+    for await (const message of parseSse(source.body, { isLast: (m) => m.event === 'done' })) {
+      expect(message.event).toBe('done');
+      break;
+    }
+    // Back here while the stream's end has not arrived: nothing waited for it.
+    expect(source.seen).toEqual({ cancelled: false, restRead: false });
+    source.release();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(source.seen).toEqual({ cancelled: false, restRead: true });
+  });
+
+  it('a consumer that stops after any other message cancels the stream (the sender sees the client go)', async () => {
+    const source = gatedSource('event: step\ndata: {}\n\n', 'event: done\ndata: {}\n\n');
+    for await (const message of parseSse(source.body, { isLast: (m) => m.event === 'done' })) {
+      expect(message.event).toBe('step');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(source.seen.cancelled).toBe(true);
+    source.release();
   });
 
   it('formatSse round-trips', async () => {
