@@ -25,14 +25,25 @@ export async function* parseSse(body: ReadableStream<Uint8Array> | AsyncIterable
   let data: string[] = [];
   let lastId: string | null = null;
 
+  // buffer[0, searched) holds no line end: a long line (an image's base64) arriving in many chunks is searched once.
+  let searched = 0;
   function* takeLines(final: boolean): Generator<string> {
     for (;;) {
-      const match = /\r\n|\r|\n/.exec(buffer);
-      if (!match) break;
+      const lineEnd = /\r\n|\r|\n/g;
+      lineEnd.lastIndex = searched;
+      const match = lineEnd.exec(buffer);
+      if (!match) {
+        searched = buffer.length;
+        break;
+      }
       // A CR at the very end of the buffer may be the first half of a CRLF split across chunks.
-      if (match[0] === '\r' && match.index === buffer.length - 1 && !final) break;
+      if (match[0] === '\r' && match.index === buffer.length - 1 && !final) {
+        searched = match.index;
+        break;
+      }
       yield buffer.slice(0, match.index);
       buffer = buffer.slice(match.index + match[0].length);
+      searched = 0;
     }
   }
 

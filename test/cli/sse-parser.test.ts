@@ -36,6 +36,17 @@ describe('parseSse', () => {
     await expectSplitInvariant('event: a\rdata: x\r\r', expected);
   });
 
+  it('reads the same events from one-byte chunks, a long line included (each part of a line is searched once)', async () => {
+    const long = 'b'.repeat(20_000);
+    const text = `event: a\r\ndata: ${long}\r\n\r\nevent: b\rdata: y\r\r`;
+    const bytes = new TextEncoder().encode(text);
+    const chunks = Array.from(bytes, (byte) => Uint8Array.of(byte));
+    expect(await parseChunks(chunks)).toEqual([
+      { event: 'a', data: long, id: null },
+      { event: 'b', data: 'y', id: null },
+    ]);
+  });
+
   it('joins several data lines with a newline and defaults the event name to "message"', async () => {
     expect(await parseChunks(['data: first\ndata:second\ndata\n\n'])).toEqual([
       { event: 'message', data: 'first\nsecond\n', id: null },

@@ -19,8 +19,10 @@ export async function* readServerSentEvents(body) {
   let eventName = '';
   let dataLines = [];
   let lastId = null;
+  // buffer[0, searched) holds no newline: a long line (an image's base64) arriving in many chunks is searched once.
+  let searched = 0;
   const take = function* (final) {
-    let newline = buffer.indexOf('\n');
+    let newline = buffer.indexOf('\n', searched);
     while (newline >= 0 || (final && buffer.length > 0)) {
       let line;
       if (newline >= 0) {
@@ -46,6 +48,7 @@ export async function* readServerSentEvents(body) {
       }
       newline = buffer.indexOf('\n');
     }
+    searched = buffer.length;
   };
   try {
     for (;;) {
