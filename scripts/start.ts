@@ -5,7 +5,7 @@
  *     (matting/test-matting-gbr.onnx, upscale_models/test-upscale-x4-nearest.onnx) beside it when they are;
  *  3. start the GPU service (CPU execution provider) on GPU_PORT;
  *  4. install the development API key into the Worker's local KV (never revoking another key);
- *  5. start the edge Worker under `wrangler dev` (local R2/KV) on EDGE_PORT;
+ *  5. start the edge Worker under Miniflare (scripts/start/edge-worker.ts: local KV/R2/D1/Durable Objects/Queues) on EDGE_PORT;
  *  6. once both answer as *these* children (the GPU service accepts this run's token, the Worker echoes this
  *     run's instance id), print the base URL, the development key and the webhook secret;
  *  7. stop both cleanly on Ctrl-C / SIGTERM, and exit 1 saying which when a child dies on its own.
@@ -19,7 +19,6 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateTinyModel } from './tiny-model/generate';
 import { buildPostprocessStandIns, generatePostprocessStandIns } from './tiny-model/postprocess-models';
-import { freePort } from './free-port';
 import { installDevKey } from './start/dev-key';
 import { pickSetting, readDevVars } from './start/dev-vars';
 import { portsInUse } from './start/ports';
@@ -157,7 +156,6 @@ try {
     headers: { authorization: `Bearer ${serviceToken}` },
   });
   await installDevKey(devKey, { persistTo: stateDir });
-  const wrangler = resolve(root, 'node_modules/wrangler/bin/wrangler.js');
   const vars = {
     GPU_SERVICE_URL: `http://127.0.0.1:${gpuPort}`,
     GPU_SERVICE_TOKEN: serviceToken,
@@ -166,26 +164,12 @@ try {
     ALLOW_LOCAL_WEBHOOK_URLS: 'true',
     STACK_INSTANCE_ID: instanceId,
   };
-  const edge = launch(
-    'edge',
-    process.execPath,
-    [
-      wrangler,
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(edgePort),
-      '--inspector-port',
-      String(await freePort()),
-      '--persist-to',
-      stateDir,
-      ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-      '--show-interactive-dev-session=false',
-    ],
-    // No network here: no metrics, and no fetch of Cloudflare's Request.cf sample (miniflare's placeholder is used).
-    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
-  );
+  // Miniflare directly, not `wrangler dev` (scripts/start/edge-worker.ts says why).
+  const edge = launch('edge', process.execPath, ['--import', tsx, 'scripts/start/edge-worker.ts'], {
+    EDGE_PORT: String(edgePort),
+    STATE_DIR: stateDir,
+    EDGE_VARS: JSON.stringify(vars),
+  });
   await waitFor(`http://127.0.0.1:${edgePort}/healthz`, edge, 'edge Worker', async (res) => {
     if (res.status !== 200) return false;
     const body = (await res.json().catch(() => ({}))) as { instance_id?: string };

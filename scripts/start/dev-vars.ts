@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 /**
  * Read a `.dev.vars` file (wrangler's dotenv format: `NAME=value` lines, `#` comments, values optionally in
  * single or double quotes; double-quoted values understand \n and \"). A missing file reads as {}.
- * `npm start` reads it so the secrets it passes to `wrangler dev` (whose `--var`s override the file) are
+ * `npm start` reads it so the secrets it passes to the edge Worker (as vars overriding wrangler.toml's) are
  * the ones the developer wrote there.
  * @returns name → value, later lines winning.
  */

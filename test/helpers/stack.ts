@@ -1,5 +1,5 @@
 /**
- * Starts the real local stack exactly as `npm start` does (scripts/start.ts: GPU service + wrangler dev),
+ * Starts the real local stack exactly as `npm start` does (scripts/start.ts: GPU service + the edge Worker under Miniflare),
  * on free ports with a temporary state folder and a fixed development key, for end-to-end tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,11 +16,11 @@ export interface Stack {
   apiKey: string;
   gpuUrl: string;
   serviceToken: string;
-  /** The stack's STATE_DIR (local KV/R2/D1/Queues of wrangler dev): `npm run keys -- --persist-to` it to add keys. */
+  /** The stack's STATE_DIR (local KV/R2/D1/Durable Objects of the edge, in `wrangler dev --persist-to` layout): `npm run keys -- --persist-to` it to add keys. */
   stateDir: string;
   /** Everything the stack printed (stdout + stderr), for failure messages. */
   output(): string;
-  /** The `npm start` process (scripts/start.ts); its children are the GPU service and wrangler. */
+  /** The `npm start` process (scripts/start.ts); its children are the GPU service and the edge (scripts/start/edge-worker.ts). */
   pid: number;
   /** Resolves with the exit code of `npm start` once it exits. */
   exited: Promise<number | null>;
@@ -100,7 +100,7 @@ export interface SplitStackOptions extends StackOptions {
 
 /**
  * A local stack whose two processes the test controls one by one: the GPU service and the edge
- * (`wrangler dev`) are started as scripts/start.ts starts them, but directly, so one can be killed
+ * (Miniflare, scripts/start/edge-worker.ts) are started as scripts/start.ts starts them, but directly, so one can be killed
  * and started again while the other runs on (start.ts takes the whole stack down when a child dies).
  * The edge keeps its state folder across restarts (D1 task rows, KV keys, R2 images, Durable Objects).
  */
@@ -124,7 +124,7 @@ export interface SplitStack {
    */
   pauseGpu(): void;
   resumeGpu(): void;
-  /** SIGKILL the edge (wrangler and its workerd) and start it again on the same port and state. */
+  /** SIGKILL the edge (its Node process and workerd) and start it again on the same port and state. */
   restartEdge(): Promise<void>;
   /** SIGKILL the edge and wait until it is gone; {@link startEdge} brings it back on the same port and state. */
   killEdge(): Promise<void>;
@@ -217,15 +217,12 @@ export async function startSplitStack(options: SplitStackOptions = {}): Promise<
       STACK_INSTANCE_ID: instanceId,
       ...options.vars,
     };
-    edge = launch(
-      'edge',
-      [
-        wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(edgePort), '--inspector-port', String(await freePort()),
-        '--persist-to', stateDir, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-        '--show-interactive-dev-session=false',
-      ],
-      { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
-    );
+    // As scripts/start.ts starts it: the Worker under Miniflare (scripts/start/edge-worker.ts).
+    edge = launch('edge', ['--import', tsx, 'scripts/start/edge-worker.ts'], {
+      EDGE_PORT: String(edgePort),
+      STATE_DIR: stateDir,
+      EDGE_VARS: JSON.stringify(vars),
+    });
     await waitFor(`http://127.0.0.1:${edgePort}/healthz`, edge, async (res) => {
       const body = (await res.json().catch(() => ({}))) as { instance_id?: string };
       return res.status === 200 && body.instance_id === instanceId;

@@ -1,7 +1,7 @@
 /**
  * Issue 18, "without losing anything": the edge answers a generation only once what the answer promises is
  * durable. Work the answer does not depend on runs after it (waitUntil), but the stored image and the
- * SUCCEED task row must not be part of that. So: the answer arrives, the edge (wrangler + workerd) is
+ * SUCCEED task row must not be part of that. So: the answer arrives, the edge (its Node process + workerd) is
  * SIGKILLed at once, started again on the same state, and GET /v1/tasks/:id must say SUCCEED with a link
  * that serves exactly the image the answer carried.
  *

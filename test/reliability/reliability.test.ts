@@ -1,5 +1,5 @@
 /**
- * The reliability suite (issue 10 item 8): the whole local stack (GPU service + edge under wrangler dev,
+ * The reliability suite (issue 10 item 8): the whole local stack (GPU service + edge under Miniflare,
  * test/helpers/stack.ts) under crashes, restarts, bursts, fuzzed bodies and hostile images. Seeded and
  * bounded: one stack for the whole file, every wait has a deadline, the fuzz is deterministic (SEED).
  */
