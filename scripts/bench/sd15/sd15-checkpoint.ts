@@ -2,7 +2,7 @@
  * The `sd15` benchmark's inputs: a real-size Stable Diffusion 1.5 single-file checkpoint (A1111/ComfyUI LDM
  * layout, F16, deterministic random weights from scripts/checkpoints/synthetic-checkpoint.ts, 2.13 GB) and a
  * small CLIP-format BPE tokenizer (the tiny model's, scripts/tiny-model/tokenizer-files.ts): single files carry
- * no tokenizer, the bench may not read ../shared, and the tokenizer's content does not change any timing.
+ * no tokenizer, benchmarks never read the test fixtures folder, and the tokenizer's content does not change any timing.
  *
  * Layout under the bench's models folder (never committed; `--models-dir` keeps it between runs):
  *   sd15/checkpoints/sd1.5/bench-sd15.safetensors   the checkpoint (reused when present)
